@@ -1,0 +1,62 @@
+include_guard(GLOBAL)
+
+# Compile settings shared by every Wager target: warnings, sanitizers.
+function(wager_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+  if(WAGER_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# A library for one top-level folder: wager_<name>, alias wager::<name>.
+# Sources are the folder's .cpp files; headers install under
+# include/wager/<name>/.
+function(wager_folder_library name)
+  cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  file(GLOB headers CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.hpp)
+  if(sources)
+    add_library(wager_${name} ${sources} ${headers})
+    set(scope PUBLIC)
+    wager_target_defaults(wager_${name})
+    target_precompile_headers(wager_${name} PRIVATE <caf/all.hpp>)
+  else()
+    # A folder whose code is all headers so far.
+    add_library(wager_${name} INTERFACE)
+    set(scope INTERFACE)
+    target_compile_features(wager_${name} INTERFACE cxx_std_20)
+  endif()
+  target_include_directories(wager_${name} ${scope}
+    $<BUILD_INTERFACE:${WAGER_INCLUDE_ROOT}>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(wager_${name} ${scope} ${arg_DEPENDS})
+  add_library(wager::${name} ALIAS wager_${name})
+  set_target_properties(wager_${name} PROPERTIES EXPORT_NAME ${name})
+  install(TARGETS wager_${name} EXPORT wager-targets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(FILES ${headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/wager/${name})
+endfunction()
+
+# One doctest executable per tests/<folder>/<name>.test.cpp, named
+# wager_<folder>_<name>_test, each TEST_CASE one ctest test "<folder>/<name>: case".
+# One executable per file keeps link units small and lets ctest run files in
+# parallel.
+function(wager_test_suite folder)
+  cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.test.cpp)
+  foreach(source ${sources})
+    get_filename_component(name ${source} NAME)
+    string(REPLACE ".test.cpp" "" name ${name})
+    set(target wager_${folder}_${name}_test)
+    add_executable(${target} ${source})
+    target_link_libraries(${target} PRIVATE wager_test_support ${arg_DEPENDS})
+    target_precompile_headers(${target} REUSE_FROM wager_test_support)
+    wager_target_defaults(${target})
+    doctest_discover_tests(${target}
+      TEST_PREFIX "${folder}/${name}: "
+      PROPERTIES TIMEOUT 300)
+  endforeach()
+endfunction()

@@ -1,0 +1,60 @@
+#pragma once
+
+// Everything a Wager node is configured with, in one place. Each field states
+// its default and why. The command line, the environment and a JSON file fill
+// this struct (runtime/config.hpp); the platform reads nothing else.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wager {
+
+struct node_options {
+  // Journal, snapshots and keys. Relative to the working directory, so a
+  // node started from a checkout keeps its state beside it.
+  std::string data_dir = "./data";
+
+  // Client API. Loopback by default: exposing a node is a deliberate act.
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 8080; // 0 asks the kernel for a free port
+
+  // Feed listener (newline-delimited JSON over TCP); nullopt is off (-1).
+  std::optional<uint16_t> feed_port = 8090;
+
+  // Name in the cluster; empty means "derive from host and the bound port".
+  std::string node_id;
+
+  // CAF middleman port for other nodes; nullopt keeps the node standalone.
+  std::optional<uint16_t> cluster_port;
+
+  // host:port of nodes to join through.
+  std::vector<std::string> seeds;
+
+  // Operator key for the admin endpoints; empty disables them (403).
+  std::string admin_key;
+
+  // Serve HTTPS and WSS when both are set.
+  std::string tls_cert;
+  std::string tls_key;
+
+  // Logging, to stderr.
+  std::string log_level = "info";
+  std::string log_format = "text";
+
+  // A feed producer silent for this long is marked down and its markets
+  // suspended. Two seconds is a few missed heartbeats of a 500 ms producer.
+  std::chrono::milliseconds feed_silence = std::chrono::milliseconds{2000};
+
+  // Shards per cluster. Fixed for the life of a cluster: placement is
+  // hash(kind/key) mod shards. 256 spreads well over tens of nodes.
+  uint32_t shards = 256;
+
+  // CAF scheduler worker threads; 0 means one per core. More threads than
+  // cores only adds context switches for a CPU-bound actor workload.
+  uint32_t scheduler_threads = 0;
+};
+
+} // namespace wager
