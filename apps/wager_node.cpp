@@ -1,10 +1,73 @@
-#include <wager/wager.hpp>
+// wager-node: one node of a Wager cluster, as orchestration starts it.
+// Options: shared/API.md ("Node command line"); `wager-node --help`.
 
+#include <wager/gateway/feed_listener.hpp>
+#include <wager/gateway/http_server.hpp>
+#include <wager/gateway/operations.hpp>
+#include <wager/runtime/config.hpp>
+#include <wager/runtime/log.hpp>
+#include <wager/runtime/node_runtime.hpp>
+
+#include <boost/json.hpp>
+
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace {
+
+// A data dir the node cannot write to is refused at start, not at the first
+// bet.
+std::string prepare_data_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return "cannot create data dir '" + dir + "': " + ec.message();
+  if (!std::filesystem::is_directory(dir, ec))
+    return "data dir '" + dir + "' is not a directory";
+  auto probe = std::filesystem::path{dir} / ".wager-write-probe";
+  {
+    std::ofstream out{probe};
+    if (!(out << "probe") || !out.flush())
+      return "data dir '" + dir + "' is not writable";
+  }
+  std::filesystem::remove(probe, ec);
+  return {};
+}
+
+std::string default_node_id(uint16_t http_port) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    std::snprintf(host, sizeof host, "node");
+  return std::string{host} + ":" + std::to_string(http_port);
+}
+
+boost::json::value address(const std::string& host, std::optional<uint16_t> port) {
+  if (!port)
+    return nullptr;
+  return boost::json::value(host + ":" + std::to_string(*port));
+}
+
+int fail(const std::string& line) {
+  std::fprintf(stderr, "wager-node: %s\n", line.c_str());
+  return 1;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args{argv + 1, argv + argc};
-  auto config = wager::load_node_options(args);
+  // Signals are taken synchronously by main (sigwait); every thread started
+  // from here on inherits the mask, so none of them is interrupted.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto config = wager::load_node_options({argv + 1, argv + argc});
   if (config.help_requested) {
     std::fputs(config.help.c_str(), stdout);
     return 0;
@@ -13,5 +76,77 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wager-node: %s\n", config.error.c_str());
     return 2;
   }
+  auto& opts = config.options;
+  spdlog::level::level_enum level{};
+  wager::log_format format{};
+  wager::parse_log_level(opts.log_level, level);
+  wager::parse_log_format(opts.log_format, format);
+  wager::configure_logging(level, format);
+
+  if (auto err = prepare_data_dir(opts.data_dir); !err.empty())
+    return fail(err);
+
+  wager::node_runtime runtime{{.scheduler_threads = opts.scheduler_threads}};
+  std::atomic<wager::node_readiness> readiness{wager::node_readiness::starting};
+  auto& metrics = runtime.metrics();
+
+  wager::http_server http{
+    {.host = opts.http_host, .port = opts.http_port},
+    [&](wager::http_request req, wager::http_responder respond) {
+      if (auto res = wager::operations_response(req, readiness, metrics))
+        return respond(std::move(*res));
+      respond(wager::error_response(404, "not_found", "no such route: " + req.path));
+    }};
+  if (auto err = http.start(); !err.empty())
+    return fail(err);
+
+  auto& feed_lines = prometheus::BuildCounter()
+                       .Name("wager_feed_lines_total")
+                       .Help("Feed lines received over TCP")
+                       .Register(metrics.registry());
+  auto& feed_received = feed_lines.Add({{"outcome", "received"}});
+  auto& feed_oversized = feed_lines.Add({{"outcome", "oversized"}});
+  std::optional<wager::feed_listener> feed;
+  std::optional<uint16_t> feed_port;
+  if (opts.feed_port) {
+    feed.emplace(wager::feed_listener_options{.host = opts.http_host, .port = *opts.feed_port},
+                 [&](uint64_t, std::string_view, bool oversized) {
+                   (oversized ? feed_oversized : feed_received).Increment();
+                 });
+    if (auto err = feed->start(); !err.empty())
+      return fail(err);
+    feed_port = feed->port();
+  }
+
+  std::optional<uint16_t> cluster_port;
+  if (opts.cluster_port) {
+    std::string err;
+    cluster_port = runtime.open_cluster_port(opts.http_host, *opts.cluster_port, err);
+    if (!cluster_port)
+      return fail(err);
+  }
+
+  auto node_id = opts.node_id.empty() ? default_node_id(http.port()) : opts.node_id;
+  readiness = wager::node_readiness::ready;
+  boost::json::object ready{
+    {"event", "ready"},
+    {"node_id", node_id},
+    {"http", address(opts.http_host, http.port())},
+    {"feed", address(opts.http_host, feed_port)},
+    {"cluster", address(opts.http_host, cluster_port)},
+  };
+  std::printf("%s\n", boost::json::serialize(ready).c_str());
+  std::fflush(stdout);
+  wager::log().info("node {} ready: http {}:{}", node_id, opts.http_host, http.port());
+
+  int signo = 0;
+  sigwait(&stop_signals, &signo);
+  readiness = wager::node_readiness::draining;
+  wager::log().info("received {}, draining", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  http.stop();
+  if (feed)
+    feed->stop();
+  runtime.shutdown();
+  wager::log().info("node {} stopped", node_id);
   return 0;
 }

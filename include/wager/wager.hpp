@@ -8,4 +8,5 @@
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 #include "wager/runtime/metrics.hpp"
+#include "wager/runtime/node_runtime.hpp"
 #include "wager/runtime/options.hpp"

@@ -1,8 +1,145 @@
 #include "wager/runtime/config.hpp"
 
+#include "support/temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
-TEST_CASE("defaults placeholder") {
-  auto r = wager::load_node_options({}, [](std::string_view) { return std::optional<std::string>{}; });
-  CHECK(r.error.empty());
+#include <fstream>
+#include <map>
+
+using namespace wager;
+
+namespace {
+
+struct fake_env {
+  std::map<std::string, std::string> vars;
+  env_lookup lookup() const {
+    return [this](std::string_view name) -> std::optional<std::string> {
+      if (auto i = vars.find(std::string{name}); i != vars.end())
+        return i->second;
+      return std::nullopt;
+    };
+  }
+};
+
+std::string write_file(const test::temp_dir& dir, const std::string& text) {
+  auto path = (dir / "node.json").string();
+  std::ofstream{path} << text;
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("without options every field has the documented default") {
+  fake_env env;
+  auto r = load_node_options({}, env.lookup());
+  REQUIRE(r.error.empty());
+  CHECK(r.options.data_dir == "./data");
+  CHECK(r.options.http_host == "127.0.0.1");
+  CHECK(r.options.http_port == 8080);
+  CHECK(r.options.feed_port == std::optional<uint16_t>{8090});
+  CHECK_FALSE(r.options.cluster_port.has_value());
+  CHECK(r.options.seeds.empty());
+  CHECK(r.options.admin_key.empty());
+  CHECK(r.options.log_level == "info");
+  CHECK(r.options.log_format == "text");
+  CHECK(r.options.feed_silence.count() == 2000);
+}
+
+TEST_CASE("a flag beats the environment, which beats the file, which beats the default") {
+  test::temp_dir dir;
+  auto file = write_file(dir, R"({"http-port": 1111, "feed-port": 2222, "data-dir": "/from/file",
+                                  "log_level": "debug"})");
+  fake_env env{{{"WAGER_HTTP_PORT", "3333"}, {"WAGER_FEED_PORT", "4444"}}};
+  auto r = load_node_options({"--config", file, "--http-port", "5555"}, env.lookup());
+  REQUIRE(r.error.empty());
+  CHECK(r.options.http_port == 5555);                    // flag
+  CHECK(r.options.feed_port == std::optional<uint16_t>{4444}); // environment
+  CHECK(r.options.data_dir == "/from/file");             // file
+  CHECK(r.options.log_level == "debug");                 // file, snake_case key
+  CHECK(r.options.http_host == "127.0.0.1");             // default
+}
+
+TEST_CASE("the config file can be named by WAGER_CONFIG") {
+  test::temp_dir dir;
+  auto file = write_file(dir, R"({"admin-key": "k1", "seeds": ["a:1", "b:2"], "cluster-port": 0})");
+  fake_env env{{{"WAGER_CONFIG", file}}};
+  auto r = load_node_options({}, env.lookup());
+  REQUIRE(r.error.empty());
+  CHECK(r.options.admin_key == "k1");
+  CHECK(r.options.seeds == std::vector<std::string>{"a:1", "b:2"});
+  CHECK(r.options.cluster_port == std::optional<uint16_t>{0});
+}
+
+TEST_CASE("flags take both --name value and --name=value forms") {
+  fake_env env;
+  auto r = load_node_options({"--http-port=0", "--feed-port", "-1", "--seeds=h:1,g:2",
+                              "--cluster-port=7000", "--log-format=json"},
+                             env.lookup());
+  REQUIRE(r.error.empty());
+  CHECK(r.options.http_port == 0);
+  CHECK_FALSE(r.options.feed_port.has_value());
+  CHECK(r.options.seeds.size() == 2);
+  CHECK(r.options.log_format == "json");
+}
+
+TEST_CASE("bad options are refused with one line naming the problem") {
+  fake_env env;
+  struct bad_case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  std::vector<bad_case> cases = {
+    {{"--http-port", "65536"}, "--http-port"},
+    {{"--http-port", "80x"}, "--http-port"},
+    {{"--feed-port", "-2"}, "--feed-port"},
+    {{"--log-level", "loud"}, "log level"},
+    {{"--log-format", "xml"}, "--log-format"},
+    {{"--node-id", "has space"}, "--node-id"},
+    {{"--seeds", "nohost"}, "--seeds"},
+    {{"--seeds", "a:1"}, "--cluster-port"},
+    {{"--tls-cert", "/etc/hostname"}, "go together"},
+    {{"--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "cannot read"},
+    {{"--no-such-option"}, "not expected"},
+    {{"--http-port"}, "http-port"},
+    {{"--config", "/nonexistent/node.json"}, "cannot read config file"},
+  };
+  for (auto& c : cases) {
+    CAPTURE(c.args);
+    auto r = load_node_options(c.args, env.lookup());
+    CHECK_FALSE(r.error.empty());
+    CHECK(r.error.find('\n') == std::string::npos);
+    CHECK_MESSAGE(r.error.find(c.expected) != std::string::npos, r.error);
+  }
+}
+
+TEST_CASE("a bad environment variable is refused and named") {
+  fake_env env{{{"WAGER_HTTP_PORT", "http"}}};
+  auto r = load_node_options({}, env.lookup());
+  CHECK(r.error.find("WAGER_HTTP_PORT") != std::string::npos);
+}
+
+TEST_CASE("a config file with an unknown key, a wrong type or bad JSON is refused") {
+  test::temp_dir dir;
+  fake_env env;
+  for (auto [text, expected] :
+       std::vector<std::pair<std::string, std::string>>{
+         {R"({"http-prot": 1})", "unknown option"},
+         {R"({"http-port": true})", "must be"},
+         {R"({"http-port": 1)", "not valid JSON"},
+         {R"([1, 2])", "JSON object"},
+         {R"({"http-port": 70000})", "http-port"}}) {
+    CAPTURE(text);
+    auto file = write_file(dir, text);
+    auto r = load_node_options({"--config", file}, env.lookup());
+    CHECK_MESSAGE(r.error.find(expected) != std::string::npos, r.error);
+  }
+}
+
+TEST_CASE("--help asks for the help text instead of starting") {
+  fake_env env;
+  auto r = load_node_options({"--help"}, env.lookup());
+  CHECK(r.help_requested);
+  CHECK(r.help.find("--data-dir") != std::string::npos);
+  CHECK(r.help.find("--tls-key") != std::string::npos);
 }

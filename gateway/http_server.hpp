@@ -1,0 +1,90 @@
+#pragma once
+
+// The HTTP/1.1 edge (Boost.Beast), kept out of this header so that only
+// http_server.cpp pays Beast's compile cost. Handlers never run long on the
+// I/O threads: a handler turns the request into a message and answers later,
+// from any thread, through its responder; the answer is posted back to the
+// connection's strand.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wager {
+
+struct http_request {
+  std::string method;   // "GET", "POST", ...
+  std::string target;   // path and query as sent
+  std::string path;     // target up to '?'
+  std::string query;    // after '?', undecoded
+  std::string body;
+  std::string authorization;
+  std::string content_type;
+  std::string remote_address;
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Answers one request. Callable once, from any thread.
+using http_responder = std::function<void(http_response)>;
+
+using http_handler = std::function<void(http_request, http_responder)>;
+
+struct http_server_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080; // 0: any free port; port() tells which
+
+  // I/O threads. One keeps up with the actor side on two cores; more only
+  // pays off with TLS.
+  uint32_t threads = 1;
+
+  // Bodies over this get 413 too_large (shared/API.md).
+  uint32_t body_limit_bytes = 64 * 1024;
+
+  // A request line plus headers over this is refused (431).
+  uint32_t header_limit_bytes = 16 * 1024;
+
+  // A client must send a whole request within this, so slow or stalled
+  // clients cannot pin a connection.
+  std::chrono::milliseconds read_timeout{10'000};
+
+  // A keep-alive connection with no request for this long is closed.
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+class http_server {
+public:
+  http_server(http_server_options options, http_handler handler);
+  ~http_server(); // stops
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Binds and starts serving. Returns an error line, or "" on success.
+  std::string start();
+
+  // The bound port (after start).
+  uint16_t port() const;
+
+  // Stops accepting and closes every connection; joins the I/O threads.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// {"error":{"code":...,"message":...,"field":...}} with the status the API
+// gives the code.
+http_response error_response(int status, std::string_view code, std::string_view message,
+                             std::string_view field = {});
+
+} // namespace wager

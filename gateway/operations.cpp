@@ -1,0 +1,45 @@
+#include "wager/gateway/operations.hpp"
+
+namespace wager {
+
+namespace {
+
+std::string_view readiness_name(node_readiness state) {
+  switch (state) {
+    case node_readiness::starting: return "starting";
+    case node_readiness::ready: return "ready";
+    case node_readiness::draining: return "draining";
+    case node_readiness::degraded: return "degraded";
+  }
+  return "unknown";
+}
+
+} // namespace
+
+std::optional<http_response> operations_response(const http_request& request,
+                                                 const std::atomic<node_readiness>& state,
+                                                 const metrics& registry) {
+  if (request.path != "/healthz" && request.path != "/readyz" && request.path != "/metrics")
+    return std::nullopt;
+  if (request.method != "GET" && request.method != "HEAD") {
+    auto res = error_response(405, "method_not_allowed", "use GET");
+    res.headers.emplace_back("Allow", "GET, HEAD");
+    return res;
+  }
+  http_response res;
+  if (request.path == "/healthz") {
+    res.body = R"({"status":"ok"})";
+  } else if (request.path == "/readyz") {
+    auto now = state.load();
+    res.status = now == node_readiness::ready ? 200 : 503;
+    res.body = std::string{R"({"status":")"} + std::string{readiness_name(now)} + "\"}";
+    if (res.status == 503)
+      res.headers.emplace_back("Retry-After", "1");
+  } else {
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = registry.render();
+  }
+  return res;
+}
+
+} // namespace wager

@@ -1,0 +1,27 @@
+#pragma once
+
+// The operations endpoints every node serves (shared/API.md, "Operations"):
+// GET /healthz, GET /readyz, GET /metrics.
+
+#include "wager/gateway/http_server.hpp"
+#include "wager/runtime/metrics.hpp"
+
+#include <atomic>
+#include <optional>
+
+namespace wager {
+
+// What /readyz reports. Only `ready` answers 200.
+enum class node_readiness {
+  starting, // journal opening, shards not yet owned
+  ready,    // serving
+  draining, // SIGTERM received: handing work away, refusing new work
+  degraded, // the journal cannot write; reads may still work
+};
+
+// Answers the operations routes, or nullopt for any other path.
+std::optional<http_response> operations_response(const http_request& request,
+                                                 const std::atomic<node_readiness>& state,
+                                                 const metrics& registry);
+
+} // namespace wager

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is missing, builds
+# with AddressSanitizer and UndefinedBehaviorSanitizer, runs every test.
+#   scripts/test.sh            sanitized build in build-test/
+#   WAGER_SANITIZE=OFF scripts/test.sh   plain build (faster to compile)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+build_dir=${WAGER_TEST_BUILD_DIR:-build-test}
+sanitize=${WAGER_SANITIZE:-ON}
+jobs=$(nproc)
+
+start=$(date +%s)
+cmake -S . -B "$build_dir" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DWAGER_SANITIZE="$sanitize" \
+  -DWAGER_WERROR=ON >/dev/null
+cmake --build "$build_dir" -j "$jobs"
+echo "build: $(( $(date +%s) - start )) s"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+start=$(date +%s)
+ctest --test-dir "$build_dir" -j "$jobs" --output-on-failure --timeout 600
+echo "tests: $(( $(date +%s) - start )) s"

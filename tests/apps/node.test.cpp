@@ -1,0 +1,163 @@
+// wager-node as orchestration meets it: a real process, real sockets, real
+// signals.
+
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <fstream>
+
+using namespace std::chrono_literals;
+using wager::test::child_process;
+
+namespace {
+
+struct ready_line {
+  std::string node_id;
+  std::string http;
+  std::string feed;
+  std::string cluster;
+};
+
+std::optional<ready_line> read_ready(child_process& node) {
+  auto line = node.read_line(30s);
+  if (!line)
+    return std::nullopt;
+  auto doc = boost::json::parse(*line).as_object();
+  if (doc.at("event").as_string() != "ready")
+    return std::nullopt;
+  auto text = [&](const char* key) {
+    auto& v = doc.at(key);
+    return v.is_null() ? std::string{} : std::string{v.as_string()};
+  };
+  return ready_line{text("node_id"), text("http"), text("feed"), text("cluster")};
+}
+
+std::vector<std::string> node_args(const wager::test::temp_dir& dir,
+                                   std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--data-dir", (dir / "data").string(), "--http-port", "0",
+                                "--feed-port", "0", "--log-level", "warn"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+const std::string node_binary = wager::test::binary("apps/wager-node");
+
+} // namespace
+
+TEST_CASE("the ready line names the ports the node really bound") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary, node_args(dir, {"--cluster-port", "0", "--node-id", "n-1"})};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  CHECK(ready->node_id == "n-1");
+  auto [host, port] = wager::test::split_address(ready->http);
+  CHECK(host == "127.0.0.1");
+  CHECK(port != 0);
+  wager::test::http_client client{host, port};
+  CHECK(client.get("/healthz").status == 200);
+  auto readyz = client.get("/readyz");
+  CHECK(readyz.status == 200);
+  auto metrics = client.get("/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.headers["content-type"].find("text/plain") == 0);
+  // The feed and cluster ports accept connections.
+  for (auto& address : {ready->feed, ready->cluster}) {
+    CAPTURE(address);
+    auto [h, p] = wager::test::split_address(address);
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket socket{ioc};
+    boost::system::error_code ec;
+    socket.connect({boost::asio::ip::make_address(h), p}, ec);
+    CHECK_FALSE(ec);
+  }
+}
+
+TEST_CASE("an unknown route answers 404 in the API's error shape") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary, node_args(dir)};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  auto [host, port] = wager::test::split_address(ready->http);
+  wager::test::http_client client{host, port};
+  auto res = client.get("/v1/nothing-here");
+  CHECK(res.status == 404);
+  auto doc = boost::json::parse(res.body);
+  CHECK(doc.at("error").at("code").as_string() == "not_found");
+}
+
+TEST_CASE("SIGTERM and SIGINT stop the node cleanly with exit code 0") {
+  for (int signo : {SIGTERM, SIGINT}) {
+    CAPTURE(signo);
+    wager::test::temp_dir dir;
+    child_process node{node_binary, node_args(dir)};
+    REQUIRE(read_ready(node));
+    node.signal(signo);
+    auto status = node.wait(30s);
+    REQUIRE(status.has_value());
+    CHECK(*status == 0);
+  }
+}
+
+TEST_CASE("the environment configures the node when no flag is given") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary,
+                     {"--data-dir", (dir / "data").string(), "--log-level", "warn"},
+                     {{"WAGER_HTTP_PORT", "0"}, {"WAGER_FEED_PORT", "-1"},
+                      {"WAGER_NODE_ID", "from-env"}}};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  CHECK(ready->node_id == "from-env");
+  CHECK(ready->feed.empty());
+  CHECK(ready->cluster.empty());
+}
+
+TEST_CASE("a bad option exits non-zero with one clear line on stderr") {
+  wager::test::temp_dir dir;
+  for (auto args : std::vector<std::vector<std::string>>{
+         {"--http-port", "70000"}, {"--frobnicate"}, {"--log-format", "yaml"}}) {
+    CAPTURE(args);
+    child_process node{node_binary, args};
+    auto status = node.wait(30s);
+    REQUIRE(status.has_value());
+    CHECK(*status != 0);
+    CHECK_FALSE(node.read_line(1s).has_value()); // no ready line
+    auto err = node.drain_stderr();
+    CHECK(err.rfind("wager-node: ", 0) == 0);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("an unusable data dir exits non-zero with one clear line") {
+  wager::test::temp_dir dir;
+  auto file = dir / "not-a-dir";
+  std::ofstream{file} << "x";
+  child_process node{node_binary, {"--data-dir", file.string(), "--http-port", "0"}};
+  auto status = node.wait(30s);
+  REQUIRE(status.has_value());
+  CHECK(*status != 0);
+  auto err = node.drain_stderr();
+  CHECK(err.find("data dir") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+}
+
+TEST_CASE("a port already in use is refused with one clear line") {
+  wager::test::temp_dir dir;
+  child_process first{node_binary, node_args(dir)};
+  auto ready = read_ready(first);
+  REQUIRE(ready);
+  auto port = std::to_string(wager::test::split_address(ready->http).second);
+  wager::test::temp_dir dir2;
+  child_process second{node_binary,
+                       {"--data-dir", (dir2 / "data").string(), "--http-port", port,
+                        "--feed-port", "-1"}};
+  auto status = second.wait(30s);
+  REQUIRE(status.has_value());
+  CHECK(*status != 0);
+  CHECK(second.drain_stderr().find("cannot listen") != std::string::npos);
+}
