@@ -143,3 +143,12 @@ TEST_CASE("--help asks for the help text instead of starting") {
   CHECK(r.help.find("--data-dir") != std::string::npos);
   CHECK(r.help.find("--tls-key") != std::string::npos);
 }
+
+TEST_CASE("the example config file in docs lists valid options") {
+  fake_env env;
+  auto r = load_node_options({"--config", std::string{WAGER_SOURCE_DIR} + "/docs/node.example.json"},
+                             env.lookup());
+  CHECK_MESSAGE(r.error.empty(), r.error);
+  CHECK(r.options.node_id == "node-1");
+  CHECK(r.options.admin_key == "change-me");
+}
