@@ -1,0 +1,493 @@
+#include "wager/runtime/directory.hpp"
+
+#include "wager/runtime/assert.hpp"
+#include "wager/runtime/errors.hpp"
+#include "wager/runtime/log.hpp"
+#include "wager/runtime/metrics.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <list>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace wager {
+
+namespace detail {
+
+// Written once by spawn_directory before any client exists; read-only after.
+struct directory_core {
+  uint32_t shards = 0;
+  std::vector<caf::actor> partitions;
+};
+
+} // namespace detail
+
+namespace {
+
+using sweep_atom = caf::atom_constant<caf::atom("dirsweep")>;
+using sweep_more_atom = caf::atom_constant<caf::atom("dirsweep2")>;
+using overdue_atom = caf::atom_constant<caf::atom("pasvdue")>;
+using placement_atom = caf::atom_constant<caf::atom("placement")>;
+// (relayed_atom, entity_id, caf::message): a routed message from a node that
+// does not own the shard. Never relayed again.
+using relayed_atom = caf::atom_constant<caf::atom("relayed")>;
+
+// Entities one sweep passivates at most, so that a mass expiry does not stall
+// routing: the rest follow in the next turn of the partition's mailbox.
+constexpr size_t sweep_passivations_max = 4096;
+
+// Crash histories kept per partition; past it a crash is still logged but
+// not counted toward the back-off (a partition-wide failure needs a human).
+constexpr size_t crash_records_max = 65536;
+
+// Doublings of the crash back-off: 2^20 x 100 ms is far past any sane max.
+constexpr uint32_t backoff_doublings_max = 20;
+
+using time_point = caf::actor_clock::time_point;
+
+struct held_message {
+  caf::response_promise promise;
+  caf::message content;
+  bool relayed;
+};
+
+enum class entity_status : uint8_t {
+  running,     // live; routed messages go straight to its mailbox
+  passivating, // passivate_atom sent; routed messages wait in `held`
+};
+
+struct kind_slot;
+struct entity_entry;
+// Front: most recently used. Holds running entities only.
+using lru_list = std::list<entity_entry*>;
+
+struct entity_entry {
+  // The key of this entry in the partition's map: map nodes are stable, so
+  // the LRU lists point at entries instead of copying ids.
+  const entity_id* id = nullptr;
+  caf::actor handle;
+  kind_slot* kind = nullptr;
+  entity_status status = entity_status::running;
+  time_point last_use;
+  lru_list::iterator lru; // valid while running
+  // A vector, not a deque: an empty deque allocates, and most entities
+  // never hold anything.
+  std::vector<held_message> held;
+};
+
+using entity_map = std::unordered_map<entity_id, entity_entry>;
+
+struct kind_slot {
+  entity_kind spec;
+  size_t running_max = 0; // this partition's share of spec.resident_max
+  lru_list running;
+  prometheus::Counter* activations = nullptr;
+  prometheus::Counter* passivations = nullptr;
+  prometheus::Gauge* alive = nullptr;
+};
+
+// Crashes in a row, each within crash_window of the previous one or of the
+// end of the previous back-off.
+struct crash_record {
+  uint32_t crashes = 0;
+  time_point last_crash;
+  time_point blocked_until;
+};
+
+struct partition_config {
+  directory_options opts;
+  std::shared_ptr<const std::vector<entity_kind>> kinds;
+  std::shared_ptr<const detail::directory_core> core;
+  uint32_t index = 0;
+  metrics* m = nullptr;
+};
+
+class partition final : public caf::event_based_actor {
+public:
+  partition(caf::actor_config& cfg, partition_config pc)
+    : caf::event_based_actor(cfg), opts_(std::move(pc.opts)), core_(std::move(pc.core)),
+      index_(pc.index) {
+    // spawn_directory resolved opts.partitions to the real count.
+    size_t partitions = opts_.partitions;
+    for (auto& spec : *pc.kinds) {
+      auto& slot = kinds_[spec.name];
+      slot.spec = spec;
+      slot.running_max = std::max<size_t>(1, (spec.resident_max + partitions - 1) / partitions);
+      prometheus::Labels labels{{"kind", spec.name}};
+      slot.activations = &pc.m->activations().Add(labels);
+      slot.passivations = &pc.m->passivations().Add(labels);
+      slot.alive = &pc.m->actors_alive().Add(labels);
+    }
+  }
+
+  const char* name() const override { return "wager.directory"; }
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
+    set_exit_handler([this](caf::exit_msg& em) { shutdown(em.reason); });
+    arm_sweep();
+    return {
+      [this](route_atom, entity_id& id, caf::message& content) {
+        deliver(id, make_response_promise(), std::move(content), false);
+      },
+      [this](relayed_atom, entity_id& id, caf::message& content) {
+        deliver(id, make_response_promise(), std::move(content), true);
+      },
+      [this](sweep_atom) {
+        sweep();
+        arm_sweep();
+      },
+      [this](sweep_more_atom) { sweep(); },
+      [this](overdue_atom, caf::actor_id aid) { on_overdue(aid); },
+      [this](placement_atom) { rehome(); },
+    };
+  }
+
+  // Runs however the partition ends, a bug included: entities must not
+  // outlive the only bookkeeping that knows them, or a second copy could be
+  // activated later.
+  void on_exit() override {
+    for (auto& [id, entry] : entities_) {
+      caf::anon_send_exit(entry.handle, caf::exit_reason::user_shutdown);
+      entry.kind->alive->Decrement();
+    }
+    by_actor_.clear();
+    for (auto& [name, kind] : kinds_)
+      kind.running.clear();
+    entities_.clear(); // drops held promises, which reference this actor
+    crashes_.clear();
+    core_.reset();            // the core references this actor too
+    opts_.placement = nullptr; // may reference other directories
+  }
+
+private:
+  void arm_sweep() { delayed_send(this, opts_.sweep_interval, sweep_atom::value); }
+
+  void deliver(const entity_id& id, caf::response_promise rp, caf::message content,
+               bool relayed) {
+    auto shard = shard_of(id, core_->shards);
+    auto home = shard % core_->partitions.size();
+    if (home != index_) {
+      // Only a relay from a node with another partition count lands here.
+      if (relayed)
+        rp.delegate(core_->partitions[home], relayed_atom::value, id, std::move(content));
+      else
+        rp.delegate(core_->partitions[home], route_atom::value, id, std::move(content));
+      return;
+    }
+    if (auto i = entities_.find(id); i != entities_.end()) {
+      deliver_to_live(i->first, i->second, std::move(rp), std::move(content), relayed);
+      return;
+    }
+    if (opts_.placement) {
+      auto owner = opts_.placement(shard);
+      if (owner && owner != core_->partitions[home]) {
+        if (relayed)
+          refuse(rp, id, make_error(errc::unavailable, "shard owned elsewhere, placements disagree"));
+        else
+          rp.delegate(owner, relayed_atom::value, id, std::move(content));
+        return;
+      }
+    }
+    auto k = kinds_.find(id.kind);
+    if (k == kinds_.end()) {
+      refuse(rp, id, make_error(errc::not_found, "unknown entity kind"));
+      return;
+    }
+    if (is_blocked(id)) {
+      refuse(rp, id, make_error(errc::unavailable, "entity crashing, backing off"));
+      return;
+    }
+    auto* entry = activate(id, k->second);
+    if (!entry) {
+      refuse(rp, id, make_error(errc::unavailable, "entity activation failed"));
+      return;
+    }
+    rp.delegate(entry->handle, std::move(content));
+  }
+
+  void deliver_to_live(const entity_id& id, entity_entry& entry, caf::response_promise rp,
+                       caf::message content, bool relayed) {
+    if (entry.status == entity_status::running) {
+      entry.last_use = clock().now();
+      auto& running = entry.kind->running;
+      running.splice(running.begin(), running, entry.lru);
+      rp.delegate(entry.handle, std::move(content));
+      return;
+    }
+    if (entry.held.size() >= opts_.held_max) {
+      refuse(rp, id, make_error(errc::unavailable, "entity passivating, too many held messages"));
+      return;
+    }
+    entry.held.push_back(held_message{std::move(rp), std::move(content), relayed});
+  }
+
+  // A one-way sender gets nothing: an error message would reach the default
+  // error handler of an actor that expects no reply, and stop it.
+  void refuse(caf::response_promise& rp, const entity_id& id, caf::error err) {
+    if (rp.async()) {
+      log().warn("directory: dropped a one-way message for {}/{}: {}", id.kind, id.key,
+                 message_of(err));
+      return;
+    }
+    log().debug("directory: refused a request for {}/{}: {}", id.kind, id.key, message_of(err));
+    rp.deliver(std::move(err));
+  }
+
+  entity_entry* activate(const entity_id& id, kind_slot& kind) {
+    while (kind.running.size() >= kind.running_max)
+      passivate(*kind.running.back());
+    caf::actor handle;
+    try {
+      handle = kind.spec.activate(activation_context{system(), id, directory{core_}});
+    } catch (const std::exception& e) {
+      log().error("directory: activating {}/{} threw: {}", id.kind, id.key, e.what());
+    } catch (...) {
+      log().error("directory: activating {}/{} threw", id.kind, id.key);
+    }
+    if (!handle) {
+      record_crash(id);
+      return nullptr;
+    }
+    monitor(handle);
+    auto [i, inserted] = entities_.emplace(id, entity_entry{});
+    WAGER_ASSERT(inserted, "an entity is activated once per incarnation");
+    auto& entry = i->second;
+    entry.id = &i->first;
+    entry.handle = std::move(handle);
+    entry.kind = &kind;
+    entry.last_use = clock().now();
+    entry.lru = kind.running.insert(kind.running.begin(), &entry);
+    bool fresh = by_actor_.emplace(entry.handle.id(), &entry).second;
+    WAGER_ASSERT(fresh, "an activate function spawns a new actor per entity");
+    kind.activations->Increment();
+    kind.alive->Increment();
+    log().debug("directory: activated {}/{}", id.kind, id.key);
+    return &entry;
+  }
+
+  void passivate(entity_entry& entry) {
+    WAGER_ASSERT(entry.status == entity_status::running, "only a running entity passivates");
+    entry.kind->running.erase(entry.lru);
+    entry.status = entity_status::passivating;
+    send(entry.handle, passivate_atom::value);
+    // Timers cannot be cancelled; the actor id names this incarnation, so a
+    // late timer finds nothing.
+    delayed_send(this, opts_.passivate_timeout, overdue_atom::value, entry.handle.id());
+    log().debug("directory: passivating {}/{}", entry.id->kind, entry.id->key);
+  }
+
+  void on_down(const caf::down_msg& dm) {
+    auto found = by_actor_.find(dm.source.id());
+    if (found == by_actor_.end())
+      return;
+    auto extracted = entities_.extract(*found->second->id);
+    by_actor_.erase(found);
+    auto id = std::move(extracted.key());
+    auto& entry = extracted.mapped();
+    auto& kind = *entry.kind;
+    kind.alive->Decrement();
+    if (entry.status == entity_status::running)
+      kind.running.erase(entry.lru);
+    bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
+    if (clean && entry.status == entity_status::passivating) {
+      kind.passivations->Increment();
+      log().debug("directory: passivated {}/{}", id.kind, id.key);
+    } else if (clean) {
+      log().warn("directory: {}/{} quit without being asked to", id.kind, id.key);
+    } else {
+      log().warn("directory: {}/{} crashed: {}", id.kind, id.key, caf::to_string(dm.reason));
+      record_crash(id);
+    }
+    // In arrival order: the first activates the next incarnation (or is
+    // relayed, if the shard moved), the rest follow it into its mailbox.
+    for (auto& held : entry.held)
+      deliver(id, std::move(held.promise), std::move(held.content), held.relayed);
+  }
+
+  void on_overdue(caf::actor_id aid) {
+    auto found = by_actor_.find(aid);
+    if (found == by_actor_.end())
+      return;
+    auto& entry = *found->second;
+    if (entry.status != entity_status::passivating)
+      return;
+    log().warn("directory: {}/{} did not passivate within {} ms, killing it", entry.id->kind,
+               entry.id->key, opts_.passivate_timeout.count());
+    send_exit(entry.handle, caf::exit_reason::kill);
+  }
+
+  void sweep() {
+    auto now = clock().now();
+    size_t budget = sweep_passivations_max;
+    for (auto& [name, kind] : kinds_) {
+      while (!kind.running.empty() && budget > 0) {
+        auto* entry = kind.running.back();
+        if (now - entry->last_use < kind.spec.idle_timeout)
+          break;
+        passivate(*entry);
+        --budget;
+      }
+    }
+    if (budget == 0)
+      send(this, sweep_more_atom::value);
+    std::erase_if(crashes_, [&](const auto& item) { return forgiven(item.second, now); });
+  }
+
+  void rehome() {
+    if (!opts_.placement)
+      return;
+    std::vector<entity_entry*> moving;
+    for (auto& [name, kind] : kinds_)
+      for (auto* entry : kind.running) {
+        auto owner = opts_.placement(shard_of(*entry->id, core_->shards));
+        if (owner && owner != core_->partitions[index_])
+          moving.push_back(entry);
+      }
+    for (auto* entry : moving)
+      passivate(*entry);
+  }
+
+  void shutdown(const caf::error& reason) {
+    for (auto& [id, entry] : entities_)
+      for (auto& held : entry.held)
+        refuse(held.promise, id, make_error(errc::unavailable, "directory stopped"));
+    quit(reason);
+  }
+
+  bool forgiven(const crash_record& r, time_point now) const {
+    return now - std::max(r.last_crash, r.blocked_until) >= opts_.crash_window;
+  }
+
+  void record_crash(const entity_id& id) {
+    auto now = clock().now();
+    auto i = crashes_.find(id);
+    if (i == crashes_.end()) {
+      if (crashes_.size() >= crash_records_max)
+        return;
+      i = crashes_.emplace(id, crash_record{}).first;
+    } else if (forgiven(i->second, now)) {
+      i->second.crashes = 0;
+    }
+    auto& r = i->second;
+    r.last_crash = now;
+    if (++r.crashes <= opts_.crash_restart_max)
+      return;
+    auto doublings = std::min(r.crashes - opts_.crash_restart_max - 1, backoff_doublings_max);
+    auto backoff = std::min(opts_.crash_backoff_initial * (int64_t{1} << doublings),
+                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                              opts_.crash_backoff_max));
+    r.blocked_until = now + backoff;
+    log().warn("directory: {}/{} crashed {} times in a row, blocked for {} ms", id.kind, id.key,
+               r.crashes, backoff.count());
+  }
+
+  bool is_blocked(const entity_id& id) const {
+    auto i = crashes_.find(id);
+    return i != crashes_.end() && clock().now() < i->second.blocked_until;
+  }
+
+  directory_options opts_;
+  std::shared_ptr<const detail::directory_core> core_;
+  uint32_t index_;
+  std::unordered_map<std::string, kind_slot> kinds_;
+  entity_map entities_;
+  std::unordered_map<caf::actor_id, entity_entry*> by_actor_;
+  std::unordered_map<entity_id, crash_record> crashes_;
+};
+
+caf::error invalid(std::string what) {
+  return make_error(errc::invalid_field, "directory: " + std::move(what));
+}
+
+caf::error validate(const directory_options& opts, const std::vector<entity_kind>& kinds) {
+  using std::chrono::milliseconds;
+  if (opts.shards == 0)
+    return invalid("shards must be at least 1");
+  if (opts.sweep_interval <= milliseconds::zero())
+    return invalid("sweep_interval must be positive");
+  if (opts.passivate_timeout <= milliseconds::zero())
+    return invalid("passivate_timeout must be positive");
+  if (opts.held_max == 0)
+    return invalid("held_max must be at least 1");
+  if (opts.crash_window <= milliseconds::zero())
+    return invalid("crash_window must be positive");
+  if (opts.crash_backoff_initial <= milliseconds::zero()
+      || opts.crash_backoff_max < opts.crash_backoff_initial)
+    return invalid("crash back-off must be positive, initial <= max");
+  if (kinds.empty())
+    return invalid("no entity kinds");
+  std::unordered_set<std::string> names;
+  for (auto& kind : kinds) {
+    if (kind.name.empty() || kind.name.find('/') != std::string::npos)
+      return invalid("kind name '" + kind.name + "' must be non-empty, without '/'");
+    if (!names.insert(kind.name).second)
+      return invalid("kind '" + kind.name + "' registered twice");
+    if (!kind.activate)
+      return invalid("kind '" + kind.name + "' has no activate function");
+    if (kind.idle_timeout <= milliseconds::zero())
+      return invalid("kind '" + kind.name + "' idle_timeout must be positive");
+    if (kind.resident_max == 0)
+      return invalid("kind '" + kind.name + "' resident_max must be at least 1");
+  }
+  return {};
+}
+
+} // namespace
+
+directory::directory(std::shared_ptr<const detail::directory_core> core)
+  : core_(std::move(core)) {}
+
+uint32_t directory::shards() const noexcept {
+  return core_ ? core_->shards : 0;
+}
+
+size_t directory::partitions() const noexcept {
+  return core_ ? core_->partitions.size() : 0;
+}
+
+const caf::actor& directory::partition_of_shard(uint32_t shard) const {
+  WAGER_ASSERT(core_ && !core_->partitions.empty(), "a directory from spawn_directory");
+  return core_->partitions[shard % core_->partitions.size()];
+}
+
+const caf::actor& directory::partition_for(const entity_id& id) const {
+  WAGER_ASSERT(core_ != nullptr, "a directory from spawn_directory");
+  return partition_of_shard(shard_of(id, core_->shards));
+}
+
+void directory::placement_changed() const {
+  if (core_)
+    for (auto& p : core_->partitions)
+      caf::anon_send(p, placement_atom::value);
+}
+
+void directory::stop() const {
+  if (core_)
+    for (auto& p : core_->partitions)
+      caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+caf::expected<directory> spawn_directory(caf::actor_system& sys, directory_options opts,
+                                         std::vector<entity_kind> kinds, metrics& m) {
+  if (auto err = validate(opts, kinds))
+    return err;
+  uint32_t count = opts.partitions != 0
+                     ? opts.partitions
+                     : static_cast<uint32_t>(2 * sys.scheduler().num_workers());
+  count = std::clamp<uint32_t>(count, 1, opts.shards);
+  opts.partitions = count;
+  auto core = std::make_shared<detail::directory_core>();
+  core->shards = opts.shards;
+  auto shared_kinds = std::make_shared<const std::vector<entity_kind>>(std::move(kinds));
+  // Partitions read core->partitions only when routing, which needs a client,
+  // which exists only once this loop is done.
+  for (uint32_t i = 0; i < count; ++i)
+    core->partitions.push_back(
+      sys.spawn<partition>(partition_config{opts, shared_kinds, core, i, &m}));
+  return directory{std::move(core)};
+}
+
+} // namespace wager

@@ -1,0 +1,210 @@
+#pragma once
+
+// The entity directory: activates an entity on demand, passivates it when
+// idle or when its kind has too many resident, and routes messages to it.
+//
+// A caller never holds an entity's handle. It sends (route_atom, entity_id,
+// caf::message) to the directory (directory::send / request below), which
+// delegates the message to the entity, so the entity sees the caller as
+// sender and answers it directly. Concurrent asks for an inactive entity
+// activate it exactly once: an entity belongs to exactly one partition (one
+// directory actor), which handles its messages one at a time.
+//
+// Partitions. The directory is K actors for throughput; shard s (entity.hpp)
+// is served by partition s % K. A whole shard lives in one partition, so the
+// cluster can move shards without splitting a partition's bookkeeping.
+//
+// Passivation. A partition sees every routed message, so it knows when each
+// entity was last used. A periodic sweep passivates entities idle longer than
+// their kind's idle_timeout; activating one beyond its kind's resident bound
+// passivates the least recently used. While an entity passivates, messages
+// for it wait in the partition (at most held_max per entity; past that, a
+// request fails with errc::unavailable and a one-way message is dropped and
+// logged). When it is gone they are routed again, in order, which activates a
+// new incarnation. No message is lost across passivation.
+//
+// Crashes. Requests queued in an entity when it fails get an error (CAF's
+// request_receiver_down or the failure's reason) and one-way messages in it
+// are gone: callers retry, and the journal's sequence check makes retries
+// safe. An entity that fails is activated again by the next message. After
+// crash_restart_max crashes in a row it is blocked for a back-off (doubling
+// up to crash_backoff_max), during which requests fail with
+// errc::unavailable: a crash loop costs one error per request, not a spin.
+//
+// Cluster seam. directory_options::placement names the owner of each shard:
+// this node (the default, for every shard) or another node's directory actor,
+// to which routed messages are relayed (any partition of that node will do:
+// a partition passes a shard it does not serve to the one that does). A
+// relayed message is never relayed again (placements that disagree answer
+// errc::unavailable, the caller retries). An entity live here stays here
+// until it passivates, so its messages stay in order; placement_changed()
+// passivates those whose shard moved away.
+
+#include "wager/runtime/entity.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/duration.hpp>
+#include <caf/expected.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
+#include <caf/send.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wager {
+
+class metrics;
+
+namespace detail {
+struct directory_core;
+} // namespace detail
+
+// A small copyable client of the directory. Cheap to copy (one shared
+// pointer); safe to use from any thread and any actor.
+class directory {
+public:
+  directory() = default;
+  explicit directory(std::shared_ptr<const detail::directory_core> core);
+
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+
+  uint32_t shards() const noexcept;
+  size_t partitions() const noexcept;
+
+  // The local directory actor that serves `shard` on this node. The cluster
+  // relays shards to another node's directory through these handles.
+  const caf::actor& partition_of_shard(uint32_t shard) const;
+  const caf::actor& partition_for(const entity_id& id) const;
+
+  // One-way: self sends xs... to the entity. A reply, if any, comes back to
+  // self as an ordinary message. `self` is an actor pointer or scoped_actor.
+  template <class Self, class... Ts>
+  void send(Self&& self, const entity_id& id, Ts&&... xs) const {
+    self->send(partition_for(id), route_atom::value, id,
+               caf::make_message(std::forward<Ts>(xs)...));
+  }
+
+  template <class... Ts>
+  void anon_send(const entity_id& id, Ts&&... xs) const {
+    caf::anon_send(partition_for(id), route_atom::value, id,
+                   caf::make_message(std::forward<Ts>(xs)...));
+  }
+
+  // A request to the entity; returns self->request(...)'s response handle,
+  // so .then / .await / .receive work as usual. Errors: the entity's own,
+  // errc::not_found (unknown kind), errc::unavailable (crash loop, too many
+  // held messages, placements disagree), request_timeout, and CAF's
+  // request_receiver_down when the entity crashed with the request queued.
+  template <class Self, class... Ts>
+  auto request(Self&& self, caf::duration timeout, const entity_id& id, Ts&&... xs) const {
+    return self->request(partition_for(id), timeout, route_atom::value, id,
+                         caf::make_message(std::forward<Ts>(xs)...));
+  }
+
+  template <class Self, class Rep, class Period, class... Ts>
+  auto request(Self&& self, std::chrono::duration<Rep, Period> timeout, const entity_id& id,
+               Ts&&... xs) const {
+    return request(std::forward<Self>(self), caf::duration{timeout}, id,
+                   std::forward<Ts>(xs)...);
+  }
+
+  // Tells every partition that the placement function's answers changed:
+  // live entities whose shard is now elsewhere passivate.
+  void placement_changed() const;
+
+  // Stops the partitions and, with them, every entity (user_shutdown, no
+  // passivation). Required before the actor system is destroyed: the
+  // partitions' sweep timer keeps them alive otherwise.
+  void stop() const;
+
+private:
+  std::shared_ptr<const detail::directory_core> core_;
+};
+
+// What an entity's activate function gets.
+struct activation_context {
+  caf::actor_system& system;
+  entity_id id;
+  // The entity's own way to reach other entities.
+  directory dir;
+};
+
+// Spawns an entity actor; called inside a partition, so it must not block.
+// The actor follows the contract in entity.hpp (it recovers asynchronously,
+// handles passivate_atom). An invalid handle or an exception counts as a
+// crash: the message that asked for the entity fails.
+using activate_fn = std::function<caf::actor(const activation_context&)>;
+
+// One kind of entity, registered when the directory is spawned.
+struct entity_kind {
+  // "wallet", "market", ...: non-empty, without '/'.
+  std::string name;
+
+  activate_fn activate;
+
+  // An entity unused for this long passivates. Ten minutes keeps a betting
+  // session's wallet warm between bets without holding every user forever.
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes{10};
+
+  // Most entities of this kind resident on this node; beyond it the least
+  // recently used passivates. Split evenly across partitions (each holds at
+  // most ceil(resident_max / partitions)), so with few entities the choice
+  // of which to passivate is per partition. One million idle actors cost
+  // about 1.2 GB (shared/CAF-0.17.md).
+  size_t resident_max = 1'000'000;
+};
+
+// Who serves a shard: an invalid handle for this node, else the directory
+// actor of the node that owns it. Called inside partitions, concurrently
+// from several threads: must be thread-safe and must not block.
+using placement_fn = std::function<caf::actor(uint32_t shard)>;
+
+struct directory_options {
+  // Shards per cluster; must equal every other node's (node_options::shards).
+  uint32_t shards = 256;
+
+  // Directory actors; 0 means two per scheduler thread, enough that one busy
+  // partition does not hold up a core. At most `shards`.
+  uint32_t partitions = 0;
+
+  // How often each partition looks for idle entities. Idle entities live up
+  // to idle_timeout + sweep_interval.
+  std::chrono::milliseconds sweep_interval = std::chrono::seconds{1};
+
+  // An entity still alive this long after passivate_atom is killed (a stuck
+  // snapshot must not hold its messages forever). It recovers from the
+  // journal, so this loses nothing acknowledged.
+  std::chrono::milliseconds passivate_timeout = std::chrono::seconds{10};
+
+  // Messages held per passivating entity. Passivation takes milliseconds;
+  // 1024 covers a burst without letting one hot entity take the memory.
+  size_t held_max = 1024;
+
+  // Crash-loop protection. Crashes count as "in a row" while each comes
+  // within crash_window of the previous one (or of the end of the previous
+  // back-off). Up to crash_restart_max in a row re-activate at once; the next
+  // blocks the entity for crash_backoff_initial, doubling per further crash
+  // up to crash_backoff_max. An activate function that fails is a crash too.
+  uint32_t crash_restart_max = 5;
+  std::chrono::milliseconds crash_window = std::chrono::seconds{10};
+  std::chrono::milliseconds crash_backoff_initial = std::chrono::milliseconds{100};
+  std::chrono::milliseconds crash_backoff_max = std::chrono::seconds{30};
+
+  // Empty: every shard is served here.
+  placement_fn placement;
+};
+
+// Spawns the partitions. `m` must outlive them: they count activations,
+// passivations and live entities per kind in it. Fails with
+// errc::invalid_field for options out of bounds or a malformed kind.
+caf::expected<directory> spawn_directory(caf::actor_system& sys, directory_options opts,
+                                         std::vector<entity_kind> kinds, metrics& m);
+
+} // namespace wager
