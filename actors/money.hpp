@@ -53,6 +53,16 @@ std::optional<price> parse_price(std::string_view text);
 // "2.50": always two decimals, the form the API sends.
 std::string format_price(price p);
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, money& x) {
+  return f(x.minor);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, price& x) {
+  return f(x.hundredths);
+}
+
 // stake x price, rounded down to a minor unit: what a winning bet pays back,
 // stake included.
 constexpr money potential_payout(money stake, price p) {

@@ -24,6 +24,7 @@ std::string_view to_code(errc code) noexcept {
     case errc::market_not_open: return "market_not_open";
     case errc::request_id_reused: return "request_id_reused";
     case errc::username_taken: return "username_taken";
+    case errc::already_exists: return "already_exists";
     case errc::illegal_transition: return "illegal_transition";
     case errc::sequence_conflict: return "sequence_conflict";
     case errc::too_large: return "too_large";
@@ -56,6 +57,7 @@ int http_status(errc code) noexcept {
     case errc::market_not_open:
     case errc::request_id_reused:
     case errc::username_taken:
+    case errc::already_exists:
     case errc::illegal_transition:
     case errc::sequence_conflict: return 409;
     case errc::too_large: return 413;
@@ -78,6 +80,11 @@ caf::error make_error(errc code, std::string message) {
                     caf::make_message(std::move(message))};
 }
 
+caf::error make_error(errc code, std::string message, std::string detail) {
+  return caf::error{static_cast<uint8_t>(code), error_category,
+                    caf::make_message(std::move(message), std::move(detail))};
+}
+
 errc code_of(const caf::error& err) noexcept {
   if (!err)
     return errc::none;
@@ -87,8 +94,18 @@ errc code_of(const caf::error& err) noexcept {
 }
 
 std::string message_of(const caf::error& err) {
-  if (err.category() == error_category && err.context().match_elements<std::string>())
-    return err.context().get_as<std::string>(0);
+  if (err.category() != error_category)
+    return {};
+  auto& ctx = err.context();
+  if (ctx.match_elements<std::string>() || ctx.match_elements<std::string, std::string>())
+    return ctx.get_as<std::string>(0);
+  return {};
+}
+
+std::string detail_of(const caf::error& err) {
+  if (err.category() == error_category
+      && err.context().match_elements<std::string, std::string>())
+    return err.context().get_as<std::string>(1);
   return {};
 }
 

@@ -35,6 +35,7 @@ enum class errc : uint8_t {
   market_not_open,
   request_id_reused,
   username_taken,
+  already_exists,     // creating what exists, with a different definition
   illegal_transition, // a market lifecycle change that its state refuses
   sequence_conflict,  // journal: another writer appended first
   // Limits
@@ -59,11 +60,18 @@ int http_status(errc code) noexcept;
 caf::error make_error(errc code);
 caf::error make_error(errc code, std::string message);
 
+// With a detail the API adds to the error body: the current price with
+// price_changed, the field name with invalid_field.
+caf::error make_error(errc code, std::string message, std::string detail);
+
 // The wager code inside a caf::error, or errc::internal for foreign errors
 // (a timeout, a dead actor), or errc::none for no error.
 errc code_of(const caf::error& err) noexcept;
 
 // The human-readable message carried by make_error(code, message), if any.
 std::string message_of(const caf::error& err);
+
+// The detail carried by make_error(code, message, detail), if any.
+std::string detail_of(const caf::error& err);
 
 } // namespace wager
