@@ -1,0 +1,159 @@
+#pragma once
+
+// The journal: every entity's history of events, its latest snapshot and the
+// first answers to its requests. This is the whole interface the platform
+// uses, narrow enough that a networked journal (PostgreSQL, for clusters
+// spanning hosts) can implement it beside the embedded SQLite one
+// (sqlite_journal.hpp).
+//
+// Writes. append() queues an append and returns at once; `done` runs once,
+// when the append is durable (fsync'd) or has failed, on the journal's writer
+// thread. An append is all or nothing: it fails writing nothing when
+//   - the stream's last seq is not `expected_seq` (errc::sequence_conflict):
+//     another writer (another copy of the entity, another node) got there
+//     first; this is what fences two copies of one entity;
+//   - its request id is already stored for the stream
+//     (errc::request_id_reused): look the first answer up with find_request;
+//   - the disk refused the write (errc::journal_failure): not acknowledged.
+//     When it was the fsync itself that failed, the disk may still have kept
+//     the events and they may surface after a restart; that is why money
+//     commands carry request ids: a retry with the same id then fails with
+//     request_id_reused and the first answer is found with find_request.
+//   - the writer is busy beyond busy_timeout_ms or its queue is full
+//     (errc::unavailable): retry later.
+//
+// Pipelining. A caller may have several appends of one stream in flight,
+// each chained on the previous (expected_seq = previous expected_seq + its
+// event count). They are committed in the order they were queued and
+// answered in that order. When one fails, the stream is fenced: every later
+// append of it already queued when the failure was answered fails too, and
+// so does every later append that chains on the failed one (its
+// expected_seq is where the failed one would have ended), even if another
+// writer's events happen to end at that very seq: those are not the events
+// the caller built on. A caller that has re-read the stream (recovery, or
+// after a conflict) says so with `from_read`: such an append is checked
+// against the stream as it is, and once one succeeds the fence is lifted.
+//
+// Reads. The synchronous reads run on the caller's thread with a pooled
+// read connection: for tools, tests and reader threads. Actors use the
+// *_async forms, which run the read on a reader thread and call back there
+// (journal_reply.hpp turns a callback into a message). Every row read is
+// checked (checksum, contiguous seqs) and upcast before it is returned.
+
+#include "wager/persistence/event.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wager {
+
+// A result handed to a callback.
+template <class T>
+using result_callback = std::function<void(caf::expected<T>)>;
+
+// The first answer to a request, stored in the same transaction as the
+// events it produced.
+struct request_record {
+  std::string request_id; // at most request_id_bytes_max bytes
+  std::string result;     // serialized JSON
+};
+
+struct append_request {
+  std::string stream;                    // "kind/key"
+  uint64_t expected_seq = 0;             // the stream's last seq as the caller
+                                         // knows it; 0 for a new stream
+  std::vector<event> events;             // may be empty only with a request
+  std::optional<request_record> request; // idempotency record, optional
+  // expected_seq was read from the journal (recovery, a re-read after a
+  // conflict), not derived from an earlier append still in flight. False is
+  // the safe default: at worst an append after a re-read fails once more.
+  bool from_read = false;
+};
+
+// A durable append: its events got seqs first_seq..last_seq (first_seq is
+// last_seq + 1 when the append stored only a request result).
+struct append_ack {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+};
+
+struct snapshot_saved {
+  uint64_t seq = 0;
+};
+
+// What /readyz reads. `writable` turns false when a batch fails on the disk
+// and true again at the next batch that commits.
+struct journal_health {
+  bool writable = true;
+  std::string last_error;       // the last disk failure, empty if none yet
+  uint64_t failed_batches = 0;  // since open
+  uint64_t queue_depth = 0;     // appends and snapshots waiting
+};
+
+class journal {
+public:
+  virtual ~journal() = default;
+
+  // --- writes (answered on the writer thread) ---
+
+  // Queues an append. Returns an error, and never calls `done`, when the
+  // append is refused at once: malformed (errc::invalid_field), too large
+  // (errc::too_large), queue full or journal closed (errc::unavailable).
+  [[nodiscard]] virtual caf::error append(append_request request,
+                                          result_callback<append_ack> done) = 0;
+
+  // Queues a snapshot save. A snapshot replaces the stream's previous one;
+  // its seq must not exceed the stream's last seq nor go below the seq of
+  // the snapshot it replaces (errc::sequence_conflict).
+  [[nodiscard]] virtual caf::error save_snapshot(snapshot snap,
+                                                 result_callback<snapshot_saved> done) = 0;
+
+  // --- synchronous reads (calling thread) ---
+
+  // Up to max_count events of `stream` with seq >= from_seq, in seq order.
+  // An empty result means there are none (also for an unknown stream).
+  virtual caf::expected<std::vector<recorded_event>>
+  read_events(const std::string& stream, uint64_t from_seq, uint32_t max_count) = 0;
+
+  // The stream's last seq, 0 for a stream with no events.
+  virtual caf::expected<uint64_t> last_seq(const std::string& stream) = 0;
+
+  virtual caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) = 0;
+
+  // Streams of `kind` whose name sorts after `after` (empty: from the
+  // start), at most max_count, sorted: page by passing the last one back.
+  virtual caf::expected<std::vector<std::string>>
+  list_streams(std::string_view kind, const std::string& after, uint32_t max_count) = 0;
+
+  virtual caf::expected<std::optional<stored_request>>
+  find_request(const std::string& stream, const std::string& request_id) = 0;
+
+  virtual journal_health health() const = 0;
+
+  // Runs `work` on a reader thread. Refused with errc::unavailable when the
+  // read queue is full or the journal is closing.
+  [[nodiscard]] virtual caf::error post_read(std::function<void()> work) = 0;
+
+  // --- asynchronous reads (reader thread) ---
+
+  [[nodiscard]] caf::error read_events_async(std::string stream, uint64_t from_seq,
+                                             uint32_t max_count,
+                                             result_callback<std::vector<recorded_event>> done);
+  [[nodiscard]] caf::error load_snapshot_async(std::string stream,
+                                               result_callback<std::optional<snapshot>> done);
+  [[nodiscard]] caf::error find_request_async(std::string stream, std::string request_id,
+                                              result_callback<std::optional<stored_request>> done);
+  [[nodiscard]] caf::error last_seq_async(std::string stream, result_callback<uint64_t> done);
+  [[nodiscard]] caf::error list_streams_async(std::string kind, std::string after,
+                                              uint32_t max_count,
+                                              result_callback<std::vector<std::string>> done);
+};
+
+} // namespace wager
