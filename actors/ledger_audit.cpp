@@ -1,0 +1,337 @@
+// The first half of the money audit: replaying one stream at a time with the
+// pure folds, checking each event before it is folded (the folds assert on
+// what a healthy journal never holds; the audit must survive a forged one).
+
+#include "wager/actors/ledger_audit.hpp"
+
+#include "wager/actors/ledger_audit_state.hpp"
+#include "wager/runtime/assert.hpp"
+
+namespace wager {
+
+using namespace audit_detail;
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+std::string key_of(std::string_view stream) {
+  auto slash = stream.find('/');
+  return std::string{slash == std::string_view::npos ? stream : stream.substr(slash + 1)};
+}
+
+std::string amount_text(money m) {
+  return std::to_string(m.minor);
+}
+
+} // namespace
+
+// -- the stream being replayed ----------------------------------------------
+
+void ledger_audit::impl::flag(std::string code, const std::string& stream, uint64_t seq,
+                              std::string message) {
+  if (report.violations.size() < ledger_report::violations_max)
+    report.violations.push_back({std::move(code), stream, seq, std::move(message)});
+  else
+    ++report.violations_dropped;
+}
+
+void ledger_audit::impl::begin(const std::string& stream) {
+  end_stream();
+  auto kind = kind_of(stream);
+  if (kind == "wallet") {
+    current = stream_kind::wallet;
+    wallet = wallet_fold{};
+    wallet.user = intern(users, user_index, key_of(stream));
+  } else if (kind == "market") {
+    current = stream_kind::market;
+    market = market_fold{};
+    market.index = intern(markets, market_index, key_of(stream));
+  } else {
+    current = stream_kind::other;
+  }
+  current_stream = stream;
+}
+
+void ledger_audit::impl::end_stream() {
+  if (current == stream_kind::wallet)
+    end_wallet();
+  else if (current == stream_kind::market)
+    end_market();
+  current = stream_kind::none;
+  current_stream.clear();
+}
+
+void ledger_audit::impl::add(const std::string& stream, const std::vector<recorded_event>& page) {
+  WAGER_ASSERT(!closed, "a closed audit takes no more events");
+  if (stream != current_stream || current == stream_kind::none)
+    begin(stream);
+  if (current == stream_kind::other)
+    return;
+  bool in_wallet = current == stream_kind::wallet;
+  auto& broken = in_wallet ? wallet.broken : market.broken;
+  for (auto& e : page) {
+    ++report.events;
+    if (broken)
+      continue;
+    auto expected = (in_wallet ? wallet.state.seq : market.state.seq) + 1;
+    if (e.seq != expected) {
+      // The folds count on contiguous seqs; what follows a gap cannot be
+      // replayed faithfully, so the rest of the stream is not audited.
+      flag("seq_gap", stream, e.seq, "expected seq " + std::to_string(expected));
+      broken = true;
+      continue;
+    }
+    if (in_wallet)
+      wallet_event_in(e);
+    else
+      market_event_in(e);
+  }
+}
+
+// -- wallets -----------------------------------------------------------------
+
+bool ledger_audit::impl::wallet_precheck(const wallet_event& ev, uint64_t seq) {
+  auto& s = wallet.state;
+  auto& stream = current_stream;
+  return std::visit(
+    overloaded{
+      [&](const deposited& d) {
+        if (valid_amount(d.amount.minor))
+          return true;
+        flag("invalid_amount", stream, seq, "deposit of " + amount_text(d.amount));
+        return false;
+      },
+      [&](const withdrawn& w) {
+        if (valid_amount(w.amount.minor))
+          return true;
+        flag("invalid_amount", stream, seq, "withdrawal of " + amount_text(w.amount));
+        return false;
+      },
+      [&](const stake_held& h) {
+        if (!valid_amount(h.stake.minor)) {
+          flag("invalid_amount", stream, seq, "stake of " + amount_text(h.stake));
+          return false;
+        }
+        auto known = bets.find(h.bet.value);
+        if (s.holds.count(h.bet.value) > 0 || s.open_bets.count(h.bet.value) > 0
+            || (known != bets.end() && known->second.step != wallet_step::none)) {
+          flag("duplicate_bet", stream, seq, "bet " + h.bet.value + " is staked twice");
+          return false;
+        }
+        return true;
+      },
+      [&](const stake_committed& c) {
+        if (s.holds.count(c.bet.value) > 0)
+          return true;
+        flag("unknown_hold", stream, seq, "commits bet " + c.bet.value + ", which is not held");
+        return false;
+      },
+      [&](const hold_released& r) {
+        if (s.holds.count(r.bet.value) > 0)
+          return true;
+        flag("unknown_hold", stream, seq, "releases bet " + r.bet.value + ", which is not held");
+        return false;
+      },
+      [&](const payout_credited& p) { return payout_precheck(p, seq); },
+      [&](const limits_set&) { return true; },
+    },
+    ev);
+}
+
+bool ledger_audit::impl::payout_precheck(const payout_credited& p, uint64_t seq) {
+  auto& s = wallet.state;
+  if (p.amount.minor < 0 || p.amount.minor > amount_max_minor * price_max_hundredths / 100) {
+    flag("invalid_amount", current_stream, seq, "payout of " + amount_text(p.amount));
+    return false;
+  }
+  if (s.open_bets.count(p.bet.value) > 0)
+    return true;
+  auto known = bets.find(p.bet.value);
+  if (known != bets.end() && known->second.payout_seq != 0
+      && known->second.wallet_user == wallet.user) {
+    flag("bet_settled_twice", current_stream, seq,
+         "bet " + p.bet.value + " was already paid at seq "
+           + std::to_string(known->second.payout_seq));
+    return false;
+  }
+  flag("payout_without_bet", current_stream, seq,
+       "payout of " + amount_text(p.amount) + " for bet " + p.bet.value
+         + (s.holds.count(p.bet.value) > 0 ? ", whose stake is not committed"
+                                           : ", which this wallet has no open stake on"));
+  return false;
+}
+
+void ledger_audit::impl::wallet_event_in(const recorded_event& e) {
+  auto ev = decode_wallet_event(e.data);
+  if (!ev) {
+    flag("undecodable_event", current_stream, e.seq, "cannot read a '" + e.data.type + "' event");
+    wallet.state.seq = e.seq;
+    return;
+  }
+  if (!wallet_precheck(*ev, e.seq)) {
+    // The fold would assert on it (or count it twice): the event is left
+    // out, so one bad event yields one violation, not a cascade.
+    wallet.state.seq = e.seq;
+    return;
+  }
+  record_wallet_side(*ev, e.seq);
+  apply(wallet.state, *ev, e.seq, e.at_ms);
+  check_wallet(e.seq);
+}
+
+void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq) {
+  auto& s = wallet.state;
+  std::visit(overloaded{
+               [&](const deposited& d) { report.totals.deposits += d.amount; },
+               [&](const withdrawn& w) { report.totals.withdrawals += w.amount; },
+               [&](const stake_held& h) {
+                 auto& r = bets[h.bet.value];
+                 r.step = wallet_step::held;
+                 r.wallet_user = wallet.user;
+                 r.wallet_market = intern(markets, market_index, h.market.value);
+                 r.wallet_stake = h.stake;
+                 r.wallet_seq = seq;
+               },
+               [&](const stake_committed& c) {
+                 auto& r = bets[c.bet.value];
+                 r.step = wallet_step::committed;
+                 r.wallet_price = c.accepted;
+                 r.wallet_seq = seq;
+                 report.totals.stakes += s.holds.at(c.bet.value).stake;
+                 ++report.bets_committed;
+               },
+               [&](const hold_released& rel) {
+                 auto& r = bets[rel.bet.value];
+                 r.step = wallet_step::released;
+                 r.wallet_seq = seq;
+               },
+               [&](const payout_credited& p) {
+                 auto& r = bets[p.bet.value];
+                 r.payout_seq = seq;
+                 r.paid_outcome = p.outcome;
+                 r.paid = p.amount;
+                 report.totals.payouts += p.amount;
+                 ++report.bets_settled;
+               },
+               [&](const limits_set&) {},
+             },
+             ev);
+}
+
+void ledger_audit::impl::check_wallet(uint64_t seq) {
+  auto& s = wallet.state;
+  bool negative = s.available.minor < 0 || s.held.minor < 0;
+  if (negative && !wallet.negative) // once per stretch below zero, not per event
+    flag("negative_balance", current_stream, seq,
+         "available " + amount_text(s.available) + ", held " + amount_text(s.held));
+  wallet.negative = negative;
+  money holds;
+  for (auto& [id, h] : s.holds)
+    holds += h.stake;
+  bool broken = holds != s.held
+                || s.available + s.held != s.deposited - s.withdrawn - s.staked + s.credited;
+  if (broken && !wallet.invariant_broken)
+    flag("wallet_invariant", current_stream, seq,
+         "held " + amount_text(s.held) + " vs holds " + amount_text(holds) + "; balances "
+           + amount_text(s.available + s.held) + " vs flows "
+           + amount_text(s.deposited - s.withdrawn - s.staked + s.credited));
+  wallet.invariant_broken = broken;
+}
+
+void ledger_audit::impl::end_wallet() {
+  ++report.wallets;
+  report.totals.available += wallet.state.available;
+  report.totals.held += wallet.state.held;
+  report.holds_open += wallet.state.holds.size();
+}
+
+// -- markets -----------------------------------------------------------------
+
+bool ledger_audit::impl::market_precheck(const market_event& ev, uint64_t seq) {
+  auto& s = market.state;
+  auto& stream = current_stream;
+  return std::visit(
+    overloaded{
+      [&](const status_changed& c) {
+        if (transition_allowed(s.status, c.status))
+          return true;
+        flag("illegal_transition", stream, seq,
+             std::string{to_string(s.status)} + " -> " + std::string{to_string(c.status)});
+        return false;
+      },
+      [&](const bet_accepted& b) {
+        if (!valid_amount(b.stake.minor) || !valid_price(b.accepted)) {
+          flag("invalid_amount", stream, seq,
+               "bet " + b.bet.value + " accepted with stake " + amount_text(b.stake));
+          return false;
+        }
+        auto known = bets.find(b.bet.value);
+        if (s.bets.count(b.bet.value) > 0
+            || (known != bets.end() && known->second.accepted_seq != 0)) {
+          flag("duplicate_bet", stream, seq, "bet " + b.bet.value + " is accepted twice");
+          return false;
+        }
+        return true;
+      },
+      [&](const market_resulted&) {
+        if (!s.result)
+          return true;
+        flag("resulted_twice", stream, seq, "the market already has a result");
+        return false;
+      },
+      [&](const auto&) { return true; },
+    },
+    ev);
+}
+
+void ledger_audit::impl::market_event_in(const recorded_event& e) {
+  auto ev = decode_market_event(e.data);
+  if (!ev) {
+    flag("undecodable_event", current_stream, e.seq, "cannot read a '" + e.data.type + "' event");
+    market.state.seq = e.seq;
+    return;
+  }
+  if (!market_precheck(*ev, e.seq)) {
+    market.state.seq = e.seq;
+    return;
+  }
+  if (auto* b = std::get_if<bet_accepted>(&*ev)) {
+    auto& r = bets[b->bet.value];
+    r.accepted_seq = e.seq;
+    r.accepted_market = market.index;
+    r.accepted_user = intern(users, user_index, b->user.value);
+    r.accepted_stake = b->stake;
+    r.accepted_price = b->accepted;
+    ++report.bets_accepted;
+  } else if (auto* ack = std::get_if<payouts_acknowledged>(&*ev)) {
+    for (auto& id : ack->bets)
+      if (auto i = bets.find(id); i != bets.end() && i->second.accepted_seq != 0
+          && i->second.accepted_market == market.index)
+        i->second.ack_seq = e.seq;
+  } else if (std::holds_alternative<market_resulted>(*ev)) {
+    market.resulted_seq = e.seq;
+  }
+  apply(market.state, *ev, e.seq);
+}
+
+void ledger_audit::impl::end_market() {
+  ++report.markets;
+  auto& s = market.state;
+  if (!s.result)
+    return;
+  ++report.markets_resulted;
+  for (auto& [id, b] : s.bets) {
+    auto& r = bets[id];
+    auto line = settle_line(*s.result, b);
+    r.resulted_seq = market.resulted_seq;
+    r.owed_outcome = line.outcome;
+    r.owed = line.amount;
+    r.in_outbox = s.outbox.count(id) > 0;
+  }
+}
+
+} // namespace wager

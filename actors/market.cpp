@@ -1,0 +1,626 @@
+#include "wager/actors/market.hpp"
+
+#include "wager/actors/journaled.hpp"
+#include "wager/actors/wallet.hpp"
+
+#include <caf/all.hpp>
+
+namespace wager {
+
+namespace {
+
+struct market_traits {
+  using state_type = market_state;
+  using event_type = market_event;
+  static constexpr uint32_t snapshot_version = market_snapshot_version;
+  static uint64_t seq_of(const market_state& s) { return s.seq; }
+  static std::optional<market_event> decode(const event& e) { return decode_market_event(e); }
+  static event encode(const market_event& e) { return wager::encode(e); }
+  static void apply(market_state& s, const market_event& e, uint64_t seq, int64_t) {
+    wager::apply(s, e, seq);
+  }
+  static void check(const market_state&) {
+    // Checked in full at recovery and in tests (check_invariants walks
+    // every bet, too costly per event on a hot market).
+  }
+  static boost::json::value to_json(const market_state& s) { return wager::to_json(s); }
+  static std::optional<market_state> from_json(const boost::json::value& v) {
+    return market_state_from_json(v);
+  }
+};
+
+using market_recovery = std::shared_ptr<recovery<market_state>>;
+using decide_atom = caf::atom_constant<caf::atom("decide")>;
+using outbox_atom = caf::atom_constant<caf::atom("outbox")>;
+using decision_lookup_atom = caf::atom_constant<caf::atom("declookup")>;
+
+} // namespace
+} // namespace wager
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wager::market_recovery)
+
+namespace wager {
+
+namespace {
+
+// Rejections kept in memory, so a wallet asking again is answered without a
+// journal read. Accepted bets are all kept (settlement needs them).
+inline constexpr size_t rejections_max = 4096;
+
+struct delayed_bet {
+  accept_bet_cmd cmd;
+  std::vector<caf::response_promise> waiters;
+};
+
+struct market_actor_state {
+  std::unique_ptr<journaled<market_traits>> book;
+  std::shared_ptr<journal> store;
+  market_options options;
+  directory dir;
+  market_id id;
+  std::vector<caf::actor> subscribers;
+  std::unordered_map<std::string, bet_decision> rejected;
+  std::deque<std::string> rejected_order;
+  std::unordered_map<std::string, std::vector<caf::response_promise>> deciding;
+  std::unordered_map<std::string, delayed_bet> delayed;
+  std::set<std::string> payouts_in_flight;
+  std::vector<std::string> acked;
+  bool acks_persisting = false;
+  bool outbox_armed = false;
+  bool passivating = false;
+  std::unordered_map<uint64_t, std::vector<caf::response_promise>> lookups;
+  uint64_t next_lookup = 1;
+
+  static inline const char* name = "market";
+};
+
+using market_actor = caf::stateful_actor<market_actor_state>;
+
+void deliver_all(std::vector<caf::response_promise>& waiters, const bet_decision& d) {
+  for (auto& rp : waiters)
+    rp.deliver(d);
+  waiters.clear();
+}
+
+void deliver_all(std::vector<caf::response_promise>& waiters, const caf::error& err) {
+  for (auto& rp : waiters)
+    rp.deliver(err);
+  waiters.clear();
+}
+
+std::map<std::string, price> all_prices(const market_state& s) {
+  std::map<std::string, price> out;
+  for (auto& sel : s.definition.selections)
+    out[sel.id.value] = sel.current;
+  return out;
+}
+
+void maybe_finish_passivation(market_actor* self) {
+  auto& st = self->state;
+  if (!st.passivating || st.book->pending() > 0 || !st.delayed.empty()
+      || !st.book->state().outbox.empty() || st.acks_persisting)
+    return;
+  st.book->snapshot_now();
+  for (auto& sub : st.subscribers)
+    self->send(sub, subscription_ended_atom::value, st.id);
+  self->quit();
+}
+
+caf::behavior recovering(market_actor* self);
+caf::behavior running(market_actor* self);
+
+void reload(market_actor* self, const caf::error& err) {
+  auto& st = self->state;
+  log().warn("market/{}: append failed ({}), reloading from the journal", st.id.value,
+             self->system().render(err));
+  for (auto& [bet, waiters] : st.deciding)
+    deliver_all(waiters, err);
+  st.deciding.clear();
+  st.rejected.clear();
+  st.rejected_order.clear();
+  st.payouts_in_flight.clear();
+  st.acked.clear();
+  st.acks_persisting = false;
+  st.book->reload();
+  begin_recovery(self);
+  self->become(recovering(self));
+  if (auto e = st.book->recover(self))
+    self->quit(e);
+}
+
+// A decision the journal says was made before (request_id_reused): read it
+// and answer with it.
+void look_up_decision(market_actor* self, const std::string& bet,
+                      std::vector<caf::response_promise> waiters) {
+  auto& st = self->state;
+  auto token = st.next_lookup++;
+  st.lookups.emplace(token, std::move(waiters));
+  auto target = caf::actor{self};
+  auto err = st.store->find_request_async(
+    st.book->stream(), bet, [target, token](caf::expected<std::optional<stored_request>> r) {
+      std::string text;
+      if (r && *r)
+        text = (*r)->result;
+      caf::anon_send(target, decision_lookup_atom::value, token, std::move(text));
+    });
+  if (err) {
+    deliver_all(st.lookups[token], err);
+    st.lookups.erase(token);
+  }
+}
+
+void record_decision(market_actor* self, const bet_decision& d, const accept_bet_cmd& cmd,
+                     std::vector<caf::response_promise> waiters) {
+  auto& st = self->state;
+  auto key = d.bet.value;
+  auto& slot = st.deciding[key];
+  for (auto& w : waiters)
+    slot.push_back(std::move(w));
+  market_event e = d.accepted
+                     ? market_event{bet_accepted{cmd.bet, cmd.user, cmd.selection, cmd.stake, d.at}}
+                     : market_event{bet_rejected{cmd.bet, d.reason,
+                                                 d.current.hundredths != 0
+                                                   ? std::optional<price>{d.current}
+                                                   : std::nullopt}};
+  auto text = to_json_text(d);
+  st.book->persist(self, {e},
+                   [key, text](const market_state&) {
+                     return std::optional<request_record>{request_record{key, text}};
+                   },
+                   [self, key, d](const caf::error& err) {
+                     auto& st = self->state;
+                     auto waiters = std::move(st.deciding[key]);
+                     st.deciding.erase(key);
+                     if (code_of(err) == errc::request_id_reused)
+                       return look_up_decision(self, key, std::move(waiters));
+                     if (err)
+                       return deliver_all(waiters, err);
+                     if (!d.accepted) {
+                       if (st.rejected.emplace(key, d).second)
+                         st.rejected_order.push_back(key);
+                       if (st.rejected_order.size() > rejections_max) {
+                         st.rejected.erase(st.rejected_order.front());
+                         st.rejected_order.pop_front();
+                       }
+                     }
+                     deliver_all(waiters, d);
+                     maybe_finish_passivation(self);
+                   });
+}
+
+// The decision on a bet, against the market as it is now.
+bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
+  bet_decision d{cmd.bet, false, {}, errc::none, {}};
+  auto* sel = s.find_selection(cmd.selection.value);
+  if (s.status != market_status::open) {
+    d.reason = errc::market_not_open;
+  } else if (sel == nullptr) {
+    d.reason = errc::not_found;
+  } else if (auto at = accepted_price(cmd.accept, cmd.asked, sel->current); !at) {
+    d.reason = errc::price_changed;
+    d.current = sel->current;
+  } else if (cmd.stake > s.definition.limits.max_stake) {
+    d.reason = errc::limit_exceeded;
+  } else {
+    auto i = s.liability.find(cmd.selection.value);
+    auto now = i == s.liability.end() ? money{} : i->second;
+    if (now + liability(cmd.stake, *at) > s.definition.limits.max_liability) {
+      d.reason = errc::limit_exceeded;
+    } else {
+      d.accepted = true;
+      d.at = *at;
+    }
+  }
+  return d;
+}
+
+caf::result<caf::message> accept_bet(market_actor* self, accept_bet_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto key = cmd.bet.value;
+  if (auto i = s.bets.find(key); i != s.bets.end())
+    return caf::make_message(bet_decision{cmd.bet, true, i->second.accepted, errc::none, {}});
+  if (auto i = st.rejected.find(key); i != st.rejected.end())
+    return caf::make_message(i->second);
+  // A response promise takes the request over: make one only on the paths
+  // that answer through it.
+  if (auto i = st.deciding.find(key); i != st.deciding.end()) {
+    auto rp = self->make_response_promise();
+    i->second.push_back(rp);
+    return rp;
+  }
+  if (auto i = st.delayed.find(key); i != st.delayed.end()) {
+    auto rp = self->make_response_promise();
+    i->second.waiters.push_back(rp);
+    return rp;
+  }
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  auto rp = self->make_response_promise();
+  if (s.definition.in_play_delay_ms > 0 && s.status == market_status::open) {
+    // In-play delay: decide at the end, against the price and status then.
+    st.delayed.emplace(key, delayed_bet{cmd, {rp}});
+    self->delayed_send(self, std::chrono::milliseconds{s.definition.in_play_delay_ms},
+                       decide_atom::value, key);
+    return rp;
+  }
+  record_decision(self, judge(s, cmd), cmd, {rp});
+  return rp;
+}
+
+void pump_outbox(market_actor* self);
+
+void persist_acks(market_actor* self) {
+  auto& st = self->state;
+  if (st.acks_persisting || st.acked.empty())
+    return;
+  payouts_acknowledged ack;
+  auto n = std::min<size_t>(st.acked.size(), st.options.acks_per_event_max);
+  ack.bets.assign(st.acked.begin(), st.acked.begin() + static_cast<ptrdiff_t>(n));
+  st.acked.erase(st.acked.begin(), st.acked.begin() + static_cast<ptrdiff_t>(n));
+  st.acks_persisting = true;
+  st.book->persist(self, {ack}, nullptr, [self](const caf::error& err) {
+    self->state.acks_persisting = false;
+    if (err)
+      return;
+    persist_acks(self);
+    pump_outbox(self);
+    maybe_finish_passivation(self);
+  });
+}
+
+void pump_outbox(market_actor* self) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  if (!s.result)
+    return;
+  for (auto& key : s.outbox) {
+    if (st.payouts_in_flight.size() >= st.options.outbox_window)
+      break;
+    if (st.payouts_in_flight.count(key) > 0
+        || std::find(st.acked.begin(), st.acked.end(), key) != st.acked.end())
+      continue;
+    auto& b = s.bets.at(key);
+    auto line = settle_line(*s.result, b);
+    st.payouts_in_flight.insert(key);
+    st.dir
+      .request(self, caf::duration{st.options.payout_timeout},
+               entity_id{"wallet", b.user.value},
+               credit_payout_cmd{b.bet, line.outcome, line.amount})
+      .then(
+        [self, key](payout_ack&) {
+          auto& st = self->state;
+          st.payouts_in_flight.erase(key);
+          st.acked.push_back(key);
+          persist_acks(self);
+        },
+        [self, key](caf::error& err) {
+          auto& st = self->state;
+          st.payouts_in_flight.erase(key);
+          log().debug("market/{}: payout for {} not acknowledged: {}", st.id.value, key,
+                      self->system().render(err));
+          if (!st.outbox_armed) {
+            st.outbox_armed = true;
+            self->delayed_send(self, st.options.outbox_retry, outbox_atom::value);
+          }
+        });
+  }
+}
+
+// Names reach clients as JSON strings: they must be valid UTF-8 without
+// control characters, and bounded.
+bool valid_name(const std::string& text) {
+  if (text.empty() || text.size() > 256)
+    return false;
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > text.size() || (n == 1 && c < 0x20) || (n == 2 && c < 0xc2))
+      return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2)
+        return false;
+    i += n;
+  }
+  return true;
+}
+
+caf::error check_definition(const market_definition& d) {
+  if (!valid_name(d.event) || !valid_name(d.name))
+    return make_error(errc::invalid_field, "names are 1-256 bytes of UTF-8 text", "name");
+  for (auto& sel : d.selections)
+    if (!valid_name(sel.name))
+      return make_error(errc::invalid_field, "names are 1-256 bytes of UTF-8 text",
+                        "selections");
+  if (!valid_id(d.id.value))
+    return make_error(errc::invalid_field, "market_id must be 1-64 of [A-Za-z0-9_.:-]", "market_id");
+  if (d.selections.empty())
+    return make_error(errc::invalid_field, "a market needs at least one selection", "selections");
+  std::set<std::string> ids;
+  for (auto& sel : d.selections) {
+    if (!valid_id(sel.id.value) || !ids.insert(sel.id.value).second)
+      return make_error(errc::invalid_field, "selection ids must be valid and unique", "selections");
+    if (!valid_price(sel.current))
+      return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "selections");
+  }
+  if (!valid_amount(d.limits.max_stake.minor) || !valid_amount(d.limits.max_liability.minor))
+    return make_error(errc::invalid_field, "limits must be 1 to 10^12 minor units", "limits");
+  if (d.in_play_delay_ms < 0 || d.in_play_delay_ms > 60'000)
+    return make_error(errc::invalid_field, "in_play_delay_ms runs from 0 to 60000",
+                      "in_play_delay_ms");
+  return {};
+}
+
+// The updates subscribers get for what was just applied, stamped with the
+// versions as they are now: appends overlap, so by the time one is durable
+// later changes may already be applied.
+using update_list = std::shared_ptr<std::vector<market_update>>;
+
+// Persists `events`, then publishes `updates` (filled by the caller right
+// after, while the state is exactly what these events made it) and answers
+// the market view.
+caf::result<caf::message> change(market_actor* self, std::vector<market_event> events,
+                                 update_list updates, bool resulted) {
+  auto rp = self->make_response_promise();
+  self->state.book->persist(self, std::move(events), nullptr,
+                            [self, rp, updates, resulted](const caf::error& err) mutable {
+                              if (err)
+                                return rp.deliver(err);
+                              for (auto& u : *updates)
+                                for (auto& sub : self->state.subscribers)
+                                  self->send(sub, u);
+                              rp.deliver(view_of(self->state.book->state()));
+                              // Payouts go out only once the result is on disk.
+                              if (resulted)
+                                pump_outbox(self);
+                            });
+  return rp;
+}
+
+market_update status_update(const market_state& s) {
+  return {s.definition.id, s.version, true, s.status, all_prices(s)};
+}
+
+caf::result<caf::message> set_status(market_actor* self, market_status to) {
+  auto& s = self->state.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  if (to != market_status::open && to != market_status::suspended && to != market_status::closed)
+    return make_error(errc::invalid_field, "status must be open, suspended or closed", "status");
+  if (s.status == to)
+    return caf::make_message(view_of(s));
+  if (!transition_allowed(s.status, to))
+    return make_error(errc::illegal_transition, "a " + std::string{to_string(s.status)}
+                                                  + " market cannot become "
+                                                  + std::string{to_string(to)});
+  auto updates = std::make_shared<std::vector<market_update>>();
+  auto result = change(self, {status_changed{to}}, updates, false);
+  updates->push_back(status_update(s));
+  return result;
+}
+
+caf::result<caf::message> set_prices(market_actor* self, set_prices_cmd& cmd) {
+  auto& s = self->state.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  if (s.status == market_status::settled || s.status == market_status::voided)
+    return make_error(errc::illegal_transition, "the market is resulted");
+  if (cmd.prices.empty() && !cmd.status)
+    return make_error(errc::invalid_field, "no prices given", "prices");
+  for (auto& [sel, p] : cmd.prices) {
+    if (s.find_selection(sel) == nullptr)
+      return make_error(errc::invalid_field, "unknown selection " + sel, "prices");
+    if (!valid_price(p))
+      return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "prices");
+  }
+  std::vector<market_event> events;
+  auto status_before = s.status;
+  if (!cmd.prices.empty())
+    events.emplace_back(prices_changed{cmd.prices});
+  bool status_change = false;
+  if (cmd.status && *cmd.status != s.status) {
+    if (!transition_allowed(s.status, *cmd.status))
+      return make_error(errc::illegal_transition, "illegal status change");
+    events.emplace_back(status_changed{*cmd.status});
+    status_change = true;
+  }
+  // One update per version: the prices, then the status change (which
+  // carries all prices).
+  auto updates = std::make_shared<std::vector<market_update>>();
+  auto result = change(self, std::move(events), updates, false);
+  if (!cmd.prices.empty())
+    updates->push_back({s.definition.id, s.version - (status_change ? 1 : 0), false,
+                        status_before, cmd.prices});
+  if (status_change)
+    updates->push_back(status_update(s));
+  return result;
+}
+
+caf::result<caf::message> settle(market_actor* self, settle_cmd& cmd) {
+  auto& s = self->state.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  auto target = cmd.voided ? market_status::voided : market_status::settled;
+  if (s.result) {
+    bool same = s.result->voided == cmd.voided && s.result->winners == cmd.winners;
+    if (same)
+      return caf::make_message(view_of(s)); // settling again is a no-op
+    return make_error(errc::illegal_transition, "the market is already resulted");
+  }
+  if (!transition_allowed(s.status, target))
+    return make_error(errc::illegal_transition,
+                      "a " + std::string{to_string(s.status)} + " market cannot be resulted");
+  if (!cmd.voided) {
+    if (cmd.winners.empty())
+      return make_error(errc::invalid_field, "winners must name a selection", "winners");
+    std::set<std::string> seen;
+    for (auto& w : cmd.winners)
+      if (s.find_selection(w) == nullptr || !seen.insert(w).second)
+        return make_error(errc::invalid_field, "unknown or repeated winner " + w, "winners");
+  } else if (!cmd.winners.empty()) {
+    return make_error(errc::invalid_field, "a void market has no winners", "winners");
+  }
+  std::sort(cmd.winners.begin(), cmd.winners.end());
+  auto updates = std::make_shared<std::vector<market_update>>();
+  auto result = change(self, {market_resulted{cmd.winners, cmd.voided}}, updates, true);
+  updates->push_back(status_update(s));
+  return result;
+}
+
+caf::result<caf::message> define(market_actor* self, const market_definition& d, bool create) {
+  auto& s = self->state.book->state();
+  if (auto err = check_definition(d))
+    return err;
+  if (d.id != self->state.id)
+    return make_error(errc::invalid_field, "market_id does not match", "market_id");
+  if (create && s.defined) {
+    if (definition_to_json(s.definition) == definition_to_json(d))
+      return caf::make_message(view_of(s));
+    return make_error(errc::already_exists, "a market with this id exists");
+  }
+  if (!create && !s.defined)
+    return make_error(errc::not_found, "no such market");
+  if (!create) {
+    if (s.status == market_status::settled || s.status == market_status::voided)
+      return make_error(errc::illegal_transition, "the market is resulted");
+    for (auto& [sel, l] : s.liability)
+      if (std::none_of(d.selections.begin(), d.selections.end(),
+                       [&](const selection& x) { return x.id.value == sel; }))
+        return make_error(errc::invalid_field, "a selection with bets cannot be removed",
+                          "selections");
+  }
+  auto updates = std::make_shared<std::vector<market_update>>();
+  auto result = change(self, {market_defined{d}}, updates, false);
+  updates->push_back({s.definition.id, s.version, false, s.status, all_prices(s)});
+  return result;
+}
+
+caf::behavior running(market_actor* self);
+
+caf::behavior recovering(market_actor* self) {
+  return {
+    [self](recovered_atom, market_recovery& r) {
+      auto& st = self->state;
+      if (r->error) {
+        log().error("market/{}: recovery failed: {}", st.id.value,
+                    self->system().render(r->error));
+        return self->quit(r->error);
+      }
+      check_invariants(r->state);
+      st.book->recovered(std::move(r->state));
+      end_recovery(self, running(self));
+      pump_outbox(self); // a settlement cut short by a crash resumes here
+    },
+    [self](persisted_atom, uint64_t token, caf::error& err) {
+      self->state.book->on_persisted(self, token, err);
+    },
+  };
+}
+
+caf::behavior running(market_actor* self) {
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) { return a.address() == dm.source; }),
+               subs.end());
+  });
+  return {
+    [self](create_market_cmd& cmd) { return define(self, cmd.definition, true); },
+    [self](update_market_cmd& cmd) { return define(self, cmd.definition, false); },
+    [self](set_status_cmd& cmd) { return set_status(self, cmd.status); },
+    [self](set_prices_cmd& cmd) { return set_prices(self, cmd); },
+    [self](settle_cmd& cmd) { return settle(self, cmd); },
+    [self](market_query) -> caf::result<market_view> {
+      auto& s = self->state.book->state();
+      if (!s.defined)
+        return make_error(errc::not_found, "no such market");
+      return view_of(s);
+    },
+    [self](accept_bet_cmd& cmd) { return accept_bet(self, cmd); },
+    [self](subscribe_cmd& cmd) -> caf::result<market_view> {
+      auto& st = self->state;
+      auto& s = st.book->state();
+      if (!s.defined)
+        return make_error(errc::not_found, "no such market");
+      if (st.subscribers.size() >= st.options.subscribers_max)
+        return make_error(errc::unavailable, "too many subscribers");
+      if (std::find(st.subscribers.begin(), st.subscribers.end(), cmd.subscriber)
+          == st.subscribers.end()) {
+        self->monitor(cmd.subscriber);
+        st.subscribers.push_back(cmd.subscriber);
+      }
+      return view_of(s);
+    },
+    [self](unsubscribe_cmd& cmd) {
+      auto& subs = self->state.subscribers;
+      subs.erase(std::remove(subs.begin(), subs.end(), cmd.subscriber), subs.end());
+      self->demonitor(cmd.subscriber);
+    },
+    [self](decide_atom, std::string& key) {
+      auto& st = self->state;
+      auto i = st.delayed.find(key);
+      if (i == st.delayed.end())
+        return;
+      auto pending = std::move(i->second);
+      st.delayed.erase(i);
+      record_decision(self, judge(st.book->state(), pending.cmd), pending.cmd,
+                      std::move(pending.waiters));
+    },
+    [self](outbox_atom) {
+      self->state.outbox_armed = false;
+      pump_outbox(self);
+    },
+    [self](decision_lookup_atom, uint64_t token, std::string& text) {
+      auto& st = self->state;
+      auto i = st.lookups.find(token);
+      if (i == st.lookups.end())
+        return;
+      if (auto d = bet_decision_from_json(text))
+        deliver_all(i->second, *d);
+      else
+        deliver_all(i->second, make_error(errc::unavailable, "decision not readable yet"));
+      st.lookups.erase(i);
+    },
+    [self](persisted_atom, uint64_t token, caf::error& err) {
+      if (!self->state.book->on_persisted(self, token, err))
+        reload(self, err);
+    },
+    [self](passivate_atom) {
+      self->state.passivating = true;
+      maybe_finish_passivation(self);
+    },
+  };
+}
+
+} // namespace
+
+market_view view_of(const market_state& s) {
+  market_view v{s.definition, s.status, s.version, {}};
+  for (auto& [sel, l] : s.liability)
+    v.liability[sel] = l.minor;
+  return v;
+}
+
+activate_fn market_activator(std::shared_ptr<journal> j, market_options options) {
+  return [j, options](const activation_context& ctx) -> caf::actor {
+    auto id = market_id{ctx.id.key};
+    auto dir = ctx.dir;
+    return ctx.system.spawn([j, options, id, dir](market_actor* self) -> caf::behavior {
+      auto& st = self->state;
+      st.store = j;
+      st.options = options;
+      st.dir = dir;
+      st.id = id;
+      st.book = std::make_unique<journaled<market_traits>>(j, "market/" + id.value,
+                                                           options.snapshot_every);
+      begin_recovery(self);
+      if (auto err = st.book->recover(self)) {
+        self->quit(err);
+        return {};
+      }
+      return recovering(self);
+    });
+  };
+}
+
+} // namespace wager

@@ -1,0 +1,194 @@
+#pragma once
+
+// The market entity (`market/<market id>`): its lifecycle, prices, limits,
+// the decision on every bet, and settlement through an outbox. Route its
+// requests through the directory to entity_id{"market", id}.
+//
+// Errors: not_found (no such market), already_exists, illegal_transition,
+// invalid_field (detail: the field), market_not_open, unavailable,
+// journal_failure.
+
+#include "wager/actors/ids.hpp"
+#include "wager/actors/market_state.hpp"
+#include "wager/actors/money.hpp"
+#include "wager/runtime/directory.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wager {
+
+class journal;
+
+// -- requests ----------------------------------------------------------------
+
+// Creates the market (pending). Repeating it with the same definition
+// answers the market; another definition is already_exists. -> market_view
+struct create_market_cmd {
+  market_definition definition;
+};
+
+// Replaces name, event, selections (same ids), limits and delay of a market
+// that is not settled or voided. -> market_view
+struct update_market_cmd {
+  market_definition definition;
+};
+
+// open, suspended or closed. -> market_view
+struct set_status_cmd {
+  market_status status = market_status::open;
+};
+
+// selection id -> price. -> market_view
+struct set_prices_cmd {
+  std::map<std::string, price> prices;
+  caf::optional<market_status> status; // feed odds_change may carry one
+};
+
+// Records the result and pays out through the outbox. -> market_view
+struct settle_cmd {
+  std::vector<std::string> winners;
+  bool voided = false;
+};
+
+// -> market_view
+struct market_query {};
+
+// From a wallet's bet saga. Asking again for the same bet gets the same
+// decision. -> bet_decision
+struct accept_bet_cmd {
+  bet_id bet;
+  user_id user;
+  selection_id selection;
+  money stake;
+  price asked;
+  accept_policy accept = accept_policy::exact;
+};
+
+// Subscribes `subscriber` to market_update messages; answers the current
+// market_view, which the updates then continue (version + 1 each).
+struct subscribe_cmd {
+  caf::actor subscriber;
+};
+
+struct unsubscribe_cmd {
+  caf::actor subscriber;
+};
+
+// Sent to subscribers when the market passivates (or its shard moves):
+// (subscription_ended_atom, market_id). Subscribe again to go on; the view
+// it answers tells how many versions were missed.
+using subscription_ended_atom = caf::atom_constant<caf::atom("subended")>;
+
+// -- replies and pushes ------------------------------------------------------
+
+struct market_view {
+  market_definition definition;
+  market_status status = market_status::pending;
+  uint64_t version = 0;
+  std::map<std::string, int64_t> liability; // selection id -> minor units
+};
+
+// Pushed to subscribers after every change of price or status, in order.
+struct market_update {
+  market_id market;
+  uint64_t version = 0;
+  bool status_changed = false;
+  market_status status = market_status::pending;
+  std::map<std::string, price> prices; // changed prices (all, on a status change)
+};
+
+struct market_options {
+  // Settlement outbox: payouts in flight at once, and how long one waits for
+  // its wallet's acknowledgement before it is sent again.
+  uint32_t outbox_window = 512;
+  std::chrono::milliseconds payout_timeout{5000};
+  // How often the outbox retries unacknowledged payouts.
+  std::chrono::milliseconds outbox_retry{500};
+  // Acknowledgements recorded in one payouts_acknowledged event.
+  uint32_t acks_per_event_max = 256;
+  // Subscribers per market; more are refused (unavailable).
+  uint32_t subscribers_max = 100'000;
+  uint32_t snapshot_every = 1000;
+};
+
+activate_fn market_activator(std::shared_ptr<journal> j, market_options options = {});
+
+market_view view_of(const market_state& s);
+
+// -- CAF inspection ----------------------------------------------------------
+
+template <class I>
+typename I::result_type inspect(I& f, selection& x) {
+  return f(caf::meta::type_name("wager::selection"), x.id, x.name, x.current);
+}
+template <class I>
+typename I::result_type inspect(I& f, market_limits& x) {
+  return f(caf::meta::type_name("wager::market_limits"), x.max_stake, x.max_liability);
+}
+template <class I>
+typename I::result_type inspect(I& f, market_definition& x) {
+  return f(caf::meta::type_name("wager::market_definition"), x.id, x.event, x.name,
+           x.selections, x.limits, x.in_play_delay_ms);
+}
+template <class I>
+typename I::result_type inspect(I& f, create_market_cmd& x) {
+  return f(caf::meta::type_name("wager::create_market_cmd"), x.definition);
+}
+template <class I>
+typename I::result_type inspect(I& f, update_market_cmd& x) {
+  return f(caf::meta::type_name("wager::update_market_cmd"), x.definition);
+}
+template <class I>
+typename I::result_type inspect(I& f, set_status_cmd& x) {
+  return f(caf::meta::type_name("wager::set_status_cmd"), x.status);
+}
+template <class I>
+typename I::result_type inspect(I& f, set_prices_cmd& x) {
+  return f(caf::meta::type_name("wager::set_prices_cmd"), x.prices, x.status);
+}
+template <class I>
+typename I::result_type inspect(I& f, settle_cmd& x) {
+  return f(caf::meta::type_name("wager::settle_cmd"), x.winners, x.voided);
+}
+template <class I>
+typename I::result_type inspect(I& f, market_query&) {
+  return f(caf::meta::type_name("wager::market_query"));
+}
+template <class I>
+typename I::result_type inspect(I& f, accept_bet_cmd& x) {
+  return f(caf::meta::type_name("wager::accept_bet_cmd"), x.bet, x.user, x.selection,
+           x.stake, x.asked, x.accept);
+}
+template <class I>
+typename I::result_type inspect(I& f, subscribe_cmd& x) {
+  return f(caf::meta::type_name("wager::subscribe_cmd"), x.subscriber);
+}
+template <class I>
+typename I::result_type inspect(I& f, unsubscribe_cmd& x) {
+  return f(caf::meta::type_name("wager::unsubscribe_cmd"), x.subscriber);
+}
+template <class I>
+typename I::result_type inspect(I& f, market_view& x) {
+  return f(caf::meta::type_name("wager::market_view"), x.definition, x.status, x.version,
+           x.liability);
+}
+template <class I>
+typename I::result_type inspect(I& f, market_update& x) {
+  return f(caf::meta::type_name("wager::market_update"), x.market, x.version,
+           x.status_changed, x.status, x.prices);
+}
+template <class I>
+typename I::result_type inspect(I& f, bet_decision& x) {
+  return f(caf::meta::type_name("wager::bet_decision"), x.bet, x.accepted, x.at, x.reason,
+           x.current);
+}
+
+} // namespace wager

@@ -1,0 +1,152 @@
+#pragma once
+
+// A market's state and the events that change it: a pure fold (apply), like
+// the wallet's. The market decides every bet it is asked about and records
+// the decision, keyed by bet id, before anyone hears it.
+
+#include "wager/actors/bet.hpp"
+#include "wager/actors/ids.hpp"
+#include "wager/actors/market_status.hpp"
+#include "wager/actors/money.hpp"
+#include "wager/persistence/event.hpp"
+#include "wager/runtime/errors.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace wager {
+
+struct selection {
+  selection_id id;
+  std::string name;
+  price current;
+};
+
+struct market_limits {
+  money max_stake;     // per bet
+  money max_liability; // per selection: sum of stake x (price - 1) of its open bets
+};
+
+// What defines a market; also what an update (feed `market` message) may
+// change while it is not settled.
+struct market_definition {
+  market_id id;
+  std::string event;
+  std::string name;
+  std::vector<selection> selections;
+  market_limits limits;
+  int64_t in_play_delay_ms = 0;
+};
+
+// -- events ------------------------------------------------------------------
+
+struct market_defined {
+  market_definition definition;
+};
+
+struct status_changed {
+  market_status status = market_status::pending;
+};
+
+struct prices_changed {
+  std::map<std::string, price> prices; // selection id -> new price
+};
+
+struct bet_accepted {
+  bet_id bet;
+  user_id user;
+  selection_id selection;
+  money stake;
+  price accepted;
+};
+
+struct bet_rejected {
+  bet_id bet;
+  errc reason = errc::none;
+  std::optional<price> current; // with price_changed
+};
+
+// The result: winners (empty and voided for a void market).
+struct market_resulted {
+  std::vector<std::string> winners;
+  bool voided = false;
+};
+
+// Wallets acknowledged these bets' payouts; the outbox forgets them.
+struct payouts_acknowledged {
+  std::vector<std::string> bets;
+};
+
+using market_event = std::variant<market_defined, status_changed, prices_changed,
+                                  bet_accepted, bet_rejected, market_resulted,
+                                  payouts_acknowledged>;
+
+event encode(const market_event& e);
+std::optional<market_event> decode_market_event(const event& e);
+
+// -- state -------------------------------------------------------------------
+
+struct accepted_bet {
+  bet_id bet;
+  user_id user;
+  selection_id selection;
+  money stake;
+  price accepted;
+};
+
+// A decision as the wallet hears it: accepted at a price, or rejected.
+struct bet_decision {
+  bet_id bet;
+  bool accepted = false;
+  price at;                     // accepted price
+  errc reason = errc::none;     // when rejected
+  price current;                // with price_changed; 0 otherwise
+};
+
+struct market_state {
+  uint64_t seq = 0;
+  bool defined = false;
+  market_definition definition;
+  market_status status = market_status::pending;
+  uint64_t version = 0; // +1 for every change a client sees
+
+  std::unordered_map<std::string, accepted_bet> bets;  // every accepted bet
+  std::map<std::string, money> liability;              // per selection
+  std::optional<market_resulted> result;
+  std::set<std::string> outbox;                        // payouts not yet acknowledged
+
+  const selection* find_selection(const std::string& id) const;
+};
+
+// Folds one event in.
+void apply(market_state& s, const market_event& e, uint64_t seq);
+
+// What a settled bet pays and how it ended.
+struct settlement_line {
+  bet_status outcome = bet_status::lost;
+  money amount;
+};
+settlement_line settle_line(const market_resulted& result, const accepted_bet& b);
+
+void check_invariants(const market_state& s);
+
+// The decision as stored with the event (request record) and read back.
+std::string to_json_text(const bet_decision& d);
+std::optional<bet_decision> bet_decision_from_json(const std::string& text);
+
+inline constexpr uint32_t market_snapshot_version = 1;
+boost::json::value to_json(const market_state& s);
+std::optional<market_state> market_state_from_json(const boost::json::value& v);
+
+boost::json::object definition_to_json(const market_definition& d);
+std::optional<market_definition> definition_from_json(const boost::json::value& v);
+
+} // namespace wager

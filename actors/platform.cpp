@@ -1,0 +1,223 @@
+#include "wager/actors/platform.hpp"
+
+#include "wager/persistence/sqlite_journal.hpp"
+#include "wager/runtime/errors.hpp"
+#include "wager/runtime/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <filesystem>
+
+namespace wager {
+
+struct platform::impl {
+  platform_options options;
+  std::unique_ptr<node_runtime> runtime;
+  std::shared_ptr<wager::journal> journal;
+  wager::directory dir;
+  bool stopped = false;
+
+  // One short-lived actor per call: it asks the entity, hands the answer to
+  // the callback and quits. Spawning costs about a microsecond, far below a
+  // durable append.
+  template <class T, class... Ts>
+  void call(entity_id id, callback<T> done, Ts&&... xs) {
+    auto timeout = caf::duration{options.call_timeout};
+    auto d = dir;
+    runtime->system().spawn(
+      [d, id = std::move(id), done = std::move(done), timeout,
+       msg = caf::make_message(std::forward<Ts>(xs)...)](caf::event_based_actor* self) {
+        self->request(d.partition_for(id), timeout, route_atom::value, id, msg)
+          .then([self, done](T& x) { done(std::move(x)); self->quit(); },
+                [self, done](caf::error& err) { done(std::move(err)); self->quit(); });
+      });
+  }
+};
+
+namespace {
+
+entity_id wallet_of(const user_id& user) {
+  return {"wallet", user.value};
+}
+
+entity_id market_entity(const market_id& market) {
+  return {"market", market.value};
+}
+
+} // namespace
+
+platform::platform(std::unique_ptr<impl> d) : impl_(std::move(d)) {}
+
+platform::~platform() {
+  stop();
+}
+
+caf::expected<std::unique_ptr<platform>> platform::start(platform_options options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec)
+    return make_error(errc::journal_failure,
+                      "cannot create data dir '" + options.data_dir + "': " + ec.message());
+  auto d = std::make_unique<impl>();
+  d->options = options;
+  d->runtime = std::make_unique<node_runtime>(options.runtime);
+  auto jopts = options.journal;
+  jopts.path = (std::filesystem::path{options.data_dir} / "journal.db").string();
+  jopts.metrics_registry = &d->runtime->metrics();
+  jopts.snapshot_every = options.wallet.snapshot_every;
+  auto opened = open_sqlite_journal(std::move(jopts));
+  if (!opened)
+    return opened.error();
+  d->journal = std::shared_ptr<wager::journal>(std::move(*opened));
+
+  std::vector<entity_kind> kinds;
+  kinds.push_back({"wallet", wallet_activator(d->journal, options.wallet),
+                   options.wallet_idle_timeout, options.wallets_resident_max});
+  kinds.push_back({"market", market_activator(d->journal, options.market),
+                   options.market_idle_timeout, options.markets_resident_max});
+  directory_options dopts;
+  dopts.shards = options.shards;
+  dopts.partitions = options.directory_partitions;
+  auto dir = spawn_directory(d->runtime->system(), dopts, std::move(kinds),
+                             d->runtime->metrics());
+  if (!dir)
+    return dir.error();
+  d->dir = std::move(*dir);
+  return std::unique_ptr<platform>(new platform(std::move(d)));
+}
+
+void platform::stop() {
+  auto& d = *impl_;
+  if (d.stopped)
+    return;
+  d.stopped = true;
+  d.dir.stop();
+  d.runtime->system().await_all_actors_done();
+  d.dir = {};
+  // The journal drains its queue and answers every append before it closes;
+  // the actor system is still up to carry those answers.
+  d.journal.reset();
+  d.runtime->shutdown();
+}
+
+void platform::create_market(market_definition definition, callback<market_view> done) {
+  auto id = market_entity(definition.id);
+  impl_->call<market_view>(id, std::move(done), create_market_cmd{std::move(definition)});
+}
+
+void platform::update_market(market_definition definition, callback<market_view> done) {
+  auto id = market_entity(definition.id);
+  impl_->call<market_view>(id, std::move(done), update_market_cmd{std::move(definition)});
+}
+
+void platform::set_market_status(const market_id& market, market_status status,
+                                 callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done), set_status_cmd{status});
+}
+
+void platform::set_prices(const market_id& market, std::map<std::string, price> prices,
+                          callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done),
+                           set_prices_cmd{std::move(prices), {}});
+}
+
+void platform::settle_market(const market_id& market, std::vector<std::string> winners,
+                             callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done),
+                           settle_cmd{std::move(winners), false});
+}
+
+void platform::void_market(const market_id& market, callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done), settle_cmd{{}, true});
+}
+
+void platform::get_market(const market_id& market, callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done), market_query{});
+}
+
+platform::subscription::~subscription() {
+  caf::anon_send_exit(subscriber_, caf::exit_reason::user_shutdown);
+}
+
+std::unique_ptr<platform::subscription>
+platform::subscribe(const market_id& market, std::function<void(const market_update&)> on_update,
+                    callback<market_view> done) {
+  auto d = impl_->dir;
+  auto id = market_entity(market);
+  auto timeout = caf::duration{impl_->options.call_timeout};
+  auto subscriber = impl_->runtime->system().spawn(
+    [d, id, on_update, done, timeout](caf::event_based_actor* self) -> caf::behavior {
+      d.request(self, timeout, id, subscribe_cmd{caf::actor{self}})
+        .then([done](market_view& v) { done(std::move(v)); },
+              [self, done](caf::error& err) {
+                done(std::move(err));
+                self->quit();
+              });
+      return {[on_update](market_update& u) { on_update(u); }};
+    });
+  return std::make_unique<subscription>(subscriber);
+}
+
+void platform::deposit(const user_id& user, request_id request, money amount,
+                       callback<wallet_receipt> done) {
+  impl_->call<wallet_receipt>(wallet_of(user), std::move(done),
+                              deposit_cmd{std::move(request), amount});
+}
+
+void platform::withdraw(const user_id& user, request_id request, money amount,
+                        callback<wallet_receipt> done) {
+  impl_->call<wallet_receipt>(wallet_of(user), std::move(done),
+                              withdraw_cmd{std::move(request), amount});
+}
+
+void platform::place_bet(const user_id& user, place_bet_cmd cmd, callback<wager::bet> done) {
+  impl_->call<wager::bet>(wallet_of(user), std::move(done), std::move(cmd));
+}
+
+void platform::balance(const user_id& user, callback<wallet_balance> done) {
+  impl_->call<wallet_balance>(wallet_of(user), std::move(done), balance_query{});
+}
+
+void platform::get_bet(const user_id& user, const bet_id& id, callback<wager::bet> done) {
+  impl_->call<wager::bet>(wallet_of(user), std::move(done), bet_query{id});
+}
+
+void platform::bets(const user_id& user, bool settled, callback<std::vector<bet>> done) {
+  impl_->call<std::vector<bet>>(wallet_of(user), std::move(done), bets_query{settled});
+}
+
+void platform::transactions(const user_id& user, transactions_query query,
+                            callback<std::vector<wallet_transaction>> done) {
+  impl_->call<std::vector<wallet_transaction>>(wallet_of(user), std::move(done), query);
+}
+
+void platform::set_limits(const user_id& user, set_limits_cmd limits,
+                          callback<wallet_limits> done) {
+  impl_->call<wallet_limits>(wallet_of(user), std::move(done), std::move(limits));
+}
+
+caf::actor_system& platform::system() {
+  return impl_->runtime->system();
+}
+
+node_runtime& platform::runtime() {
+  return *impl_->runtime;
+}
+
+const directory& platform::directory() const {
+  return impl_->dir;
+}
+
+journal& platform::journal() {
+  return *impl_->journal;
+}
+
+metrics& platform::metrics() {
+  return impl_->runtime->metrics();
+}
+
+const platform_options& platform::options() const {
+  return impl_->options;
+}
+
+} // namespace wager

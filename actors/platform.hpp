@@ -1,0 +1,149 @@
+#pragma once
+
+// The embedded platform: what an operator's application starts to run Wager
+// in its own process. It opens the journal in a data dir, starts the actor
+// system and the entity directory with the wallet and market kinds, and
+// offers typed asynchronous calls. Each call's callback runs once, on an
+// actor thread: it must not block (hand heavy work to your own thread).
+//
+//   auto p = wager::platform::start({.data_dir = "./data"});
+//   if (!p) { /* p.error() */ }
+//   (*p)->deposit(user_id{"u1"}, request_id{"r1"}, money{10000},
+//                 [](caf::expected<wager::wallet_receipt> r) { ... });
+//
+// Errors are caf::error values in the wager category: wager::code_of(err)
+// gives the API code (runtime/errors.hpp).
+
+#include "wager/actors/market.hpp"
+#include "wager/actors/wallet.hpp"
+#include "wager/persistence/journal_options.hpp"
+#include "wager/runtime/directory.hpp"
+#include "wager/runtime/node_runtime.hpp"
+
+#include <caf/expected.hpp>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+
+namespace wager {
+
+class journal;
+
+struct platform_options {
+  // Journal, snapshots and keys. Must exist or be creatable.
+  std::string data_dir = "./data";
+
+  runtime_options runtime;
+
+  // Shards per cluster (fixed for its life) and directory tuning.
+  uint32_t shards = 256;
+  uint32_t directory_partitions = 0; // 0: two per scheduler thread
+
+  // Entities resident per kind before the least recently used passivates,
+  // and how long an unused one stays.
+  size_t wallets_resident_max = 1'000'000;
+  size_t markets_resident_max = 100'000;
+  std::chrono::milliseconds wallet_idle_timeout = std::chrono::minutes{10};
+  std::chrono::milliseconds market_idle_timeout = std::chrono::hours{1};
+
+  wallet_options wallet;
+  market_options market;
+
+  // How long a call waits for its entity before it fails with a timeout.
+  std::chrono::milliseconds call_timeout{15000};
+
+  // Journal tuning; `path` and `metrics_registry` are set by the platform.
+  journal_options journal;
+};
+
+template <class T>
+using callback = std::function<void(caf::expected<T>)>;
+
+class platform {
+public:
+  // Opens the journal and starts everything, or says why it cannot.
+  static caf::expected<std::unique_ptr<platform>> start(platform_options options);
+
+  ~platform(); // stop()
+  platform(const platform&) = delete;
+  platform& operator=(const platform&) = delete;
+
+  // -- markets ---------------------------------------------------------------
+
+  void create_market(market_definition definition, callback<market_view> done);
+  void update_market(market_definition definition, callback<market_view> done);
+  void set_market_status(const market_id& market, market_status status,
+                         callback<market_view> done);
+  void set_prices(const market_id& market, std::map<std::string, price> prices,
+                  callback<market_view> done);
+  void settle_market(const market_id& market, std::vector<std::string> winners,
+                     callback<market_view> done);
+  void void_market(const market_id& market, callback<market_view> done);
+  void get_market(const market_id& market, callback<market_view> done);
+
+  // Pushes every change of the market to `on_update` (on an actor thread, in
+  // order) until the returned subscription is destroyed. `done` gets the
+  // market as it was when the updates start.
+  class subscription;
+  std::unique_ptr<subscription> subscribe(const market_id& market,
+                                          std::function<void(const market_update&)> on_update,
+                                          callback<market_view> done);
+
+  // -- wallets and bets ------------------------------------------------------
+
+  void deposit(const user_id& user, request_id request, money amount,
+               callback<wallet_receipt> done);
+  void withdraw(const user_id& user, request_id request, money amount,
+                callback<wallet_receipt> done);
+  void place_bet(const user_id& user, place_bet_cmd bet, callback<wager::bet> done);
+  void balance(const user_id& user, callback<wallet_balance> done);
+  void get_bet(const user_id& user, const bet_id& id, callback<wager::bet> done);
+  void bets(const user_id& user, bool settled, callback<std::vector<bet>> done);
+  void transactions(const user_id& user, transactions_query query,
+                    callback<std::vector<wallet_transaction>> done);
+  void set_limits(const user_id& user, set_limits_cmd limits, callback<wallet_limits> done);
+
+  // -- the parts, for code that scripts its own actors -----------------------
+
+  caf::actor_system& system();
+  node_runtime& runtime();
+  const wager::directory& directory() const;
+  wager::journal& journal();
+  wager::metrics& metrics();
+  const platform_options& options() const;
+
+  // Stops the directory and every entity (each finishes what it had in
+  // flight on the journal), then the journal and the actor system.
+  void stop();
+
+private:
+  struct impl;
+  explicit platform(std::unique_ptr<impl> d);
+  std::unique_ptr<impl> impl_;
+};
+
+class platform::subscription {
+public:
+  explicit subscription(caf::actor subscriber) : subscriber_(std::move(subscriber)) {}
+  ~subscription();
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+
+private:
+  caf::actor subscriber_;
+};
+
+// The blocking form of any call, for scripts, examples and tests; never
+// from inside an actor:
+//   auto view = wager::await<market_view>([&](auto done) { p.get_market(id, done); });
+template <class T, class Start>
+caf::expected<T> await(Start&& start) {
+  auto done = std::make_shared<std::promise<caf::expected<T>>>();
+  auto result = done->get_future();
+  start(callback<T>{[done](caf::expected<T> r) { done->set_value(std::move(r)); }});
+  return result.get();
+}
+
+} // namespace wager

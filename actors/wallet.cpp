@@ -1,0 +1,636 @@
+#include "wager/actors/wallet.hpp"
+
+#include "wager/actors/journaled.hpp"
+#include "wager/actors/market.hpp"
+#include "wager/actors/wallet_codec.hpp"
+
+#include <caf/all.hpp>
+
+#include <random>
+
+namespace wager {
+
+namespace {
+
+struct wallet_traits {
+  using state_type = wallet_state;
+  using event_type = wallet_event;
+  static constexpr uint32_t snapshot_version = wallet_snapshot_version;
+  static uint64_t seq_of(const wallet_state& s) { return s.seq; }
+  static std::optional<wallet_event> decode(const event& e) { return decode_wallet_event(e); }
+  static event encode(const wallet_event& e) { return wager::encode(e); }
+  static void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at) {
+    wager::apply(s, e, seq, at);
+  }
+  static void check(const wallet_state& s) { check_invariants(s); }
+  static boost::json::value to_json(const wallet_state& s) { return wager::to_json(s); }
+  static std::optional<wallet_state> from_json(const boost::json::value& v) {
+    return wallet_state_from_json(v);
+  }
+};
+
+using wallet_recovery = std::shared_ptr<recovery<wallet_state>>;
+using ask_market_atom = caf::atom_constant<caf::atom("askmarket")>;
+using answer_due_atom = caf::atom_constant<caf::atom("answerdue")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using stored_atom = caf::atom_constant<caf::atom("stored")>;
+
+} // namespace
+} // namespace wager
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wager::wallet_recovery)
+
+namespace wager {
+
+namespace {
+
+// Answers for requests refused without events (insufficient funds, ...),
+// kept so a retry gets the same answer without a journal read.
+inline constexpr size_t rejections_max = 1024;
+
+struct wallet_actor_state {
+  std::unique_ptr<journaled<wallet_traits>> book;
+  std::shared_ptr<journal> store;
+  wallet_options options;
+  directory dir;
+  user_id user;
+  // bet id -> bettors waiting for the saga's answer
+  std::unordered_map<std::string, std::vector<caf::response_promise>> waiters;
+  std::unordered_map<std::string, std::chrono::milliseconds> backoff;
+  std::unordered_map<std::string, request_entry> rejections;
+  std::deque<std::string> rejection_order;
+  // Journal look-ups in flight, by token.
+  std::unordered_map<uint64_t, caf::response_promise> lookups;
+  std::unordered_map<uint64_t, std::vector<caf::response_promise>> stored_lookups;
+  uint64_t next_lookup = 1;
+  std::vector<caf::actor> watchers;
+  bool passivating = false;
+  bool reloading = false;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  static inline const char* name = "wallet";
+};
+
+using wallet_actor = caf::stateful_actor<wallet_actor_state>;
+
+bet_id new_bet_id(wallet_actor_state& st) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "b-";
+  for (int word = 0; word < 2; ++word) {
+    auto bits = st.rng();
+    for (int i = 0; i < 12; ++i, bits >>= 4)
+      id.push_back(hex[bits & 0xf]);
+  }
+  return bet_id{id};
+}
+
+void remember_rejection(wallet_actor_state& st, const std::string& request,
+                        request_entry entry) {
+  if (st.rejections.emplace(request, std::move(entry)).second)
+    st.rejection_order.push_back(request);
+  if (st.rejection_order.size() > rejections_max) {
+    st.rejections.erase(st.rejection_order.front());
+    st.rejection_order.pop_front();
+  }
+}
+
+const request_entry* known_request(const wallet_actor_state& st, const std::string& id) {
+  auto& requests = st.book->state().requests;
+  if (auto i = requests.find(id); i != requests.end())
+    return &i->second;
+  if (auto i = st.rejections.find(id); i != st.rejections.end())
+    return &i->second;
+  return nullptr;
+}
+
+void fail_waiters(wallet_actor_state& st, const std::string& bet, const caf::error& err) {
+  if (auto i = st.waiters.find(bet); i != st.waiters.end()) {
+    for (auto& rp : i->second)
+      rp.deliver(err);
+    st.waiters.erase(i);
+  }
+}
+
+void answer_waiters(wallet_actor_state& st, const std::string& bet_key,
+                    const std::string& response) {
+  auto i = st.waiters.find(bet_key);
+  if (i == st.waiters.end())
+    return;
+  auto msg = replay_message(st.book->state(), bet_key, response);
+  for (auto& rp : i->second) {
+    if (msg.bet_answer)
+      rp.deliver(*msg.bet_answer);
+    else
+      rp.deliver(msg.error);
+  }
+  st.waiters.erase(i);
+}
+
+void maybe_finish_passivation(wallet_actor* self) {
+  auto& st = self->state;
+  if (!st.passivating || st.book->pending() > 0 || !st.book->state().holds.empty())
+    return;
+  st.book->snapshot_now();
+  for (auto& w : st.watchers)
+    self->send(w, watch_ended_atom::value, st.user);
+  self->quit();
+}
+
+// Tells watchers what just became durable.
+void notify(wallet_actor* self, const bet* changed) {
+  auto& st = self->state;
+  if (st.watchers.empty())
+    return;
+  auto& s = st.book->state();
+  for (auto& w : st.watchers) {
+    if (changed != nullptr)
+      self->send(w, *changed);
+    self->send(w, wallet_balance{s.available, s.held});
+  }
+}
+
+// A failed append: memory is ahead of the disk. Everything in flight was
+// answered with the error; rebuild from the journal and carry on.
+void reload(wallet_actor* self, const caf::error& err);
+
+caf::behavior recovering(wallet_actor* self);
+caf::behavior running(wallet_actor* self);
+
+// The journal holds a first answer for `request` that this wallet no longer
+// had in memory (request_id_reused): answer the waiting callers with it.
+void answer_from_journal(wallet_actor* self, const std::string& request,
+                         std::vector<caf::response_promise> promises);
+
+// Queues events; `then` runs once they are durable. On failure the wallet
+// reloads itself from the journal.
+void persist(wallet_actor* self, std::vector<wallet_event> events,
+             journaled<wallet_traits>::record_fn record,
+             std::function<void(const caf::error&)> then) {
+  self->state.book->persist(self, std::move(events), record, std::move(then));
+}
+
+// Refuses a request for good: the answer is stored (no events) so a retry
+// gets it again.
+caf::result<caf::message> reject(wallet_actor* self, const std::string& request,
+                                 uint64_t hash, errc code, std::string message) {
+  auto response = error_json(code, message, {});
+  remember_rejection(self->state, request, {hash, {}, response});
+  auto rp = self->make_response_promise();
+  persist(self, {},
+          [request, response](const wallet_state&) {
+            return std::optional<request_record>{request_record{request, response}};
+          },
+          [self, rp, code, message, request](const caf::error& err) mutable {
+            if (code_of(err) == errc::request_id_reused)
+              answer_from_journal(self, request, {rp});
+            else if (err)
+              rp.deliver(err);
+            else
+              rp.deliver(make_error(code, message));
+          });
+  return rp;
+}
+
+void ask_market(wallet_actor* self, const std::string& bet_key);
+
+void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& d) {
+  auto& st = self->state;
+  auto& holds = st.book->state().holds;
+  auto h = holds.find(bet_key);
+  if (h == holds.end())
+    return; // decided already (a duplicate answer after a retry)
+  auto request = h->second.request.value;
+  st.backoff.erase(bet_key);
+  std::vector<wallet_event> events;
+  if (d.accepted)
+    events.emplace_back(stake_committed{d.bet, d.at});
+  else
+    events.emplace_back(hold_released{d.bet, d.reason,
+                                      d.current.hundredths != 0
+                                        ? std::optional<price>{d.current}
+                                        : std::nullopt});
+  persist(self, std::move(events),
+          [request, bet_key](const wallet_state& s) {
+            return std::optional<request_record>{
+              request_record{"answer/" + request, bet_response_json(s, bet_key, request)}};
+          },
+          [self, bet_key, request](const caf::error& err) {
+            auto& st = self->state;
+            if (err)
+              return fail_waiters(st, bet_key, err);
+            answer_waiters(st, bet_key, bet_response_json(st.book->state(), bet_key, request));
+            notify(self, st.book->state().find_bet(bet_key));
+            maybe_finish_passivation(self);
+          });
+}
+
+void ask_market(wallet_actor* self, const std::string& bet_key) {
+  auto& st = self->state;
+  auto& holds = st.book->state().holds;
+  auto h = holds.find(bet_key);
+  if (h == holds.end())
+    return;
+  auto& hold = h->second;
+  accept_bet_cmd cmd{hold.bet, st.user, hold.selection, hold.stake, hold.asked, hold.accept};
+  st.dir.request(self, caf::duration{st.options.market_timeout},
+                 entity_id{"market", hold.market.value}, std::move(cmd))
+    .then([self, bet_key](bet_decision& d) { decide(self, bet_key, d); },
+          [self, bet_key](caf::error& err) {
+            auto& st = self->state;
+            if (code_of(err) == errc::not_found) {
+              bet_decision no{bet_id{bet_key}, false, {}, errc::not_found, {}};
+              return decide(self, bet_key, no);
+            }
+            // No answer is not a "no": keep the hold and ask again.
+            auto& delay = st.backoff[bet_key];
+            delay = delay.count() == 0 ? st.options.retry_min
+                                       : std::min(delay * 2, st.options.retry_max);
+            log().debug("wallet/{}: market did not answer for {} ({}), retry in {} ms",
+                        st.user.value, bet_key, self->system().render(err), delay.count());
+            self->delayed_send(self, delay, ask_market_atom::value, bet_key);
+          });
+}
+
+void reload(wallet_actor* self, const caf::error& err) {
+  auto& st = self->state;
+  log().warn("wallet/{}: append failed ({}), reloading from the journal", st.user.value,
+             self->system().render(err));
+  for (auto& [bet, promises] : st.waiters)
+    for (auto& rp : promises)
+      rp.deliver(err);
+  st.waiters.clear();
+  st.rejections.clear();
+  st.rejection_order.clear();
+  st.book->reload();
+  st.reloading = true;
+  begin_recovery(self);
+  self->become(recovering(self));
+  if (auto e = st.book->recover(self))
+    self->quit(e);
+}
+
+void answer_from_journal(wallet_actor* self, const std::string& request,
+                         std::vector<caf::response_promise> promises) {
+  auto& st = self->state;
+  auto token = st.next_lookup++;
+  st.stored_lookups.emplace(token, std::move(promises));
+  auto target = caf::actor{self};
+  auto err = st.store->find_request_async(
+    st.book->stream(), request,
+    [target, token, request](caf::expected<std::optional<stored_request>> r) {
+      std::string text;
+      if (r && *r)
+        text = (*r)->result;
+      caf::anon_send(target, stored_atom::value, token, request, std::move(text));
+    });
+  if (err) {
+    for (auto& rp : st.stored_lookups[token])
+      rp.deliver(err);
+    st.stored_lookups.erase(token);
+  }
+}
+
+// A stored first answer arrived. A bet's first record only names the bet
+// while its saga runs; its answer is stored under "answer/<request id>" (a '/' never appears in a client id).
+void on_stored(wallet_actor* self, uint64_t token, const std::string& request,
+               const std::string& text) {
+  auto& st = self->state;
+  auto i = st.stored_lookups.find(token);
+  if (i == st.stored_lookups.end())
+    return;
+  auto promises = std::move(i->second);
+  st.stored_lookups.erase(i);
+  if (text.find("\"pending\":true") != std::string::npos
+      && request.rfind("answer/", 0) != 0)
+    return answer_from_journal(self, "answer/" + request, std::move(promises));
+  auto answer = text.empty()
+                  ? replayed_answer{{}, {}, make_error(errc::unavailable,
+                                                        "the first answer is not stored yet")}
+                  : replay_message(st.book->state(), {}, text);
+  for (auto& rp : promises) {
+    if (answer.bet_answer)
+      rp.deliver(*answer.bet_answer);
+    else if (answer.receipt)
+      rp.deliver(*answer.receipt);
+    else
+      rp.deliver(answer.error);
+  }
+}
+
+caf::behavior recovering(wallet_actor* self) {
+  return {
+    [self](recovered_atom, wallet_recovery& r) {
+      auto& st = self->state;
+      if (r->error) {
+        log().error("wallet/{}: recovery failed: {}", st.user.value,
+                    self->system().render(r->error));
+        return self->quit(r->error);
+      }
+      st.book->recovered(std::move(r->state));
+      st.reloading = false;
+      end_recovery(self, running(self));
+      // Sagas cut short by a crash resume here: ask the market again.
+      for (auto& [bet, hold] : st.book->state().holds)
+        ask_market(self, bet);
+    },
+    [self](persisted_atom, uint64_t token, caf::error& err) {
+      self->state.book->on_persisted(self, token, err);
+    },
+  };
+}
+
+caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  if (!valid_id(cmd.request.value))
+    return make_error(errc::invalid_field, "request_id is 1-64 of [A-Za-z0-9_.:-]",
+                      "request_id");
+  auto hash = place_bet_hash(cmd);
+  if (auto* known = known_request(st, cmd.request.value)) {
+    if (known->body_hash != hash)
+      return make_error(errc::request_id_reused, "request_id was used with another body");
+    if (!known->bet.empty() && s.holds.count(known->bet) > 0) {
+      auto rp = self->make_response_promise();
+      st.waiters[known->bet].push_back(rp);
+      return rp;
+    }
+    auto msg = replay_message(s, known->bet, known->response);
+    if (msg.bet_answer)
+      return caf::make_message(*msg.bet_answer);
+    return msg.error;
+  }
+  if (!valid_id(cmd.market.value) || !valid_id(cmd.selection.value))
+    return make_error(errc::invalid_field, "ids are 1-64 of [A-Za-z0-9_.:-]", "market_id");
+  if (!valid_amount(cmd.stake.minor))
+    return make_error(errc::invalid_field, "stake must be 1 to 10^12 minor units", "stake");
+  if (!valid_price(cmd.asked))
+    return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "price");
+  if (now_ms() < s.self_exclude_until_ms)
+    return reject(self, cmd.request.value, hash, errc::self_excluded,
+                  "this account is self-excluded");
+  if (s.holds.size() >= st.options.holds_max)
+    return make_error(errc::limit_exceeded, "too many bets awaiting a decision");
+  if (s.available < cmd.stake)
+    return reject(self, cmd.request.value, hash, errc::insufficient_funds,
+                  "the stake is more than the available balance");
+  auto id = new_bet_id(st);
+  stake_held hold{cmd.request, id, cmd.market, cmd.selection, cmd.stake, cmd.asked,
+                  cmd.accept, hash};
+  auto rp = self->make_response_promise();
+  st.waiters[id.value].push_back(rp);
+  self->delayed_send(self, st.options.answer_timeout, answer_due_atom::value, id.value);
+  auto request = cmd.request.value;
+  persist(self, {hold},
+          [request, id, hash](const wallet_state&) {
+            return std::optional<request_record>{request_record{
+              request, pending_bet_json(id.value, hash)}};
+          },
+          [self, key = id.value, request](const caf::error& err) {
+            auto& st = self->state;
+            if (code_of(err) == errc::request_id_reused) {
+              auto i = st.waiters.find(key);
+              if (i == st.waiters.end())
+                return;
+              auto promises = std::move(i->second);
+              st.waiters.erase(i);
+              return answer_from_journal(self, request, std::move(promises));
+            }
+            if (err)
+              return fail_waiters(st, key, err);
+            notify(self, nullptr);
+            ask_market(self, key);
+          });
+  return rp;
+}
+
+caf::result<caf::message> move_money(wallet_actor* self, const request_id& request,
+                                     money amount, bool deposit) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  if (!valid_id(request.value))
+    return make_error(errc::invalid_field, "request_id is 1-64 of [A-Za-z0-9_.:-]",
+                      "request_id");
+  auto hash = body_hash({deposit ? "deposit" : "withdraw", std::to_string(amount.minor)});
+  if (auto* known = known_request(st, request.value)) {
+    auto expected = known->body_hash;
+    if (expected != 0 && expected != hash)
+      return make_error(errc::request_id_reused, "request_id was used with another body");
+    auto msg = replay_message(s, {}, known->response);
+    if (msg.receipt)
+      return caf::make_message(*msg.receipt);
+    return msg.error;
+  }
+  if (!valid_amount(amount.minor))
+    return make_error(errc::invalid_field, "amount must be 1 to 10^12 minor units", "amount");
+  if (deposit) {
+    if (now_ms() < s.self_exclude_until_ms)
+      return reject(self, request.value, hash, errc::self_excluded,
+                    "this account is self-excluded");
+    auto today = utc_day(now_ms()) == s.deposit_day ? s.deposited_today : money{};
+    if (s.daily_deposit_limit && today + amount > *s.daily_deposit_limit)
+      return reject(self, request.value, hash, errc::limit_exceeded,
+                    "the deposit is over the daily deposit limit");
+  } else if (s.available < amount) {
+    return reject(self, request.value, hash, errc::insufficient_funds,
+                  "the amount is more than the available balance");
+  }
+  wallet_event e = deposit ? wallet_event{deposited{request, amount, hash}}
+                           : wallet_event{withdrawn{request, amount, hash}};
+  // persist() applies the event now, so the answer is the state right after it.
+  wallet_receipt receipt{"t" + std::to_string(s.seq + 1),
+                         deposit ? s.available + amount : s.available - amount, s.held};
+  auto rp = self->make_response_promise();
+  persist(self, {e},
+          [request](const wallet_state& after) {
+            return std::optional<request_record>{
+              request_record{request.value, transaction_response(after.seq, after)}};
+          },
+          [self, rp, receipt, id = request.value](const caf::error& err) mutable {
+            if (code_of(err) == errc::request_id_reused)
+              return answer_from_journal(self, id, {rp});
+            if (err)
+              return rp.deliver(err);
+            rp.deliver(receipt);
+            notify(self, nullptr);
+          });
+  return rp;
+}
+
+caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto key = cmd.bet.value;
+  if (s.holds.count(key) > 0)
+    return make_error(errc::unavailable, "the bet is not committed yet");
+  if (s.open_bets.count(key) == 0) {
+    if (s.find_bet(key) != nullptr)
+      return caf::make_message(payout_ack{cmd.bet}); // credited before
+    // Unknown here: credited long ago, or never ours. The journal knows.
+    auto rp = self->make_response_promise();
+    auto token = st.next_lookup++;
+    st.lookups.emplace(token, rp);
+    auto target = caf::actor{self};
+    auto err = st.store->find_request_async(
+      st.book->stream(), "payout/" + key,
+      [target, token, bet = cmd.bet](caf::expected<std::optional<stored_request>> r) {
+        caf::anon_send(target, lookup_atom::value, token, bet, r && r->has_value());
+      });
+    if (err) {
+      st.lookups.erase(token);
+      rp.deliver(err);
+    }
+    return rp;
+  }
+  auto rp = self->make_response_promise();
+  persist(self, {payout_credited{cmd.bet, cmd.outcome, cmd.amount}},
+          [key](const wallet_state&) {
+            return std::optional<request_record>{request_record{"payout/" + key, "{}"}};
+          },
+          [self, rp, bet = cmd.bet](const caf::error& err) mutable {
+            if (err)
+              return rp.deliver(err);
+            rp.deliver(payout_ack{bet});
+            notify(self, self->state.book->state().find_bet(bet.value));
+            maybe_finish_passivation(self);
+          });
+  return rp;
+}
+
+caf::behavior running(wallet_actor* self) {
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& w = self->state.watchers;
+    w.erase(std::remove_if(w.begin(), w.end(),
+                           [&](const caf::actor& a) { return a.address() == dm.source; }),
+            w.end());
+  });
+  return {
+    [self](deposit_cmd& cmd) { return move_money(self, cmd.request, cmd.amount, true); },
+    [self](withdraw_cmd& cmd) { return move_money(self, cmd.request, cmd.amount, false); },
+    [self](place_bet_cmd& cmd) { return place_bet(self, cmd); },
+    [self](credit_payout_cmd& cmd) { return credit_payout(self, cmd); },
+    [self](set_limits_cmd& cmd) -> caf::result<caf::message> {
+      auto& s = self->state.book->state();
+      limits_set l{s.daily_deposit_limit, s.self_exclude_until_ms};
+      if (cmd.daily_deposit_limit) {
+        if (*cmd.daily_deposit_limit < 0 || *cmd.daily_deposit_limit > amount_max_minor)
+          return make_error(errc::invalid_field, "daily_deposit_limit out of range",
+                            "daily_deposit_limit");
+        if (*cmd.daily_deposit_limit == 0)
+          l.daily_deposit_limit.reset();
+        else
+          l.daily_deposit_limit = money{*cmd.daily_deposit_limit};
+      }
+      if (cmd.self_exclude_until_ms) {
+        if (*cmd.self_exclude_until_ms < s.self_exclude_until_ms)
+          return make_error(errc::invalid_field,
+                            "self-exclusion can be extended, not shortened",
+                            "self_exclude_until");
+        l.self_exclude_until_ms = *cmd.self_exclude_until_ms;
+      }
+      auto rp = self->make_response_promise();
+      persist(self, {l}, nullptr, [self, rp](const caf::error& err) mutable {
+        if (err)
+          return rp.deliver(err);
+        auto& now = self->state.book->state();
+        wallet_limits out;
+        if (now.daily_deposit_limit)
+          out.daily_deposit_limit = now.daily_deposit_limit->minor;
+        out.self_exclude_until_ms = now.self_exclude_until_ms;
+        rp.deliver(out);
+      });
+      return rp;
+    },
+    [self](watch_cmd& cmd) {
+      auto& st = self->state;
+      if (std::find(st.watchers.begin(), st.watchers.end(), cmd.watcher) == st.watchers.end()) {
+        self->monitor(cmd.watcher);
+        st.watchers.push_back(cmd.watcher);
+      }
+      auto& s = st.book->state();
+      return wallet_balance{s.available, s.held};
+    },
+    [self](unwatch_cmd& cmd) {
+      auto& w = self->state.watchers;
+      w.erase(std::remove(w.begin(), w.end(), cmd.watcher), w.end());
+      self->demonitor(cmd.watcher);
+    },
+    [self](balance_query) {
+      auto& s = self->state.book->state();
+      return wallet_balance{s.available, s.held};
+    },
+    [self](transactions_query& q) { return transactions_of(self->state.book->state(), q); },
+    [self](bet_query& q) -> caf::result<bet> {
+      if (auto* b = self->state.book->state().find_bet(q.bet.value))
+        return *b;
+      return make_error(errc::not_found, "no such bet");
+    },
+    [self](bets_query& q) { return bets_of(self->state.book->state(), q.settled); },
+    [self](persisted_atom, uint64_t token, caf::error& err) {
+      if (!self->state.book->on_persisted(self, token, err))
+        reload(self, err);
+    },
+    [self](ask_market_atom, std::string& bet) { ask_market(self, bet); },
+    [self](answer_due_atom, std::string& bet) {
+      // The saga goes on; the bettor retries with the same request id.
+      fail_waiters(self->state, bet,
+                   make_error(errc::unavailable, "the market has not answered yet"));
+    },
+    [self](stored_atom, uint64_t token, std::string& request, std::string& text) {
+      on_stored(self, token, request, text);
+    },
+    [self](lookup_atom, uint64_t token, bet_id& bet, bool found) {
+      auto& lookups = self->state.lookups;
+      auto i = lookups.find(token);
+      if (i == lookups.end())
+        return;
+      if (found)
+        i->second.deliver(payout_ack{bet});
+      else
+        i->second.deliver(make_error(errc::not_found, "no such bet in this wallet"));
+      lookups.erase(i);
+    },
+    [self](passivate_atom) {
+      self->state.passivating = true;
+      maybe_finish_passivation(self);
+    },
+  };
+}
+
+} // namespace
+
+uint64_t body_hash(std::initializer_list<std::string_view> parts) {
+  uint64_t h = 1469598103934665603ull;
+  for (auto part : parts) {
+    for (unsigned char c : part) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff; // separator: ("ab","c") differs from ("a","bc")
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+activate_fn wallet_activator(std::shared_ptr<journal> j, wallet_options options) {
+  return [j, options](const activation_context& ctx) -> caf::actor {
+    auto user = user_id{ctx.id.key};
+    auto dir = ctx.dir;
+    return ctx.system.spawn([j, options, user, dir](wallet_actor* self) -> caf::behavior {
+      auto& st = self->state;
+      st.store = j;
+      st.options = options;
+      st.dir = dir;
+      st.user = user;
+      st.book = std::make_unique<journaled<wallet_traits>>(j, "wallet/" + user.value,
+                                                           options.snapshot_every);
+      begin_recovery(self);
+      if (auto err = st.book->recover(self)) {
+        self->quit(err);
+        return {};
+      }
+      return recovering(self);
+    });
+  };
+}
+
+} // namespace wager

@@ -1,0 +1,239 @@
+#pragma once
+
+// The wallet entity (`wallet/<user id>`): a user's money. Its requests and
+// replies are below; route them through the directory to
+// entity_id{"wallet", user}. Every command that moves money carries a request
+// id: a repeat with the same body gets the first answer and moves nothing;
+// the same id with another body is refused (errc::request_id_reused).
+//
+// Errors come back as caf::error in the wager category (runtime/errors.hpp):
+// insufficient_funds, self_excluded, limit_exceeded, price_changed (detail:
+// the current price), market_not_open, not_found, request_id_reused,
+// unavailable (journal or market unreachable: retry with the same id),
+// journal_failure.
+
+#include "wager/actors/bet.hpp"
+#include "wager/actors/ids.hpp"
+#include "wager/actors/money.hpp"
+#include "wager/actors/wallet_state.hpp"
+#include "wager/runtime/directory.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wager {
+
+class journal;
+
+// -- requests ----------------------------------------------------------------
+
+// -> wallet_receipt
+struct deposit_cmd {
+  request_id request;
+  money amount;
+};
+
+// -> wallet_receipt
+struct withdraw_cmd {
+  request_id request;
+  money amount;
+};
+
+// The bet saga: hold, ask the market, commit or release. -> bet
+struct place_bet_cmd {
+  request_id request;
+  market_id market;
+  selection_id selection;
+  money stake;
+  price asked;
+  accept_policy accept = accept_policy::exact;
+};
+
+// From a settled market's outbox; idempotent by bet id. -> payout_ack
+struct credit_payout_cmd {
+  bet_id bet;
+  bet_status outcome = bet_status::lost;
+  money amount;
+};
+
+// Unset fields keep their value. Self-exclusion can be extended, never
+// shortened. -> wallet_limits
+struct set_limits_cmd {
+  caf::optional<int64_t> daily_deposit_limit; // minor units; 0 removes the limit
+  caf::optional<int64_t> self_exclude_until_ms;
+};
+
+// -> wallet_balance
+struct balance_query {};
+
+// Newest first, at most `limit` (1..wallet_ledger_max), older than
+// `before_seq` when non-zero. -> std::vector<wallet_transaction>
+struct transactions_query {
+  uint32_t limit = 50;
+  uint64_t before_seq = 0;
+};
+
+// -> bet (own bets only; errc::not_found otherwise)
+struct bet_query {
+  bet_id bet;
+};
+
+// Open or recently settled bets, newest first. -> std::vector<bet>
+struct bets_query {
+  bool settled = false; // false: open bets; true: settled ones
+};
+
+// Pushes the wallet's changes to `watcher` once they are durable: a `bet`
+// when one is accepted or settled, and a `wallet_balance` after every change
+// of the balances. When the wallet passivates, watchers get
+// (watch_ended_atom, user_id) and may watch again. -> wallet_balance
+struct watch_cmd {
+  caf::actor watcher;
+};
+
+struct unwatch_cmd {
+  caf::actor watcher;
+};
+
+using watch_ended_atom = caf::atom_constant<caf::atom("watchend")>;
+
+// -- replies -----------------------------------------------------------------
+
+struct wallet_receipt {
+  std::string transaction_id;
+  money available;
+  money held;
+};
+
+struct wallet_balance {
+  money available;
+  money held;
+};
+
+struct wallet_limits {
+  caf::optional<int64_t> daily_deposit_limit;
+  int64_t self_exclude_until_ms = 0;
+};
+
+struct wallet_transaction {
+  std::string transaction_id;
+  std::string kind; // deposit, withdrawal, stake, stake_returned, payout, refund
+  money amount;
+  money available_after;
+  int64_t at_ms = 0;
+  std::string ref;
+};
+
+struct payout_ack {
+  bet_id bet;
+};
+
+// -- the entity --------------------------------------------------------------
+
+struct wallet_options {
+  // How long the wallet waits for a market's decision per attempt. The saga
+  // retries until the market answers: a hold is released only on its "no".
+  std::chrono::milliseconds market_timeout{5000};
+
+  // Retry back-off for an unanswered market: doubles from min to max.
+  std::chrono::milliseconds retry_min{50};
+  std::chrono::milliseconds retry_max{5000};
+
+  // A bettor waits at most this long for an answer; past it they get
+  // errc::unavailable and retry with the same request id, while the saga
+  // goes on.
+  std::chrono::milliseconds answer_timeout{10000};
+
+  // Bets a wallet may have undecided at once; more are refused with
+  // limit_exceeded (a client hammering one wallet cannot grow its state).
+  uint32_t holds_max = 64;
+
+  uint32_t snapshot_every = 1000;
+};
+
+// The activate function for the directory's "wallet" kind.
+activate_fn wallet_activator(std::shared_ptr<journal> j, wallet_options options = {});
+
+// A fingerprint of a request's body, to tell a retry from a reused id.
+uint64_t body_hash(std::initializer_list<std::string_view> parts);
+
+// -- CAF inspection ----------------------------------------------------------
+
+template <class I>
+typename I::result_type inspect(I& f, deposit_cmd& x) {
+  return f(caf::meta::type_name("wager::deposit_cmd"), x.request, x.amount);
+}
+template <class I>
+typename I::result_type inspect(I& f, withdraw_cmd& x) {
+  return f(caf::meta::type_name("wager::withdraw_cmd"), x.request, x.amount);
+}
+template <class I>
+typename I::result_type inspect(I& f, place_bet_cmd& x) {
+  return f(caf::meta::type_name("wager::place_bet_cmd"), x.request, x.market, x.selection,
+           x.stake, x.asked, x.accept);
+}
+template <class I>
+typename I::result_type inspect(I& f, credit_payout_cmd& x) {
+  return f(caf::meta::type_name("wager::credit_payout_cmd"), x.bet, x.outcome, x.amount);
+}
+template <class I>
+typename I::result_type inspect(I& f, set_limits_cmd& x) {
+  return f(caf::meta::type_name("wager::set_limits_cmd"), x.daily_deposit_limit,
+           x.self_exclude_until_ms);
+}
+template <class I>
+typename I::result_type inspect(I& f, watch_cmd& x) {
+  return f(caf::meta::type_name("wager::watch_cmd"), x.watcher);
+}
+template <class I>
+typename I::result_type inspect(I& f, unwatch_cmd& x) {
+  return f(caf::meta::type_name("wager::unwatch_cmd"), x.watcher);
+}
+template <class I>
+typename I::result_type inspect(I& f, balance_query&) {
+  return f(caf::meta::type_name("wager::balance_query"));
+}
+template <class I>
+typename I::result_type inspect(I& f, transactions_query& x) {
+  return f(caf::meta::type_name("wager::transactions_query"), x.limit, x.before_seq);
+}
+template <class I>
+typename I::result_type inspect(I& f, bet_query& x) {
+  return f(caf::meta::type_name("wager::bet_query"), x.bet);
+}
+template <class I>
+typename I::result_type inspect(I& f, bets_query& x) {
+  return f(caf::meta::type_name("wager::bets_query"), x.settled);
+}
+template <class I>
+typename I::result_type inspect(I& f, wallet_receipt& x) {
+  return f(caf::meta::type_name("wager::wallet_receipt"), x.transaction_id, x.available,
+           x.held);
+}
+template <class I>
+typename I::result_type inspect(I& f, wallet_balance& x) {
+  return f(caf::meta::type_name("wager::wallet_balance"), x.available, x.held);
+}
+template <class I>
+typename I::result_type inspect(I& f, wallet_limits& x) {
+  return f(caf::meta::type_name("wager::wallet_limits"), x.daily_deposit_limit,
+           x.self_exclude_until_ms);
+}
+template <class I>
+typename I::result_type inspect(I& f, wallet_transaction& x) {
+  return f(caf::meta::type_name("wager::wallet_transaction"), x.transaction_id, x.kind,
+           x.amount, x.available_after, x.at_ms, x.ref);
+}
+template <class I>
+typename I::result_type inspect(I& f, payout_ack& x) {
+  return f(caf::meta::type_name("wager::payout_ack"), x.bet);
+}
+
+} // namespace wager

@@ -1,0 +1,112 @@
+#include "wager/actors/wallet_codec.hpp"
+
+#include "wager/actors/json_codec.hpp"
+
+namespace wager {
+
+using namespace json_codec;
+
+namespace {
+
+errc parse_code(std::string_view code) {
+  for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
+    if (to_code(static_cast<errc>(i)) == code)
+      return static_cast<errc>(i);
+  return errc::internal;
+}
+
+} // namespace
+
+replayed_answer replay_message(const wallet_state& s, const std::string& bet_key,
+                               const std::string& response) {
+  replayed_answer out;
+  if (response.empty()) {
+    if (auto* b = s.find_bet(bet_key))
+      out.bet_answer = *b;
+    else
+      out.error = make_error(errc::unavailable, "the first answer is no longer at hand");
+    return out;
+  }
+  boost::system::error_code ec;
+  auto doc = json::parse(response, ec);
+  if (ec || !doc.is_object()) {
+    out.error = make_error(errc::internal, "unreadable stored answer");
+    return out;
+  }
+  auto& o = doc.get_object();
+  if (auto* code = o.if_contains("error"); code && code->is_string()) {
+    std::string message;
+    if (auto* m = o.if_contains("message"); m && m->is_string())
+      message = std::string{m->get_string()};
+    if (auto* p = o.if_contains("current_price"); p && p->is_int64())
+      out.error = make_error(parse_code(code->get_string()), message,
+                             format_price(price{static_cast<int32_t>(p->get_int64())}));
+    else
+      out.error = make_error(parse_code(code->get_string()), message);
+    return out;
+  }
+  if (auto* b = o.if_contains("bet"); b && b->is_object()) {
+    if (auto parsed = bet_from_json(*b)) {
+      out.bet_answer = *parsed;
+      return out;
+    }
+  }
+  auto receipt = try_decode([&] {
+    return wallet_receipt{get_string(o, "transaction_id"), get_money(o, "available"),
+                          get_money(o, "held")};
+  });
+  if (receipt)
+    out.receipt = *receipt;
+  else
+    out.error = make_error(errc::internal, "unreadable stored answer");
+  return out;
+}
+
+std::string bet_response_json(const wallet_state& s, const std::string& bet_key,
+                              const std::string& request) {
+  if (auto* b = s.find_bet(bet_key))
+    return json::serialize(json::object{{"bet", bet_to_json(*b)}});
+  if (auto i = s.requests.find(request); i != s.requests.end() && !i->second.response.empty())
+    return i->second.response;
+  return error_json(errc::internal, "the bet has no answer", {});
+}
+
+std::string pending_bet_json(const std::string& bet, uint64_t hash) {
+  return json::serialize(
+    json::object{{"bet_id", bet}, {"pending", true}, {"body_hash", std::to_string(hash)}});
+}
+
+uint64_t place_bet_hash(const place_bet_cmd& cmd) {
+  return body_hash({"bet", cmd.market.value, cmd.selection.value,
+                    std::to_string(cmd.stake.minor), std::to_string(cmd.asked.hundredths),
+                    to_string(cmd.accept)});
+}
+
+std::vector<wallet_transaction> transactions_of(const wallet_state& s,
+                                                const transactions_query& q) {
+  std::vector<wallet_transaction> out;
+  auto limit = std::clamp<uint32_t>(q.limit, 1, static_cast<uint32_t>(wallet_ledger_max));
+  for (auto i = s.ledger.rbegin(); i != s.ledger.rend() && out.size() < limit; ++i) {
+    if (q.before_seq != 0 && i->seq >= q.before_seq)
+      continue;
+    out.push_back({"t" + std::to_string(i->seq), std::string{to_string(i->kind)}, i->amount,
+                   i->available_after, i->at_ms, i->ref});
+  }
+  return out;
+}
+
+std::vector<bet> bets_of(const wallet_state& s, bool settled) {
+  std::vector<bet> out;
+  if (settled) {
+    for (auto i = s.settled_bets.rbegin(); i != s.settled_bets.rend(); ++i)
+      out.push_back(*i);
+  } else {
+    for (auto& [id, b] : s.open_bets)
+      out.push_back(b);
+    std::sort(out.begin(), out.end(),
+              [](const bet& a, const bet& b) { return a.placed_at_ms > b.placed_at_ms; });
+  }
+  return out;
+}
+
+} // namespace wager

@@ -1,0 +1,430 @@
+#include "wager/actors/wallet_state.hpp"
+
+#include "wager/actors/json_codec.hpp"
+#include "wager/runtime/assert.hpp"
+
+namespace wager {
+
+using namespace json_codec;
+
+namespace {
+
+// Event type names are stored forever: never rename one, add an upcaster.
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+} // namespace
+
+json::object bet_to_json(const bet& b) {
+  return {{"bet", b.id.value},       {"market", b.market.value},
+          {"selection", b.selection.value}, {"stake", b.stake.minor},
+          {"price", b.accepted.hundredths}, {"status", to_string(b.status)},
+          {"payout", b.payout.minor},       {"placed_at", b.placed_at_ms},
+          {"settled_at", b.settled_at_ms}};
+}
+
+namespace {
+
+bet bet_from_object(const json::object& o) {
+  bet b;
+  b.id = get_id<bet_id>(o, "bet");
+  b.market = get_id<market_id>(o, "market");
+  b.selection = get_id<selection_id>(o, "selection");
+  b.stake = get_money(o, "stake");
+  b.accepted = get_price(o, "price");
+  auto status = parse_bet_status(get_string(o, "status"));
+  if (!status)
+    throw decode_error{};
+  b.status = *status;
+  b.payout = get_money(o, "payout");
+  b.placed_at_ms = get_int(o, "placed_at");
+  b.settled_at_ms = get_int(o, "settled_at");
+  return b;
+}
+
+json::object hold_to_json(const stake_held& h) {
+  return {{"request_id", h.request.value}, {"bet", h.bet.value},
+          {"market", h.market.value},      {"selection", h.selection.value},
+          {"stake", h.stake.minor},        {"price", h.asked.hundredths},
+          {"accept", to_string(h.accept)}, {"body_hash", std::to_string(h.body_hash)}};
+}
+
+stake_held hold_from_json(const json::object& o) {
+  stake_held h;
+  h.request = get_id<request_id>(o, "request_id");
+  h.bet = get_id<bet_id>(o, "bet");
+  h.market = get_id<market_id>(o, "market");
+  h.selection = get_id<selection_id>(o, "selection");
+  h.stake = get_money(o, "stake");
+  h.asked = get_price(o, "price");
+  auto accept = parse_accept_policy(get_string(o, "accept"));
+  if (!accept)
+    throw decode_error{};
+  h.accept = *accept;
+  h.body_hash = get_u64_text(o, "body_hash");
+  return h;
+}
+
+void remember_request(wallet_state& s, const std::string& id, request_entry entry) {
+  if (s.requests.emplace(id, std::move(entry)).second)
+    s.request_order.push_back(id);
+  // Evict the oldest answered requests; a bet still undecided stays, so a
+  // retry during its saga always finds it (at most holds_max of those).
+  for (size_t turns = 0; s.request_order.size() > wallet_requests_max
+                         && turns < s.request_order.size(); ++turns) {
+    auto oldest = std::move(s.request_order.front());
+    s.request_order.pop_front();
+    auto i = s.requests.find(oldest);
+    if (i != s.requests.end() && i->second.response.empty() && !i->second.bet.empty()
+        && s.holds.count(i->second.bet) > 0)
+      s.request_order.push_back(std::move(oldest));
+    else
+      s.requests.erase(oldest);
+  }
+}
+
+void add_ledger(wallet_state& s, uint64_t seq, ledger_kind kind, money amount,
+                int64_t at_ms, std::string ref = {}) {
+  s.ledger.push_back({seq, kind, amount, s.available, at_ms, std::move(ref)});
+  if (s.ledger.size() > wallet_ledger_max)
+    s.ledger.pop_front();
+}
+
+} // namespace
+
+std::string error_json(errc code, std::string_view message, std::optional<price> current) {
+  json::object o{{"error", to_code(code)}, {"message", message}};
+  if (current)
+    o["current_price"] = current->hundredths;
+  return json::serialize(o);
+}
+
+namespace {
+
+std::string_view release_message(errc reason) {
+  switch (reason) {
+    case errc::price_changed: return "the price has changed";
+    case errc::market_not_open: return "the market is not open for bets";
+    case errc::limit_exceeded: return "the bet is over the market's limits";
+    case errc::not_found: return "no such market or selection";
+    default: return "the market refused the bet";
+  }
+}
+
+} // namespace
+
+const bet* wallet_state::find_bet(const std::string& id) const {
+  if (auto i = open_bets.find(id); i != open_bets.end())
+    return &i->second;
+  for (auto i = settled_bets.rbegin(); i != settled_bets.rend(); ++i)
+    if (i->id.value == id)
+      return &*i;
+  return nullptr;
+}
+
+std::optional<bet> bet_from_json(const json::value& v) {
+  return try_decode([&] { return bet_from_object(get_object(v)); });
+}
+
+std::string_view to_string(ledger_kind kind) {
+  switch (kind) {
+    case ledger_kind::deposit: return "deposit";
+    case ledger_kind::withdrawal: return "withdrawal";
+    case ledger_kind::stake: return "stake";
+    case ledger_kind::stake_returned: return "stake_returned";
+    case ledger_kind::payout: return "payout";
+    case ledger_kind::refund: return "refund";
+  }
+  return "deposit";
+}
+
+event encode(const wallet_event& e) {
+  return std::visit(
+    overloaded{
+      [](const deposited& d) {
+        return event::make("deposited", 1,
+                           json::object{{"request_id", d.request.value},
+                                        {"amount", d.amount.minor},
+                                        {"body_hash", std::to_string(d.body_hash)}});
+      },
+      [](const withdrawn& d) {
+        return event::make("withdrawn", 1,
+                           json::object{{"request_id", d.request.value},
+                                        {"amount", d.amount.minor},
+                                        {"body_hash", std::to_string(d.body_hash)}});
+      },
+      [](const stake_held& h) { return event::make("stake_held", 1, hold_to_json(h)); },
+      [](const stake_committed& c) {
+        return event::make("stake_committed", 1,
+                           json::object{{"bet", c.bet.value},
+                                        {"price", c.accepted.hundredths}});
+      },
+      [](const hold_released& r) {
+        json::object o{{"bet", r.bet.value}, {"reason", to_code(r.reason)}};
+        if (r.current)
+          o["current_price"] = r.current->hundredths;
+        return event::make("hold_released", 1, o);
+      },
+      [](const payout_credited& p) {
+        return event::make("payout_credited", 1,
+                           json::object{{"bet", p.bet.value},
+                                        {"outcome", to_string(p.outcome)},
+                                        {"amount", p.amount.minor}});
+      },
+      [](const limits_set& l) {
+        json::object o{{"self_exclude_until", l.self_exclude_until_ms}};
+        if (l.daily_deposit_limit)
+          o["daily_deposit_limit"] = l.daily_deposit_limit->minor;
+        return event::make("limits_set", 1, o);
+      },
+    },
+    e);
+}
+
+namespace {
+
+errc parse_errc(std::string_view code) {
+  for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
+    if (to_code(static_cast<errc>(i)) == code)
+      return static_cast<errc>(i);
+  throw decode_error{};
+}
+
+} // namespace
+
+std::optional<wallet_event> decode_wallet_event(const event& e) {
+  auto doc = e.json();
+  return try_decode([&]() -> wallet_event {
+    auto& o = get_object(doc);
+    if (e.type == "deposited")
+      return deposited{get_id<request_id>(o, "request_id"), get_money(o, "amount"),
+                       get_u64_text(o, "body_hash")};
+    if (e.type == "withdrawn")
+      return withdrawn{get_id<request_id>(o, "request_id"), get_money(o, "amount"),
+                       get_u64_text(o, "body_hash")};
+    if (e.type == "stake_held")
+      return hold_from_json(o);
+    if (e.type == "stake_committed")
+      return stake_committed{get_id<bet_id>(o, "bet"), get_price(o, "price")};
+    if (e.type == "hold_released") {
+      hold_released r{get_id<bet_id>(o, "bet"), parse_errc(get_string(o, "reason")), {}};
+      if (o.contains("current_price"))
+        r.current = get_price(o, "current_price");
+      return r;
+    }
+    if (e.type == "payout_credited") {
+      auto outcome = parse_bet_status(get_string(o, "outcome"));
+      if (!outcome)
+        throw decode_error{};
+      return payout_credited{get_id<bet_id>(o, "bet"), *outcome, get_money(o, "amount")};
+    }
+    if (e.type == "limits_set") {
+      limits_set l;
+      l.self_exclude_until_ms = get_int(o, "self_exclude_until");
+      if (o.contains("daily_deposit_limit"))
+        l.daily_deposit_limit = get_money(o, "daily_deposit_limit");
+      return l;
+    }
+    throw decode_error{};
+  });
+}
+
+std::string transaction_response(uint64_t seq, const wallet_state& after) {
+  return json::serialize(json::object{{"transaction_id", "t" + std::to_string(seq)},
+                                      {"available", after.available.minor},
+                                      {"held", after.held.minor}});
+}
+
+void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) {
+  WAGER_ASSERT(seq == s.seq + 1, "wallet events are contiguous");
+  s.seq = seq;
+  std::visit(
+    overloaded{
+      [&](const deposited& d) {
+        s.available += d.amount;
+        s.deposited += d.amount;
+        if (utc_day(at_ms) != s.deposit_day) {
+          s.deposit_day = utc_day(at_ms);
+          s.deposited_today = {};
+        }
+        s.deposited_today += d.amount;
+        add_ledger(s, seq, ledger_kind::deposit, d.amount, at_ms);
+        remember_request(s, d.request.value, {d.body_hash, {}, transaction_response(seq, s)});
+      },
+      [&](const withdrawn& w) {
+        s.available -= w.amount;
+        s.withdrawn += w.amount;
+        add_ledger(s, seq, ledger_kind::withdrawal, w.amount, at_ms);
+        remember_request(s, w.request.value, {w.body_hash, {}, transaction_response(seq, s)});
+      },
+      [&](const stake_held& h) {
+        s.available -= h.stake;
+        s.held += h.stake;
+        s.holds[h.bet.value] = h;
+        add_ledger(s, seq, ledger_kind::stake, h.stake, at_ms, h.bet.value);
+        remember_request(s, h.request.value, {h.body_hash, h.bet.value, {}});
+      },
+      [&](const stake_committed& c) {
+        auto i = s.holds.find(c.bet.value);
+        WAGER_ASSERT(i != s.holds.end(), "a committed stake was held");
+        auto& h = i->second;
+        s.held -= h.stake;
+        s.staked += h.stake;
+        bet b{h.bet, h.market, h.selection, h.stake, c.accepted, bet_status::open, {}, at_ms, 0};
+        // A retry gets the bet as it was first answered, not as it is now.
+        if (auto q = s.requests.find(h.request.value); q != s.requests.end())
+          q->second.response = json::serialize(json::object{{"bet", bet_to_json(b)}});
+        s.open_bets[h.bet.value] = b;
+        s.holds.erase(i);
+      },
+      [&](const hold_released& r) {
+        auto i = s.holds.find(r.bet.value);
+        WAGER_ASSERT(i != s.holds.end(), "a released stake was held");
+        auto stake = i->second.stake;
+        auto request = i->second.request.value;
+        s.held -= stake;
+        s.available += stake;
+        add_ledger(s, seq, ledger_kind::stake_returned, stake, at_ms, r.bet.value);
+        if (auto q = s.requests.find(request); q != s.requests.end())
+          q->second.response = error_json(r.reason, release_message(r.reason), r.current);
+        s.holds.erase(i);
+      },
+      [&](const payout_credited& p) {
+        auto i = s.open_bets.find(p.bet.value);
+        WAGER_ASSERT(i != s.open_bets.end(), "a payout is for an open bet");
+        auto b = i->second;
+        s.open_bets.erase(i);
+        b.status = p.outcome;
+        b.payout = p.amount;
+        b.settled_at_ms = at_ms;
+        s.available += p.amount;
+        s.credited += p.amount;
+        if (p.amount.minor > 0)
+          add_ledger(s, seq, p.outcome == bet_status::void_ ? ledger_kind::refund
+                                                            : ledger_kind::payout,
+                     p.amount, at_ms, b.id.value);
+        s.settled_bets.push_back(std::move(b));
+        if (s.settled_bets.size() > wallet_settled_bets_max)
+          s.settled_bets.pop_front();
+      },
+      [&](const limits_set& l) {
+        s.daily_deposit_limit = l.daily_deposit_limit;
+        s.self_exclude_until_ms = l.self_exclude_until_ms;
+      },
+    },
+    e);
+}
+
+void check_invariants(const wallet_state& s) {
+  WAGER_ASSERT(s.available.minor >= 0, "available is never negative");
+  WAGER_ASSERT(s.held.minor >= 0, "held is never negative");
+  money holds;
+  for (auto& [id, h] : s.holds)
+    holds += h.stake;
+  WAGER_ASSERT(holds == s.held, "held equals the sum of open holds");
+  WAGER_ASSERT(s.available + s.held == s.deposited - s.withdrawn - s.staked + s.credited,
+               "balances equal the wallet's lifetime flows");
+}
+
+json::value to_json(const wallet_state& s) {
+  json::array holds, open, settled, ledger, requests;
+  for (auto& [id, h] : s.holds)
+    holds.push_back(hold_to_json(h));
+  for (auto& [id, b] : s.open_bets)
+    open.push_back(bet_to_json(b));
+  for (auto& b : s.settled_bets)
+    settled.push_back(bet_to_json(b));
+  for (auto& l : s.ledger)
+    ledger.push_back(json::object{{"seq", l.seq},
+                                  {"kind", to_string(l.kind)},
+                                  {"amount", l.amount.minor},
+                                  {"available_after", l.available_after.minor},
+                                  {"at", l.at_ms},
+                                  {"ref", l.ref}});
+  for (auto& id : s.request_order) {
+    auto& r = s.requests.at(id);
+    requests.push_back(json::object{{"id", id},
+                                    {"body_hash", std::to_string(r.body_hash)},
+                                    {"bet", r.bet},
+                                    {"response", r.response}});
+  }
+  json::object o{{"seq", s.seq},
+                 {"available", s.available.minor},
+                 {"held", s.held.minor},
+                 {"deposited", s.deposited.minor},
+                 {"withdrawn", s.withdrawn.minor},
+                 {"staked", s.staked.minor},
+                 {"credited", s.credited.minor},
+                 {"self_exclude_until", s.self_exclude_until_ms},
+                 {"deposit_day", s.deposit_day},
+                 {"deposited_today", s.deposited_today.minor},
+                 {"holds", std::move(holds)},
+                 {"open_bets", std::move(open)},
+                 {"settled_bets", std::move(settled)},
+                 {"ledger", std::move(ledger)},
+                 {"requests", std::move(requests)}};
+  if (s.daily_deposit_limit)
+    o["daily_deposit_limit"] = s.daily_deposit_limit->minor;
+  return o;
+}
+
+std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
+  return try_decode([&] {
+    auto& o = get_object(v);
+    wallet_state s;
+    s.seq = static_cast<uint64_t>(get_int(o, "seq"));
+    s.available = get_money(o, "available");
+    s.held = get_money(o, "held");
+    s.deposited = get_money(o, "deposited");
+    s.withdrawn = get_money(o, "withdrawn");
+    s.staked = get_money(o, "staked");
+    s.credited = get_money(o, "credited");
+    s.self_exclude_until_ms = get_int(o, "self_exclude_until");
+    s.deposit_day = get_int(o, "deposit_day");
+    s.deposited_today = get_money(o, "deposited_today");
+    if (o.contains("daily_deposit_limit"))
+      s.daily_deposit_limit = get_money(o, "daily_deposit_limit");
+    for (auto& h : get_array(o, "holds")) {
+      auto held = hold_from_json(get_object(h));
+      s.holds[held.bet.value] = held;
+    }
+    for (auto& b : get_array(o, "open_bets")) {
+      auto open = bet_from_object(get_object(b));
+      s.open_bets[open.id.value] = open;
+    }
+    for (auto& b : get_array(o, "settled_bets"))
+      s.settled_bets.push_back(bet_from_object(get_object(b)));
+    for (auto& l : get_array(o, "ledger")) {
+      auto& lo = get_object(l);
+      ledger_entry entry;
+      entry.seq = static_cast<uint64_t>(get_int(lo, "seq"));
+      auto kind = get_string(lo, "kind");
+      bool known = false;
+      for (auto k : {ledger_kind::deposit, ledger_kind::withdrawal, ledger_kind::stake,
+                     ledger_kind::stake_returned, ledger_kind::payout, ledger_kind::refund})
+        if (to_string(k) == kind) {
+          entry.kind = k;
+          known = true;
+        }
+      if (!known)
+        throw decode_error{};
+      entry.amount = get_money(lo, "amount");
+      entry.available_after = get_money(lo, "available_after");
+      entry.at_ms = get_int(lo, "at");
+      entry.ref = get_string(lo, "ref");
+      s.ledger.push_back(std::move(entry));
+    }
+    for (auto& r : get_array(o, "requests")) {
+      auto& ro = get_object(r);
+      auto id = get_string(ro, "id");
+      s.requests[id] = {get_u64_text(ro, "body_hash"), get_string(ro, "bet"),
+                        get_string(ro, "response")};
+      s.request_order.push_back(id);
+    }
+    return s;
+  });
+}
+
+} // namespace wager

@@ -1,0 +1,173 @@
+#pragma once
+
+// A wallet's state and the events that change it. The state is a pure fold
+// over the events (apply), so a wallet rebuilt from its journal equals the
+// wallet that wrote it, and tests can replay without actors.
+//
+// Balances: `available` can be staked or withdrawn; `held` is staked on bets
+// the market has not yet decided. Lifetime totals make the wallet's own
+// invariant checkable after every event:
+//   available + held == deposited - withdrawn - staked + credited
+// where staked counts stakes committed to accepted bets and credited counts
+// payouts and refunds received from settled markets.
+
+#include "wager/actors/bet.hpp"
+#include "wager/actors/ids.hpp"
+#include "wager/actors/money.hpp"
+#include "wager/persistence/event.hpp"
+#include "wager/runtime/errors.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+
+namespace wager {
+
+// -- events ------------------------------------------------------------------
+
+struct deposited {
+  request_id request;
+  money amount;
+  uint64_t body_hash = 0; // fingerprint of the request, for request_id_reused
+};
+
+struct withdrawn {
+  request_id request;
+  money amount;
+  uint64_t body_hash = 0;
+};
+
+// The bet saga starts: the stake moves from available to held.
+struct stake_held {
+  request_id request;
+  bet_id bet;
+  market_id market;
+  selection_id selection;
+  money stake;
+  price asked;
+  accept_policy accept = accept_policy::exact;
+  uint64_t body_hash = 0; // fingerprint of the request, for request_id_reused
+};
+
+// The market accepted: the stake leaves the wallet for the bet.
+struct stake_committed {
+  bet_id bet;
+  price accepted;
+};
+
+// The market said no: the stake goes back to available.
+struct hold_released {
+  bet_id bet;
+  errc reason = errc::none;
+  std::optional<price> current; // with price_changed
+};
+
+// A settled market paid this bet (won: stake x price, void: stake, lost: 0).
+struct payout_credited {
+  bet_id bet;
+  bet_status outcome = bet_status::lost;
+  money amount;
+};
+
+// Responsible-gambling limits.
+struct limits_set {
+  std::optional<money> daily_deposit_limit;
+  int64_t self_exclude_until_ms = 0;
+};
+
+using wallet_event = std::variant<deposited, withdrawn, stake_held, stake_committed,
+                                  hold_released, payout_credited, limits_set>;
+
+event encode(const wallet_event& e);
+// nullopt for an event this release does not know (a programmer error in
+// the caller's eyes: the journal upcasts every known type).
+std::optional<wallet_event> decode_wallet_event(const event& e);
+
+// -- state -------------------------------------------------------------------
+
+enum class ledger_kind : uint8_t { deposit, withdrawal, stake, stake_returned, payout, refund };
+
+std::string_view to_string(ledger_kind kind);
+
+struct ledger_entry {
+  uint64_t seq = 0; // the event's seq; transaction id "t<seq>"
+  ledger_kind kind = ledger_kind::deposit;
+  money amount;     // positive: what moved, in the direction `kind` says
+  money available_after;
+  int64_t at_ms = 0;
+  std::string ref;  // bet id for stake, payout and refund entries
+};
+
+// The first answer to a request, kept so a retry gets it again.
+struct request_entry {
+  uint64_t body_hash = 0;
+  std::string bet;      // for a bet: its id; the answer follows from the bet
+  std::string response; // serialized JSON; empty while a bet is undecided
+};
+
+// Bounds on what a wallet keeps in memory. Older entries stay in the
+// journal; the API serves the recent window.
+inline constexpr size_t wallet_ledger_max = 1000;
+inline constexpr size_t wallet_settled_bets_max = 1000;
+inline constexpr size_t wallet_requests_max = 1024;
+
+struct wallet_state {
+  uint64_t seq = 0;
+  money available;
+  money held;
+
+  money deposited;
+  money withdrawn;
+  money staked;
+  money credited;
+
+  std::optional<money> daily_deposit_limit;
+  int64_t self_exclude_until_ms = 0;
+  int64_t deposit_day = 0;   // UTC day number of deposited_today
+  money deposited_today;
+
+  std::map<std::string, stake_held> holds;    // undecided bets, by bet id
+  std::map<std::string, bet> open_bets;       // accepted, unsettled
+  std::deque<bet> settled_bets;               // most recent last, bounded
+  std::deque<ledger_entry> ledger;            // most recent last, bounded
+  std::unordered_map<std::string, request_entry> requests;
+  std::deque<std::string> request_order;      // eviction order for `requests`
+
+  // A bet by id, open or recently settled; nullptr if unknown here.
+  const bet* find_bet(const std::string& id) const;
+};
+
+// Folds one event in. `at_ms` is when it was written.
+void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms);
+
+// The wallet's invariants; aborts (WAGER_ASSERT) when one is broken.
+void check_invariants(const wallet_state& s);
+
+// The first answer to a deposit or withdrawal, as stored and replayed:
+// {"transaction_id","available","held"}.
+std::string transaction_response(uint64_t seq, const wallet_state& after);
+
+// A refusal as stored and replayed: {"error","message","current_price"?}.
+std::string error_json(errc code, std::string_view message, std::optional<price> current);
+
+// A bet as stored in snapshots and first answers.
+boost::json::object bet_to_json(const bet& b);
+std::optional<bet> bet_from_json(const boost::json::value& v);
+
+// Snapshots: the whole state as JSON and back.
+inline constexpr uint32_t wallet_snapshot_version = 1;
+boost::json::value to_json(const wallet_state& s);
+std::optional<wallet_state> wallet_state_from_json(const boost::json::value& v);
+
+// The deposit-limit day of a timestamp (UTC days since the epoch).
+constexpr int64_t utc_day(int64_t at_ms) {
+  return at_ms / 86'400'000;
+}
+
+} // namespace wager
