@@ -1,10 +1,14 @@
 #include "wager/gateway/http_server.hpp"
 
+#include "wager/gateway/stream_socket.hpp"
+#include "wager/gateway/tls_context.hpp"
 #include "wager/runtime/log.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
 #include <optional>
@@ -32,49 +36,75 @@ http::response<http::string_body> to_beast(http_response&& r, unsigned version,
   return res;
 }
 
-class session : public std::enable_shared_from_this<session> {
+template <class Stream>
+class session : public std::enable_shared_from_this<session<Stream>> {
 public:
-  session(tcp::socket&& socket, const http_server_options& options,
-          const http_handler& handler, std::shared_ptr<net::io_context> ioc)
-    : stream_(std::move(socket)), options_(options), handler_(handler),
-      ioc_(std::move(ioc)) {
+  session(Stream&& stream, const http_server_options& options, const http_handler& handler,
+          std::shared_ptr<net::io_context> ioc)
+    : stream_(std::move(stream)), options_(options), handler_(handler), ioc_weak_(ioc) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec)
       remote_ = ep.address().to_string();
   }
 
-  void start() { wait_for_request(); }
+  void start() {
+    if constexpr (is_tls) {
+      // A client gets read_timeout for its handshake, like for a request.
+      lowest().expires_after(options_.read_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec)
+                                  return self->close(); // no answer in the clear
+                                self->wait_for_request();
+                              });
+    } else {
+      wait_for_request();
+    }
+  }
 
 private:
+  static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  bool bytes_buffered() {
+    if (buffer_.size() > 0)
+      return true;
+    if constexpr (is_tls)
+      return SSL_pending(stream_.native_handle()) > 0;
+    return false;
+  }
+
   // A keep-alive connection may sit idle for idle_timeout; once a request
   // starts arriving, all of it must arrive within read_timeout.
   void wait_for_request() {
-    if (buffer_.size() > 0)
+    if (bytes_buffered())
       return read_request();
-    stream_.expires_after(options_.idle_timeout);
-    stream_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](beast::error_code ec) {
-                                  if (ec)
-                                    return self->close();
-                                  self->read_request();
-                                });
+    lowest().expires_after(options_.idle_timeout);
+    lowest().socket().async_wait(tcp::socket::wait_read,
+                                 [self = this->shared_from_this()](beast::error_code ec) {
+                                   if (ec)
+                                     return self->close();
+                                   self->read_request();
+                                 });
   }
 
   void read_request() {
     parser_.emplace();
     parser_->body_limit(options_.body_limit_bytes);
     parser_->header_limit(options_.header_limit_bytes);
-    stream_.expires_after(options_.read_timeout);
+    lowest().expires_after(options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        self->on_read(ec);
                      });
   }
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout
-        || ec == net::error::operation_aborted || ec == net::error::connection_reset)
+        || ec == net::error::operation_aborted || ec == net::error::connection_reset
+        || ec == net::error::eof || ec == net::ssl::error::stream_truncated)
       return close();
     if (ec == http::error::body_limit)
       return reply_and_close(error_response(413, "too_large",
@@ -99,11 +129,21 @@ private:
     req.remote_address = remote_;
     version_ = msg.version();
     keep_alive_ = msg.keep_alive();
+    if (options_.websocket && req.path == options_.websocket_path) {
+      if (!beast::websocket::is_upgrade(msg))
+        return write(error_response(426, "upgrade_required",
+                                    "this path speaks WebSocket only"),
+                     keep_alive_);
+      // The connection now belongs to the stream; this session ends.
+      auto ws = std::make_shared<detail::stream_socket<Stream>>(std::move(stream_), options_,
+                                                                std::move(req));
+      return ws->accept(parser_->release());
+    }
     // No deadline while the platform works on the answer.
-    stream_.expires_never();
+    lowest().expires_never();
     auto executor = stream_.get_executor();
     handler_(std::move(req),
-             [self = shared_from_this(), executor, ioc = ioc_](http_response res) {
+             [self = this->shared_from_this(), executor, ioc = ioc_weak_.lock()](http_response res) {
                net::post(executor, [self, res = std::move(res)]() mutable {
                  self->write(std::move(res), self->keep_alive_);
                });
@@ -118,10 +158,10 @@ private:
   void write(http_response&& res, bool keep_alive) {
     auto out = std::make_shared<http::response<http::string_body>>(
       to_beast(std::move(res), version_, keep_alive));
-    stream_.expires_after(options_.read_timeout);
+    lowest().expires_after(options_.read_timeout);
     http::async_write(stream_, *out,
-                      [self = shared_from_this(), out, keep_alive](beast::error_code ec,
-                                                                   size_t) {
+                      [self = this->shared_from_this(), out, keep_alive](beast::error_code ec,
+                                                                         size_t) {
                         if (ec || !keep_alive)
                           return self->close();
                         self->wait_for_request();
@@ -130,16 +170,18 @@ private:
 
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_server_options& options_;
   const http_handler& handler_;
-  std::shared_ptr<net::io_context> ioc_;
+  // Held by responders only (not here, which would keep the I/O context
+  // alive from its own handlers): a late answer posts to a live context.
+  std::weak_ptr<net::io_context> ioc_weak_;
   std::string remote_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
@@ -151,21 +193,33 @@ struct http_server::impl {
   http_server_options options;
   http_handler handler;
   std::shared_ptr<net::io_context> ioc = std::make_shared<net::io_context>();
-  tcp::acceptor acceptor{net::make_strand(*ioc)};
+  std::optional<tcp::acceptor> acceptor{std::in_place, net::make_strand(*ioc)};
+  std::shared_ptr<net::ssl::context> tls;
   std::vector<std::thread> threads;
   uint16_t port = 0;
 
   void accept() {
-    acceptor.async_accept(net::make_strand(*ioc),
-                          [this](beast::error_code ec, tcp::socket socket) {
-                            if (ec == net::error::operation_aborted)
-                              return;
-                            if (!ec)
-                              std::make_shared<session>(std::move(socket), options,
-                                                        handler, ioc)
-                                ->start();
-                            accept();
-                          });
+    acceptor->async_accept(net::make_strand(*ioc), [this](beast::error_code ec,
+                                                          tcp::socket socket) {
+      if (ec == net::error::operation_aborted)
+        return;
+      if (!ec)
+        start_session(std::move(socket));
+      accept();
+    });
+  }
+
+  void start_session(tcp::socket&& socket) {
+    if (tls) {
+      using ssl_stream = beast::ssl_stream<beast::tcp_stream>;
+      std::make_shared<session<ssl_stream>>(ssl_stream{std::move(socket), *tls}, options,
+                                            handler, ioc)
+        ->start();
+    } else {
+      std::make_shared<session<beast::tcp_stream>>(beast::tcp_stream{std::move(socket)},
+                                                   options, handler, ioc)
+        ->start();
+    }
   }
 };
 
@@ -181,22 +235,30 @@ http_server::~http_server() {
 
 std::string http_server::start() {
   auto& d = *impl_;
+  if (!d.options.tls_cert_file.empty() || !d.options.tls_key_file.empty()) {
+    if (d.options.tls_cert_file.empty() || d.options.tls_key_file.empty())
+      return "TLS needs both a certificate and a key file";
+    std::string error;
+    d.tls = make_server_tls_context(d.options.tls_cert_file, d.options.tls_key_file, error);
+    if (!d.tls)
+      return error;
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(d.options.host, ec);
   if (ec)
     return "invalid HTTP host '" + d.options.host + "'";
   tcp::endpoint ep{address, d.options.port};
-  d.acceptor.open(ep.protocol(), ec);
+  d.acceptor->open(ep.protocol(), ec);
   if (!ec)
-    d.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    d.acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec)
-    d.acceptor.bind(ep, ec);
+    d.acceptor->bind(ep, ec);
   if (!ec)
-    d.acceptor.listen(net::socket_base::max_listen_connections, ec);
+    d.acceptor->listen(net::socket_base::max_listen_connections, ec);
   if (ec)
     return "cannot listen on " + d.options.host + ":" + std::to_string(d.options.port)
            + ": " + ec.message();
-  d.port = d.acceptor.local_endpoint().port();
+  d.port = d.acceptor->local_endpoint().port();
   d.accept();
   for (uint32_t i = 0; i < std::max<uint32_t>(1, d.options.threads); ++i)
     d.threads.emplace_back([ioc = d.ioc] { ioc->run(); });
@@ -215,8 +277,11 @@ void http_server::stop() {
   for (auto& t : d.threads)
     t.join();
   d.threads.clear();
-  beast::error_code ec;
-  d.acceptor.close(ec);
+  // Destroying the context destroys every connection's pending handlers and
+  // so the connections: WebSocket owners hear on_closed. A responder still
+  // held elsewhere keeps the context (not the threads) alive until it runs.
+  d.acceptor.reset();
+  d.ioc.reset();
 }
 
 http_response error_response(int status, std::string_view code, std::string_view message,

@@ -34,6 +34,20 @@ struct http_response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+class stream_outbox; // gateway/stream_outbox.hpp
+
+// What a WebSocket connection tells its owner. Both run on the connection's
+// strand and must not block: turn them into messages.
+struct websocket_callbacks {
+  std::function<void(std::string text)> on_text;
+  std::function<void()> on_closed; // exactly once
+};
+
+// Takes over an upgraded connection: the request that asked for it, and the
+// outbox whose messages the server writes to the socket.
+using websocket_handler =
+  std::function<websocket_callbacks(const http_request&, std::shared_ptr<stream_outbox>)>;
+
 // Answers one request. Callable once, from any thread.
 using http_responder = std::function<void(http_response)>;
 
@@ -59,6 +73,25 @@ struct http_server_options {
 
   // A keep-alive connection with no request for this long is closed.
   std::chrono::milliseconds idle_timeout{60'000};
+
+  // PEM files. With both set the port speaks only TLS (1.2 or 1.3, AEAD
+  // ciphers, no compression or renegotiation): HTTPS and WSS. A plain
+  // request fails the handshake and is closed without an answer.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+
+  // Upgrade requests for websocket_path go to websocket (when set); a plain
+  // GET there is 426. Without a handler the path is an ordinary route.
+  std::string websocket_path = "/v1/stream";
+  websocket_handler websocket;
+  // A bigger client frame closes the connection (1009).
+  uint32_t websocket_message_max_bytes = 16 * 1024;
+  // Bounds of each connection's send queue (see stream_outbox.hpp).
+  size_t websocket_reliable_max = 4096;
+  // The kernel's send buffer per WebSocket (0: the kernel's default, which
+  // on loopback grows to megabytes). Smaller makes a slow reader's backlog
+  // land in the conflating outbox rather than in kernel memory.
+  int websocket_send_buffer_bytes = 0;
 };
 
 class http_server {

@@ -1,0 +1,94 @@
+#pragma once
+
+// The client REST API (shared/API.md, docs/api.md): users and sessions,
+// wallet, markets, bets and the operator's admin endpoints, over a
+// wager::platform. The node plugs one handler into its http_server:
+//
+//   wager::client_api api{*platform, {.admin_key = key, .node_id = id}};
+//   http_server server{opts, [&](http_request r, http_responder w) {
+//     if (auto ops = operations_response(r, readiness, metrics)) return w(*ops);
+//     api.handle(std::move(r), std::move(w));
+//   }};
+//
+// handle() never blocks: password hashing and journal reads run on the
+// API's own worker pool, everything else is an asynchronous platform call.
+
+#include "wager/gateway/auth_store.hpp"
+#include "wager/gateway/http_server.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <functional>
+#include <optional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wager {
+
+class platform;
+
+struct api_options {
+  // Operator key for /v1/admin/*; empty: every admin call is 403.
+  std::string admin_key;
+  std::string node_id;
+  std::string currency = "EUR";
+
+  auth_options auth;
+
+  // Threads and queue for hashing and journal reads.
+  uint32_t worker_threads = 2;
+  size_t worker_queue_max = 1024;
+
+  // Login attempts (failed or not) per username and per client address:
+  // a burst, then one per refill interval. Guessing stops after a handful.
+  double login_user_burst = 5;
+  double login_user_per_s = 1.0 / 12;
+  double login_address_burst = 20;
+  double login_address_per_s = 1.0 / 3;
+  // Sign-ups per client address.
+  double signup_address_burst = 10;
+  double signup_address_per_s = 1.0 / 6;
+  // Every request per client address, and authenticated requests per user.
+  double request_address_burst = 400;
+  double request_address_per_s = 200;
+  double request_user_burst = 200;
+  double request_user_per_s = 100;
+  size_t rate_keys_max = 100'000;
+
+  // Markets listed at most by GET /v1/markets.
+  uint32_t markets_list_max = 500;
+
+  // GET /v1/admin/health body; the node supplies cluster facts. Without it
+  // the API answers what it knows (this node, its shards).
+  std::function<boost::json::value()> health;
+};
+
+// Every route the API serves, as (method, path) with "{}" for a path id, for
+// the check against docs/openapi.json.
+std::vector<std::pair<std::string, std::string>> api_routes();
+
+class client_api {
+public:
+  client_api(platform& p, api_options options);
+  ~client_api(); // waits for hashing and reads in flight
+  client_api(const client_api&) = delete;
+  client_api& operator=(const client_api&) = delete;
+
+  // Answers every /v1/ route; 404 not_found for unknown paths, 405 for a
+  // known path with another method.
+  void handle(http_request request, http_responder respond);
+
+  // Checks a session token as the REST routes do; `done` gets the user id,
+  // or nullopt for a malformed, unknown, expired or revoked token. For the
+  // WebSocket stream's first message.
+  void check_token(std::string token, std::function<void(std::optional<std::string>)> done);
+
+  struct impl;
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace wager

@@ -1,0 +1,157 @@
+#pragma once
+
+// Shared by the api_*.cpp files: the API's state, the per-request context
+// and the JSON validation helpers. Not a public header.
+
+#include "wager/actors/bet.hpp"
+#include "wager/actors/market.hpp"
+#include "wager/actors/money.hpp"
+#include "wager/actors/platform.hpp"
+#include "wager/gateway/api.hpp"
+#include "wager/gateway/auth.hpp"
+#include "wager/gateway/auth_store.hpp"
+#include "wager/runtime/errors.hpp"
+
+#include <boost/json.hpp>
+#include <caf/error.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wager::api {
+
+namespace json = boost::json;
+
+// One request on its way: answers once, from any thread.
+struct call {
+  http_request req;
+  std::vector<std::string> params; // path segments matched by {}
+  std::optional<session_info> session;
+  http_responder respond_fn;
+  std::atomic<bool> answered{false};
+
+  void respond(http_response res);
+};
+using call_ptr = std::shared_ptr<call>;
+
+// -- responses ---------------------------------------------------------------
+
+http_response json_response(int status, const json::value& body);
+http_response error_response(errc code, std::string_view message, std::string_view field = {});
+// A platform error: its API code, status, message and detail (field or
+// current_price). Errors from outside the wager category (a timeout, a dead
+// actor) are 503 unavailable: the caller retries with the same request id.
+http_response error_response(const caf::error& err);
+http_response no_content();
+
+// -- formatting --------------------------------------------------------------
+
+// RFC 3339 in UTC with milliseconds: "2026-11-28T00:36:49.123Z".
+std::string format_time(int64_t unix_ms);
+// The same form, or a whole-second one without fraction; nullopt otherwise.
+std::optional<int64_t> parse_time(std::string_view text);
+
+json::object market_json(const market_view& m);
+json::object bet_json(const bet& b);
+
+// -- input -------------------------------------------------------------------
+
+// The body as a JSON object, or the 400 to answer. An empty body is {} when
+// `empty_ok`.
+std::optional<json::object> parse_body(const call_ptr& c, bool empty_ok = false);
+
+// Reads fields of one object; the first problem wins and becomes error().
+class fields {
+public:
+  explicit fields(const json::object& o) : o_(o) {}
+
+  // unknown_field for any key not in `allowed`.
+  fields& allow(std::initializer_list<std::string_view> allowed);
+
+  // nullptr when absent (missing_field if required). A JSON null counts as
+  // absent for optional fields.
+  const json::value* get(std::string_view key, bool required);
+
+  std::optional<std::string> id(std::string_view key, bool required = true);
+  std::optional<std::string> string(std::string_view key, size_t min, size_t max,
+                                    bool required = true);
+  std::optional<int64_t> amount(std::string_view key, bool required = true);
+  std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max,
+                                 bool required = true);
+  std::optional<price> price_of(std::string_view key, bool required = true);
+  std::optional<bool> boolean(std::string_view key, bool required = true);
+  const json::array* array(std::string_view key, bool required = true);
+  const json::object* object(std::string_view key, bool required = true);
+
+  void fail(errc code, std::string_view field, std::string message);
+  bool ok() const { return !error_; }
+  const http_response& error() const { return *error_; }
+
+private:
+  const json::object& o_;
+  std::optional<http_response> error_;
+};
+
+// Query string: decoded name -> value. nullopt (after answering 400) for a
+// malformed one or a name not in `allowed`.
+std::optional<std::map<std::string, std::string>>
+parse_query(const call_ptr& c, std::initializer_list<std::string_view> allowed);
+
+} // namespace wager::api
+
+namespace wager {
+
+struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
+  impl(platform& p, api_options o);
+
+  platform& plat;
+  api_options options;
+  std::unique_ptr<worker_pool> pool;
+  std::unique_ptr<auth_store> auth;
+  rate_limiter login_user;
+  rate_limiter login_address;
+  rate_limiter signup_address;
+  rate_limiter request_address;
+  rate_limiter request_user;
+
+  void dispatch(const api::call_ptr& c);
+
+  // Checks the bearer token (and the per-user rate limit), then `next` runs
+  // with c->session set; answers 401/429 itself.
+  void authenticated(const api::call_ptr& c, std::function<void()> next);
+  // The operator key; answers 401/403 itself. Wraps the responder to write
+  // the audit line.
+  bool admin(const api::call_ptr& c, std::string action);
+
+  // Route handlers, one file per area.
+  void create_user(const api::call_ptr& c);
+  void create_session(const api::call_ptr& c);
+  void delete_session(const api::call_ptr& c);
+  void enrol_mfa(const api::call_ptr& c);
+  void confirm_mfa(const api::call_ptr& c);
+  void set_limits(const api::call_ptr& c);
+  void set_limits_authenticated(const api::call_ptr& c);
+
+  void get_wallet(const api::call_ptr& c);
+  void move_money(const api::call_ptr& c, bool deposit);
+  void get_transactions(const api::call_ptr& c);
+
+  void list_markets(const api::call_ptr& c);
+  void get_market(const api::call_ptr& c);
+
+  void place_bet(const api::call_ptr& c);
+  void get_bet(const api::call_ptr& c);
+  void list_bets(const api::call_ptr& c);
+
+  void admin_create_market(const api::call_ptr& c);
+  void admin_market_status(const api::call_ptr& c);
+  void admin_market_prices(const api::call_ptr& c);
+  void admin_settle(const api::call_ptr& c);
+  void admin_health(const api::call_ptr& c);
+};
+
+} // namespace wager

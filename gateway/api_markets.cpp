@@ -1,0 +1,267 @@
+// Markets (public reads) and the operator's admin routes.
+
+#include "wager/gateway/api_internal.hpp"
+
+#include "wager/actors/ids.hpp"
+#include "wager/actors/market_status.hpp"
+#include "wager/persistence/journal.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace wager {
+
+using namespace api;
+
+namespace {
+
+constexpr size_t text_max = 256;       // event and market names
+constexpr size_t selections_max = 100; // per market
+constexpr int64_t in_play_delay_max_ms = 60'000;
+constexpr uint32_t list_page = 256;
+
+void answer_market(const call_ptr& c, int status, caf::expected<market_view> m) {
+  if (!m)
+    return c->respond(error_response(m.error()));
+  c->respond(json_response(status, market_json(*m)));
+}
+
+} // namespace
+
+void client_api::impl::get_market(const call_ptr& c) {
+  if (!parse_query(c, {}))
+    return;
+  plat.get_market(market_id{c->params.at(0)},
+                  [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
+}
+
+void client_api::impl::list_markets(const call_ptr& c) {
+  auto q = parse_query(c, {"status"});
+  if (!q)
+    return;
+  std::optional<market_status> wanted;
+  if (auto i = q->find("status"); i != q->end()) {
+    wanted = parse_market_status(i->second);
+    if (!wanted)
+      return c->respond(error_response(
+        errc::invalid_field,
+        "status must be pending, open, suspended, closed, settled or voided", "status"));
+  }
+  auto self = shared_from_this();
+  auto posted = pool->post([self, c, wanted] {
+    // Which markets exist is a journal read: on the pool, never on I/O.
+    std::vector<std::string> ids;
+    std::string after;
+    while (ids.size() < self->options.markets_list_max) {
+      auto page = self->plat.journal().list_streams("market", after, list_page);
+      if (!page)
+        return c->respond(error_response(page.error()));
+      for (auto& s : *page) {
+        auto slash = s.find('/');
+        ids.push_back(slash == std::string::npos ? s : s.substr(slash + 1));
+        if (ids.size() == self->options.markets_list_max)
+          break;
+      }
+      if (page->size() < list_page)
+        break;
+      after = page->back();
+    }
+    if (ids.empty())
+      return c->respond(json_response(200, json::object{{"markets", json::array{}}}));
+    struct gather {
+      std::mutex mutex;
+      size_t left;
+      std::vector<market_view> found;
+    };
+    auto g = std::make_shared<gather>();
+    g->left = ids.size();
+    for (auto& id : ids) {
+      self->plat.get_market(market_id{id}, [c, g, wanted](caf::expected<market_view> m) {
+        std::lock_guard lock{g->mutex};
+        // A market that cannot be read now is left out, not a failed list.
+        if (m && (!wanted || m->status == *wanted))
+          g->found.push_back(std::move(*m));
+        if (--g->left > 0)
+          return;
+        std::sort(g->found.begin(), g->found.end(), [](auto& a, auto& b) {
+          return a.definition.id.value < b.definition.id.value;
+        });
+        json::array out;
+        for (auto& v : g->found)
+          out.push_back(market_json(v));
+        c->respond(json_response(200, json::object{{"markets", std::move(out)}}));
+      });
+    }
+  });
+  if (!posted)
+    c->respond(error_response(errc::unavailable, "too many requests at once, retry later"));
+}
+
+void client_api::impl::admin_create_market(const call_ptr& c) {
+  if (!admin(c, "create_market"))
+    return;
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"market_id", "event", "name", "selections", "limits", "in_play_delay_ms"});
+  market_definition def;
+  if (auto id = f.id("market_id"))
+    def.id = market_id{*id};
+  if (auto e = f.string("event", 1, text_max))
+    def.event = *e;
+  if (auto n = f.string("name", 1, text_max))
+    def.name = *n;
+  if (auto* sels = f.array("selections")) {
+    if (sels->empty() || sels->size() > selections_max)
+      f.fail(errc::invalid_field, "selections", "selections must have 1 to 100 entries");
+    for (auto& s : *sels) {
+      if (!s.is_object()) {
+        f.fail(errc::invalid_field, "selections", "each selection must be an object");
+        break;
+      }
+      fields sf{s.as_object()};
+      sf.allow({"selection_id", "name", "price"});
+      auto sid = sf.id("selection_id");
+      auto name = sf.string("name", 1, text_max);
+      auto p = sf.price_of("price");
+      if (!sf.ok()) {
+        f.fail(errc::invalid_field, "selections", "a selection is invalid");
+        break;
+      }
+      for (auto& prev : def.selections)
+        if (prev.id.value == *sid)
+          f.fail(errc::invalid_field, "selections", "selection ids must be unique");
+      def.selections.push_back({selection_id{*sid}, *name, *p});
+    }
+  }
+  if (auto* limits = f.object("limits")) {
+    fields lf{*limits};
+    lf.allow({"max_stake", "max_liability"});
+    auto stake = lf.amount("max_stake");
+    auto liability = lf.amount("max_liability");
+    if (!lf.ok())
+      f.fail(errc::invalid_field, "limits",
+             "limits needs max_stake and max_liability, 1 to 10^12 each");
+    else
+      def.limits = {money{*stake}, money{*liability}};
+  }
+  if (auto d = f.integer("in_play_delay_ms", 0, in_play_delay_max_ms, false))
+    def.in_play_delay_ms = *d;
+  if (!f.ok())
+    return c->respond(f.error());
+  plat.create_market(std::move(def),
+                     [c](caf::expected<market_view> m) { answer_market(c, 201, std::move(m)); });
+}
+
+void client_api::impl::admin_market_status(const call_ptr& c) {
+  if (!admin(c, "set_market_status"))
+    return;
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"status"});
+  std::optional<market_status> status;
+  if (auto s = f.string("status", 1, 16)) {
+    status = parse_market_status(*s);
+    if (!status || (*status != market_status::open && *status != market_status::suspended
+                    && *status != market_status::closed))
+      f.fail(errc::invalid_field, "status", "status must be open, suspended or closed");
+  }
+  if (!f.ok())
+    return c->respond(f.error());
+  plat.set_market_status(market_id{c->params.at(0)}, *status,
+                         [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
+}
+
+void client_api::impl::admin_market_prices(const call_ptr& c) {
+  if (!admin(c, "set_prices"))
+    return;
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"prices"});
+  std::map<std::string, price> prices;
+  if (auto* ps = f.object("prices")) {
+    if (ps->empty() || ps->size() > selections_max)
+      f.fail(errc::invalid_field, "prices", "prices must name 1 to 100 selections");
+    for (auto& kv : *ps) {
+      std::optional<price> p;
+      if (kv.value().is_string())
+        p = parse_price(kv.value().as_string());
+      if (!valid_id(kv.key()) || !p) {
+        f.fail(errc::invalid_field, "prices",
+               "prices maps selection ids to prices such as \"2.50\"");
+        break;
+      }
+      prices.emplace(std::string{kv.key()}, *p);
+    }
+  }
+  if (!f.ok())
+    return c->respond(f.error());
+  plat.set_prices(market_id{c->params.at(0)}, std::move(prices),
+                  [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
+}
+
+void client_api::impl::admin_settle(const call_ptr& c) {
+  if (!admin(c, "settle_market"))
+    return;
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"winners", "void"});
+  bool has_winners = body->contains("winners"), has_void = body->contains("void");
+  if (has_winners == has_void)
+    f.fail(has_winners ? errc::invalid_field : errc::missing_field, "winners",
+           "give either winners or \"void\": true");
+  std::vector<std::string> winners;
+  if (has_winners) {
+    if (auto* ws = f.array("winners")) {
+      for (auto& w : *ws) {
+        if (!w.is_string() || !valid_id(w.as_string())) {
+          f.fail(errc::invalid_field, "winners", "winners must be selection ids");
+          break;
+        }
+        winners.emplace_back(w.as_string());
+      }
+      if (winners.empty())
+        f.fail(errc::invalid_field, "winners", "winners must name at least one selection");
+    }
+  } else if (has_void) {
+    if (auto v = f.boolean("void"); v && !*v)
+      f.fail(errc::invalid_field, "void", "void must be true");
+  }
+  if (!f.ok())
+    return c->respond(f.error());
+  auto done = [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); };
+  if (has_void)
+    plat.void_market(market_id{c->params.at(0)}, done);
+  else
+    plat.settle_market(market_id{c->params.at(0)}, std::move(winners), done);
+}
+
+void client_api::impl::admin_health(const call_ptr& c) {
+  if (!admin(c, "health"))
+    return;
+  if (!parse_query(c, {}))
+    return;
+  if (options.health)
+    return c->respond(json_response(200, options.health()));
+  auto health = plat.journal().health();
+  auto status = health.writable ? "ready" : "degraded";
+  c->respond(json_response(
+    200, json::object{{"node_id", options.node_id},
+                      {"status", status},
+                      {"members", json::array{json::object{{"node_id", options.node_id},
+                                                           {"address", ""},
+                                                           {"status", status}}}},
+                      {"shards_owned", plat.options().shards},
+                      {"entities", json::object{{"wallet", nullptr},
+                                                {"market", nullptr},
+                                                {"session", nullptr}}}}));
+}
+
+} // namespace wager

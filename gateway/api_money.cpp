@@ -1,0 +1,189 @@
+// Wallet and bets: the routes that move money. Each one's request_id goes to
+// the wallet, which answers a repeat with its first answer, so a replay over
+// HTTP gets the same status and body.
+
+#include "wager/gateway/api_internal.hpp"
+
+#include "wager/actors/wallet_state.hpp"
+
+namespace wager {
+
+using namespace api;
+
+namespace {
+
+json::object receipt_json(const wallet_receipt& r) {
+  return {{"transaction_id", r.transaction_id},
+          {"available", r.available.minor},
+          {"held", r.held.minor}};
+}
+
+// "t42" (a transaction_id) or "42" -> 42.
+std::optional<uint64_t> parse_before(std::string_view text) {
+  if (!text.empty() && text.front() == 't')
+    text.remove_prefix(1);
+  if (text.empty() || text.size() > 19)
+    return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v == 0 ? std::nullopt : std::optional<uint64_t>{v};
+}
+
+} // namespace
+
+void client_api::impl::get_wallet(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    if (!parse_query(c, {}))
+      return;
+    plat.balance(user_id{c->session->user_id},
+                 [c, currency = options.currency](caf::expected<wallet_balance> b) {
+                   if (!b)
+                     return c->respond(error_response(b.error()));
+                   c->respond(json_response(200, json::object{{"currency", currency},
+                                                              {"available", b->available.minor},
+                                                              {"held", b->held.minor}}));
+                 });
+  });
+}
+
+void client_api::impl::move_money(const call_ptr& c, bool deposit) {
+  authenticated(c, [this, c, deposit] {
+    auto body = parse_body(c);
+    if (!body)
+      return;
+    fields f{*body};
+    f.allow({"request_id", "amount"});
+    auto request = f.id("request_id");
+    auto amount = f.amount("amount");
+    if (!f.ok())
+      return c->respond(f.error());
+    auto done = [c](caf::expected<wallet_receipt> r) {
+      if (!r)
+        return c->respond(error_response(r.error()));
+      c->respond(json_response(201, receipt_json(*r)));
+    };
+    user_id user{c->session->user_id};
+    if (deposit)
+      plat.deposit(user, request_id{*request}, money{*amount}, done);
+    else
+      plat.withdraw(user, request_id{*request}, money{*amount}, done);
+  });
+}
+
+void client_api::impl::get_transactions(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auto q = parse_query(c, {"limit", "before"});
+    if (!q)
+      return;
+    transactions_query query;
+    if (auto i = q->find("limit"); i != q->end()) {
+      auto& s = i->second;
+      uint32_t v = 0;
+      bool ok = !s.empty() && s.size() <= 4;
+      for (char ch : s)
+        ok = ok && ch >= '0' && ch <= '9' && ((v = v * 10 + static_cast<uint32_t>(ch - '0')), true);
+      if (!ok || v < 1 || v > wallet_ledger_max)
+        return c->respond(error_response(
+          errc::invalid_field, "limit must be 1 to " + std::to_string(wallet_ledger_max),
+          "limit"));
+      query.limit = v;
+    }
+    if (auto i = q->find("before"); i != q->end()) {
+      auto before = parse_before(i->second);
+      if (!before)
+        return c->respond(error_response(
+          errc::invalid_field, "before must be a transaction_id such as t42", "before"));
+      query.before_seq = *before;
+    }
+    plat.transactions(user_id{c->session->user_id}, query,
+                      [c](caf::expected<std::vector<wallet_transaction>> ts) {
+                        if (!ts)
+                          return c->respond(error_response(ts.error()));
+                        json::array out;
+                        for (auto& t : *ts)
+                          out.push_back(json::object{{"transaction_id", t.transaction_id},
+                                                     {"kind", t.kind},
+                                                     {"amount", t.amount.minor},
+                                                     {"available_after",
+                                                      t.available_after.minor},
+                                                     {"at", format_time(t.at_ms)},
+                                                     {"ref", t.ref}});
+                        c->respond(json_response(200, json::object{{"transactions", out}}));
+                      });
+  });
+}
+
+void client_api::impl::place_bet(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auto body = parse_body(c);
+    if (!body)
+      return;
+    fields f{*body};
+    f.allow({"request_id", "market_id", "selection_id", "stake", "price", "accept"});
+    auto request = f.id("request_id");
+    auto market = f.id("market_id");
+    auto selection = f.id("selection_id");
+    auto stake = f.amount("stake");
+    auto asked = f.price_of("price");
+    auto accept = accept_policy::exact;
+    if (auto a = f.string("accept", 1, 16, false)) {
+      auto p = parse_accept_policy(*a);
+      if (!p)
+        f.fail(errc::invalid_field, "accept", "accept must be exact, better or any");
+      else
+        accept = *p;
+    }
+    if (!f.ok())
+      return c->respond(f.error());
+    place_bet_cmd cmd{request_id{*request}, market_id{*market}, selection_id{*selection},
+                      money{*stake}, *asked, accept};
+    plat.place_bet(user_id{c->session->user_id}, std::move(cmd), [c](caf::expected<bet> b) {
+      if (!b)
+        return c->respond(error_response(b.error()));
+      c->respond(json_response(201, bet_json(*b)));
+    });
+  });
+}
+
+void client_api::impl::get_bet(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    if (!parse_query(c, {}))
+      return;
+    plat.get_bet(user_id{c->session->user_id}, bet_id{c->params.at(0)},
+                 [c](caf::expected<bet> b) {
+                   if (!b)
+                     return c->respond(error_response(b.error()));
+                   c->respond(json_response(200, bet_json(*b)));
+                 });
+  });
+}
+
+void client_api::impl::list_bets(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auto q = parse_query(c, {"status"});
+    if (!q)
+      return;
+    bool settled = false;
+    if (auto i = q->find("status"); i != q->end()) {
+      if (i->second != "open" && i->second != "settled")
+        return c->respond(
+          error_response(errc::invalid_field, "status must be open or settled", "status"));
+      settled = i->second == "settled";
+    }
+    plat.bets(user_id{c->session->user_id}, settled,
+              [c](caf::expected<std::vector<bet>> bs) {
+                if (!bs)
+                  return c->respond(error_response(bs.error()));
+                json::array out;
+                for (auto& b : *bs)
+                  out.push_back(bet_json(b));
+                c->respond(json_response(200, json::object{{"bets", out}}));
+              });
+  });
+}
+
+} // namespace wager

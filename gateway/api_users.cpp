@@ -1,0 +1,196 @@
+// Users, sessions, TOTP and responsible-gambling limits.
+
+#include "wager/gateway/api_internal.hpp"
+
+namespace wager {
+
+using namespace api;
+
+namespace {
+
+constexpr size_t username_min = 3, username_max = 32;
+constexpr size_t password_min = 10, password_max = 128;
+
+bool valid_username(std::string_view name) {
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
+// Characters, not bytes: a password is UTF-8.
+size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s)
+    n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+std::optional<std::string> read_password(fields& f) {
+  // Bytes are bounded first (4 per character at most), then characters.
+  auto pw = f.string("password", password_min, password_max * 4);
+  if (pw && (utf8_length(*pw) < password_min || utf8_length(*pw) > password_max)) {
+    f.fail(errc::invalid_field, "password", "password must be 10 to 128 characters");
+    return std::nullopt;
+  }
+  return pw;
+}
+
+json::object limits_json(const wallet_limits& l) {
+  json::object o;
+  if (l.daily_deposit_limit && *l.daily_deposit_limit > 0)
+    o["daily_deposit_limit"] = *l.daily_deposit_limit;
+  else
+    o["daily_deposit_limit"] = nullptr;
+  if (l.self_exclude_until_ms > 0)
+    o["self_exclude_until"] = format_time(l.self_exclude_until_ms);
+  else
+    o["self_exclude_until"] = nullptr;
+  return o;
+}
+
+} // namespace
+
+void client_api::impl::create_user(const call_ptr& c) {
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"username", "password"});
+  auto username = f.string("username", username_min, username_max);
+  if (username && !valid_username(*username))
+    f.fail(errc::invalid_field, "username", "username must be 3 to 32 of [a-z0-9_]");
+  auto password = read_password(f);
+  if (!f.ok())
+    return c->respond(f.error());
+  if (auto wait = signup_address.take("signup:" + c->req.remote_address)) {
+    auto res = error_response(errc::rate_limited, "too many sign-ups, slow down");
+    res.headers.emplace_back("Retry-After", std::to_string(wait));
+    return c->respond(std::move(res));
+  }
+  auth->create_user(*username, *password, [c](caf::expected<std::string> id) {
+    if (!id)
+      return c->respond(error_response(id.error()));
+    c->respond(json_response(201, json::object{{"user_id", *id}}));
+  });
+}
+
+void client_api::impl::create_session(const call_ptr& c) {
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"username", "password", "totp"});
+  // Lenient on shape here: any string may be tried, and fails as credentials.
+  auto username = f.string("username", 1, username_max * 4);
+  auto password = f.string("password", 1, password_max * 4);
+  auto totp = f.string("totp", 1, 16, false);
+  if (!f.ok())
+    return c->respond(f.error());
+  // Every attempt costs a token per address and per username, before the
+  // password is checked: guessing stops within a handful of tries.
+  auto wait = std::max(login_address.take("login:" + c->req.remote_address),
+                       login_user.take("login-user:" + *username));
+  if (wait > 0) {
+    auto res = error_response(errc::rate_limited, "too many login attempts, retry later");
+    res.headers.emplace_back("Retry-After", std::to_string(wait));
+    return c->respond(std::move(res));
+  }
+  auth->login(*username, *password, totp, [c](caf::expected<session_grant> g) {
+    if (!g)
+      return c->respond(error_response(g.error()));
+    c->respond(json_response(201, json::object{{"token", g->token},
+                                               {"user_id", g->session.user_id},
+                                               {"expires_at",
+                                                format_time(g->session.expires_at_ms)}}));
+  });
+}
+
+void client_api::impl::delete_session(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auth->revoke(*c->session, [c](caf::error err) {
+      if (err)
+        return c->respond(error_response(err));
+      c->respond(no_content());
+    });
+  });
+}
+
+void client_api::impl::enrol_mfa(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auto body = parse_body(c, true);
+    if (!body)
+      return;
+    fields f{*body};
+    if (!f.allow({}).ok())
+      return c->respond(f.error());
+    auth->enrol_mfa(*c->session, [c](caf::expected<mfa_enrolment> e) {
+      if (!e)
+        return c->respond(error_response(e.error()));
+      c->respond(json_response(200, json::object{{"secret", e->secret},
+                                                 {"otpauth_uri", e->otpauth_uri}}));
+    });
+  });
+}
+
+void client_api::impl::confirm_mfa(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auto body = parse_body(c);
+    if (!body)
+      return;
+    fields f{*body};
+    f.allow({"code"});
+    auto code = f.string("code", 6, 6);
+    if (code && code->find_first_not_of("0123456789") != std::string::npos)
+      f.fail(errc::invalid_field, "code", "code must be 6 digits");
+    if (!f.ok())
+      return c->respond(f.error());
+    // A code is a guess too: it costs a login token of the user.
+    if (auto wait = login_user.take("login-user:" + c->session->username)) {
+      auto res = error_response(errc::rate_limited, "too many attempts, retry later");
+      res.headers.emplace_back("Retry-After", std::to_string(wait));
+      return c->respond(std::move(res));
+    }
+    auth->confirm_mfa(*c->session, *code, [c](caf::error err) {
+      if (err)
+        return c->respond(error_response(err));
+      c->respond(no_content());
+    });
+  });
+}
+
+void client_api::impl::set_limits(const call_ptr& c) {
+  authenticated(c, [this, c] { set_limits_authenticated(c); });
+}
+
+void client_api::impl::set_limits_authenticated(const call_ptr& c) {
+  auto body = parse_body(c);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"daily_deposit_limit", "self_exclude_until"});
+  set_limits_cmd cmd;
+  bool remove_limit = body->contains("daily_deposit_limit")
+                      && body->at("daily_deposit_limit").is_null();
+  if (remove_limit)
+    cmd.daily_deposit_limit = 0;
+  else if (auto limit = f.amount("daily_deposit_limit", false))
+    cmd.daily_deposit_limit = *limit;
+  if (auto until = f.string("self_exclude_until", 1, 64, false)) {
+    auto ms = parse_time(*until);
+    if (!ms)
+      f.fail(errc::invalid_field, "self_exclude_until",
+             "self_exclude_until must be a UTC time like 2030-01-31T00:00:00Z");
+    else
+      cmd.self_exclude_until_ms = *ms;
+  }
+  if (!f.ok())
+    return c->respond(f.error());
+  plat.set_limits(user_id{c->session->user_id}, cmd, [c](caf::expected<wallet_limits> l) {
+    if (!l)
+      return c->respond(error_response(l.error()));
+    c->respond(json_response(200, limits_json(*l)));
+  });
+}
+
+} // namespace wager

@@ -1,0 +1,111 @@
+#pragma once
+
+// Users and sessions, kept in the journal so that any node sharing it can
+// check a token: stream "user/<username>" (user_created, mfa_enrolled,
+// mfa_confirmed) and "session/<session id>" (session_created,
+// session_revoked). A new user is an append with expected_seq 0, so two
+// nodes racing for one username cannot both win (sequence_conflict ->
+// username_taken).
+//
+// Every call runs on the worker pool (hashing and journal reads block) and
+// answers there; when the pool is full the answer is errc::unavailable at
+// once, on the caller's thread.
+//
+// Tokens are "<session id>.<secret>"; the journal holds only the secret's
+// SHA-256, so a journal copy grants no sessions. Checked sessions are cached
+// for session_cache_ttl: a revocation on this node is seen at once, one on
+// another node within that time.
+
+#include "wager/gateway/auth.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace wager {
+
+class journal;
+
+struct auth_options {
+  uint32_t pbkdf2_iterations = pbkdf2_iterations_default;
+  std::chrono::milliseconds session_ttl = std::chrono::hours{24};
+  std::chrono::milliseconds session_cache_ttl{1000};
+  size_t sessions_cached_max = 100'000;
+  std::string totp_issuer = "Wager";
+};
+
+struct session_info {
+  std::string session_id;
+  std::string user_id;
+  std::string username;
+  int64_t expires_at_ms = 0;
+};
+
+struct session_grant {
+  std::string token;
+  session_info session;
+};
+
+struct mfa_enrolment {
+  std::string secret; // base32
+  std::string otpauth_uri;
+};
+
+class auth_store {
+public:
+  template <class T>
+  using done_fn = std::function<void(caf::expected<T>)>;
+  using status_fn = std::function<void(caf::error)>;
+
+  auth_store(journal& j, worker_pool& pool, auth_options options);
+
+  // -> user_id; username_taken.
+  void create_user(std::string username, std::string password, done_fn<std::string> done);
+
+  // invalid_credentials (unknown user or wrong password, alike), mfa_required,
+  // invalid_mfa_code.
+  void login(std::string username, std::string password, std::optional<std::string> totp,
+             done_fn<session_grant> done);
+
+  // unauthorized for a malformed, unknown, expired or revoked token.
+  void check(std::string token, done_fn<session_info> done);
+
+  void revoke(session_info session, status_fn done);
+
+  // A new (unconfirmed) secret; replaces an unconfirmed one.
+  void enrol_mfa(session_info session, done_fn<mfa_enrolment> done);
+
+  // invalid_mfa_code; not_found when nothing is enrolled.
+  void confirm_mfa(session_info session, std::string code, status_fn done);
+
+private:
+  struct cached {
+    session_info info;
+    std::string secret_sha256;
+    bool revoked = false;
+    std::chrono::steady_clock::time_point checked;
+  };
+  std::optional<cached> cache_get(const std::string& id);
+  void cache_put(const std::string& id, cached entry);
+
+  // Runs `work` on the pool, or answers unavailable.
+  bool run(std::function<void()> work);
+
+  journal& journal_;
+  worker_pool& pool_;
+  auth_options options_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, cached> sessions_;
+  // A hash of a random password, verified against for unknown users so that
+  // a missing user takes as long as a wrong password.
+  std::string decoy_hash_;
+};
+
+} // namespace wager

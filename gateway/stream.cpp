@@ -1,0 +1,270 @@
+#include "wager/gateway/stream.hpp"
+
+#include "wager/actors/bet.hpp"
+#include "wager/actors/market.hpp"
+#include "wager/actors/platform.hpp"
+#include "wager/actors/wallet.hpp"
+#include "wager/gateway/stream_json.hpp"
+#include "wager/gateway/stream_outbox.hpp"
+#include "wager/runtime/errors.hpp"
+
+#include <caf/all.hpp>
+
+#include <boost/json.hpp>
+
+#include <map>
+#include <set>
+
+
+namespace wager {
+
+namespace {
+
+namespace json = boost::json;
+
+using auth_result_atom = caf::atom_constant<caf::atom("strmauth")>;
+using auth_timeout_atom = caf::atom_constant<caf::atom("strmauthto")>;
+
+struct stream_state {
+  directory dir;
+  token_validator validate;
+  std::shared_ptr<stream_outbox> outbox;
+  stream_options options;
+  std::string user;        // empty until authenticated
+  bool authenticating = false;
+  std::vector<std::string> pending; // client frames while the token is checked
+  // Subscribed markets -> the last version sent; pending ones map to 0 and
+  // are in `subscribing` until their snapshot arrives.
+  std::map<std::string, uint64_t> markets;
+  std::set<std::string> subscribing;
+};
+
+using session_actor = caf::stateful_actor<stream_state>;
+
+void send_error(session_actor* self, std::string_view code, std::string_view message,
+                std::string_view field = {}) {
+  if (!self->state.outbox->push(error_message(code, message, field)))
+    self->quit();
+}
+
+// Closes after telling the client why (the error is sent first).
+void refuse(session_actor* self, std::string_view code, std::string_view message) {
+  send_error(self, code, message);
+  self->state.outbox->close(std::string{message});
+  self->quit();
+}
+
+void push_reliable(session_actor* self, std::string text) {
+  if (!self->state.outbox->push(std::move(text)))
+    self->quit(); // too slow for messages we may not drop: the outbox closed
+}
+
+void subscribe_one(session_actor* self, const std::string& market) {
+  auto& st = self->state;
+  st.markets.emplace(market, 0);
+  st.subscribing.insert(market);
+  st.dir.request(self, caf::duration{st.options.call_timeout}, entity_id{"market", market},
+                 subscribe_cmd{caf::actor{self}})
+    .then(
+      [self, market](market_view& v) {
+        auto& st = self->state;
+        st.subscribing.erase(market);
+        auto it = st.markets.find(market);
+        if (it == st.markets.end()) // unsubscribed meanwhile
+          return st.dir.send(self, entity_id{"market", market},
+                             unsubscribe_cmd{caf::actor{self}});
+        it->second = v.version;
+        push_reliable(self, market_message(v));
+      },
+      [self, market](caf::error& err) {
+        auto& st = self->state;
+        st.subscribing.erase(market);
+        st.markets.erase(market);
+        send_error(self, to_code(code_of(err)), "cannot subscribe to market " + market, "markets");
+      });
+}
+
+void unsubscribe_one(session_actor* self, const std::string& market) {
+  auto& st = self->state;
+  if (st.markets.erase(market) == 0)
+    return;
+  if (st.subscribing.count(market) == 0)
+    st.dir.send(self, entity_id{"market", market}, unsubscribe_cmd{caf::actor{self}});
+}
+
+// Reads {"op":..., "markets":[ids]}; reports what is wrong to the client.
+std::optional<std::vector<std::string>> markets_of(session_actor* self,
+                                                   const json::object& o) {
+  auto* v = o.if_contains("markets");
+  if (!v)
+    return send_error(self, "missing_field", "markets is required", "markets"), std::nullopt;
+  if (!v->is_array())
+    return send_error(self, "invalid_field", "markets must be an array", "markets"),
+           std::nullopt;
+  std::vector<std::string> out;
+  for (auto& m : v->get_array()) {
+    if (!m.is_string() || !valid_id(m.get_string()))
+      return send_error(self, "invalid_field", "markets must hold market ids", "markets"),
+             std::nullopt;
+    out.emplace_back(m.get_string());
+  }
+  return out;
+}
+
+void watch_wallet(session_actor* self) {
+  auto& st = self->state;
+  st.dir.request(self, caf::duration{st.options.call_timeout}, entity_id{"wallet", st.user},
+                 watch_cmd{caf::actor{self}})
+    .then([self](wallet_balance& b) { push_reliable(self, wallet_message(b)); },
+          [self](caf::error& err) {
+            send_error(self, to_code(code_of(err)), "cannot follow the wallet");
+          });
+}
+
+void on_client_frame(session_actor* self, const std::string& text);
+
+void on_auth_frame(session_actor* self, const json::object& o) {
+  auto& st = self->state;
+  auto* token = o.if_contains("token");
+  if (!token || !token->is_string() || token->get_string().empty())
+    return refuse(self, "unauthorized", "the first message must be auth with a token");
+  st.authenticating = true;
+  caf::actor me{self};
+  st.validate(std::string{token->get_string()}, [me](std::optional<std::string> user) {
+    caf::anon_send(me, auth_result_atom::value, user.has_value(), user.value_or(""));
+  });
+}
+
+void on_client_frame(session_actor* self, const std::string& text) {
+  auto& st = self->state;
+  if (st.authenticating) {
+    if (st.pending.size() >= st.options.pending_frames_max)
+      return refuse(self, "rate_limited", "too many messages before auth completed");
+    st.pending.push_back(text);
+    return;
+  }
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    if (st.user.empty())
+      return refuse(self, "unauthorized", "the first message must be auth with a token");
+    return send_error(self, "invalid_json", "a message must be a JSON object");
+  }
+  auto& o = v.get_object();
+  auto* op = o.if_contains("op");
+  std::string_view name = op && op->is_string() ? std::string_view{op->get_string()} : "";
+  if (st.user.empty()) {
+    if (name != "auth")
+      return refuse(self, "unauthorized", "the first message must be auth with a token");
+    return on_auth_frame(self, o);
+  }
+  if (name == "subscribe") {
+    auto markets = markets_of(self, o);
+    if (!markets)
+      return;
+    size_t added = 0;
+    for (auto& m : *markets)
+      added += st.markets.count(m) == 0;
+    if (st.markets.size() + added > st.options.subscriptions_max)
+      return send_error(self, "limit_exceeded", "too many markets on one connection",
+                        "markets");
+    for (auto& m : *markets)
+      if (st.markets.count(m) == 0)
+        subscribe_one(self, m);
+  } else if (name == "unsubscribe") {
+    if (auto markets = markets_of(self, o))
+      for (auto& m : *markets)
+        unsubscribe_one(self, m);
+  } else if (name == "auth") {
+    send_error(self, "invalid_field", "already authenticated", "op");
+  } else {
+    send_error(self, "invalid_field", "op must be subscribe or unsubscribe", "op");
+  }
+}
+
+void on_market_update(session_actor* self, const market_update& u) {
+  auto& st = self->state;
+  auto it = st.markets.find(u.market.value);
+  // Updates of a market left, or older than what the client has. An equal
+  // version still goes out: the market (today) may publish several updates
+  // under one version when appends overlap, and the last one is the newest.
+  if (it == st.markets.end() || st.subscribing.count(u.market.value) > 0
+      || u.version < it->second)
+    return;
+  it->second = u.version;
+  if (u.status_changed)
+    return push_reliable(self, status_message(u));
+  std::map<std::string, std::string> prices;
+  for (auto& [sel, p] : u.prices)
+    prices.emplace(sel, format_price(p));
+  if (!st.outbox->push_price(u.market.value, u.version, prices))
+    self->quit();
+}
+
+caf::behavior stream_session(session_actor* self, directory dir, token_validator validate,
+                             std::shared_ptr<stream_outbox> outbox, stream_options options) {
+  auto& st = self->state;
+  st.dir = std::move(dir);
+  st.validate = std::move(validate);
+  st.outbox = std::move(outbox);
+  st.options = options;
+  self->delayed_send(self, options.auth_timeout, auth_timeout_atom::value);
+  return {
+    [self](stream_text_atom, const std::string& text) { on_client_frame(self, text); },
+    [self](auth_result_atom, bool ok, const std::string& user) {
+      auto& st = self->state;
+      st.authenticating = false;
+      if (!ok || user.empty())
+        return refuse(self, "unauthorized", "the token is not valid");
+      st.user = user;
+      watch_wallet(self);
+      auto pending = std::move(st.pending);
+      st.pending.clear();
+      for (auto& text : pending)
+        on_client_frame(self, text);
+    },
+    [self](auth_timeout_atom) {
+      if (self->state.user.empty())
+        refuse(self, "unauthorized", "no auth message in time");
+    },
+    [self](const market_update& u) { on_market_update(self, u); },
+    [self](subscription_ended_atom, const market_id& m) {
+      auto& st = self->state;
+      if (st.markets.erase(m.value) > 0)
+        subscribe_one(self, m.value); // a fresh snapshot tells what was missed
+    },
+    [self](const bet& b) { push_reliable(self, bet_message(b)); },
+    [self](const wallet_balance& b) { push_reliable(self, wallet_message(b)); },
+    [self](watch_ended_atom, const user_id&) { watch_wallet(self); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_stream_session(caf::actor_system& system, directory dir,
+                                token_validator validate,
+                                std::shared_ptr<stream_outbox> outbox,
+                                stream_options options) {
+  // Markets and the wallet monitor their subscribers, so a session that
+  // ends is dropped from them without a message of its own.
+  return system.spawn(stream_session, std::move(dir), std::move(validate), std::move(outbox),
+                      options);
+}
+
+websocket_handler make_stream_handler(platform& p, token_validator validate,
+                                      stream_options options) {
+  auto* system = &p.system();
+  auto dir = p.directory();
+  return [system, dir, validate, options](const http_request&,
+                                          std::shared_ptr<stream_outbox> outbox) {
+    auto session = spawn_stream_session(*system, dir, validate, std::move(outbox), options);
+    websocket_callbacks cb;
+    cb.on_text = [session](std::string text) {
+      caf::anon_send(session, stream_text_atom::value, std::move(text));
+    };
+    cb.on_closed = [session] { caf::anon_send_exit(session, caf::exit_reason::user_shutdown); };
+    return cb;
+  };
+}
+
+} // namespace wager

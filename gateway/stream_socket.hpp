@@ -1,0 +1,139 @@
+#pragma once
+
+// The socket side of a WebSocket connection, for http_server.cpp only (it
+// pulls in Beast). It reads client frames into websocket_callbacks::on_text
+// and writes what the connection's stream_outbox hands it, one frame at a
+// time, on the connection's strand. Works over plain TCP and over TLS.
+
+#include "wager/gateway/http_server.hpp"
+#include "wager/gateway/stream_outbox.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <memory>
+#include <string>
+
+namespace wager::detail {
+
+template <class Stream>
+class stream_socket : public std::enable_shared_from_this<stream_socket<Stream>> {
+public:
+  using request_type = boost::beast::http::request<boost::beast::http::string_body>;
+
+  stream_socket(Stream&& stream, const http_server_options& options, http_request request)
+    : ws_(std::move(stream)), options_(options), request_(std::move(request)),
+      outbox_(std::make_shared<stream_outbox>(
+        stream_outbox_limits{options.websocket_reliable_max, 1024})) {}
+
+  ~stream_socket() { closed(); }
+
+  void accept(request_type&& req) {
+    upgrade_ = std::move(req);
+    namespace websocket = boost::beast::websocket;
+    auto& lowest = boost::beast::get_lowest_layer(ws_);
+    lowest.expires_never();
+    if (options_.websocket_send_buffer_bytes > 0) {
+      boost::beast::error_code ec;
+      lowest.socket().set_option(
+        boost::asio::socket_base::send_buffer_size(options_.websocket_send_buffer_bytes), ec);
+    }
+    ws_.set_option(websocket::stream_base::timeout::suggested(boost::beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(boost::beast::http::field::server, "wager"); }));
+    ws_.read_message_max(options_.websocket_message_max_bytes);
+    ws_.async_accept(upgrade_, [self = this->shared_from_this()](boost::beast::error_code ec) {
+      if (ec)
+        return;
+      self->on_accepted();
+    });
+  }
+
+private:
+  void on_accepted() {
+    callbacks_ = options_.websocket(request_, outbox_);
+    std::weak_ptr<stream_socket> weak = this->shared_from_this();
+    auto executor = ws_.get_executor();
+    outbox_->on_ready([weak, executor] {
+      boost::asio::post(executor, [weak] {
+        if (auto self = weak.lock())
+          self->pump();
+      });
+    });
+    read();
+    pump();
+  }
+
+  void read() {
+    ws_.async_read(buffer_, [self = this->shared_from_this()](boost::beast::error_code ec,
+                                                              size_t) {
+      if (ec)
+        return self->closed();
+      ws_text(self);
+    });
+  }
+
+  static void ws_text(const std::shared_ptr<stream_socket>& self) {
+    auto text = boost::beast::buffers_to_string(self->buffer_.data());
+    self->buffer_.consume(self->buffer_.size());
+    if (self->callbacks_.on_text)
+      self->callbacks_.on_text(std::move(text));
+    self->read();
+  }
+
+  // Writes the next frame the outbox has, unless one is being written.
+  void pump() {
+    if (writing_ || done_)
+      return;
+    auto next = outbox_->take();
+    if (!next)
+      return;
+    writing_ = true;
+    if (next->close) {
+      done_ = true;
+      namespace websocket = boost::beast::websocket;
+      websocket::close_reason reason{websocket::close_code::policy_error, next->reason};
+      ws_.async_close(reason, [self = this->shared_from_this()](boost::beast::error_code) {
+        self->writing_ = false;
+        self->closed();
+      });
+      return;
+    }
+    frame_ = std::move(next->text);
+    ws_.text(true);
+    ws_.async_write(boost::asio::buffer(frame_),
+                    [self = this->shared_from_this()](boost::beast::error_code ec, size_t) {
+                      self->writing_ = false;
+                      if (ec) {
+                        self->outbox_->close("write failed", false);
+                        return self->closed();
+                      }
+                      self->pump();
+                    });
+  }
+
+  void closed() {
+    if (closed_)
+      return;
+    closed_ = true;
+    outbox_->close("connection closed", false);
+    if (callbacks_.on_closed)
+      callbacks_.on_closed();
+  }
+
+  boost::beast::websocket::stream<Stream> ws_;
+  const http_server_options& options_;
+  http_request request_;
+  request_type upgrade_;
+  std::shared_ptr<stream_outbox> outbox_;
+  websocket_callbacks callbacks_;
+  boost::beast::flat_buffer buffer_;
+  std::string frame_;
+  bool writing_ = false;
+  bool done_ = false;
+  bool closed_ = false;
+};
+
+} // namespace wager::detail

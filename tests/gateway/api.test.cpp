@@ -1,0 +1,209 @@
+// Happy paths of every route, over a real socket to a real platform.
+
+#include "api_support.hpp"
+
+#include "support/wait.hpp"
+
+using namespace wager;
+using namespace wager::test;
+
+TEST_CASE("a user signs up, logs in, deposits, withdraws and reads the ledger") {
+  api_node node;
+  auto r = node.call("POST", "/v1/users", R"({"username":"alice","password":"correct horse"})");
+  REQUIRE(r.status == 201);
+  auto user_id = std::string{body_of(r).at("user_id").as_string()};
+  CHECK_FALSE(user_id.empty());
+  r = node.call("POST", "/v1/users", R"({"username":"alice","password":"another password"})");
+  CHECK(r.status == 409);
+  CHECK(error_code(r) == "username_taken");
+
+  r = node.call("POST", "/v1/sessions", R"({"username":"alice","password":"correct horse"})");
+  REQUIRE(r.status == 201);
+  auto session = body_of(r);
+  CHECK(session.at("user_id").as_string() == user_id);
+  CHECK(session.at("expires_at").as_string().size() == 24);
+  auto token = std::string{session.at("token").as_string()};
+
+  r = node.call("GET", "/v1/wallet", {}, token);
+  REQUIRE(r.status == 200);
+  CHECK(body_of(r) == json::parse(R"({"currency":"EUR","available":0,"held":0})"));
+
+  auto deposit = R"({"request_id":"d1","amount":10000})";
+  auto first = node.call("POST", "/v1/wallet/deposits", deposit, token);
+  REQUIRE_MESSAGE(first.status == 201, first.body);
+  CHECK(body_of(first).at("available").as_int64() == 10000);
+  CHECK(body_of(first).at("held").as_int64() == 0);
+  auto replay = node.call("POST", "/v1/wallet/deposits", deposit, token);
+  CHECK(replay.status == first.status);
+  CHECK(replay.body == first.body);
+  r = node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d1","amount":20000})", token);
+  CHECK(r.status == 409);
+  CHECK(error_code(r) == "request_id_reused");
+
+  r = node.call("POST", "/v1/wallet/withdrawals", R"({"request_id":"w1","amount":3000})", token);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  CHECK(body_of(r).at("available").as_int64() == 7000);
+  auto refused = node.call("POST", "/v1/wallet/withdrawals",
+                           R"({"request_id":"w2","amount":7001})", token);
+  CHECK(refused.status == 409);
+  CHECK(error_code(refused) == "insufficient_funds");
+  auto refused_again = node.call("POST", "/v1/wallet/withdrawals",
+                                 R"({"request_id":"w2","amount":7001})", token);
+  CHECK(refused_again.status == refused.status);
+  CHECK(refused_again.body == refused.body);
+
+  r = node.call("GET", "/v1/wallet/transactions", {}, token);
+  REQUIRE(r.status == 200);
+  auto txs = body_of(r).at("transactions").as_array();
+  REQUIRE(txs.size() == 2);
+  CHECK(txs[0].at("kind").as_string() == "withdrawal");
+  CHECK(txs[0].at("available_after").as_int64() == 7000);
+  CHECK(txs[1].at("kind").as_string() == "deposit");
+  auto newest = std::string{txs[0].at("transaction_id").as_string()};
+  r = node.call("GET", "/v1/wallet/transactions?limit=1", {}, token);
+  CHECK(body_of(r).at("transactions").as_array().size() == 1);
+  r = node.call("GET", "/v1/wallet/transactions?before=" + newest, {}, token);
+  REQUIRE(r.status == 200);
+  REQUIRE(body_of(r).at("transactions").as_array().size() == 1);
+  CHECK(body_of(r).at("transactions").as_array()[0].at("kind").as_string() == "deposit");
+}
+
+TEST_CASE("markets are created, listed, priced and settled, and bets follow them") {
+  api_node node;
+  node.open_market("m1");
+  auto r = node.call("GET", "/v1/markets/m1");
+  REQUIRE(r.status == 200);
+  auto m = body_of(r);
+  CHECK(m.at("status").as_string() == "open");
+  CHECK(m.at("selections").as_array()[0].at("price").as_string() == "2.50");
+  CHECK(m.at("limits").at("max_stake").as_int64() == 100000);
+  r = node.call("GET", "/v1/markets?status=open");
+  REQUIRE(r.status == 200);
+  CHECK(body_of(r).at("markets").as_array().size() == 1);
+  r = node.call("GET", "/v1/markets?status=settled");
+  CHECK(body_of(r).at("markets").as_array().empty());
+  r = node.call("GET", "/v1/markets/nope");
+  CHECK(r.status == 404);
+  CHECK(error_code(r) == "not_found");
+
+  auto token = node.user("bob");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":10000})", token)
+            .status == 201);
+  auto place = R"({"request_id":"b1","market_id":"m1","selection_id":"home","stake":1000,"price":"2.50","accept":"exact"})";
+  auto first = node.call("POST", "/v1/bets", place, token);
+  REQUIRE_MESSAGE(first.status == 201, first.body);
+  auto bet = body_of(first);
+  CHECK(bet.at("price").as_string() == "2.50");
+  CHECK(bet.at("stake").as_int64() == 1000);
+  CHECK(bet.at("potential_payout").as_int64() == 2500);
+  CHECK(bet.at("status").as_string() == "open");
+  auto bet_id = std::string{bet.at("bet_id").as_string()};
+  auto replay = node.call("POST", "/v1/bets", place, token);
+  CHECK(replay.status == 201);
+  CHECK(replay.body == first.body);
+
+  r = node.call("GET", "/v1/bets/" + bet_id, {}, token);
+  REQUIRE(r.status == 200);
+  CHECK(body_of(r) == bet);
+  auto other = node.user("carol");
+  r = node.call("GET", "/v1/bets/" + bet_id, {}, other);
+  CHECK(r.status == 404);
+  r = node.call("GET", "/v1/bets?status=open", {}, token);
+  CHECK(body_of(r).at("bets").as_array().size() == 1);
+  r = node.call("GET", "/v1/wallet", {}, token);
+  CHECK(body_of(r).at("available").as_int64() == 9000);
+
+  // The price moves: an exact bet at the old price is refused with the new one.
+  r = node.call("POST", "/v1/admin/markets/m1/prices", R"({"prices":{"home":"2.60"}})", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("version").as_int64() > m.at("version").as_int64());
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"b2","market_id":"m1","selection_id":"home","stake":1000,"price":"2.50"})",
+                token);
+  CHECK(r.status == 409);
+  CHECK(error_code(r) == "price_changed");
+  CHECK(body_of(r).at("error").at("current_price").as_string() == "2.60");
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"b3","market_id":"m1","selection_id":"home","stake":1001,"price":"2.50","accept":"better"})",
+                token);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  CHECK(body_of(r).at("price").as_string() == "2.60");
+  CHECK(body_of(r).at("potential_payout").as_int64() == 2602); // floor(1001 * 2.60)
+
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"b4","market_id":"m1","selection_id":"home","stake":100001,"price":"2.60"})",
+                token);
+  CHECK(r.status == 409); // more than the balance: insufficient funds first
+  CHECK(error_code(r) == "insufficient_funds");
+
+  r = node.call("POST", "/v1/admin/markets/m1/status", R"({"status":"closed"})", admin_key);
+  REQUIRE(r.status == 200);
+  r = node.call("POST", "/v1/admin/markets/m1/settle", R"({"winners":["home"]})", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("status").as_string() == "settled");
+  CHECK(wait_until([&] {
+    auto s = node.call("GET", "/v1/bets?status=settled", {}, token);
+    return s.status == 200 && body_of(s).at("bets").as_array().size() == 2;
+  }, std::chrono::seconds{10}));
+  r = node.call("GET", "/v1/bets/" + bet_id, {}, token);
+  CHECK(body_of(r).at("status").as_string() == "won");
+  CHECK(body_of(r).at("payout").as_int64() == 2500);
+  CHECK(body_of(r).as_object().contains("settled_at"));
+}
+
+TEST_CASE("limits are set, read back and enforced") {
+  api_node node;
+  auto token = node.user("dave");
+  auto r = node.call("PUT", "/v1/users/me/limits", R"({"daily_deposit_limit":5000})", token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("daily_deposit_limit").as_int64() == 5000);
+  r = node.call("POST", "/v1/wallet/deposits", R"({"request_id":"a","amount":6000})", token);
+  CHECK(r.status == 422);
+  CHECK(error_code(r) == "limit_exceeded");
+  r = node.call("PUT", "/v1/users/me/limits", R"({"self_exclude_until":"2099-01-01T00:00:00Z"})",
+                token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("self_exclude_until").as_string() == "2099-01-01T00:00:00.000Z");
+  r = node.call("POST", "/v1/wallet/deposits", R"({"request_id":"b","amount":100})", token);
+  CHECK(r.status == 403);
+  CHECK(error_code(r) == "self_excluded");
+}
+
+TEST_CASE("admin routes need the operator key, and health answers with it") {
+  api_node node;
+  auto r = node.call("GET", "/v1/admin/health", {}, admin_key);
+  REQUIRE(r.status == 200);
+  CHECK(body_of(r).at("node_id").as_string() == "test-node");
+  CHECK(body_of(r).at("status").as_string() == "ready");
+  auto token = node.user("eve");
+  r = node.call("GET", "/v1/admin/health", {}, token);
+  CHECK(r.status == 403);
+  CHECK(error_code(r) == "forbidden");
+  r = node.call("GET", "/v1/admin/health");
+  CHECK(r.status == 401);
+  r = node.call("POST", "/v1/admin/markets/m1/status", R"({"status":"open"})", "wrong-key");
+  CHECK(r.status == 403);
+}
+
+TEST_CASE("without an operator key every admin route is forbidden") {
+  auto options = test_api_options();
+  options.admin_key.clear();
+  api_node node{options};
+  auto r = node.call("GET", "/v1/admin/health", {}, admin_key);
+  CHECK(r.status == 403);
+  CHECK(error_code(r) == "forbidden");
+}
+
+TEST_CASE("unknown routes are 404 and wrong methods 405") {
+  api_node node;
+  auto r = node.call("GET", "/v1/nothing");
+  CHECK(r.status == 404);
+  CHECK(error_code(r) == "not_found");
+  r = node.call("GET", "/v1/users");
+  CHECK(r.status == 405);
+  CHECK(r.headers["allow"] == "POST");
+  r = node.call("DELETE", "/v1/wallet");
+  CHECK(r.status == 405);
+  r = node.call("GET", "/v1/wallet/");
+  CHECK(r.status == 404);
+}

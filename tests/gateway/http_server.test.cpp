@@ -1,0 +1,210 @@
+// The HTTP edge over real sockets: limits, timeouts, malformed requests, TLS
+// (a certificate generated here, verified by the client), and WebSocket
+// upgrades over plain TCP and TLS.
+
+#include "support/http_client.hpp"
+#include "support/temp_dir.hpp"
+#include "support/ws_client.hpp"
+
+#include "wager/gateway/http_server.hpp"
+#include "wager/gateway/stream_outbox.hpp"
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+using namespace wager;
+using namespace std::chrono_literals;
+
+namespace {
+
+http_handler echo = [](http_request r, http_responder w) {
+  http_response res;
+  res.body = r.method + " " + r.path + " " + std::to_string(r.body.size());
+  w(std::move(res));
+};
+
+// A raw client: sends bytes, then reads until the server closes or the
+// deadline passes. Returns what it read and whether the server closed.
+struct raw_result {
+  std::string data;
+  bool closed = false;
+  std::chrono::milliseconds elapsed{0};
+};
+
+raw_result raw_exchange(uint16_t port, const std::string& bytes,
+                        std::chrono::milliseconds deadline = 5s) {
+  raw_result out;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  auto start = std::chrono::steady_clock::now();
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    sent += static_cast<size_t>(n);
+  }
+  timeval tv{0, 50'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() - start < deadline) {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      out.closed = true;
+      break;
+    }
+    if (n > 0)
+      out.data.append(buf, static_cast<size_t>(n));
+  }
+  out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - start);
+  ::close(fd);
+  return out;
+}
+
+struct plain_fixture {
+  http_server server;
+  explicit plain_fixture(http_server_options o = options()) : server(std::move(o), echo) {
+    REQUIRE(server.start() == "");
+  }
+  static http_server_options options() {
+    http_server_options o;
+    o.port = 0;
+    o.read_timeout = 300ms;
+    return o;
+  }
+};
+
+// A self-signed certificate for localhost, made by the openssl tool.
+struct cert_files {
+  test::temp_dir dir;
+  std::string cert = (dir / "cert.pem").string();
+  std::string key = (dir / "key.pem").string();
+  cert_files() {
+    auto cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
+               " -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout "
+               + key + " -out " + cert + " 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+};
+
+// Echoes every text frame back through the outbox.
+websocket_handler echo_stream = [](const http_request&, std::shared_ptr<stream_outbox> box) {
+  websocket_callbacks cb;
+  cb.on_text = [box](std::string text) { box->push("echo:" + text); };
+  cb.on_closed = [] {};
+  return cb;
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(plain_fixture, "keep-alive requests are answered on one connection") {
+  test::http_client c{"127.0.0.1", server.port()};
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.post("/x", "{}");
+    CHECK(r.status == 200);
+    CHECK(r.body == "POST /x 2");
+  }
+}
+
+TEST_CASE_FIXTURE(plain_fixture, "a client that sends half a request and stalls is disconnected") {
+  auto r = raw_exchange(server.port(), "GET /x HTTP/1.1\r\nHost: a\r\n", 5s);
+  CHECK(r.closed);
+  CHECK(r.data.find("200") == std::string::npos);
+  // read_timeout is 300 ms; the deadline only bounds a hang.
+  CHECK(r.elapsed < 3s);
+}
+
+TEST_CASE_FIXTURE(plain_fixture, "a body over 64 KiB is refused with 413 too_large") {
+  test::http_client c{"127.0.0.1", server.port()};
+  auto r = c.post("/x", std::string(64 * 1024 + 1, 'a'));
+  CHECK(r.status == 413);
+  CHECK(r.body.find("too_large") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(plain_fixture, "oversized headers are refused") {
+  auto r = raw_exchange(server.port(), "GET /x HTTP/1.1\r\nHost: a\r\nX-Big: "
+                                         + std::string(20'000, 'a') + "\r\n\r\n");
+  CHECK(r.data.rfind("HTTP/1.1 431", 0) == 0);
+  CHECK(r.closed);
+}
+
+TEST_CASE_FIXTURE(plain_fixture, "a malformed request gets 400 and the connection closes") {
+  auto r = raw_exchange(server.port(), "NOT A REQUEST\r\n\r\n");
+  CHECK(r.data.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(r.closed);
+}
+
+TEST_CASE("a bad TLS file makes start() fail with a clear line") {
+  cert_files files;
+  http_server_options o;
+  o.port = 0;
+  o.tls_cert_file = files.cert;
+  o.tls_key_file = (files.dir / "missing.pem").string();
+  http_server s{o, echo};
+  auto err = s.start();
+  CHECK(err.find("missing.pem") != std::string::npos);
+  o.tls_key_file = files.cert; // a certificate is no key
+  http_server s2{o, echo};
+  CHECK(s2.start().find("TLS key") != std::string::npos);
+}
+
+TEST_CASE("the TLS port answers WSS to a verifying client and nothing in the clear") {
+  cert_files files;
+  http_server_options o;
+  o.port = 0;
+  o.read_timeout = 500ms;
+  o.tls_cert_file = files.cert;
+  o.tls_key_file = files.key;
+  o.websocket = echo_stream;
+  http_server s{o, echo};
+  REQUIRE(s.start() == "");
+
+  test::ws_client c{"127.0.0.1", s.port(), {true, files.cert}};
+  REQUIRE(c.connect() == "");
+  REQUIRE(c.send("hello"));
+  CHECK(c.read(5s) == std::optional<std::string>{"echo:hello"});
+
+  auto plain = raw_exchange(s.port(), "GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 3s);
+  CHECK(plain.data.find("HTTP/") == std::string::npos);
+  CHECK(plain.closed);
+}
+
+TEST_CASE("a client that does not trust the certificate cannot connect") {
+  cert_files files, other;
+  http_server_options o;
+  o.port = 0;
+  o.tls_cert_file = files.cert;
+  o.tls_key_file = files.key;
+  o.websocket = echo_stream;
+  http_server s{o, echo};
+  REQUIRE(s.start() == "");
+  test::ws_client c{"127.0.0.1", s.port(), {true, other.cert}};
+  CHECK(c.connect().find("tls handshake") == 0);
+}
+
+TEST_CASE("the plain port upgrades the stream path and refuses a plain GET there") {
+  http_server_options o = plain_fixture::options();
+  o.websocket = echo_stream;
+  http_server s{o, echo};
+  REQUIRE(s.start() == "");
+  test::ws_client c{"127.0.0.1", s.port()};
+  REQUIRE(c.connect() == "");
+  REQUIRE(c.send("x"));
+  CHECK(c.read(5s) == std::optional<std::string>{"echo:x"});
+  test::http_client h{"127.0.0.1", s.port()};
+  CHECK(h.get("/v1/stream").status == 426);
+  CHECK(h.get("/v1/other").status == 200);
+}
