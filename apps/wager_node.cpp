@@ -1,9 +1,13 @@
 // wager-node: one node of a Wager cluster, as orchestration starts it.
 // Options: shared/API.md ("Node command line"); `wager-node --help`.
 
+#include <wager/actors/platform.hpp>
+#include <wager/persistence/journal.hpp>
+#include <wager/gateway/api.hpp>
 #include <wager/gateway/feed_listener.hpp>
 #include <wager/gateway/http_server.hpp>
 #include <wager/gateway/operations.hpp>
+#include <wager/gateway/stream.hpp>
 #include <wager/runtime/config.hpp>
 #include <wager/runtime/log.hpp>
 #include <wager/runtime/node_runtime.hpp>
@@ -86,16 +90,51 @@ int main(int argc, char** argv) {
   if (auto err = prepare_data_dir(opts.data_dir); !err.empty())
     return fail(err);
 
-  wager::node_runtime runtime{{.scheduler_threads = opts.scheduler_threads}};
+  wager::platform_options popts;
+  popts.data_dir = opts.data_dir;
+  popts.runtime.scheduler_threads = opts.scheduler_threads;
+  popts.shards = opts.shards;
+  auto started = wager::platform::start(popts);
+  if (!started)
+    return fail("cannot start: " + wager::message_of(started.error()));
+  auto& platform = **started;
+  auto& runtime = platform.runtime();
   std::atomic<wager::node_readiness> readiness{wager::node_readiness::starting};
   auto& metrics = runtime.metrics();
+  // The node id is known once the HTTP port is bound; the API reads it late.
+  std::string node_id = opts.node_id;
+  wager::api_options api_opts;
+  api_opts.admin_key = opts.admin_key;
+  std::optional<wager::client_api> api;
 
+  wager::http_server_options http_opts;
+  http_opts.host = opts.http_host;
+  http_opts.port = opts.http_port;
+  http_opts.tls_cert_file = opts.tls_cert;
+  http_opts.tls_key_file = opts.tls_key;
+  // The stream authenticates its first message with the API's sessions.
+  http_opts.websocket = wager::make_stream_handler(
+    platform, [&](std::string token, std::function<void(std::optional<std::string>)> done) {
+      if (readiness != wager::node_readiness::ready || !api)
+        return done(std::nullopt);
+      api->check_token(std::move(token), std::move(done));
+    });
   wager::http_server http{
-    {.host = opts.http_host, .port = opts.http_port},
+    http_opts,
     [&](wager::http_request req, wager::http_responder respond) {
-      if (auto res = wager::operations_response(req, readiness, metrics))
+      // A node whose journal cannot write is not ready: it would refuse
+      // every bet.
+      std::atomic<wager::node_readiness> now{readiness.load()};
+      if (now == wager::node_readiness::ready && !platform.journal().health().writable)
+        now = wager::node_readiness::degraded;
+      if (auto res = wager::operations_response(req, now, metrics))
         return respond(std::move(*res));
-      respond(wager::error_response(404, "not_found", "no such route: " + req.path));
+      if (now != wager::node_readiness::ready && now != wager::node_readiness::degraded) {
+        auto res = wager::error_response(503, "unavailable", "the node is not serving yet");
+        res.headers.emplace_back("Retry-After", "1");
+        return respond(std::move(res));
+      }
+      api->handle(std::move(req), std::move(respond));
     }};
   if (auto err = http.start(); !err.empty())
     return fail(err);
@@ -126,7 +165,10 @@ int main(int argc, char** argv) {
       return fail(err);
   }
 
-  auto node_id = opts.node_id.empty() ? default_node_id(http.port()) : opts.node_id;
+  if (node_id.empty())
+    node_id = default_node_id(http.port());
+  api_opts.node_id = node_id;
+  api.emplace(platform, api_opts);
   readiness = wager::node_readiness::ready;
   boost::json::object ready{
     {"event", "ready"},
@@ -146,7 +188,8 @@ int main(int argc, char** argv) {
   http.stop();
   if (feed)
     feed->stop();
-  runtime.shutdown();
+  api.reset();
+  platform.stop();
   wager::log().info("node {} stopped", node_id);
   return 0;
 }

@@ -1,0 +1,246 @@
+// wagerctl: the operator's tool. `wagerctl --help`; docs/operations.md.
+//
+// Offline, on a data dir (no node needed, safe while nodes run):
+//   wagerctl --data-dir DIR verify         journal integrity and the money audit
+//   wagerctl --data-dir DIR backup FILE    a consistent copy of the live journal
+//   wagerctl --data-dir DIR restore FILE   FILE becomes the journal of an empty DIR
+// Online, through a node's admin endpoints:
+//   wagerctl --url URL --admin-key KEY status
+//   wagerctl --url URL --admin-key KEY drain
+//
+// Exit status: 0 done; 1 verify found the journal or the money wrong (the
+// first problem on stderr); 2 wagerctl could not do what was asked (bad
+// usage, unreadable data dir, unreachable node, refused request), with one
+// line on stderr saying why.
+
+#include "wagerctl_http.hpp"
+
+#include <wager/actors/ledger_audit.hpp>
+#include <wager/persistence/backup.hpp>
+#include <wager/runtime/errors.hpp>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int exit_ok = 0;
+constexpr int exit_violation = 1;
+constexpr int exit_failure = 2;
+
+// The journal's file in a data dir, as wager::platform names it
+// (actors/platform.cpp).
+constexpr const char* journal_file_name = "journal.db";
+
+struct options {
+  std::string data_dir;
+  std::string url;
+  std::string admin_key;
+  std::string ca_file;
+  uint32_t timeout_ms = 10000;
+  std::string file; // backup, restore
+};
+
+int fail(const std::string& line) {
+  std::fprintf(stderr, "wagerctl: %s\n", line.c_str());
+  return exit_failure;
+}
+
+void print_json(const boost::json::value& v) {
+  std::printf("%s\n", boost::json::serialize(v).c_str());
+  std::fflush(stdout);
+}
+
+// The journal of a data dir that must already hold one.
+std::optional<std::string> existing_journal(const options& o, std::string& error) {
+  std::error_code ec;
+  if (!fs::is_directory(o.data_dir, ec)) {
+    error = "data dir '" + o.data_dir + "' does not exist";
+    return std::nullopt;
+  }
+  auto path = (fs::path{o.data_dir} / journal_file_name).string();
+  if (!fs::exists(path, ec)) {
+    error = "no journal in data dir '" + o.data_dir + "' (expected " + path + ")";
+    return std::nullopt;
+  }
+  return path;
+}
+
+int verify(const options& o) {
+  std::string error;
+  auto path = existing_journal(o, error);
+  if (!path)
+    return fail(error);
+  wager::ledger_audit audit;
+  auto checked = wager::verify_journal(*path, &audit);
+  if (!checked)
+    return fail("cannot verify " + *path + ": " + wager::message_of(checked.error()));
+  auto& money = audit.report();
+  auto summary = wager::to_json(money);
+  auto total = checked->problems.size() + checked->problems_dropped;
+  // The audit's violations are in the verify report too ("money: ..."),
+  // one line each plus one counting those beyond its list.
+  auto money_lines = money.violations.size() + (money.violations_dropped > 0 ? 1 : 0);
+  summary["ok"] = checked->ok();
+  summary["journal"] = boost::json::object{
+    {"path", *path},
+    {"streams", checked->streams},
+    {"events", checked->events},
+    {"snapshots", checked->snapshots},
+    {"requests", checked->requests},
+    {"problems", total - std::min<uint64_t>(total, money_lines)}};
+  print_json(summary);
+  if (checked->ok())
+    return exit_ok;
+  std::fprintf(stderr, "wagerctl: verify failed: %s%s\n", checked->problems.front().c_str(),
+               total > 1 ? (" (and " + std::to_string(total - 1) + " more)").c_str() : "");
+  return exit_violation;
+}
+
+int backup(const options& o) {
+  std::string error;
+  auto path = existing_journal(o, error);
+  if (!path)
+    return fail(error);
+  auto info = wager::backup_journal(*path, o.file);
+  if (!info)
+    return fail("backup failed: " + wager::message_of(info.error()));
+  print_json(boost::json::object{{"backup", o.file}, {"pages", info->pages},
+                                 {"bytes", info->bytes}});
+  return exit_ok;
+}
+
+int restore(const options& o) {
+  std::error_code ec;
+  if (!fs::is_regular_file(o.file, ec))
+    return fail("no backup file '" + o.file + "'");
+  if (fs::exists(o.data_dir, ec)) {
+    if (!fs::is_directory(o.data_dir, ec))
+      return fail("data dir '" + o.data_dir + "' is not a directory");
+    if (!fs::is_empty(o.data_dir, ec) || ec)
+      return fail("data dir '" + o.data_dir
+                  + "' is not empty; restore only into an empty data dir");
+  } else if (!fs::create_directories(o.data_dir, ec) || ec) {
+    return fail("cannot create data dir '" + o.data_dir + "': " + ec.message());
+  }
+  auto path = (fs::path{o.data_dir} / journal_file_name).string();
+  auto info = wager::restore_journal(o.file, path);
+  if (!info)
+    return fail("restore failed: " + wager::message_of(info.error()));
+  print_json(boost::json::object{{"restored", path}, {"pages", info->pages},
+                                 {"bytes", info->bytes}});
+  return exit_ok;
+}
+
+// "unauthorized: ..." from the API's error body, or the raw body.
+std::string error_text(const wager::ctl::http_answer& a) {
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(a.body, ec);
+  if (!ec && doc.is_object())
+    if (auto* err = doc.as_object().if_contains("error"); err && err->is_object()) {
+      auto& e = err->as_object();
+      auto field = [&](const char* k) {
+        auto* v = e.if_contains(k);
+        return v && v->is_string() ? std::string{v->as_string()} : std::string{};
+      };
+      return field("code") + ": " + field("message");
+    }
+  return a.body.substr(0, 200);
+}
+
+int call_node(const options& o, const char* method, const char* path, const char* what) {
+  std::string error;
+  auto url = wager::ctl::parse_node_url(o.url, error);
+  if (!url)
+    return fail("bad --url '" + o.url + "': " + error);
+  auto answer = wager::ctl::send(*url, {.method = method,
+                                        .path = path,
+                                        .body = std::string{method} == "POST" ? "{}" : "",
+                                        .bearer = o.admin_key,
+                                        .timeout = std::chrono::milliseconds{o.timeout_ms},
+                                        .ca_file = o.ca_file});
+  if (answer.status == 0)
+    return fail("cannot reach " + o.url + ": " + answer.error);
+  if (answer.status == 404)
+    return fail(std::string{what} + ": the node does not serve " + method + " " + path
+                + " (404); it may predate this endpoint"
+                + (std::string{path} == "/v1/admin/drain"
+                     ? ": send the node process SIGTERM to drain it"
+                     : ""));
+  if (answer.status == 401 || answer.status == 403)
+    return fail(std::string{what} + ": the node refused the admin key (" +
+                std::to_string(answer.status) + " " + error_text(answer) + ")");
+  if (answer.status < 200 || answer.status >= 300)
+    return fail(std::string{what} + " failed: HTTP " + std::to_string(answer.status) + " "
+                + error_text(answer));
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(answer.body, ec);
+  if (ec || answer.body.empty())
+    print_json(boost::json::object{{"status", answer.status}});
+  else
+    print_json(doc);
+  return exit_ok;
+}
+
+int run(const options& o, const std::string& command) {
+  bool offline = command == "verify" || command == "backup" || command == "restore";
+  if (offline) {
+    if (o.data_dir.empty())
+      return fail(command + " works on a node's data dir: give --data-dir DIR"
+                  + (o.url.empty() ? "" : " (through --url it is not available yet)"));
+    if (command == "verify")
+      return verify(o);
+    return command == "backup" ? backup(o) : restore(o);
+  }
+  if (o.url.empty() || o.admin_key.empty())
+    return fail(command + " talks to a node: give --url URL and --admin-key KEY"
+                          " (or WAGER_ADMIN_KEY)");
+  if (command == "status")
+    return call_node(o, "GET", "/v1/admin/health", "status");
+  return call_node(o, "POST", "/v1/admin/drain", "drain");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{"wagerctl: operate a Wager node or its data dir", "wagerctl"};
+  app.add_option("--data-dir", o.data_dir, "a node's data dir (verify, backup, restore)");
+  app.add_option("--url", o.url, "a node's client API, e.g. http://127.0.0.1:8080 (status, drain)");
+  app.add_option("--admin-key", o.admin_key, "the node's operator key")
+    ->envname("WAGER_ADMIN_KEY");
+  app.add_option("--ca-file", o.ca_file, "with an https URL: trust this CA certificate (PEM)");
+  app.add_option("--timeout-ms", o.timeout_ms, "deadline for a call to a node")
+    ->capture_default_str()
+    ->check(CLI::Range(1u, 600000u));
+  // At most one; none is reported below in our own words.
+  app.require_subcommand(0, 1);
+  app.add_subcommand("status", "the node's health: GET /v1/admin/health");
+  app.add_subcommand("drain", "drain the node: POST /v1/admin/drain");
+  app.add_subcommand("verify",
+                     "check the journal's integrity and the money invariant; exit 1 on a violation");
+  app.add_subcommand("backup", "copy the live journal to FILE (a new file)")
+    ->add_option("FILE", o.file, "the backup to write")
+    ->required();
+  app.add_subcommand("restore", "make FILE the journal of an empty data dir")
+    ->add_option("FILE", o.file, "a backup made by wagerctl backup")
+    ->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string{e.what()} + " (see wagerctl --help)");
+  }
+  if (app.get_subcommands().empty())
+    return fail("no command given: one of status, drain, verify, backup, restore"
+                " (see wagerctl --help)");
+  return run(o, app.get_subcommands().front()->get_name());
+}
