@@ -21,7 +21,7 @@ cmake --build "$build_dir" -j "$jobs"
 echo "build: $(( $(date +%s) - start )) s"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/ubsan.supp}
 start=$(date +%s)
 ctest --test-dir "$build_dir" -j "$jobs" --output-on-failure --timeout 600
 echo "tests: $(( $(date +%s) - start )) s"
