@@ -7,6 +7,11 @@ function(wager_target_defaults target)
   # std::string moves (GCC bug 105329), e.g. in CAF's add_message_type.
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Wno-missing-field-initializers -Wno-array-bounds -Wno-stringop-overflow)
+  # Sanitizer instrumentation makes GCC 12's -Wmaybe-uninitialized report
+  # false positives inside CAF's optional<T> (CAF 0.17 headers).
+  if(WAGER_SANITIZE)
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+  endif()
   if(WAGER_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

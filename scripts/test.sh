@@ -16,7 +16,7 @@ start=$(date +%s)
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DWAGER_SANITIZE="$sanitize" \
-  -DWAGER_WERROR=ON >/dev/null
+  -DWAGER_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j "$jobs"
 echo "build: $(( $(date +%s) - start )) s"
 

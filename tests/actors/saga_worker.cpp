@@ -86,7 +86,7 @@ std::string outcome(const caf::error& err) {
 void run_load(platform& p, const std::string& run, const std::string& own_market, int users,
               std::mt19937_64& rng) {
   auto slots = std::make_shared<std::counting_semaphore<in_flight_max>>(in_flight_max);
-  auto settle_at = 50 + rng() % 300;
+  auto settle_at = 10 + rng() % 100;
   auto pick = [&](uint64_t n) { return rng() % n; };
   for (uint64_t n = 0;; ++n) {
     slots->acquire();

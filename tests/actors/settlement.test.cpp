@@ -101,6 +101,21 @@ TEST_CASE("several winners are each paid") {
   CHECK(available(w, "u1") == 10'000 - 200 + 250 + 300);
 }
 
+// The market stores the winners sorted, and compared a repeated settle's
+// winners with them before sorting those.
+TEST_CASE("settling again with the same winners in another order changes nothing") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 200, 300));
+  REQUIRE(deposit(w.p(), "u1", "d1", 10'000));
+  REQUIRE(place(w.p(), "u1", "r1", "m1", "home", 1'000, 200));
+  REQUIRE(settle(w.p(), "m1", {"home", "away"}));
+  auto again = settle(w.p(), "m1", {"home", "away"});
+  CHECK_MESSAGE(again, (again ? "" : message_of(again.error())));
+  CHECK(settle(w.p(), "m1", {"away", "home"}));
+  wait_paid_and_audit(w);
+  CHECK(available(w, "u1") == 11'000);
+}
+
 TEST_CASE("settling twice pays once, also across a restart") {
   money_world w;
   open_two_way(w.p(), two_way_market("m1", 200, 300));
@@ -144,6 +159,39 @@ TEST_CASE("a settlement cut short by a restart pays every bet exactly once") {
     auto stake = 100 + i;
     CHECK(available(w, user) == 10'000 - stake + (i % 2 == 0 ? stake * 210 / 100 : 0));
   }
+}
+
+// The outbox is resumed when the market entity is activated, and nothing
+// activates it after a restart: its winners wait until someone happens to
+// ask that market something.
+TEST_CASE("a settlement cut short by a restart is paid without anyone asking the market") {
+  auto options = test_platform_options("");
+  // One payout at a time, so the restart surely cuts the settlement short.
+  options.market.outbox_window = 1;
+  money_world w{options};
+  open_two_way(w.p(), two_way_market("m1", 200, 200));
+  constexpr int bettors = 100;
+  std::atomic<int> ready{0};
+  for (int i = 0; i < bettors; ++i) {
+    auto user = "u" + std::to_string(i);
+    w.p().deposit(user_id{user}, request_id{"d1"}, money{1'000},
+                  [&w, &ready, user](caf::expected<wallet_receipt>) {
+                    w.p().place_bet(user_id{user}, bet_cmd("r1", "m1", "home", 1'000, 200),
+                                    [&ready](caf::expected<bet>) { ++ready; });
+                  });
+  }
+  REQUIRE(wait_until([&] { return ready == bettors; }));
+  REQUIRE(settle(w.p(), "m1", {"home"}));
+  w.restart();
+  bool paid = wait_until(
+    [&] {
+      for (int i = 0; i < bettors; ++i)
+        if (available(w, "u" + std::to_string(i)) != 2'000)
+          return false;
+      return true;
+    },
+    10s);
+  CHECK_MESSAGE(paid, "winners unpaid 10 s after the restart");
 }
 
 TEST_CASE("payouts reach wallets that were passivated") {
