@@ -23,6 +23,7 @@
 //   static void check(const state_type&);                  // invariants
 //   static boost::json::value to_json(const state_type&);  // snapshot
 //   static std::optional<state_type> from_json(const boost::json::value&);
+//   static bool open_work(const state_type&); // work left to finish after a restart
 //   static constexpr uint32_t snapshot_version;
 
 #include "wager/persistence/journal.hpp"
@@ -149,11 +150,13 @@ public:
     req.stream = stream_;
     req.expected_seq = Traits::seq_of(state_);
     auto at = now_ms();
+    req.at_ms = at;
     for (auto& e : events) {
       req.events.push_back(Traits::encode(e));
       Traits::apply(state_, e, Traits::seq_of(state_) + 1, at);
       Traits::check(state_);
     }
+    req.open_work = Traits::open_work(state_);
     if (record)
       req.request = record(state_);
     // With nothing in flight, expected_seq is what the journal last

@@ -23,6 +23,8 @@ struct market_traits {
     // Checked in full at recovery and in tests (check_invariants walks
     // every bet, too costly per event on a hot market).
   }
+  // Payouts not yet acknowledged by their wallets.
+  static bool open_work(const market_state& s) { return !s.outbox.empty(); }
   static boost::json::value to_json(const market_state& s) { return wager::to_json(s); }
   static std::optional<market_state> from_json(const boost::json::value& v) {
     return market_state_from_json(v);
@@ -441,6 +443,8 @@ caf::result<caf::message> settle(market_actor* self, settle_cmd& cmd) {
   if (!s.defined)
     return make_error(errc::not_found, "no such market");
   auto target = cmd.voided ? market_status::voided : market_status::settled;
+  // Winners are a set: the order they are named in means nothing.
+  std::sort(cmd.winners.begin(), cmd.winners.end());
   if (s.result) {
     bool same = s.result->voided == cmd.voided && s.result->winners == cmd.winners;
     if (same)
@@ -460,7 +464,6 @@ caf::result<caf::message> settle(market_actor* self, settle_cmd& cmd) {
   } else if (!cmd.winners.empty()) {
     return make_error(errc::invalid_field, "a void market has no winners", "winners");
   }
-  std::sort(cmd.winners.begin(), cmd.winners.end());
   auto updates = std::make_shared<std::vector<market_update>>();
   auto result = change(self, {market_resulted{cmd.winners, cmd.voided}}, updates, true);
   updates->push_back(status_update(s));

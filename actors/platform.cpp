@@ -1,5 +1,6 @@
 #include "wager/actors/platform.hpp"
 
+#include "wager/actors/resume.hpp"
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
@@ -15,6 +16,7 @@ struct platform::impl {
   std::unique_ptr<node_runtime> runtime;
   std::shared_ptr<wager::journal> journal;
   wager::directory dir;
+  caf::actor resumer;
   bool stopped = false;
 
   // One short-lived actor per call: it asks the entity, hands the answer to
@@ -83,6 +85,8 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   if (!dir)
     return dir.error();
   d->dir = std::move(*dir);
+  d->resumer = spawn_resumer(d->runtime->system(), d->journal.get(), d->dir, d->runtime->metrics(),
+                             options.resume);
   return std::unique_ptr<platform>(new platform(std::move(d)));
 }
 
@@ -91,6 +95,8 @@ void platform::stop() {
   if (d.stopped)
     return;
   d.stopped = true;
+  caf::anon_send_exit(d.resumer, caf::exit_reason::user_shutdown);
+  d.resumer = nullptr;
   d.dir.stop();
   d.runtime->system().await_all_actors_done();
   d.dir = {};

@@ -15,6 +15,7 @@
 // gives the API code (runtime/errors.hpp).
 
 #include "wager/actors/market.hpp"
+#include "wager/actors/resume.hpp"
 #include "wager/actors/wallet.hpp"
 #include "wager/persistence/journal_options.hpp"
 #include "wager/runtime/directory.hpp"
@@ -50,6 +51,9 @@ struct platform_options {
 
   wallet_options wallet;
   market_options market;
+
+  // Entities left with open work by a crash are activated at start.
+  resume_options resume;
 
   // How long a call waits for its entity before it fails with a timeout.
   std::chrono::milliseconds call_timeout{15000};

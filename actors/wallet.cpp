@@ -23,6 +23,8 @@ struct wallet_traits {
     wager::apply(s, e, seq, at);
   }
   static void check(const wallet_state& s) { check_invariants(s); }
+  // A held stake waits for its market's decision.
+  static bool open_work(const wallet_state& s) { return !s.holds.empty(); }
   static boost::json::value to_json(const wallet_state& s) { return wager::to_json(s); }
   static std::optional<wallet_state> from_json(const boost::json::value& v) {
     return wallet_state_from_json(v);

@@ -75,6 +75,14 @@ struct append_request {
   // conflict), not derived from an earlier append still in flight. False is
   // the safe default: at worst an append after a re-read fails once more.
   bool from_read = false;
+  // The events' timestamp (ms since the epoch) as the caller applied them,
+  // so state rebuilt from the journal equals the state the caller answered
+  // from. 0: the journal stamps the append with its own clock.
+  int64_t at_ms = 0;
+  // Whether the entity has work left once these events are applied (an
+  // open saga, unacknowledged payouts); list_open_streams finds such
+  // streams after a restart. Unset: the stream's mark stays as it was.
+  std::optional<bool> open_work;
 };
 
 // A durable append: its events got seqs first_seq..last_seq (first_seq is
@@ -131,6 +139,11 @@ public:
   // start), at most max_count, sorted: page by passing the last one back.
   virtual caf::expected<std::vector<std::string>>
   list_streams(std::string_view kind, const std::string& after, uint32_t max_count) = 0;
+
+  // Streams of `kind` whose last append left work open (append_request::
+  // open_work), after `after` in name order, at most max_count.
+  virtual caf::expected<std::vector<std::string>>
+  list_open_streams(std::string_view kind, const std::string& after, uint32_t max_count) = 0;
 
   virtual caf::expected<std::optional<stored_request>>
   find_request(const std::string& stream, const std::string& request_id) = 0;

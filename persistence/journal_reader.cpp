@@ -28,6 +28,8 @@ journal_reader::journal_reader(sqlite::connection db,
                          "WHERE stream = ?1"),
     streams_of_kind_(db_.get(), "SELECT stream FROM streams WHERE kind = ?1 AND stream > ?2 "
                                 "ORDER BY stream LIMIT ?3"),
+    open_streams_(db_.get(), "SELECT stream FROM streams WHERE kind = ?1 AND open_work <> 0 "
+                             "AND stream > ?2 ORDER BY stream LIMIT ?3"),
     all_streams_(db_.get(), "SELECT stream FROM streams WHERE stream > ?1 ORDER BY stream "
                             "LIMIT ?2"),
     request_(db_.get(), "SELECT seq, result, at_ms, checksum FROM requests "
@@ -110,6 +112,20 @@ journal_reader::list_streams(std::string_view kind, const std::string& after, ui
     out.emplace_back(streams_of_kind_.column_text(0));
   if (rc != SQLITE_DONE)
     return sqlite::failure(db_.get(), rc, "listing streams of kind " + std::string{kind});
+  return out;
+}
+
+caf::expected<std::vector<std::string>>
+journal_reader::list_open_streams(std::string_view kind, const std::string& after,
+                                  uint32_t max_count) {
+  std::vector<std::string> out;
+  sqlite::reset_on_exit reset{open_streams_};
+  open_streams_.bind(1, kind).bind(2, after).bind(3, int64_t{max_count});
+  int rc;
+  while ((rc = open_streams_.step()) == SQLITE_ROW)
+    out.emplace_back(open_streams_.column_text(0));
+  if (rc != SQLITE_DONE)
+    return sqlite::failure(db_.get(), rc, "listing open streams of kind " + std::string{kind});
   return out;
 }
 

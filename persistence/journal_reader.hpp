@@ -36,6 +36,9 @@ public:
   caf::expected<std::vector<std::string>> list_streams(std::string_view kind,
                                                        const std::string& after,
                                                        uint32_t max_count);
+  caf::expected<std::vector<std::string>> list_open_streams(std::string_view kind,
+                                                            const std::string& after,
+                                                            uint32_t max_count);
   // Every stream of every kind, paged like list_streams (verify uses it).
   caf::expected<std::vector<std::string>> list_all_streams(const std::string& after,
                                                            uint32_t max_count);
@@ -47,7 +50,8 @@ public:
 private:
   sqlite::connection db_;
   std::shared_ptr<const upcaster_registry> upcasters_;
-  sqlite::statement events_, last_seq_, snapshot_, streams_of_kind_, all_streams_, request_;
+  sqlite::statement events_, last_seq_, snapshot_, streams_of_kind_, open_streams_,
+    all_streams_, request_;
 };
 
 } // namespace wager

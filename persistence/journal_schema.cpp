@@ -62,9 +62,18 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_age ON requests (at_ms);
 )sql";
 
+// Version 2: streams remember whether their entity has work left after its
+// last append (a saga waiting for an answer, payouts not yet acknowledged),
+// so a starting node finds those entities without reading every stream.
+// Files from version 1 start with none marked.
+constexpr const char* schema_v2 = R"sql(
+ALTER TABLE streams ADD COLUMN open_work INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX streams_with_open_work ON streams (kind, stream) WHERE open_work <> 0;
+)sql";
+
 // migrations[v] brings a file from version v to v + 1. Version 0 is a file
 // with no schema yet. Append here; never edit a shipped migration.
-constexpr const char* migrations[] = {schema_v1};
+constexpr const char* migrations[] = {schema_v1, schema_v2};
 static_assert(std::size(migrations) == journal_schema_version);
 
 caf::error journal_error(const std::string& path, const std::string& what) {

@@ -53,6 +53,9 @@ caf::error validate_append(const append_request& request, const journal_options&
   if (request.events.empty() && !request.request)
     return make_error(errc::invalid_field, "append to " + request.stream +
                                              " has neither events nor a request result");
+  if (request.at_ms < 0)
+    return make_error(errc::invalid_field,
+                      "append to " + request.stream + " has a negative timestamp");
   if (request.events.size() > options.events_per_append_max)
     return make_error(errc::too_large,
                       "append to " + request.stream + " has " +

@@ -33,8 +33,9 @@ journal_writer::statements::statements(sqlite3* db)
       last_seq(db, "SELECT last_seq FROM streams WHERE stream = ?1"),
       insert_event(db, "INSERT INTO events (stream, seq, type, version, payload, at_ms, "
                        "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-      upsert_stream(db, "INSERT INTO streams (stream, kind, last_seq) VALUES (?1, ?2, ?3) "
-                        "ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq"),
+      upsert_stream(db, "INSERT INTO streams (stream, kind, last_seq, open_work) "
+                        "VALUES (?1, ?2, ?3, coalesce(?4, 0)) ON CONFLICT (stream) DO UPDATE "
+                        "SET last_seq = excluded.last_seq, open_work = coalesce(?4, open_work)"),
       insert_request(db, "INSERT INTO requests (stream, request_id, seq, result, at_ms, "
                          "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
       snapshot_seq(db, "SELECT seq FROM snapshots WHERE stream = ?1"),

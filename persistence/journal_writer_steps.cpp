@@ -82,7 +82,7 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
     return fail(errc::sequence_conflict, "stream " + r.stream + " is at seq " +
                                            std::to_string(*current) + ", the append expected " +
                                            std::to_string(r.expected_seq));
-  auto now = now_ms();
+  auto now = r.at_ms > 0 ? r.at_ms : now_ms();
   auto last = r.expected_seq + count;
   if (r.request) {
     // First write of the append: if the id is taken, nothing is written yet.
@@ -114,6 +114,8 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
     auto& st = sql_->upsert_stream;
     sqlite::reset_on_exit reset{st};
     st.bind(1, r.stream).bind(2, kind_of(r.stream)).bind(3, as_int(last));
+    if (r.open_work)
+      st.bind(4, int64_t{*r.open_work ? 1 : 0}); // unbound: NULL, the mark stays
     if (auto rc = st.step(); rc != SQLITE_DONE)
       return statement_failed(rc, "advancing stream " + r.stream, out, batch_error);
     seq_cache_[r.stream] = last;

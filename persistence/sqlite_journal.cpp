@@ -182,6 +182,14 @@ public:
       [&](journal_reader& r) { return r.list_streams(kind, after, count); });
   }
 
+  caf::expected<std::vector<std::string>> list_open_streams(std::string_view kind,
+                                                            const std::string& after,
+                                                            uint32_t max_count) override {
+    auto count = std::min(max_count, options_.read_page_max);
+    return readers_->with_reader(
+      [&](journal_reader& r) { return r.list_open_streams(kind, after, count); });
+  }
+
   caf::expected<std::optional<stored_request>>
   find_request(const std::string& stream, const std::string& request_id) override {
     return readers_->with_reader(

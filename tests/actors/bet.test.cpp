@@ -264,10 +264,11 @@ TEST_CASE("amounts outside 1 to 10^12 minor units are refused as invalid_field")
 }
 
 // The library API is a public entry point like the gateway: a stake the API
-// would refuse must not reach the market. A zero stake is accepted by the
-// market as a bet of stake 0, which its recovery then asserts against
-// ("an accepted stake is positive"), so the market can never be activated
-// again; a negative stake makes the wallet's balance assertions abort.
+// would refuse must not reach the market. Regression: a zero stake was
+// accepted by the market as a bet of stake 0, which its recovery then
+// asserted against ("an accepted stake is positive"), so the market could
+// never be activated again; a negative stake made the wallet's balance
+// assertions abort the process.
 TEST_CASE("a bet with a stake of zero or an asked price out of range is refused as "
           "invalid_field") {
   money_world w;

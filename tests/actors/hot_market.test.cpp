@@ -119,10 +119,12 @@ TEST_CASE("two hundred wallets betting twenty times each on one hot market conse
   constexpr int placed = wallets * bets_per_wallet;
   CHECK(t.answered == placed);
   int refused = 0;
+  std::string counts;
   for (auto& [c, n] : t.refused) {
-    MESSAGE(to_code(c) << ": " << n);
+    counts += std::string{to_code(c)} + ": " + std::to_string(n) + " ";
     refused += n;
   }
+  INFO("refused " << counts);
   CHECK(t.accepted + refused == placed);
   CHECK_MESSAGE(t.unexpected.empty(), (t.unexpected.empty() ? "" : t.unexpected.front()));
   // Each limit bound at least once, or the test proves less than it says.
@@ -153,4 +155,56 @@ TEST_CASE("two hundred wallets betting twenty times each on one hot market conse
   after = audit_journal(w.p().journal(), true);
   CHECK_MESSAGE(after.violations.empty(), after.first_violation());
   CHECK(after.credited.size() == static_cast<size_t>(t.accepted.load()));
+}
+
+// Resident limits far below the working set: every activation passivates
+// another wallet or market while sagas, decisions and payouts are in flight.
+TEST_CASE("wallets and markets passivated mid-saga by resident limits lose nothing") {
+  auto options = test_platform_options("");
+  options.directory_partitions = 1;
+  options.wallets_resident_max = 3;
+  options.markets_resident_max = 1;
+  money_world w{options};
+  constexpr int bettors = 40;
+  constexpr int bets_each = 6;
+  for (auto id : {"a", "b", "c"})
+    open_two_way(w.p(), two_way_market(id, 200, 300, 100'000, 150'000));
+  std::atomic<int> answered{0};
+  std::atomic<int> unexpected{0};
+  for (int i = 0; i < bettors; ++i) {
+    auto user = "w" + std::to_string(i);
+    w.p().deposit(user_id{user}, request_id{"d1"}, money{3'000},
+                  [&, user](caf::expected<wallet_receipt> r) {
+                    if (!r)
+                      ++unexpected;
+                    for (int k = 0; k < bets_each; ++k)
+                      w.p().place_bet(user_id{user},
+                                      bet_cmd("r" + std::to_string(k),
+                                              k % 3 == 0 ? "a" : k % 3 == 1 ? "b" : "c",
+                                              k % 2 == 0 ? "home" : "away", 500 + k,
+                                              k % 2 == 0 ? 200 : 300),
+                                      [&](caf::expected<bet> b) {
+                                        if (!b && code(b) != errc::insufficient_funds
+                                            && code(b) != errc::limit_exceeded)
+                                          ++unexpected;
+                                        ++answered;
+                                      });
+                  });
+  }
+  REQUIRE(wait_until([&] { return answered == bettors * bets_each; }, 60s));
+  CHECK(unexpected == 0);
+  CHECK(w.p().metrics().passivations().Add({{"kind", "wallet"}}).Value() > 0);
+  CHECK(w.p().metrics().passivations().Add({{"kind", "market"}}).Value() > 0);
+  REQUIRE(settle(w.p(), "a", {"home"}));
+  REQUIRE(void_market(w.p(), "b"));
+  journal_audit audit;
+  REQUIRE(wait_until(
+    [&] {
+      audit = audit_journal(w.p().journal(), false);
+      return audit.outboxes_empty() && audit.holds() == 0;
+    },
+    60s));
+  audit = audit_journal(w.p().journal(), true);
+  CHECK_MESSAGE(audit.violations.empty(), audit.first_violation());
+  CHECK(audit.deposits.minor == bettors * 3'000);
 }

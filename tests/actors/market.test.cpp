@@ -6,6 +6,11 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <set>
+
 using namespace wager;
 using namespace wager::test;
 
@@ -55,12 +60,12 @@ TEST_CASE("asking the market again about a bet gets the same decision") {
   CHECK(view->liability["home"] == 150);
 }
 
-// Rejections are remembered in the market's memory only; after a restart
-// the market judges the bet afresh. Here the fresh judgement would accept,
-// so the market applies bet_accepted to its memory, the journal refuses the
-// append (the bet id's decision is stored: request_id_reused), and the
-// market must answer with the stored rejection and keep no trace of the
-// phantom acceptance.
+// Rejections are remembered in the market's memory, and the journal keeps
+// the decision keyed by bet id. After a restart a fresh judgement here would
+// accept. Regression: the market applied that bet_accepted to its memory,
+// the journal refused the append (request_id_reused), and the failed reload
+// kept the phantom acceptance (liability, and a payout no wallet would
+// acknowledge).
 TEST_CASE("a bet the market refused before a restart is refused again after it, and counts "
           "for nothing") {
   money_world w;
@@ -103,11 +108,56 @@ TEST_CASE("a bet the market accepted before a restart is accepted at the same pr
   CHECK(view->liability["home"] == 150);
 }
 
-// accept_bet makes its response promise before it looks whether the market
-// exists, so the not_found it returns afterwards never reaches the wallet:
-// the saga times out, retries for ever and keeps the stake held.
+// Regression: accept_bet made its response promise before it looked whether
+// the market existed, so the not_found it returned afterwards never reached
+// the wallet: the saga timed out, retried for ever and kept the stake held.
 TEST_CASE("a market that was never created answers not_found") {
   money_world w;
   auto answer = ask(w.p(), "nowhere", bet_on_home("b-1", 100, 250), std::chrono::seconds{5});
   CHECK(code(answer) == errc::not_found);
+}
+
+// Price changes pipelined (sent without waiting for the previous answer):
+// each update must still carry its own version and its own prices, not those
+// of later changes still in flight when its append became durable. (The
+// calls come from different actors, so the market may apply them in any
+// order: each price is seen once, and the last update is the market now.)
+TEST_CASE("subscribers see pipelined price changes one version at a time") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 250, 300));
+  std::mutex mutex;
+  std::vector<market_update> seen;
+  auto first = std::make_shared<std::promise<caf::expected<market_view>>>();
+  auto sub = w.p().subscribe(
+    market_id{"m1"},
+    [&](const market_update& u) {
+      std::lock_guard lock{mutex};
+      seen.push_back(u);
+    },
+    [first](caf::expected<market_view> v) { first->set_value(std::move(v)); });
+  auto start = first->get_future().get();
+  REQUIRE(start);
+  constexpr int changes = 30;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < changes; ++i)
+    w.p().set_prices(market_id{"m1"}, {{"home", price{300 + i}}},
+                     [&](caf::expected<market_view>) { ++answered; });
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock{mutex};
+    return answered == changes && seen.size() >= changes;
+  }));
+  auto now = get_market(w.p(), "m1");
+  REQUIRE(now);
+  std::lock_guard lock{mutex};
+  REQUIRE(seen.size() == changes);
+  std::set<int32_t> prices;
+  for (int i = 0; i < changes; ++i) {
+    CAPTURE(i);
+    CHECK(seen[i].version == start->version + 1 + i);
+    REQUIRE(seen[i].prices.size() == 1);
+    prices.insert(seen[i].prices.at("home").hundredths);
+  }
+  CHECK(prices.size() == changes);
+  CHECK(now->version == seen.back().version);
+  CHECK(now->definition.selections[0].current == seen.back().prices.at("home"));
 }

@@ -65,8 +65,9 @@ TEST_CASE("a wallet whose stream another writer advanced serves the journal's st
 }
 
 // A request id longer than the journal's request_id_bytes_max makes the
-// journal refuse the append. The wallet has already applied the deposit to
-// its memory (pipelining); the money must not stay there.
+// journal refuse the append (or the wallet refuse the id). The wallet may
+// already have applied the deposit to its memory (pipelining); the money
+// must not stay there.
 TEST_CASE("a deposit the journal refuses moves no money, and the wallet goes on serving") {
   money_world w;
   REQUIRE(deposit(w.p(), "u1", "d1", 100));
@@ -97,8 +98,9 @@ TEST_CASE("request ids the API would refuse are refused as invalid_field") {
 }
 
 // The journal only stores JSON, and Boost.JSON refuses invalid UTF-8, so
-// such a name cannot be persisted; the market must not exist in memory
-// either.
+// such a name cannot be persisted. Regression: the append failed after the
+// market had applied the definition to its memory, and the failed reload
+// left it there (get_market answered a market the journal never had).
 TEST_CASE("a market whose name is not valid UTF-8 is refused and does not appear") {
   money_world w;
   auto d = two_way_market("m1", 250, 300);
@@ -112,9 +114,10 @@ TEST_CASE("a market whose name is not valid UTF-8 is refused and does not appear
   CHECK(get_market(w.p(), "m1"));
 }
 
-// Recovery reads run on the journal's reader threads. If one still holds
-// the journal when the platform lets go of it, the journal is destroyed on
-// that reader thread, which then joins itself (std::terminate).
+// Recovery reads run on the journal's reader threads. Regression: the read
+// held a shared_ptr to the journal; when it was the last one at shutdown, the
+// journal was destroyed on that reader thread, which then joined itself
+// (std::terminate, "Resource deadlock avoided").
 TEST_CASE("a platform stopped while entities recover shuts down cleanly") {
   money_world w;
   constexpr int users = 100;

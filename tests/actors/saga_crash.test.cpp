@@ -20,7 +20,7 @@ using namespace wager::test;
 
 namespace {
 
-constexpr int kills = 24;
+constexpr int kills = 40;
 constexpr int users = 30;
 // The most answers a run gives before it is killed; 0 kills it during its
 // first sagas (or its set-up).
@@ -141,11 +141,8 @@ TEST_CASE("bet sagas killed with SIGKILL at random moments resume with no money 
   }
 
   auto p = start_or_throw(test_platform_options(dir.str()));
-  // Activating every wallet and market resumes their sagas and outboxes.
-  for (int i = 0; i < users; ++i)
-    (void) balance(*p, "u" + std::to_string(i));
-  for (auto& stream : streams_of(p->journal(), "market"))
-    REQUIRE(get_market(*p, stream.substr(stream.find('/') + 1)));
+  // Nobody touches a wallet or a market here: the platform activates those
+  // left with open sagas or payouts at start, and they finish on their own.
   journal_audit audit;
   bool drained = wait_until(
     [&] {

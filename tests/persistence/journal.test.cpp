@@ -278,3 +278,61 @@ TEST_CASE_FIXTURE(fixture, "the sequence check sees what another writer on the s
   CHECK(append_sync(*j, fresh));
   CHECK(*other->last_seq("wallet/both") == 3);
 }
+
+TEST_CASE_FIXTURE(fixture, "an append stores the caller's timestamp on its events and its request "
+                           "so a rebuilt state equals the one answered from") {
+  append_request stamped{"wallet/clock", 0, {amount_event("deposited", 5)},
+                         request_record{"req-clock", "{}"}};
+  stamped.at_ms = 1'700'000'000'123;
+  REQUIRE(append_sync(*j, stamped));
+  auto events = j->read_events("wallet/clock", 1, 10);
+  REQUIRE(events);
+  REQUIRE(events->size() == 1);
+  CHECK(events->front().at_ms == 1'700'000'000'123);
+  auto request = j->find_request("wallet/clock", "req-clock");
+  REQUIRE(request);
+  REQUIRE(request->has_value());
+  CHECK((*request)->at_ms == 1'700'000'000'123);
+
+  // Without one, the journal's clock: a time of this century.
+  REQUIRE(append_sync(*j, "wallet/clock", 1, {amount_event("deposited", 1)}));
+  auto later = j->read_events("wallet/clock", 2, 10);
+  REQUIRE(later);
+  REQUIRE(later->size() == 1);
+  CHECK(later->front().at_ms > 1'700'000'000'000);
+
+  append_request negative{"wallet/clock", 2, {amount_event("deposited", 1)}, std::nullopt};
+  negative.at_ms = -1;
+  auto refused = append_sync(*j, negative);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == errc::invalid_field);
+  CHECK(*j->last_seq("wallet/clock") == 2);
+}
+
+TEST_CASE_FIXTURE(fixture, "a stream's open-work mark follows its appends and lists only marked "
+                           "streams of the kind asked") {
+  auto marked = [&](const std::string& stream, uint64_t seq, std::optional<bool> open) {
+    append_request r{stream, seq, {amount_event("deposited", 1)}, std::nullopt};
+    r.open_work = open;
+    REQUIRE(append_sync(*j, r));
+  };
+  marked("wallet/a", 0, true);
+  marked("wallet/b", 0, false);
+  marked("wallet/c", 0, std::nullopt);
+  marked("market/m", 0, true);
+  CHECK(*j->list_open_streams("wallet", "", 10) == std::vector<std::string>{"wallet/a"});
+  CHECK(*j->list_open_streams("market", "", 10) == std::vector<std::string>{"market/m"});
+  // An append that says nothing leaves the mark; one that says false clears it.
+  marked("wallet/a", 1, std::nullopt);
+  marked("wallet/c", 1, true);
+  CHECK(*j->list_open_streams("wallet", "", 10) ==
+        std::vector<std::string>{"wallet/a", "wallet/c"});
+  CHECK(*j->list_open_streams("wallet", "wallet/a", 10) == std::vector<std::string>{"wallet/c"});
+  CHECK(*j->list_open_streams("wallet", "", 1) == std::vector<std::string>{"wallet/a"});
+  marked("wallet/a", 2, false);
+  CHECK(*j->list_open_streams("wallet", "", 10) == std::vector<std::string>{"wallet/c"});
+  // The mark survives a reopen.
+  j.reset();
+  j = open_or_fail(options_at((dir / "journal.db").string()));
+  CHECK(*j->list_open_streams("wallet", "", 10) == std::vector<std::string>{"wallet/c"});
+}

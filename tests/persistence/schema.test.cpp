@@ -54,7 +54,8 @@ TEST_CASE("a journal from a newer schema version is refused with a clear error")
   open_or_fail(options_at(path)).reset();
   raw_exec(path, "PRAGMA user_version = 99");
   auto message = open_error(options_at(path));
-  CHECK(message.find("schema version 99 is newer than this build supports (1)") !=
+  CHECK(message.find("schema version 99 is newer than this build supports (" +
+                   std::to_string(journal_schema_version) + ")") !=
         std::string::npos);
   CHECK(message.find(path) != std::string::npos);
 }
@@ -75,6 +76,36 @@ TEST_CASE("an older schema version is migrated when the journal opens") {
                    std::to_string(journal_application_id));
   auto j = open_or_fail(options_at(path));
   CHECK(append_sync(*j, "wallet/u1", 0, {amount_event("deposited", 1)}));
+  j.reset();
+  CHECK(*open_journal_for_inspection(path)->query_int("PRAGMA user_version", "") ==
+        journal_schema_version);
+}
+
+TEST_CASE("a version 1 journal keeps its streams across the migration to open-work marks") {
+  // The tables as schema version 1 shipped them, with one stream in it.
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  raw_exec(path, "PRAGMA journal_mode = WAL; PRAGMA application_id = " +
+                   std::to_string(journal_application_id) +
+                   "; CREATE TABLE streams (stream TEXT NOT NULL PRIMARY KEY, kind TEXT NOT NULL, "
+                   "last_seq INTEGER NOT NULL) WITHOUT ROWID;"
+                   "CREATE INDEX streams_by_kind ON streams (kind, stream);"
+                   "CREATE TABLE events (stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT "
+                   "NOT NULL, version INTEGER NOT NULL, payload TEXT NOT NULL, at_ms INTEGER NOT "
+                   "NULL, checksum INTEGER NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;"
+                   "CREATE TABLE snapshots (stream TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT "
+                   "NULL, version INTEGER NOT NULL, state TEXT NOT NULL, at_ms INTEGER NOT NULL, "
+                   "checksum INTEGER NOT NULL) WITHOUT ROWID;"
+                   "CREATE TABLE requests (stream TEXT NOT NULL, request_id TEXT NOT NULL, seq "
+                   "INTEGER NOT NULL, result TEXT NOT NULL, at_ms INTEGER NOT NULL, checksum "
+                   "INTEGER NOT NULL, PRIMARY KEY (stream, request_id)) WITHOUT ROWID;"
+                   "CREATE INDEX requests_by_age ON requests (at_ms);"
+                   "INSERT INTO streams VALUES ('market/old', 'market', 7);"
+                   "PRAGMA user_version = 1;");
+  auto j = open_or_fail(options_at(path));
+  CHECK(*j->last_seq("market/old") == 7);
+  CHECK(*j->list_streams("market", "", 10) == std::vector<std::string>{"market/old"});
+  CHECK(j->list_open_streams("market", "", 10)->empty());
   j.reset();
   CHECK(*open_journal_for_inspection(path)->query_int("PRAGMA user_version", "") ==
         journal_schema_version);
