@@ -2,6 +2,7 @@
 
 #include "wager/actors/journaled.hpp"
 #include "wager/actors/wallet.hpp"
+#include "wager/runtime/crash_point.hpp"
 
 #include <caf/all.hpp>
 
@@ -177,6 +178,7 @@ void record_decision(market_actor* self, const bet_decision& d, const accept_bet
                        return look_up_decision(self, key, std::move(waiters));
                      if (err)
                        return deliver_all(waiters, err);
+                     crash_point("market.decision_durable");
                      if (!d.accepted) {
                        if (st.rejected.emplace(key, d).second)
                          st.rejected_order.push_back(key);
@@ -368,6 +370,8 @@ caf::result<caf::message> change(market_actor* self, std::vector<market_event> e
                             [self, rp, updates, resulted](const caf::error& err) mutable {
                               if (err)
                                 return rp.deliver(err);
+                              if (resulted)
+                                crash_point("market.result_durable");
                               for (auto& u : *updates)
                                 for (auto& sub : self->state.subscribers)
                                   self->send(sub, u);

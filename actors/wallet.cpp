@@ -3,6 +3,7 @@
 #include "wager/actors/journaled.hpp"
 #include "wager/actors/market.hpp"
 #include "wager/actors/wallet_codec.hpp"
+#include "wager/runtime/crash_point.hpp"
 
 #include <caf/all.hpp>
 
@@ -201,6 +202,7 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
   auto h = holds.find(bet_key);
   if (h == holds.end())
     return; // decided already (a duplicate answer after a retry)
+  crash_point("wallet.decision_received");
   auto request = h->second.request.value;
   st.backoff.erase(bet_key);
   std::vector<wallet_event> events;
@@ -220,6 +222,7 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
             auto& st = self->state;
             if (err)
               return fail_waiters(st, bet_key, err);
+            crash_point("wallet.bet_durable");
             answer_waiters(st, bet_key, bet_response_json(st.book->state(), bet_key, request));
             notify(self, st.book->state().find_bet(bet_key));
             maybe_finish_passivation(self);
@@ -399,6 +402,7 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
             }
             if (err)
               return fail_waiters(st, key, err);
+            crash_point("wallet.hold_durable");
             notify(self, nullptr);
             ask_market(self, key);
           });
@@ -491,6 +495,7 @@ caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& c
           [self, rp, bet = cmd.bet](const caf::error& err) mutable {
             if (err)
               return rp.deliver(err);
+            crash_point("wallet.payout_durable");
             rp.deliver(payout_ack{bet});
             notify(self, self->state.book->state().find_bet(bet.value));
             maybe_finish_passivation(self);
