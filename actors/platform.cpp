@@ -77,6 +77,10 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
                    options.wallet_idle_timeout, options.wallets_resident_max});
   kinds.push_back({"market", market_activator(d->journal, options.market),
                    options.market_idle_timeout, options.markets_resident_max});
+  kinds.push_back({"user", user_activator(d->journal, options.identity),
+                   options.user_idle_timeout, options.users_resident_max});
+  kinds.push_back({"session", session_activator(d->journal, options.identity),
+                   options.session_idle_timeout, options.sessions_resident_max});
   directory_options dopts;
   dopts.shards = options.shards;
   dopts.partitions = options.directory_partitions;
@@ -200,6 +204,43 @@ void platform::transactions(const user_id& user, transactions_query query,
 void platform::set_limits(const user_id& user, set_limits_cmd limits,
                           callback<wallet_limits> done) {
   impl_->call<wallet_limits>(wallet_of(user), std::move(done), std::move(limits));
+}
+
+void platform::create_user(const std::string& username, create_user_cmd cmd,
+                           callback<user_credentials> done) {
+  impl_->call<user_credentials>({"user", username}, std::move(done), std::move(cmd));
+}
+
+void platform::user_credentials_of(const std::string& username,
+                                   callback<user_credentials> done) {
+  impl_->call<user_credentials>({"user", username}, std::move(done), credentials_query{});
+}
+
+void platform::enrol_mfa(const std::string& username, std::string secret,
+                         callback<user_credentials> done) {
+  impl_->call<user_credentials>({"user", username}, std::move(done),
+                                enrol_mfa_cmd{std::move(secret)});
+}
+
+void platform::confirm_mfa(const std::string& username, std::string secret,
+                           callback<user_credentials> done) {
+  impl_->call<user_credentials>({"user", username}, std::move(done),
+                                confirm_mfa_cmd{std::move(secret)});
+}
+
+void platform::create_session(create_session_cmd cmd, callback<session_info> done) {
+  entity_id id{"session", cmd.info.session_id};
+  impl_->call<session_info>(std::move(id), std::move(done), std::move(cmd));
+}
+
+void platform::check_session(const std::string& session_id, std::string secret_sha256,
+                             callback<session_info> done) {
+  impl_->call<session_info>({"session", session_id}, std::move(done),
+                            check_session_cmd{std::move(secret_sha256)});
+}
+
+void platform::revoke_session(const std::string& session_id, callback<session_info> done) {
+  impl_->call<session_info>({"session", session_id}, std::move(done), revoke_session_cmd{});
 }
 
 caf::actor_system& platform::system() {

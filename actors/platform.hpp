@@ -16,6 +16,7 @@
 
 #include "wager/actors/market.hpp"
 #include "wager/actors/resume.hpp"
+#include "wager/actors/user.hpp"
 #include "wager/actors/wallet.hpp"
 #include "wager/persistence/journal_options.hpp"
 #include "wager/runtime/directory.hpp"
@@ -48,6 +49,12 @@ struct platform_options {
   size_t markets_resident_max = 100'000;
   std::chrono::milliseconds wallet_idle_timeout = std::chrono::minutes{10};
   std::chrono::milliseconds market_idle_timeout = std::chrono::hours{1};
+  // Users and login sessions: small, and a session is used in bursts.
+  size_t users_resident_max = 1'000'000;
+  size_t sessions_resident_max = 1'000'000;
+  std::chrono::milliseconds user_idle_timeout = std::chrono::minutes{5};
+  std::chrono::milliseconds session_idle_timeout = std::chrono::minutes{10};
+  identity_options identity;
 
   wallet_options wallet;
   market_options market;
@@ -108,6 +115,22 @@ public:
   void transactions(const user_id& user, transactions_query query,
                     callback<std::vector<wallet_transaction>> done);
   void set_limits(const user_id& user, set_limits_cmd limits, callback<wallet_limits> done);
+
+  // -- users and login sessions ---------------------------------------------
+  // State only: hash passwords and verify TOTP codes off the actor threads
+  // (user.hpp). `username` names the user entity.
+
+  void create_user(const std::string& username, create_user_cmd cmd,
+                   callback<user_credentials> done);
+  void user_credentials_of(const std::string& username, callback<user_credentials> done);
+  void enrol_mfa(const std::string& username, std::string secret,
+                 callback<user_credentials> done);
+  void confirm_mfa(const std::string& username, std::string secret,
+                   callback<user_credentials> done);
+  void create_session(create_session_cmd cmd, callback<session_info> done);
+  void check_session(const std::string& session_id, std::string secret_sha256,
+                     callback<session_info> done);
+  void revoke_session(const std::string& session_id, callback<session_info> done);
 
   // -- the parts, for code that scripts its own actors -----------------------
 

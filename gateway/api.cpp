@@ -116,7 +116,7 @@ std::vector<std::pair<std::string, std::string>> api_routes() {
 client_api::impl::impl(platform& p, api_options o)
   : plat(p), options(std::move(o)),
     pool(std::make_unique<worker_pool>(options.worker_threads, options.worker_queue_max)),
-    auth(std::make_unique<auth_store>(p.journal(), *pool, options.auth)),
+    auth(std::make_unique<auth_store>(p, *pool, options.auth)),
     login_user(options.login_user_burst, options.login_user_per_s, options.rate_keys_max),
     login_address(options.login_address_burst, options.login_address_per_s,
                   options.rate_keys_max),

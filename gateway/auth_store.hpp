@@ -1,21 +1,18 @@
 #pragma once
 
-// Users and sessions, kept in the journal so that any node sharing it can
-// check a token: stream "user/<username>" (user_created, mfa_enrolled,
-// mfa_confirmed) and "session/<session id>" (session_created,
-// session_revoked). A new user is an append with expected_seq 0, so two
-// nodes racing for one username cannot both win (sequence_conflict ->
-// username_taken).
-//
-// Every call runs on the worker pool (hashing and journal reads block) and
-// answers there; when the pool is full the answer is errc::unavailable at
-// once, on the caller's thread.
+// Sign-up, login, tokens and TOTP over the user and session entities
+// (actors/user.hpp): the entities keep the state, journaled, so a token
+// works on any node sharing the journal; this class does the slow parts
+// (PBKDF2, random secrets) on the worker pool, never on an actor thread.
+// When the pool is full the answer is errc::unavailable at once, on the
+// caller's thread. Answers come on a pool thread or an actor thread.
 //
 // Tokens are "<session id>.<secret>"; the journal holds only the secret's
 // SHA-256, so a journal copy grants no sessions. Checked sessions are cached
 // for session_cache_ttl: a revocation on this node is seen at once, one on
 // another node within that time.
 
+#include "wager/actors/user.hpp"
 #include "wager/gateway/auth.hpp"
 
 #include <caf/error.hpp>
@@ -31,7 +28,7 @@
 
 namespace wager {
 
-class journal;
+class platform;
 
 struct auth_options {
   uint32_t pbkdf2_iterations = pbkdf2_iterations_default;
@@ -39,13 +36,6 @@ struct auth_options {
   std::chrono::milliseconds session_cache_ttl{1000};
   size_t sessions_cached_max = 100'000;
   std::string totp_issuer = "Wager";
-};
-
-struct session_info {
-  std::string session_id;
-  std::string user_id;
-  std::string username;
-  int64_t expires_at_ms = 0;
 };
 
 struct session_grant {
@@ -64,7 +54,7 @@ public:
   using done_fn = std::function<void(caf::expected<T>)>;
   using status_fn = std::function<void(caf::error)>;
 
-  auth_store(journal& j, worker_pool& pool, auth_options options);
+  auth_store(platform& p, worker_pool& pool, auth_options options);
 
   // -> user_id; username_taken.
   void create_user(std::string username, std::string password, done_fn<std::string> done);
@@ -92,13 +82,15 @@ private:
     bool revoked = false;
     std::chrono::steady_clock::time_point checked;
   };
+  void start_session(const std::string& username, const user_credentials& user,
+                     done_fn<session_grant> done);
   std::optional<cached> cache_get(const std::string& id);
   void cache_put(const std::string& id, cached entry);
 
   // Runs `work` on the pool, or answers unavailable.
   bool run(std::function<void()> work);
 
-  journal& journal_;
+  platform& platform_;
   worker_pool& pool_;
   auth_options options_;
   std::mutex mutex_;
