@@ -6,6 +6,7 @@
 #include "wager/runtime/log.hpp"
 
 #include <caf/all.hpp>
+#include <prometheus/counter.h>
 
 #include <filesystem>
 
@@ -17,6 +18,9 @@ struct platform::impl {
   std::shared_ptr<wager::journal> journal;
   wager::directory dir;
   caf::actor resumer;
+  // wager_bets_total{outcome,reason}: every bet answered through the facade.
+  prometheus::Family<prometheus::Counter>* bets = nullptr;
+  prometheus::Counter* bets_accepted = nullptr;
   bool stopped = false;
 
   // One short-lived actor per call: it asks the entity, hands the answer to
@@ -63,6 +67,11 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   auto d = std::make_unique<impl>();
   d->options = options;
   d->runtime = std::make_unique<node_runtime>(options.runtime);
+  d->bets = &prometheus::BuildCounter()
+               .Name("wager_bets_total")
+               .Help("Bets answered: accepted, rejected (by reason) or failed (no final answer)")
+               .Register(d->runtime->metrics().registry());
+  d->bets_accepted = &d->bets->Add({{"outcome", "accepted"}, {"reason", ""}});
   auto jopts = options.journal;
   jopts.path = (std::filesystem::path{options.data_dir} / "journal.db").string();
   jopts.metrics_registry = &d->runtime->metrics();
@@ -181,7 +190,26 @@ void platform::withdraw(const user_id& user, request_id request, money amount,
 }
 
 void platform::place_bet(const user_id& user, place_bet_cmd cmd, callback<wager::bet> done) {
-  impl_->call<wager::bet>(wallet_of(user), std::move(done), std::move(cmd));
+  auto* d = impl_.get();
+  impl_->call<wager::bet>(wallet_of(user),
+                          [d, done = std::move(done)](caf::expected<wager::bet> r) {
+                            if (r) {
+                              d->bets_accepted->Increment();
+                            } else {
+                              // Codes that are not the bet's final answer
+                              // (the caller retries) count as failed.
+                              auto code = code_of(r.error());
+                              bool final_answer = code != errc::unavailable
+                                                  && code != errc::internal
+                                                  && code != errc::journal_failure;
+                              d->bets
+                                ->Add({{"outcome", final_answer ? "rejected" : "failed"},
+                                       {"reason", std::string{to_code(code)}}})
+                                .Increment();
+                            }
+                            done(std::move(r));
+                          },
+                          std::move(cmd));
 }
 
 void platform::balance(const user_id& user, callback<wallet_balance> done) {

@@ -3,6 +3,12 @@
 // Shared by the api_*.cpp files: the API's state, the per-request context
 // and the JSON validation helpers. Not a public header.
 
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <unordered_map>
 #include "wager/actors/bet.hpp"
 #include "wager/actors/market.hpp"
 #include "wager/actors/money.hpp"
@@ -27,8 +33,27 @@ namespace wager::api {
 namespace json = boost::json;
 
 // One request on its way: answers once, from any thread.
+// wager_http_requests_total{route,method,status} and
+// wager_http_request_seconds{route}; `route` is the matched pattern
+// ("/v1/markets/{}"), so ids never become label values.
+struct request_metrics {
+  explicit request_metrics(prometheus::Registry& registry);
+  void observe(const std::string& route, const std::string& method, int status,
+               double seconds) const;
+
+  prometheus::Family<prometheus::Counter>* requests;
+  prometheus::Family<prometheus::Histogram>* seconds;
+  // One histogram per route, made at start: read-only afterwards, so
+  // responders on any thread read it without a lock.
+  std::unordered_map<std::string, prometheus::Histogram*> by_route;
+};
+
 struct call {
   http_request req;
+  // Set by the router; what the metrics count the call under.
+  std::string route = "unmatched";
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::shared_ptr<const request_metrics> metrics;
   std::vector<std::string> params; // path segments matched by {}
   std::optional<session_info> session;
   http_responder respond_fn;
@@ -117,6 +142,7 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   rate_limiter signup_address;
   rate_limiter request_address;
   rate_limiter request_user;
+  std::shared_ptr<const api::request_metrics> metrics;
 
   void dispatch(const api::call_ptr& c);
 

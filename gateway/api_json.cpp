@@ -63,6 +63,10 @@ std::optional<std::string> percent_decode(std::string_view in) {
 void call::respond(http_response res) {
   if (answered.exchange(true))
     return;
+  if (metrics)
+    metrics->observe(route, req.method, res.status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                       .count());
   respond_fn(std::move(res));
 }
 

@@ -5,6 +5,9 @@
 #include "wager/actors/ids.hpp"
 #include "wager/actors/market_status.hpp"
 #include "wager/persistence/journal.hpp"
+#include "wager/runtime/metrics.hpp"
+
+#include <prometheus/gauge.h>
 
 #include <algorithm>
 #include <mutex>
@@ -243,6 +246,18 @@ void client_api::impl::admin_settle(const call_ptr& c) {
     plat.settle_market(market_id{c->params.at(0)}, std::move(winners), done);
 }
 
+namespace {
+
+// Live entities per kind, as the directory counts them (wager_actors_alive).
+json::object entities_alive(metrics& m) {
+  json::object out;
+  for (auto kind : {"wallet", "market", "session", "user"})
+    out[kind] = static_cast<int64_t>(m.actors_alive().Add({{"kind", kind}}).Value());
+  return out;
+}
+
+} // namespace
+
 void client_api::impl::admin_health(const call_ptr& c) {
   if (!admin(c, "health"))
     return;
@@ -259,9 +274,7 @@ void client_api::impl::admin_health(const call_ptr& c) {
                                                            {"address", ""},
                                                            {"status", status}}}},
                       {"shards_owned", plat.options().shards},
-                      {"entities", json::object{{"wallet", nullptr},
-                                                {"market", nullptr},
-                                                {"session", nullptr}}}}));
+                      {"entities", entities_alive(plat.metrics())}}));
 }
 
 } // namespace wager

@@ -179,6 +179,15 @@ TEST_CASE("admin routes need the operator key, and health answers with it") {
   r = node.call("GET", "/v1/admin/health", {}, token);
   CHECK(r.status == 403);
   CHECK(error_code(r) == "forbidden");
+  // Eve's sign-up and login made her user and session entities live.
+  r = node.call("GET", "/v1/admin/health", {}, admin_key);
+  REQUIRE(r.status == 200);
+  auto health = body_of(r);
+  auto& entities = health.at("entities").as_object();
+  CHECK(entities.at("user").as_int64() == 1);
+  CHECK(entities.at("session").as_int64() == 1);
+  CHECK(entities.at("wallet").as_int64() == 0);
+  CHECK(entities.at("market").as_int64() == 0);
   r = node.call("GET", "/v1/admin/health");
   CHECK(r.status == 401);
   r = node.call("POST", "/v1/admin/markets/m1/status", R"({"status":"open"})", "wrong-key");
@@ -206,4 +215,37 @@ TEST_CASE("unknown routes are 404 and wrong methods 405") {
   CHECK(r.status == 405);
   r = node.call("GET", "/v1/wallet/");
   CHECK(r.status == 404);
+}
+
+TEST_CASE("metrics count requests per route pattern and bets by outcome and reason") {
+  api_node node;
+  node.open_market("m1");
+  REQUIRE(node.call("GET", "/v1/markets/m1").status == 200);
+  REQUIRE(node.call("GET", "/v1/markets/nope").status == 404);
+  REQUIRE(node.call("GET", "/v1/nothing").status == 404);
+  auto token = node.user("bob");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":1000})", token)
+            .status == 201);
+  auto bet = [&](const std::string& request, int stake) {
+    return node.call("POST", "/v1/bets",
+                     R"({"request_id":")" + request + R"(","market_id":"m1",)"
+                       R"("selection_id":"home","stake":)" + std::to_string(stake)
+                       + R"(,"price":"2.50","accept":"exact"})",
+                     token);
+  };
+  REQUIRE(bet("b1", 600).status == 201);
+  REQUIRE(bet("b2", 600).status == 409); // insufficient funds
+  auto text = node.plat->metrics().render();
+  // Ids never become labels: both market reads count under the pattern.
+  CHECK(text.find(R"(wager_http_requests_total{method="GET",route="/v1/markets/{}",status="200"} 1)")
+        != std::string::npos);
+  CHECK(text.find(R"(wager_http_requests_total{method="GET",route="/v1/markets/{}",status="404"} 1)")
+        != std::string::npos);
+  CHECK(text.find(R"(wager_http_requests_total{method="GET",route="unmatched",status="404"} 1)")
+        != std::string::npos);
+  CHECK(text.find(R"(wager_http_request_seconds_count{route="/v1/bets"} 2)") != std::string::npos);
+  CHECK(text.find(R"(wager_bets_total{outcome="accepted",reason=""} 1)") != std::string::npos);
+  CHECK(text.find(R"(wager_bets_total{outcome="rejected",reason="insufficient_funds"} 1)")
+        != std::string::npos);
+  CHECK(text.find("m1") == std::string::npos);
 }
