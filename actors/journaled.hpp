@@ -30,6 +30,7 @@
 #include "wager/runtime/assert.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
+#include "wager/runtime/ring_queue.hpp"
 
 #include <boost/json.hpp>
 #include <caf/all.hpp>
@@ -242,7 +243,7 @@ private:
   uint64_t snapshot_seq_ = 0;
   uint64_t next_token_ = 1;
   uint64_t first_live_token_ = 1;
-  std::deque<pending_append> pending_;
+  ring_queue<pending_append> pending_;
   bool failed_ = false;
 };
 

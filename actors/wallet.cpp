@@ -61,7 +61,7 @@ struct wallet_actor_state {
   std::unordered_map<std::string, std::vector<caf::response_promise>> waiters;
   std::unordered_map<std::string, std::chrono::milliseconds> backoff;
   std::unordered_map<std::string, request_entry> rejections;
-  std::deque<std::string> rejection_order;
+  ring_queue<std::string> rejection_order;
   // Journal look-ups in flight, by token.
   std::unordered_map<uint64_t, caf::response_promise> lookups;
   std::unordered_map<uint64_t, std::vector<caf::response_promise>> stored_lookups;

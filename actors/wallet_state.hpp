@@ -16,6 +16,7 @@
 #include "wager/actors/money.hpp"
 #include "wager/persistence/event.hpp"
 #include "wager/runtime/errors.hpp"
+#include "wager/runtime/ring_queue.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -134,10 +135,10 @@ struct wallet_state {
 
   std::map<std::string, stake_held> holds;    // undecided bets, by bet id
   std::map<std::string, bet> open_bets;       // accepted, unsettled
-  std::deque<bet> settled_bets;               // most recent last, bounded
-  std::deque<ledger_entry> ledger;            // most recent last, bounded
+  ring_queue<bet> settled_bets;               // most recent last, bounded
+  ring_queue<ledger_entry> ledger;            // most recent last, bounded
   std::unordered_map<std::string, request_entry> requests;
-  std::deque<std::string> request_order;      // eviction order for `requests`
+  ring_queue<std::string> request_order;      // eviction order for `requests`
 
   // A bet by id, open or recently settled; nullptr if unknown here.
   const bet* find_bet(const std::string& id) const;
