@@ -1,0 +1,198 @@
+// Membership on a simulated network and clock: nodes join through a seed,
+// agree on the owners, mark a killed or paused node down within the bound,
+// never let a node called down own shards until it rejoins, and hand a
+// draining node's shards away. Deterministic: no threads, no real time.
+
+#include "wager/cluster/membership.hpp"
+#include "wager/cluster/placement.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+using namespace wager;
+
+namespace {
+
+constexpr uint32_t shards = 256;
+
+// Nodes exchanging heartbeats every interval; a node can be killed
+// (silent), paused (silent and frozen) and resumed.
+struct sim {
+  membership_options options;
+  int64_t now = 0;
+  std::map<std::string, std::unique_ptr<membership>> nodes;
+  std::set<std::string> silent; // killed or paused: sends, hears and ticks nothing
+  // Who talks to whom: a new node knows only its seed until views spread.
+  std::map<std::string, std::set<std::string>> known;
+
+  membership& add(const std::string& id, const std::string& seed = {}, uint64_t inc = 1) {
+    nodes[id] = std::make_unique<membership>(
+      member_report{id, id + ":4000", member_status::joining, inc}, options);
+    known[id] = seed.empty() ? std::set<std::string>{} : std::set<std::string>{seed};
+    if (seed.empty())
+      nodes[id]->joined(); // the first node has nobody to wait for
+    return *nodes[id];
+  }
+
+  // One heartbeat round, then the clock moves on by one interval.
+  void step() {
+    for (auto& [id, n] : nodes) {
+      if (silent.count(id))
+        continue;
+      auto hb = n->make_heartbeat();
+      for (auto& to : known[id]) {
+        if (silent.count(to) || !nodes.count(to))
+          continue;
+        nodes[to]->on_heartbeat(hb, now);
+        known[to].insert(id); // the transport now has a connection both ways
+        if (nodes[to]->self().status == member_status::joining && !nodes[to]->rejoin_needed())
+          nodes[to]->joined();
+      }
+      for (auto& m : n->members())
+        if (m.node_id != id && m.status != member_status::down)
+          known[id].insert(m.node_id);
+    }
+    for (auto& [id, n] : nodes)
+      if (!silent.count(id))
+        n->tick(now);
+    now += options.heartbeat_interval_ms;
+  }
+
+  void run_for(int64_t ms) {
+    for (auto until = now + ms; now < until;)
+      step();
+  }
+
+  // Steps until `done` holds; the time it took, or -1 past the limit.
+  template <class F>
+  int64_t time_until(F done, int64_t limit_ms = 30'000) {
+    auto start = now;
+    while (!done()) {
+      if (now - start > limit_ms)
+        return -1;
+      step();
+    }
+    return now - start;
+  }
+
+  std::vector<std::string> owners(const std::string& id) { return nodes[id]->owners(); }
+};
+
+std::vector<std::string> ids(std::initializer_list<const char*> xs) {
+  return {xs.begin(), xs.end()};
+}
+
+} // namespace
+
+TEST_CASE("three nodes join through one seed and agree on the owners and the placement") {
+  sim s;
+  s.add("a");
+  s.add("b", "a");
+  s.add("c", "a");
+  auto agreed = [&] {
+    return s.owners("a") == ids({"a", "b", "c"}) && s.owners("b") == s.owners("a")
+           && s.owners("c") == s.owners("a");
+  };
+  CHECK(s.time_until(agreed) >= 0);
+  CHECK(place_shards(shards, s.owners("b")) == place_shards(shards, s.owners("c")));
+  for (auto& m : s.nodes["c"]->members())
+    CHECK(m.status == member_status::up);
+}
+
+TEST_CASE("a killed node is marked down by every survivor within the bound and only its shards "
+          "move") {
+  sim s;
+  s.add("a");
+  s.add("b", "a");
+  s.add("c", "a");
+  s.run_for(2'000);
+  REQUIRE(s.owners("a") == ids({"a", "b", "c"}));
+  auto before = place_shards(shards, s.owners("a"));
+  s.silent.insert("c");
+  auto took = s.time_until(
+    [&] { return s.owners("a") == ids({"a", "b"}) && s.owners("b") == ids({"a", "b"}); });
+  REQUIRE(took >= 0);
+  // Down after down_after_ms of silence, noticed at the next tick.
+  CHECK(took > s.options.down_after_ms - s.options.heartbeat_interval_ms);
+  CHECK(took <= s.options.down_after_ms + 2 * s.options.heartbeat_interval_ms);
+  for (auto& m : shard_moves(before, place_shards(shards, s.owners("a"))))
+    CHECK(m.from == "c");
+}
+
+TEST_CASE("a paused node is called down, owns nothing when it wakes, and rejoins with a new "
+          "incarnation") {
+  sim s;
+  s.add("a");
+  s.add("b", "a");
+  s.add("c", "a");
+  s.run_for(2'000);
+  auto full = place_shards(shards, s.owners("a"));
+  s.silent.insert("c"); // SIGSTOP: c neither speaks nor ticks
+  REQUIRE(s.time_until([&] { return s.owners("b") == ids({"a", "b"}); }) >= 0);
+  s.run_for(3'000);
+  s.silent.erase("c"); // SIGCONT: c still believes it is up
+  CHECK(s.nodes["c"]->self().status == member_status::up);
+  // c's own heartbeats do not bring it back: down is final for its
+  // incarnation, and the survivors' views tell c so.
+  s.step();
+  CHECK(s.owners("a") == ids({"a", "b"}));
+  CHECK(s.nodes["c"]->rejoin_needed());
+  auto c_owners = s.owners("c");
+  CHECK(std::find(c_owners.begin(), c_owners.end(), "c") == c_owners.end());
+  // It drops its entities (the node's business) and rejoins.
+  s.nodes["c"]->rejoin(2);
+  REQUIRE(s.time_until([&] {
+    return s.owners("a") == ids({"a", "b", "c"}) && s.owners("b") == s.owners("a")
+           && s.owners("c") == s.owners("a");
+  }) >= 0);
+  CHECK(place_shards(shards, s.owners("c")) == full);
+}
+
+TEST_CASE("a draining node stops owning at once and a restarted node with a higher incarnation "
+          "replaces its old self") {
+  sim s;
+  s.add("a");
+  s.add("b", "a");
+  s.add("c", "a");
+  s.run_for(2'000);
+  auto before = place_shards(shards, s.owners("a"));
+  s.nodes["b"]->leave();
+  REQUIRE(s.time_until([&] { return s.owners("a") == ids({"a", "c"}); }) >= 0);
+  // One heartbeat round: well before any silence timeout.
+  CHECK(s.owners("c") == ids({"a", "c"}));
+  CHECK(s.owners("b") == ids({"a", "c"}));
+  for (auto& m : shard_moves(before, place_shards(shards, s.owners("a"))))
+    CHECK(m.from == "b");
+  // b exits; a new process with the same id starts with a later incarnation.
+  s.silent.insert("b");
+  s.run_for(3'000);
+  s.silent.erase("b");
+  s.nodes.erase("b");
+  s.add("b", "a", 7);
+  REQUIRE(s.time_until([&] {
+    return s.owners("a") == ids({"a", "b", "c"}) && s.owners("c") == s.owners("a");
+  }) >= 0);
+  for (auto& m : s.nodes["a"]->members())
+    if (m.node_id == "b")
+      CHECK(m.incarnation == 7);
+}
+
+TEST_CASE("news of an older incarnation and third-party claims other than down change nothing") {
+  membership m{{"a", "a:1", member_status::up, 1}};
+  heartbeat from_b{{"b", "b:1", member_status::up, 5}, {}};
+  REQUIRE(m.on_heartbeat(from_b, 0));
+  auto v = m.version();
+  // c claims b is leaving: only b's own word sets that.
+  heartbeat from_c{{"c", "c:1", member_status::up, 1}, {{"b", "b:1", member_status::leaving, 5}}};
+  m.on_heartbeat(from_c, 10);
+  CHECK(m.owners() == ids({"a", "b", "c"}));
+  // An older life of b says it is down: ignored.
+  heartbeat old{{"c", "c:1", member_status::up, 1}, {{"b", "b:1", member_status::down, 4}}};
+  CHECK_FALSE(m.on_heartbeat(old, 20));
+  CHECK(m.owners() == ids({"a", "b", "c"}));
+  CHECK(m.version() > v);
+  CHECK(to_string(member_status::leaving) == "leaving");
+}
