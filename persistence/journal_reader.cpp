@@ -102,44 +102,44 @@ caf::expected<std::optional<snapshot>> journal_reader::load_snapshot(const std::
   return std::optional<snapshot>{std::move(s)};
 }
 
+namespace {
+
+// Runs a bound statement whose rows are one stream name each.
+caf::expected<std::vector<std::string>> stream_names(sqlite3* db, sqlite::statement& st,
+                                                     const std::string& what) {
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.emplace_back(st.column_text(0));
+  if (rc != SQLITE_DONE)
+    return sqlite::failure(db, rc, what);
+  return out;
+}
+
+} // namespace
+
 caf::expected<std::vector<std::string>>
 journal_reader::list_streams(std::string_view kind, const std::string& after, uint32_t max_count) {
-  std::vector<std::string> out;
   sqlite::reset_on_exit reset{streams_of_kind_};
   streams_of_kind_.bind(1, kind).bind(2, after).bind(3, int64_t{max_count});
-  int rc;
-  while ((rc = streams_of_kind_.step()) == SQLITE_ROW)
-    out.emplace_back(streams_of_kind_.column_text(0));
-  if (rc != SQLITE_DONE)
-    return sqlite::failure(db_.get(), rc, "listing streams of kind " + std::string{kind});
-  return out;
+  return stream_names(db_.get(), streams_of_kind_,
+                      "listing streams of kind " + std::string{kind});
 }
 
 caf::expected<std::vector<std::string>>
 journal_reader::list_open_streams(std::string_view kind, const std::string& after,
                                   uint32_t max_count) {
-  std::vector<std::string> out;
   sqlite::reset_on_exit reset{open_streams_};
   open_streams_.bind(1, kind).bind(2, after).bind(3, int64_t{max_count});
-  int rc;
-  while ((rc = open_streams_.step()) == SQLITE_ROW)
-    out.emplace_back(open_streams_.column_text(0));
-  if (rc != SQLITE_DONE)
-    return sqlite::failure(db_.get(), rc, "listing open streams of kind " + std::string{kind});
-  return out;
+  return stream_names(db_.get(), open_streams_,
+                      "listing open streams of kind " + std::string{kind});
 }
 
 caf::expected<std::vector<std::string>> journal_reader::list_all_streams(const std::string& after,
                                                                          uint32_t max_count) {
-  std::vector<std::string> out;
   sqlite::reset_on_exit reset{all_streams_};
   all_streams_.bind(1, after).bind(2, int64_t{max_count});
-  int rc;
-  while ((rc = all_streams_.step()) == SQLITE_ROW)
-    out.emplace_back(all_streams_.column_text(0));
-  if (rc != SQLITE_DONE)
-    return sqlite::failure(db_.get(), rc, "listing streams");
-  return out;
+  return stream_names(db_.get(), all_streams_, "listing streams");
 }
 
 caf::expected<std::optional<stored_request>>
