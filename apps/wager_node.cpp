@@ -1,6 +1,7 @@
 // wager-node: one node of a Wager cluster, as orchestration starts it.
 // Options: shared/API.md ("Node command line"); `wager-node --help`.
 
+#include <wager/actors/feed.hpp>
 #include <wager/actors/platform.hpp>
 #include <wager/persistence/journal.hpp>
 #include <wager/gateway/api.hpp>
@@ -139,18 +140,20 @@ int main(int argc, char** argv) {
   if (auto err = http.start(); !err.empty())
     return fail(err);
 
-  auto& feed_lines = prometheus::BuildCounter()
-                       .Name("wager_feed_lines_total")
-                       .Help("Feed lines received over TCP")
-                       .Register(metrics.registry());
-  auto& feed_received = feed_lines.Add({{"outcome", "received"}});
-  auto& feed_oversized = feed_lines.Add({{"outcome", "oversized"}});
+  // Feed lines from the TCP listener and from POST /v1/admin/feed.
+  wager::feed_options feed_opts;
+  feed_opts.silence = opts.feed_silence;
+  wager::feed_ingest ingest{runtime.system(), platform.directory(), metrics, feed_opts};
+  api_opts.feed = &ingest;
   std::optional<wager::feed_listener> feed;
   std::optional<uint16_t> feed_port;
   if (opts.feed_port) {
     feed.emplace(wager::feed_listener_options{.host = opts.http_host, .port = *opts.feed_port},
-                 [&](uint64_t, std::string_view, bool oversized) {
-                   (oversized ? feed_oversized : feed_received).Increment();
+                 [&](uint64_t, std::string_view line, bool oversized) {
+                   if (oversized)
+                     ingest.submit_oversized();
+                   else
+                     ingest.submit(line);
                  });
     if (auto err = feed->start(); !err.empty())
       return fail(err);
@@ -189,6 +192,8 @@ int main(int argc, char** argv) {
   if (feed)
     feed->stop();
   api.reset();
+  // The feed's actors go before the directory they route through.
+  ingest.stop();
   platform.stop();
   wager::log().info("node {} stopped", node_id);
   return 0;

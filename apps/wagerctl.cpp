@@ -7,6 +7,9 @@
 // Online, through a node's admin endpoints:
 //   wagerctl --url URL --admin-key KEY status
 //   wagerctl --url URL --admin-key KEY drain
+// Feed:
+//   wagerctl feed-replay FILE --feed HOST:PORT [--rate N]
+//                                           plays an NDJSON feed file into a node
 //
 // Exit status: 0 done; 1 verify found the journal or the money wrong (the
 // first problem on stderr); 2 wagerctl could not do what was asked (bad
@@ -23,9 +26,16 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace {
 
@@ -45,7 +55,10 @@ struct options {
   std::string admin_key;
   std::string ca_file;
   uint32_t timeout_ms = 10000;
-  std::string file; // backup, restore
+  std::string file; // backup, restore, feed-replay
+  std::string feed; // feed-replay: HOST:PORT of a node's feed listener
+  double rate = 100; // feed-replay: lines per second; 0 as fast as possible
+  bool loop = false; // feed-replay: play the file again and again
 };
 
 int fail(const std::string& line) {
@@ -189,7 +202,113 @@ int call_node(const options& o, const char* method, const char* path, const char
   return exit_ok;
 }
 
+// A connected TCP socket to HOST:PORT, or -1 with `error` set.
+int connect_to(const std::string& address, std::string& error) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    error = "expected HOST:PORT";
+    return -1;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  auto host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    error = ::gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (auto* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0)
+    error = "connection refused";
+  return fd;
+}
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0)
+      return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// A feed line stamped with the time it is sent: the file's `ts` values are
+// from when it was recorded. With --loop, each pass moves `seq` on by the
+// file's highest seq, so the producer sees one unbroken sequence. Lines that
+// are not JSON objects go as they are (a demo may show how the node skips
+// them).
+std::string restamp(const std::string& line, int64_t seq_offset, int64_t& seq_seen) {
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(line, ec);
+  if (ec || !doc.is_object() || !doc.as_object().contains("ts"))
+    return line;
+  auto& o = doc.as_object();
+  using namespace std::chrono;
+  o["ts"] = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  if (auto* seq = o.if_contains("seq"); seq != nullptr && seq->is_int64()) {
+    seq_seen = std::max(seq_seen, seq->as_int64());
+    *seq = seq->as_int64() + seq_offset;
+  }
+  return boost::json::serialize(doc);
+}
+
+int feed_replay(const options& o) {
+  if (o.loop && o.rate <= 0)
+    return fail("--loop needs a --rate above 0, or it floods the node");
+  std::ifstream in{o.file};
+  if (!in)
+    return fail("cannot read feed file '" + o.file + "'");
+  std::string error;
+  int fd = connect_to(o.feed, error);
+  if (fd < 0)
+    return fail("cannot reach the feed at '" + o.feed + "': " + error);
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  uint64_t sent = 0;
+  int64_t seq_offset = 0;
+  std::string line;
+  for (;;) {
+    int64_t seq_seen = 0;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+      if (line.empty() || line.front() == '#')
+        continue;
+      if (o.rate > 0)
+        std::this_thread::sleep_until(
+          start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+                    static_cast<double>(sent) / o.rate)));
+      if (!send_all(fd, restamp(line, seq_offset, seq_seen) + "\n")) {
+        ::close(fd);
+        return fail("the feed connection closed after " + std::to_string(sent) + " lines");
+      }
+      ++sent;
+    }
+    if (!o.loop || sent == 0)
+      break;
+    seq_offset += seq_seen;
+    in.clear();
+    in.seekg(0);
+  }
+  ::close(fd);
+  auto seconds = std::chrono::duration<double>(clock::now() - start).count();
+  print_json(boost::json::object{{"sent", sent}, {"seconds", seconds}});
+  return exit_ok;
+}
+
 int run(const options& o, const std::string& command) {
+  if (command == "feed-replay")
+    return feed_replay(o);
   bool offline = command == "verify" || command == "backup" || command == "restore";
   if (offline) {
     if (o.data_dir.empty())
@@ -232,6 +351,15 @@ int main(int argc, char** argv) {
   app.add_subcommand("restore", "make FILE the journal of an empty data dir")
     ->add_option("FILE", o.file, "a backup made by wagerctl backup")
     ->required();
+  auto* replay = app.add_subcommand(
+    "feed-replay", "send an NDJSON feed file to a node's feed port, ts restamped to now");
+  replay->add_option("FILE", o.file, "the feed file, one message per line")->required();
+  replay->add_option("--feed", o.feed, "the node's feed listener, HOST:PORT")->required();
+  replay->add_option("--rate", o.rate, "lines per second; 0 sends as fast as possible")
+    ->capture_default_str()
+    ->check(CLI::Range(0.0, 1'000'000.0));
+  replay->add_flag("--loop", o.loop,
+                   "play the file again and again (seq carries on); needs --rate above 0");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -240,7 +368,7 @@ int main(int argc, char** argv) {
     return fail(std::string{e.what()} + " (see wagerctl --help)");
   }
   if (app.get_subcommands().empty())
-    return fail("no command given: one of status, drain, verify, backup, restore"
+    return fail("no command given: one of status, drain, verify, backup, restore, feed-replay"
                 " (see wagerctl --help)");
   return run(o, app.get_subcommands().front()->get_name());
 }

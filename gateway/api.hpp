@@ -28,6 +28,7 @@
 namespace wager {
 
 class platform;
+class feed_ingest;
 
 struct api_options {
   // Operator key for /v1/admin/*; empty: every admin call is 403.
@@ -56,6 +57,10 @@ struct api_options {
   double request_user_burst = 200;
   double request_user_per_s = 100;
   size_t rate_keys_max = 100'000;
+
+  // POST /v1/admin/feed hands its lines to this ingest; null answers 503.
+  // Must outlive the API.
+  feed_ingest* feed = nullptr;
 
   // Markets listed at most by GET /v1/markets.
   uint32_t markets_list_max = 500;

@@ -2,6 +2,7 @@
 
 #include "wager/gateway/api_internal.hpp"
 
+#include "wager/actors/feed_message.hpp"
 #include "wager/actors/ids.hpp"
 #include "wager/actors/market_status.hpp"
 #include "wager/persistence/journal.hpp"
@@ -18,9 +19,7 @@ using namespace api;
 
 namespace {
 
-constexpr size_t text_max = 256;       // event and market names
-constexpr size_t selections_max = 100; // per market
-constexpr int64_t in_play_delay_max_ms = 60'000;
+constexpr size_t selections_max = feed_selections_max; // per market
 constexpr uint32_t list_page = 256;
 
 void answer_market(const call_ptr& c, int status, caf::expected<market_view> m) {
@@ -106,54 +105,12 @@ void client_api::impl::admin_create_market(const call_ptr& c) {
   auto body = parse_body(c);
   if (!body)
     return;
-  fields f{*body};
-  f.allow({"market_id", "event", "name", "selections", "limits", "in_play_delay_ms"});
-  market_definition def;
-  if (auto id = f.id("market_id"))
-    def.id = market_id{*id};
-  if (auto e = f.string("event", 1, text_max))
-    def.event = *e;
-  if (auto n = f.string("name", 1, text_max))
-    def.name = *n;
-  if (auto* sels = f.array("selections")) {
-    if (sels->empty() || sels->size() > selections_max)
-      f.fail(errc::invalid_field, "selections", "selections must have 1 to 100 entries");
-    for (auto& s : *sels) {
-      if (!s.is_object()) {
-        f.fail(errc::invalid_field, "selections", "each selection must be an object");
-        break;
-      }
-      fields sf{s.as_object()};
-      sf.allow({"selection_id", "name", "price"});
-      auto sid = sf.id("selection_id");
-      auto name = sf.string("name", 1, text_max);
-      auto p = sf.price_of("price");
-      if (!sf.ok()) {
-        f.fail(errc::invalid_field, "selections", "a selection is invalid");
-        break;
-      }
-      for (auto& prev : def.selections)
-        if (prev.id.value == *sid)
-          f.fail(errc::invalid_field, "selections", "selection ids must be unique");
-      def.selections.push_back({selection_id{*sid}, *name, *p});
-    }
-  }
-  if (auto* limits = f.object("limits")) {
-    fields lf{*limits};
-    lf.allow({"max_stake", "max_liability"});
-    auto stake = lf.amount("max_stake");
-    auto liability = lf.amount("max_liability");
-    if (!lf.ok())
-      f.fail(errc::invalid_field, "limits",
-             "limits needs max_stake and max_liability, 1 to 10^12 each");
-    else
-      def.limits = {money{*stake}, money{*liability}};
-  }
-  if (auto d = f.integer("in_play_delay_ms", 0, in_play_delay_max_ms, false))
-    def.in_play_delay_ms = *d;
-  if (!f.ok())
-    return c->respond(f.error());
-  plat.create_market(std::move(def),
+  // The same reading as the feed's `market` message (actors/feed_message.hpp).
+  field_error error;
+  auto def = market_definition_from_json(*body, {}, error);
+  if (!def)
+    return c->respond(error_response(error.code, error.message, error.field));
+  plat.create_market(std::move(*def),
                      [c](caf::expected<market_view> m) { answer_market(c, 201, std::move(m)); });
 }
 
