@@ -160,6 +160,9 @@ void run_op(producer_actor* self, const std::string& market, pending_op op) {
   auto done = [self, market, owner](const caf::error& err) { op_done(self, market, owner, err); };
   if (auto* odds = std::get_if<feed_odds_change>(&op.body)) {
     set_prices_cmd cmd{std::move(odds->prices), {}};
+    cmd.feed_received_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             owner->env.received.time_since_epoch())
+                             .count();
     if (odds->status)
       cmd.status = *odds->status;
     return ask_market(self, market, std::move(cmd), done);

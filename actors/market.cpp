@@ -436,9 +436,11 @@ caf::result<caf::message> set_prices(market_actor* self, set_prices_cmd& cmd) {
   auto result = change(self, std::move(events), updates, false);
   if (!cmd.prices.empty())
     updates->push_back({s.definition.id, s.version - (status_change ? 1 : 0), false,
-                        status_before, cmd.prices});
-  if (status_change)
+                        status_before, cmd.prices, cmd.feed_received_us});
+  if (status_change) {
     updates->push_back(status_update(s));
+    updates->back().feed_received_us = cmd.feed_received_us;
+  }
   return result;
 }
 

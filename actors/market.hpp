@@ -18,6 +18,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/optional.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,9 @@ struct set_status_cmd {
 struct set_prices_cmd {
   std::map<std::string, price> prices;
   caf::optional<market_status> status; // feed odds_change may carry one
+  // From the feed: when the node received the message (feed_clock_us()),
+  // carried on to the updates it causes so the edge can time feed-to-push.
+  int64_t feed_received_us = 0;
 };
 
 // Records the result and pays out through the outbox. -> market_view
@@ -103,7 +107,15 @@ struct market_update {
   bool status_changed = false;
   market_status status = market_status::pending;
   std::map<std::string, price> prices; // changed prices (all, on a status change)
+  int64_t feed_received_us = 0;        // set_prices_cmd's, 0 when not from the feed
 };
+
+// The clock of feed_received_us: steady, microseconds; only for durations
+// within one node.
+inline int64_t feed_clock_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
 
 struct market_options {
   // Settlement outbox: payouts in flight at once, and how long one waits for
@@ -152,7 +164,8 @@ typename I::result_type inspect(I& f, set_status_cmd& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, set_prices_cmd& x) {
-  return f(caf::meta::type_name("wager::set_prices_cmd"), x.prices, x.status);
+  return f(caf::meta::type_name("wager::set_prices_cmd"), x.prices, x.status,
+           x.feed_received_us);
 }
 template <class I>
 typename I::result_type inspect(I& f, settle_cmd& x) {
@@ -183,7 +196,7 @@ typename I::result_type inspect(I& f, market_view& x) {
 template <class I>
 typename I::result_type inspect(I& f, market_update& x) {
   return f(caf::meta::type_name("wager::market_update"), x.market, x.version,
-           x.status_changed, x.status, x.prices);
+           x.status_changed, x.status, x.prices, x.feed_received_us);
 }
 template <class I>
 typename I::result_type inspect(I& f, bet_decision& x) {

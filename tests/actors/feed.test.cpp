@@ -115,6 +115,7 @@ TEST_CASE("messages of one market are applied in the order they arrived") {
   std::vector<std::string> lines;
   for (int i = 0; i < 60; ++i)
     lines.push_back(odds_msg("p1", 2 + i, "m1", 200 + i));
+  auto submitted_us = feed_clock_us();
   auto r = run(feed, lines);
   CHECK(r.applied == 60);
   CHECK(r.invalid == 0);
@@ -125,7 +126,15 @@ TEST_CASE("messages of one market are applied in the order they arrived") {
     CHECK(updates[i].prices.at("home").hundredths == 200 + static_cast<int32_t>(i));
     if (i > 0)
       CHECK(updates[i].version == updates[i - 1].version + 1);
+    // Each update carries when its feed message reached the node, for the
+    // edge's feed-to-push latency.
+    CHECK(updates[i].feed_received_us >= submitted_us);
+    CHECK(updates[i].feed_received_us <= feed_clock_us());
   }
+  // A price set by the operator, not the feed, carries none.
+  REQUIRE(set_price(w.p(), "m1", "home", 300));
+  REQUIRE(wait_until([&] { return log.snapshot().size() == 61; }));
+  CHECK(log.snapshot().back().feed_received_us == 0);
 }
 
 TEST_CASE("each malformed kind is skipped, counted by reason, and the lines after it apply") {
