@@ -1,9 +1,9 @@
 #pragma once
 
-// Reading fields of a JSON object as the client API does, for the pure
-// parsers in actors/ (feed_message.cpp): the first problem wins and becomes
-// a field_error whose messages are the gateway's (gateway/api_json.cpp),
-// word for word. Not a public interface.
+// Reading the fields of a JSON object: the first problem wins and becomes a
+// field_error. One reader for the client API's bodies (gateway/api_json.cpp
+// wraps it) and the feed's messages (feed_message.cpp), so an admin POST and
+// a feed `market` message fail with the same words.
 
 #include "wager/actors/feed_message.hpp"
 
@@ -80,8 +80,9 @@ public:
     return std::string{v->as_string()};
   }
 
-  std::optional<std::string> string(std::string_view key, size_t min, size_t max) {
-    auto* v = get(key, true);
+  std::optional<std::string> string(std::string_view key, size_t min, size_t max,
+                                    bool required = true) {
+    auto* v = get(key, required);
     if (!v)
       return std::nullopt;
     if (!v->is_string()) {
@@ -113,8 +114,12 @@ public:
     return v->as_int64();
   }
 
-  std::optional<price> price_of(std::string_view key) {
-    auto* v = get(key, true);
+  std::optional<int64_t> amount(std::string_view key, bool required = true) {
+    return integer(key, amount_min_minor, amount_max_minor, required);
+  }
+
+  std::optional<price> price_of(std::string_view key, bool required = true) {
+    auto* v = get(key, required);
     if (!v)
       return std::nullopt;
     std::optional<price> p;
@@ -130,8 +135,8 @@ public:
     return p;
   }
 
-  std::optional<bool> boolean(std::string_view key) {
-    auto* v = get(key, true);
+  std::optional<bool> boolean(std::string_view key, bool required = true) {
+    auto* v = get(key, required);
     if (!v)
       return std::nullopt;
     if (!v->is_bool()) {
@@ -141,8 +146,8 @@ public:
     return v->as_bool();
   }
 
-  const json::array* array(std::string_view key) {
-    auto* v = get(key, true);
+  const json::array* array(std::string_view key, bool required = true) {
+    auto* v = get(key, required);
     if (!v)
       return nullptr;
     if (!v->is_array()) {
@@ -152,8 +157,8 @@ public:
     return &v->as_array();
   }
 
-  const json::object* object(std::string_view key) {
-    auto* v = get(key, true);
+  const json::object* object(std::string_view key, bool required = true) {
+    auto* v = get(key, required);
     if (!v)
       return nullptr;
     if (!v->is_object()) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <unordered_map>
+#include "wager/actors/json_fields.hpp"
 #include "wager/actors/bet.hpp"
 #include "wager/actors/market.hpp"
 #include "wager/actors/money.hpp"
@@ -92,33 +93,57 @@ std::optional<json::object> parse_body(const call_ptr& c, bool empty_ok = false)
 // Reads fields of one object; the first problem wins and becomes error().
 class fields {
 public:
-  explicit fields(const json::object& o) : o_(o) {}
+  explicit fields(const json::object& o) : reader_(o, error_) {}
 
   // unknown_field for any key not in `allowed`.
-  fields& allow(std::initializer_list<std::string_view> allowed);
+  fields& allow(std::initializer_list<std::string_view> allowed) {
+    reader_.allow(allowed);
+    return *this;
+  }
 
   // nullptr when absent (missing_field if required). A JSON null counts as
   // absent for optional fields.
-  const json::value* get(std::string_view key, bool required);
+  const json::value* get(std::string_view key, bool required) {
+    return reader_.get(key, required);
+  }
 
-  std::optional<std::string> id(std::string_view key, bool required = true);
+  std::optional<std::string> id(std::string_view key, bool required = true) {
+    return reader_.id(key, required);
+  }
   std::optional<std::string> string(std::string_view key, size_t min, size_t max,
-                                    bool required = true);
-  std::optional<int64_t> amount(std::string_view key, bool required = true);
+                                    bool required = true) {
+    return reader_.string(key, min, max, required);
+  }
+  std::optional<int64_t> amount(std::string_view key, bool required = true) {
+    return reader_.amount(key, required);
+  }
   std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max,
-                                 bool required = true);
-  std::optional<price> price_of(std::string_view key, bool required = true);
-  std::optional<bool> boolean(std::string_view key, bool required = true);
-  const json::array* array(std::string_view key, bool required = true);
-  const json::object* object(std::string_view key, bool required = true);
+                                 bool required = true) {
+    return reader_.integer(key, min, max, required);
+  }
+  std::optional<price> price_of(std::string_view key, bool required = true) {
+    return reader_.price_of(key, required);
+  }
+  std::optional<bool> boolean(std::string_view key, bool required = true) {
+    return reader_.boolean(key, required);
+  }
+  const json::array* array(std::string_view key, bool required = true) {
+    return reader_.array(key, required);
+  }
+  const json::object* object(std::string_view key, bool required = true) {
+    return reader_.object(key, required);
+  }
 
-  void fail(errc code, std::string_view field, std::string message);
-  bool ok() const { return !error_; }
-  const http_response& error() const { return *error_; }
+  void fail(errc code, std::string_view field, std::string message) {
+    reader_.fail(code, field, std::move(message));
+  }
+  bool ok() const { return reader_.ok(); }
+  // The first problem as the API's error answer.
+  http_response error() const { return error_response(error_.code, error_.message, error_.field); }
 
 private:
-  const json::object& o_;
-  std::optional<http_response> error_;
+  field_error error_; // before reader_, which refers to it
+  json_fields::reader reader_;
 };
 
 // Query string: decoded name -> value. nullopt (after answering 400) for a
