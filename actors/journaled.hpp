@@ -27,6 +27,8 @@
 //   static constexpr uint32_t snapshot_version;
 
 #include "wager/persistence/journal.hpp"
+#include "wager/runtime/directory.hpp"
+#include "wager/runtime/entity.hpp"
 #include "wager/runtime/assert.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
@@ -246,5 +248,32 @@ private:
   ring_queue<pending_append> pending_;
   bool failed_ = false;
 };
+
+// The activation every journaled entity shares: spawn the actor, let `fill`
+// set its state from the entity's key and directory, open its journaled book
+// on stream "<kind>/<key>", start recovery (routed messages wait until it
+// ends) and behave as `recovering`. Actor state needs a member
+// `std::unique_ptr<journaled<Traits>> book`.
+template <class Traits, class Actor, class Fill>
+activate_fn journaled_activator(std::shared_ptr<journal> j, std::string kind,
+                                uint32_t snapshot_every, Fill fill,
+                                caf::behavior (*recovering)(Actor*)) {
+  return [j, kind, snapshot_every, fill, recovering](const activation_context& ctx) -> caf::actor {
+    auto key = ctx.id.key;
+    auto dir = ctx.dir;
+    return ctx.system.spawn(
+      [j, kind, snapshot_every, fill, recovering, key, dir](Actor* self) -> caf::behavior {
+        auto& st = self->state;
+        fill(st, key, dir);
+        st.book = std::make_unique<journaled<Traits>>(j, kind + "/" + key, snapshot_every);
+        begin_recovery(self);
+        if (auto err = st.book->recover(self)) {
+          self->quit(err);
+          return {};
+        }
+        return recovering(self);
+      });
+  };
+}
 
 } // namespace wager

@@ -611,25 +611,14 @@ market_view view_of(const market_state& s) {
 }
 
 activate_fn market_activator(std::shared_ptr<journal> j, market_options options) {
-  return [j, options](const activation_context& ctx) -> caf::actor {
-    auto id = market_id{ctx.id.key};
-    auto dir = ctx.dir;
-    return ctx.system.spawn([j, options, id, dir](market_actor* self) -> caf::behavior {
-      auto& st = self->state;
-      st.store = j;
-      st.options = options;
-      st.dir = dir;
-      st.id = id;
-      st.book = std::make_unique<journaled<market_traits>>(j, "market/" + id.value,
-                                                           options.snapshot_every);
-      begin_recovery(self);
-      if (auto err = st.book->recover(self)) {
-        self->quit(err);
-        return {};
-      }
-      return recovering(self);
-    });
+  auto fill = [j, options](market_actor_state& st, const std::string& key, const directory& dir) {
+    st.store = j;
+    st.options = options;
+    st.dir = dir;
+    st.id = market_id{key};
   };
+  return journaled_activator<market_traits, market_actor>(j, "market", options.snapshot_every,
+                                                          fill, recovering);
 }
 
 } // namespace wager

@@ -619,25 +619,14 @@ uint64_t body_hash(std::initializer_list<std::string_view> parts) {
 }
 
 activate_fn wallet_activator(std::shared_ptr<journal> j, wallet_options options) {
-  return [j, options](const activation_context& ctx) -> caf::actor {
-    auto user = user_id{ctx.id.key};
-    auto dir = ctx.dir;
-    return ctx.system.spawn([j, options, user, dir](wallet_actor* self) -> caf::behavior {
-      auto& st = self->state;
-      st.store = j;
-      st.options = options;
-      st.dir = dir;
-      st.user = user;
-      st.book = std::make_unique<journaled<wallet_traits>>(j, "wallet/" + user.value,
-                                                           options.snapshot_every);
-      begin_recovery(self);
-      if (auto err = st.book->recover(self)) {
-        self->quit(err);
-        return {};
-      }
-      return recovering(self);
-    });
+  auto fill = [j, options](wallet_actor_state& st, const std::string& key, const directory& dir) {
+    st.store = j;
+    st.options = options;
+    st.dir = dir;
+    st.user = user_id{key};
   };
+  return journaled_activator<wallet_traits, wallet_actor>(j, "wallet", options.snapshot_every,
+                                                          fill, recovering);
 }
 
 } // namespace wager
