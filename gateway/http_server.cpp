@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -40,8 +41,8 @@ template <class Stream>
 class session : public std::enable_shared_from_this<session<Stream>> {
 public:
   session(Stream&& stream, const http_server_options& options, const http_handler& handler,
-          std::shared_ptr<net::io_context> ioc)
-    : stream_(std::move(stream)), options_(options), handler_(handler), ioc_weak_(ioc) {
+          std::shared_ptr<detail::io_gate> gate)
+    : stream_(std::move(stream)), options_(options), handler_(handler), gate_(std::move(gate)) {
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec)
@@ -136,18 +137,39 @@ private:
                      keep_alive_);
       // The connection now belongs to the stream; this session ends.
       auto ws = std::make_shared<detail::stream_socket<Stream>>(std::move(stream_), options_,
-                                                                std::move(req));
+                                                                std::move(req), gate_);
       return ws->accept(parser_->release());
     }
     // No deadline while the platform works on the answer.
     lowest().expires_never();
-    auto executor = stream_.get_executor();
-    handler_(std::move(req),
-             [self = this->shared_from_this(), executor, ioc = ioc_weak_.lock()](http_response res) {
-               net::post(executor, [self, res = std::move(res)]() mutable {
-                 self->write(std::move(res), self->keep_alive_);
-               });
-             });
+    handler_(std::move(req), responder());
+  }
+
+  // The connection waits in the gate, not in the responder: an actor may
+  // hold a responder past stop(), and then must not hold the socket and the
+  // strand past their io_context. Dropping the responder unanswered ends
+  // the connection.
+  http_responder responder() {
+    struct ticket {
+      std::shared_ptr<detail::io_gate> gate;
+      uint64_t id = 0;
+      ~ticket() {
+        if (gate)
+          gate->unpark(id, [](std::shared_ptr<void>) {});
+      }
+    };
+    auto t = std::make_shared<ticket>();
+    t->id = gate_->park(this->shared_from_this());
+    t->gate = gate_;
+    return [t](http_response res) {
+      t->gate->unpark(t->id, [&res](std::shared_ptr<void> connection) {
+        auto self = std::static_pointer_cast<session>(std::move(connection));
+        auto executor = self->stream_.get_executor();
+        net::post(executor, [self = std::move(self), res = std::move(res)]() mutable {
+          self->write(std::move(res), self->keep_alive_);
+        });
+      });
+    };
   }
 
   void reply_and_close(http_response res) {
@@ -179,9 +201,7 @@ private:
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_server_options& options_;
   const http_handler& handler_;
-  // Held by responders only (not here, which would keep the I/O context
-  // alive from its own handlers): a late answer posts to a live context.
-  std::weak_ptr<net::io_context> ioc_weak_;
+  std::shared_ptr<detail::io_gate> gate_;
   std::string remote_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
@@ -192,8 +212,9 @@ private:
 struct http_server::impl {
   http_server_options options;
   http_handler handler;
-  std::shared_ptr<net::io_context> ioc = std::make_shared<net::io_context>();
+  std::optional<net::io_context> ioc{std::in_place};
   std::optional<tcp::acceptor> acceptor{std::in_place, net::make_strand(*ioc)};
+  std::shared_ptr<detail::io_gate> gate = std::make_shared<detail::io_gate>();
   std::shared_ptr<net::ssl::context> tls;
   std::vector<std::thread> threads;
   uint16_t port = 0;
@@ -213,11 +234,11 @@ struct http_server::impl {
     if (tls) {
       using ssl_stream = beast::ssl_stream<beast::tcp_stream>;
       std::make_shared<session<ssl_stream>>(ssl_stream{std::move(socket), *tls}, options,
-                                            handler, ioc)
+                                            handler, gate)
         ->start();
     } else {
       std::make_shared<session<beast::tcp_stream>>(beast::tcp_stream{std::move(socket)},
-                                                   options, handler, ioc)
+                                                   options, handler, gate)
         ->start();
     }
   }
@@ -259,9 +280,13 @@ std::string http_server::start() {
     return "cannot listen on " + d.options.host + ":" + std::to_string(d.options.port)
            + ": " + ec.message();
   d.port = d.acceptor->local_endpoint().port();
+  {
+    std::lock_guard lock{d.gate->mutex};
+    d.gate->ioc = &*d.ioc;
+  }
   d.accept();
   for (uint32_t i = 0; i < std::max<uint32_t>(1, d.options.threads); ++i)
-    d.threads.emplace_back([ioc = d.ioc] { ioc->run(); });
+    d.threads.emplace_back([ioc = &*d.ioc] { ioc->run(); });
   return {};
 }
 
@@ -277,9 +302,11 @@ void http_server::stop() {
   for (auto& t : d.threads)
     t.join();
   d.threads.clear();
-  // Destroying the context destroys every connection's pending handlers and
-  // so the connections: WebSocket owners hear on_closed. A responder still
-  // held elsewhere keeps the context (not the threads) alive until it runs.
+  // Everything that holds a socket or a strand dies before the context:
+  // first the connections waiting for an answer (late answers now find the
+  // gate closed), then the acceptor, then, with the context, every pending
+  // handler and so every other connection (WebSocket owners hear on_closed).
+  d.gate->close().clear();
   d.acceptor.reset();
   d.ioc.reset();
 }

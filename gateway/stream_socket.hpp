@@ -13,18 +13,78 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 namespace wager::detail {
+
+// The only way into the server's I/O from outside it. Responders and outbox
+// wake-ups are held by actors, which may keep them after the server stopped
+// and its io_context is gone; so they hold no Asio object (no socket, no
+// strand executor, no connection), only this gate, and reach the context
+// through it while it is open. stop() closes it once the I/O threads are
+// joined and before the context dies.
+struct io_gate {
+  std::mutex mutex;
+  boost::asio::io_context* ioc = nullptr; // null: stopped
+  uint64_t last_ticket = 0;
+  // Connections waiting for a handler's answer, owned here rather than by
+  // their responders: a connection must die before its io_context.
+  std::unordered_map<uint64_t, std::shared_ptr<void>> parked;
+
+  // Runs f on the I/O threads, or drops it when stopped. f must not own a
+  // connection (it is destroyed unrun if the server stops first, which is
+  // fine, but it must not be the last owner outside the context).
+  template <class F>
+  void post(F&& f) {
+    std::lock_guard lock{mutex};
+    if (ioc)
+      boost::asio::post(*ioc, std::forward<F>(f));
+  }
+
+  // Keeps a connection alive until its answer comes; the ticket's number.
+  uint64_t park(std::shared_ptr<void> connection) {
+    std::lock_guard lock{mutex};
+    auto id = ++last_ticket;
+    if (ioc)
+      parked.emplace(id, std::move(connection));
+    return id;
+  }
+
+  // Hands the parked connection to `deliver` (which posts it to its strand),
+  // unless the server stopped or the ticket was used.
+  template <class F>
+  void unpark(uint64_t id, F&& deliver) {
+    std::lock_guard lock{mutex};
+    auto it = parked.find(id);
+    if (!ioc || it == parked.end())
+      return;
+    auto connection = std::move(it->second);
+    parked.erase(it);
+    deliver(std::move(connection));
+  }
+
+  // Closes the gate; the caller destroys what was parked, before the context.
+  std::unordered_map<uint64_t, std::shared_ptr<void>> close() {
+    std::lock_guard lock{mutex};
+    ioc = nullptr;
+    return std::exchange(parked, {});
+  }
+};
 
 template <class Stream>
 class stream_socket : public std::enable_shared_from_this<stream_socket<Stream>> {
 public:
   using request_type = boost::beast::http::request<boost::beast::http::string_body>;
 
-  stream_socket(Stream&& stream, const http_server_options& options, http_request request)
+  stream_socket(Stream&& stream, const http_server_options& options, http_request request,
+                std::shared_ptr<io_gate> gate)
     : ws_(std::move(stream)), options_(options), request_(std::move(request)),
+      gate_(std::move(gate)),
       outbox_(std::make_shared<stream_outbox>(
         stream_outbox_limits{options.websocket_reliable_max, 1024})) {}
 
@@ -54,12 +114,13 @@ public:
 private:
   void on_accepted() {
     callbacks_ = options_.websocket(request_, outbox_);
+    // The outbox lives on in the session actor: its wake-up holds neither
+    // this connection nor the strand, only the gate.
     std::weak_ptr<stream_socket> weak = this->shared_from_this();
-    auto executor = ws_.get_executor();
-    outbox_->on_ready([weak, executor] {
-      boost::asio::post(executor, [weak] {
+    outbox_->on_ready([gate = gate_, weak] {
+      gate->post([weak] {
         if (auto self = weak.lock())
-          self->pump();
+          boost::asio::post(self->ws_.get_executor(), [self] { self->pump(); });
       });
     });
     read();
@@ -126,6 +187,7 @@ private:
   boost::beast::websocket::stream<Stream> ws_;
   const http_server_options& options_;
   http_request request_;
+  std::shared_ptr<io_gate> gate_;
   request_type upgrade_;
   std::shared_ptr<stream_outbox> outbox_;
   websocket_callbacks callbacks_;

@@ -4,6 +4,7 @@
 
 #include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 #include "support/ws_client.hpp"
 
 #include "wager/gateway/http_server.hpp"
@@ -18,6 +19,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 using namespace wager;
 using namespace std::chrono_literals;
@@ -207,4 +211,46 @@ TEST_CASE("the plain port upgrades the stream path and refuses a plain GET there
   test::http_client h{"127.0.0.1", s.port()};
   CHECK(h.get("/v1/stream").status == 426);
   CHECK(h.get("/v1/other").status == 200);
+}
+
+// Actors may keep a responder or a connection's outbox after the server is
+// gone. Using or dropping them then must touch nothing of the server's I/O
+// (under AddressSanitizer this was a use-after-free of its io_context).
+TEST_CASE("a responder and an outbox kept past the server's end are harmless") {
+  std::mutex mutex;
+  std::vector<http_responder> responders;
+  std::shared_ptr<stream_outbox> outbox;
+  http_server_options o = plain_fixture::options();
+  o.websocket = [&](const http_request&, std::shared_ptr<stream_outbox> box) {
+    std::lock_guard lock{mutex};
+    outbox = box;
+    return websocket_callbacks{[](std::string) {}, [] {}};
+  };
+  auto server = std::make_unique<http_server>(o, [&](http_request, http_responder w) {
+    std::lock_guard lock{mutex};
+    responders.push_back(std::move(w));
+  });
+  REQUIRE(server->start() == "");
+  test::ws_client ws{"127.0.0.1", server->port()};
+  REQUIRE(ws.connect() == "");
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  std::string get = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(::send(fd, get.data(), get.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(get.size()));
+  REQUIRE(test::wait_until([&] {
+    std::lock_guard lock{mutex};
+    return responders.size() == 1 && outbox != nullptr;
+  }));
+  server->stop();
+  server.reset();
+  responders.front()(error_response(503, "unavailable", "too late"));
+  CHECK_FALSE(outbox->push("after the end"));
+  responders.clear();
+  outbox.reset();
+  ::close(fd);
 }
