@@ -1,0 +1,143 @@
+// Google Benchmark micro-benchmarks for the pieces every bet goes through:
+// price and money parsing and formatting, wallet and market event encoding
+// and decoding, the bet decision's stored form, and one journal batch append
+// (fsync'd, on a temporary file). Regressions show up as numbers:
+//
+//   build/bench/wager_bench_micro --benchmark_format=json
+
+#include <wager/actors/market_state.hpp>
+#include <wager/actors/money.hpp>
+#include <wager/actors/wallet_state.hpp>
+#include <wager/persistence/sqlite_journal.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <future>
+#include <unistd.h>
+
+using namespace wager;
+
+namespace {
+
+void price_parse(benchmark::State& state) {
+  const char* texts[] = {"2.50", "1.5", "17", "999.99", "3.05"};
+  size_t i = 0;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(parse_price(texts[i++ % 5]));
+}
+BENCHMARK(price_parse);
+
+void price_format(benchmark::State& state) {
+  int32_t h = 150;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(format_price(price{h}));
+    h = h == 900 ? 150 : h + 1;
+  }
+}
+BENCHMARK(price_format);
+
+void money_payout_and_liability(benchmark::State& state) {
+  int64_t stake = 100;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(potential_payout(money{stake}, price{275}));
+    benchmark::DoNotOptimize(liability(money{stake}, price{275}));
+    stake = stake == 5000 ? 100 : stake + 1;
+  }
+}
+BENCHMARK(money_payout_and_liability);
+
+stake_held a_stake_held() {
+  return stake_held{request_id{"c64-12-123456"}, bet_id{"b-0123456789abcdef"}, market_id{"m17"},
+                    selection_id{"s2"}, money{2550}, price{375}, accept_policy::exact, 0x1234abcd};
+}
+
+void wallet_event_encode(benchmark::State& state) {
+  wallet_event e = a_stake_held();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(encode(e));
+}
+BENCHMARK(wallet_event_encode);
+
+void wallet_event_decode(benchmark::State& state) {
+  auto ev = encode(wallet_event{a_stake_held()});
+  for (auto _ : state)
+    benchmark::DoNotOptimize(decode_wallet_event(ev));
+}
+BENCHMARK(wallet_event_decode);
+
+bet_accepted a_bet_accepted() {
+  return bet_accepted{bet_id{"b-0123456789abcdef"}, user_id{"w12345"}, selection_id{"s2"},
+                      money{2550}, price{375}};
+}
+
+void market_event_encode(benchmark::State& state) {
+  market_event e = a_bet_accepted();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(encode(e));
+}
+BENCHMARK(market_event_encode);
+
+void market_event_decode(benchmark::State& state) {
+  auto ev = encode(market_event{a_bet_accepted()});
+  for (auto _ : state)
+    benchmark::DoNotOptimize(decode_market_event(ev));
+}
+BENCHMARK(market_event_decode);
+
+void market_prices_changed_encode(benchmark::State& state) {
+  market_event e = prices_changed{{{"s0", price{250}}, {"s1", price{310}}, {"s2", price{420}}}};
+  for (auto _ : state)
+    benchmark::DoNotOptimize(encode(e));
+}
+BENCHMARK(market_prices_changed_encode);
+
+void bet_decision_round_trip(benchmark::State& state) {
+  bet_decision d{bet_id{"b-0123456789abcdef"}, true, price{375}, errc::none, price{}};
+  for (auto _ : state)
+    benchmark::DoNotOptimize(bet_decision_from_json(to_json_text(d)));
+}
+BENCHMARK(bet_decision_round_trip);
+
+// One batch of `range(0)` appends (a stake_held each, on as many wallet
+// streams) queued at once and waited for: one group commit and its fsync.
+void journal_batch_append(benchmark::State& state) {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / ("wager-micro-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  journal_options o;
+  o.path = (dir / "journal.db").string();
+  auto j = open_sqlite_journal(o);
+  if (!j) {
+    state.SkipWithError("cannot open the journal");
+    return;
+  }
+  auto batch = static_cast<int>(state.range(0));
+  std::vector<uint64_t> seq(static_cast<size_t>(batch), 0);
+  auto ev = encode(wallet_event{a_stake_held()});
+  for (auto _ : state) {
+    std::vector<std::future<bool>> acks;
+    for (int i = 0; i < batch; ++i) {
+      auto done = std::make_shared<std::promise<bool>>();
+      acks.push_back(done->get_future());
+      auto& s = seq[static_cast<size_t>(i)];
+      auto err = (*j)->append({"wallet/w" + std::to_string(i), s, {ev}},
+                              [done](caf::expected<append_ack> a) { done->set_value(bool(a)); });
+      if (err)
+        done->set_value(false);
+      ++s;
+    }
+    for (auto& a : acks)
+      if (!a.get())
+        state.SkipWithError("an append failed");
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  j->reset();
+  fs::remove_all(dir);
+}
+BENCHMARK(journal_batch_append)->Arg(1)->Arg(64)->Arg(512)->UseRealTime();
+
+} // namespace
+
+BENCHMARK_MAIN();

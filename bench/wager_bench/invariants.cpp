@@ -1,0 +1,41 @@
+#include "invariants.hpp"
+
+#include <wager/actors/ledger_audit.hpp>
+#include <wager/persistence/backup.hpp>
+#include <wager/runtime/errors.hpp>
+
+#include <boost/json.hpp>
+
+namespace wager::bench {
+
+invariants_result check_invariants(const std::string& journal_path, uint64_t accepted_bets,
+                                   uint64_t repeat_mismatches) {
+  invariants_result r;
+  ledger_audit audit;
+  auto checked = verify_journal(journal_path, &audit);
+  if (!checked) {
+    r.detail["error"] = "cannot verify " + journal_path + ": " + message_of(checked.error());
+    return r;
+  }
+  auto& money = audit.report();
+  auto t = money.totals;
+  bool totals_ok = t.deposits - t.withdrawals == t.available + t.held + t.house_result();
+  bool rows_ok = money.bets_accepted == accepted_bets;
+  r.ok = checked->ok() && money.ok() && totals_ok && rows_ok && repeat_mismatches == 0;
+  r.detail = boost::json::object{
+    {"journal_ok", checked->ok()},
+    {"money_ok", money.ok()},
+    {"deposits_minor", t.deposits.minor},
+    {"available_minor", t.available.minor},
+    {"held_minor", t.held.minor},
+    {"house_result_minor", t.house_result().minor},
+    {"bet_rows", money.bets_accepted},
+    {"bets_told_accepted", accepted_bets},
+    {"repeat_mismatches", repeat_mismatches},
+  };
+  if (!checked->problems.empty())
+    r.detail["first_problem"] = checked->problems.front();
+  return r;
+}
+
+} // namespace wager::bench

@@ -1,0 +1,167 @@
+#pragma once
+
+// The match-day workload of shared/WORKLOAD.md, shared by every mode of
+// wager-bench: what a bet looks like (uniform wallet, Zipf market, uniform
+// stake, ~2% stale prices, ~1% repeated request ids), the board of current
+// prices the feed moves and bettors read, the latency record, and the
+// machine facts every JSON line carries.
+
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace wager::bench {
+
+using clock_type = std::chrono::steady_clock;
+
+struct bench_options {
+  std::string mode = "inproc"; // inproc, http, wallets
+  std::vector<int> clients{1, 16, 64};
+  double seconds = 10;
+  int wallets = 100'000;
+  int markets = 1'000;
+  uint64_t seed = 42;
+  double zipf_s = 1.1;
+  int64_t fund_minor = 100'000;   // per wallet; 0: the workload's total over the wallets
+  double feed_per_s = 100;        // price changes per second
+  double rate_per_s = 0;          // inproc: open loop at this total rate; 0: closed loop
+  double stale_fraction = 0.02;   // bets at a price the bettor knows is stale
+  double repeat_fraction = 0.01;  // bets that repeat an earlier request id
+  std::string data_dir;           // inproc: fresh per run; http: the node's, for the audit
+  bool keep_data = false;         // inproc: leave the data dir behind
+  // http
+  std::string url;
+  std::string admin_key;
+  int io_threads = 1;
+  int setup_connections = 8;
+  int node_pid = 0; // for rss_mb of the node
+  std::string source_net = "127.0"; // client addresses 127.0.x.y, one per connection
+};
+
+// The workload's total money: 100,000 wallets of 1000.00. With fewer wallets
+// (http mode: every user costs the node two PBKDF2 hashes) each gets an equal
+// share, so bets do not run wallets dry.
+inline constexpr int64_t workload_total_minor = 100'000LL * 100'000LL;
+
+int64_t funding_per_wallet(const bench_options& o);
+
+inline constexpr int selections_per_market = 3;
+inline constexpr int32_t price_low = 150;  // 1.50
+inline constexpr int32_t price_high = 900; // 9.00
+inline constexpr int64_t stake_low_minor = 100;
+inline constexpr int64_t stake_high_minor = 5'000;
+inline constexpr int64_t market_max_stake_minor = 1'000'000'000;
+inline constexpr int64_t market_max_liability_minor = 1'000'000'000'000;
+// Earlier requests a client remembers to repeat.
+inline constexpr size_t recent_requests_max = 256;
+
+// Current prices, read by bettors (who bet at what they last saw) and moved
+// by the feed.
+class price_board {
+public:
+  price_board(int markets, uint64_t seed);
+  int32_t get(int market, int selection) const;
+  void set(int market, int selection, int32_t hundredths);
+  int markets() const { return markets_; }
+
+private:
+  int markets_;
+  std::vector<std::atomic<int32_t>> cells_;
+};
+
+// Market popularity: P(k) proportional to 1 / (k+1)^s.
+class zipf_markets {
+public:
+  zipf_markets(int markets, double s);
+  int draw(std::mt19937_64& rng) const;
+
+private:
+  std::vector<double> cdf_;
+};
+
+// One bet as both modes send it.
+struct bet_request {
+  int wallet = 0;
+  std::string request; // request id
+  int market = 0;
+  int selection = 0;
+  int64_t stake_minor = 0;
+  int32_t price_hundredths = 0;
+  bool repeat = false;
+  bool stale = false;
+};
+
+// The first answer to a request: a bet id, or an error code.
+struct first_answer {
+  bool accepted = false;
+  std::string value;
+  bool operator==(const first_answer&) const = default;
+};
+
+// One client's generator and record of what it sent.
+class bettor {
+public:
+  bettor(const bench_options& o, const zipf_markets& zipf, const price_board& board,
+         std::string prefix, uint64_t seed);
+
+  // The next bet; a repeat only of a request already answered.
+  bet_request next();
+
+  // Records the answer to `r`; for a repeat, checks it against the first
+  // answer and returns false when they differ.
+  bool answered(const bet_request& r, const first_answer& a);
+
+private:
+  const bench_options& o_;
+  const zipf_markets& zipf_;
+  const price_board& board_;
+  std::string prefix_;
+  std::mt19937_64 rng_;
+  uint64_t serial_ = 0;
+  struct remembered {
+    bet_request request;
+    first_answer answer;
+  };
+  std::vector<remembered> recent_;
+};
+
+// What one configuration measured.
+struct run_record {
+  std::vector<double> latencies_ms;
+  uint64_t accepted = 0;         // answers that were a bet (repeats included)
+  uint64_t rejected = 0;         // price_changed, insufficient_funds, limits, not open
+  uint64_t price_changed = 0;
+  uint64_t stale_sent = 0;
+  uint64_t repeats = 0;
+  uint64_t repeat_mismatches = 0; // a repeat whose answer differs from the first
+  uint64_t rate_limited = 0;      // http: 429
+  uint64_t failed = 0;            // anything else (timeouts, 5xx)
+  std::vector<std::string> accepted_bets; // distinct accepted bet ids (not repeats)
+
+  void merge(run_record&& other);
+};
+
+// p in [0, 1] over sorted latencies.
+double quantile(const std::vector<double>& sorted, double p);
+
+// The JSON line of one configuration, without the invariants.
+boost::json::object result_line(const bench_options& o, int clients, double seconds,
+                                run_record& r);
+
+// Machine facts: cores, CPU model, memory, load, the data dir's disk.
+boost::json::object machine_facts(const std::string& data_dir);
+
+// `v` as one line of JSON, with doubles written plainly ("12.5", not
+// Boost.JSON's "1.25E1"), so lines read well and diff well.
+std::string json_line(const boost::json::value& v);
+
+// Resident memory of a process in MiB: VmRSS or VmHWM (peak).
+double rss_mb(int pid, bool peak);
+
+} // namespace wager::bench
