@@ -7,8 +7,11 @@
 #include "wager/gateway/stream_json.hpp"
 #include "wager/gateway/stream_outbox.hpp"
 #include "wager/runtime/errors.hpp"
+#include "wager/runtime/metrics.hpp"
 
 #include <caf/all.hpp>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include <boost/json.hpp>
 
@@ -192,6 +195,9 @@ void on_market_update(session_actor* self, const market_update& u) {
       || u.version < it->second)
     return;
   it->second = u.version;
+  if (u.feed_received_us != 0 && st.options.feed_push_seconds != nullptr)
+    st.options.feed_push_seconds->Observe(static_cast<double>(feed_clock_us() - u.feed_received_us)
+                                          / 1e6);
   if (u.status_changed)
     return push_reliable(self, status_message(u));
   std::map<std::string, std::string> prices;
@@ -255,6 +261,15 @@ websocket_handler make_stream_handler(platform& p, token_validator validate,
                                       stream_options options) {
   auto* system = &p.system();
   auto dir = p.directory();
+  // 100 us to 5 s.
+  options.feed_push_seconds =
+    &prometheus::BuildHistogram()
+       .Name("wager_feed_push_latency_seconds")
+       .Help("Feed message received by the node to its change handed to a WebSocket session")
+       .Register(p.metrics().registry())
+       .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                        0.5, 1, 2.5, 5});
   return [system, dir, validate, options](const http_request&,
                                           std::shared_ptr<stream_outbox> outbox) {
     auto session = spawn_stream_session(*system, dir, validate, std::move(outbox), options);

@@ -33,6 +33,10 @@ namespace caf {
 class actor_system;
 }
 
+namespace prometheus {
+class Histogram;
+} // namespace prometheus
+
 namespace wager {
 
 class platform;
@@ -53,6 +57,10 @@ struct stream_options {
   std::chrono::milliseconds call_timeout{10'000};
   // Client frames accepted while the token is being checked.
   uint32_t pending_frames_max = 16;
+  // wager_feed_push_latency_seconds: a feed message's arrival at the node
+  // to its price or status change handed to this connection's outbox. Set
+  // by make_stream_handler; null: not measured.
+  prometheus::Histogram* feed_push_seconds = nullptr;
 };
 
 // A client frame: (stream_text_atom, std::string).

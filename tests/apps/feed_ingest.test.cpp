@@ -5,6 +5,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/ws_client.hpp"
 #include "support/wait.hpp"
 
 #include <boost/asio.hpp>
@@ -159,4 +160,40 @@ TEST_CASE("wagerctl feed-replay plays the demo match day into a node") {
     return client.get("/metrics").body.find("wager_feed_messages_applied_total 23")
            != std::string::npos;
   }));
+}
+
+TEST_CASE("a feed price change reaches a subscribed WebSocket and is timed feed-to-push") {
+  node_under_test node;
+  auto client = node.client();
+  REQUIRE(client.post("/v1/admin/feed", market_line(1, "w1") + "\n", admin_key).status == 200);
+  REQUIRE(client.post("/v1/users", R"({"username":"wsuser","password":"correct horse"})").status
+          == 201);
+  auto login = client.post("/v1/sessions", R"({"username":"wsuser","password":"correct horse"})");
+  REQUIRE(login.status == 201);
+  auto token = std::string{boost::json::parse(login.body).at("token").as_string()};
+  auto [host, port] = wager::test::split_address(node.http);
+  wager::test::ws_client ws{host, port};
+  REQUIRE(ws.connect() == "");
+  REQUIRE(ws.send(R"({"op":"auth","token":")" + token + R"("})"));
+  REQUIRE(ws.send(R"({"op":"subscribe","markets":["w1"]})"));
+  // Frames of one type, skipping the others (the wallet's balance).
+  auto next_of = [&](const std::string& type) -> boost::json::object {
+    for (int i = 0; i < 8; ++i) {
+      auto frame = ws.read();
+      REQUIRE(frame);
+      auto doc = boost::json::parse(*frame).as_object();
+      if (doc.at("type").as_string() == type)
+        return doc;
+    }
+    FAIL("no " << type << " frame");
+    return {};
+  };
+  auto snapshot = next_of("market");
+  CHECK(snapshot.at("market").at("market_id").as_string() == "w1");
+  REQUIRE(client.post("/v1/admin/feed", odds_line(2, "w1", "2.40") + "\n", admin_key).status
+          == 200);
+  auto change = next_of("price");
+  CHECK(change.at("prices").at("a").as_string() == "2.40");
+  auto metrics = client.get("/metrics").body;
+  CHECK(metrics.find("wager_feed_push_latency_seconds_count 1") != std::string::npos);
 }
