@@ -106,9 +106,6 @@ int main(int argc, char** argv) {
   std::string node_id = opts.node_id;
   wager::api_options api_opts;
   api_opts.admin_key = opts.admin_key;
-  // POST /v1/admin/drain takes the SIGTERM path: every thread blocks the
-  // signal, so main's sigwait below receives it and drains.
-  api_opts.drain = [] { ::kill(::getpid(), SIGTERM); };
   std::optional<wager::client_api> api;
 
   wager::http_server_options http_opts;

@@ -68,10 +68,6 @@ struct api_options {
   // GET /v1/admin/health body; the node supplies cluster facts. Without it
   // the API answers what it knows (this node, its shards).
   std::function<boost::json::value()> health;
-
-  // POST /v1/admin/drain starts this: the node's drain, as on SIGTERM. It
-  // must return at once (the drain runs elsewhere). Unset: 503.
-  std::function<void()> drain;
 };
 
 // Every route the API serves, as (method, path) with "{}" for a path id, for

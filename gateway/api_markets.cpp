@@ -215,26 +215,6 @@ json::object entities_alive(metrics& m) {
 
 } // namespace
 
-void client_api::impl::admin_drain(const call_ptr& c) {
-  if (!admin(c, "drain"))
-    return;
-  if (!parse_query(c, {}))
-    return;
-  if (!c->req.body.empty()) {
-    auto body = parse_body(c, true);
-    if (!body)
-      return;
-    fields f{*body};
-    if (!f.allow({}).ok())
-      return c->respond(f.error());
-  }
-  if (!options.drain)
-    return c->respond(error_response(errc::unavailable, "this node cannot be drained over HTTP"));
-  options.drain();
-  c->respond(json_response(202, json::object{{"node_id", options.node_id},
-                                             {"status", "draining"}}));
-}
-
 void client_api::impl::admin_health(const call_ptr& c) {
   if (!admin(c, "health"))
     return;

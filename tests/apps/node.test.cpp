@@ -104,24 +104,6 @@ TEST_CASE("SIGTERM and SIGINT stop the node cleanly with exit code 0") {
   }
 }
 
-TEST_CASE("POST /v1/admin/drain drains the node like SIGTERM: 202, then exit 0") {
-  wager::test::temp_dir dir;
-  child_process node{node_binary, node_args(dir, {"--admin-key", "drain-key"})};
-  auto ready = read_ready(node);
-  REQUIRE(ready);
-  auto [host, port] = wager::test::split_address(ready->http);
-  wager::test::http_client client{host, port};
-  // A user's call or no key drains nothing.
-  CHECK(client.post("/v1/admin/drain", "{}").status == 401);
-  CHECK(client.post("/v1/admin/drain", "{\"x\":1}", "drain-key").status == 400);
-  auto res = client.post("/v1/admin/drain", "{}", "drain-key");
-  CHECK(res.status == 202);
-  CHECK(boost::json::parse(res.body).at("status").as_string() == "draining");
-  auto status = node.wait(30s);
-  REQUIRE(status.has_value());
-  CHECK(*status == 0);
-}
-
 TEST_CASE("the environment configures the node when no flag is given") {
   wager::test::temp_dir dir;
   child_process node{node_binary,
