@@ -4,7 +4,9 @@
 #   scripts/test.sh                      in build-test/, with AddressSanitizer,
 #     LeakSanitizer and UBSan (what CI runs; third-party findings suppressed
 #     in tests/{ubsan,lsan}.supp)
-#   WAGER_SANITIZE=OFF scripts/test.sh   a plain build, about twice as fast
+#   WAGER_SANITIZE=OFF scripts/test.sh   a plain build
+# Both compile at -O1 -g1 (line tables for stack traces, a small build tree);
+# WAGER_TEST_OPT_FLAGS overrides that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ jobs=$(nproc)
 start=$(date +%s)
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${WAGER_TEST_OPT_FLAGS:--O1 -g1 -DNDEBUG}" \
   -DWAGER_SANITIZE="$sanitize" \
   -DWAGER_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j "$jobs"
