@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -106,6 +107,13 @@ int main(int argc, char** argv) {
   std::string node_id = opts.node_id;
   wager::api_options api_opts;
   api_opts.admin_key = opts.admin_key;
+  // POST /v1/admin/drain, once its 202 is written, takes the SIGTERM path:
+  // every thread blocks the signal, so main's sigwait below receives it.
+  std::atomic<bool> drain_requested{false};
+  api_opts.drain = [&drain_requested] {
+    drain_requested = true;
+    ::kill(::getpid(), SIGTERM);
+  };
   std::optional<wager::client_api> api;
 
   wager::http_server_options http_opts;
@@ -130,11 +138,8 @@ int main(int argc, char** argv) {
         now = wager::node_readiness::degraded;
       if (auto res = wager::operations_response(req, now, metrics))
         return respond(std::move(*res));
-      if (now != wager::node_readiness::ready && now != wager::node_readiness::degraded) {
-        auto res = wager::error_response(503, "unavailable", "the node is not serving yet");
-        res.headers.emplace_back("Retry-After", "1");
-        return respond(std::move(res));
-      }
+      if (auto refusal = wager::refusal_unless_serving(now))
+        return respond(std::move(*refusal));
       api->handle(std::move(req), std::move(respond));
     }};
   if (auto err = http.start(); !err.empty())
@@ -187,7 +192,11 @@ int main(int argc, char** argv) {
   int signo = 0;
   sigwait(&stop_signals, &signo);
   readiness = wager::node_readiness::draining;
-  wager::log().info("received {}, draining", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  wager::log().info("{}, draining", drain_requested ? "drain requested over HTTP"
+                                    : signo == SIGTERM ? "received SIGTERM"
+                                                       : "received SIGINT");
+  // Requests already read are answered (503 for those that came too late),
+  // then connections close.
   http.stop();
   if (feed)
     feed->stop();

@@ -45,6 +45,7 @@ const std::vector<route>& routes() {
     {"POST", {"v1", "admin", "markets", "{}", "prices"}, &I::admin_market_prices},
     {"POST", {"v1", "admin", "markets", "{}", "settle"}, &I::admin_settle},
     {"GET", {"v1", "admin", "health"}, &I::admin_health},
+    {"POST", {"v1", "admin", "drain"}, &I::admin_drain},
     {"POST", {"v1", "admin", "feed"}, &I::admin_feed},
   };
   return table;

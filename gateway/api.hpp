@@ -68,6 +68,12 @@ struct api_options {
   // GET /v1/admin/health body; the node supplies cluster facts. Without it
   // the API answers what it knows (this node, its shards).
   std::function<boost::json::value()> health;
+
+  // POST /v1/admin/drain calls this once its 202 is written to the socket,
+  // so the client has the answer before the drain closes connections. It
+  // runs on an I/O thread and must return at once (the node's drain runs
+  // elsewhere). Unset: the route answers 503 unavailable.
+  std::function<void()> drain;
 };
 
 // Every route the API serves, as (method, path) with "{}" for a path id, for

@@ -215,6 +215,26 @@ json::object entities_alive(metrics& m) {
 
 } // namespace
 
+void client_api::impl::admin_drain(const call_ptr& c) {
+  if (!admin(c, "drain"))
+    return;
+  if (!parse_query(c, {}))
+    return;
+  auto body = parse_body(c, true);
+  if (!body)
+    return;
+  fields f{*body};
+  if (!f.allow({}).ok())
+    return c->respond(f.error());
+  if (!options.drain)
+    return c->respond(
+      error_response(errc::unavailable, "this node cannot be drained over HTTP: send it SIGTERM"));
+  auto res = json_response(202, json::object{{"node_id", options.node_id}, {"status", "draining"}});
+  // Started only once the 202 is out: the drain closes every connection.
+  res.on_sent = options.drain;
+  c->respond(std::move(res));
+}
+
 void client_api::impl::admin_health(const call_ptr& c) {
   if (!admin(c, "health"))
     return;

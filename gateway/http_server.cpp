@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -131,10 +132,12 @@ private:
     version_ = msg.version();
     keep_alive_ = msg.keep_alive();
     if (options_.websocket && req.path == options_.websocket_path) {
-      if (!beast::websocket::is_upgrade(msg))
+      if (!beast::websocket::is_upgrade(msg)) {
+        gate_->response_opened();
         return write(error_response(426, "upgrade_required",
                                     "this path speaks WebSocket only"),
                      keep_alive_);
+      }
       // The connection now belongs to the stream; this session ends.
       auto ws = std::make_shared<detail::stream_socket<Stream>>(std::move(stream_), options_,
                                                                 std::move(req), gate_);
@@ -155,7 +158,7 @@ private:
       uint64_t id = 0;
       ~ticket() {
         if (gate)
-          gate->unpark(id, [](std::shared_ptr<void>) {});
+          gate->abandon(id);
       }
     };
     auto t = std::make_shared<ticket>();
@@ -174,19 +177,30 @@ private:
 
   void reply_and_close(http_response res) {
     version_ = 11;
+    gate_->response_opened();
     write(std::move(res), false);
   }
 
+  // REQUIRES: the answer was counted open (park or response_opened); the
+  // write's end closes it. A server that is stopping answers and closes.
   void write(http_response&& res, bool keep_alive) {
+    keep_alive = keep_alive && !gate_->is_stopping();
+    auto on_sent = std::move(res.on_sent);
     auto out = std::make_shared<http::response<http::string_body>>(
       to_beast(std::move(res), version_, keep_alive));
     lowest().expires_after(options_.read_timeout);
     http::async_write(stream_, *out,
-                      [self = this->shared_from_this(), out, keep_alive](beast::error_code ec,
-                                                                         size_t) {
+                      [self = this->shared_from_this(), out, keep_alive,
+                       on_sent = std::move(on_sent)](beast::error_code ec, size_t) {
                         if (ec || !keep_alive)
-                          return self->close();
-                        self->wait_for_request();
+                          self->close();
+                        else
+                          self->wait_for_request();
+                        // After the bytes are with the kernel, before stop()
+                        // may go on: whatever on_sent starts finds the answer out.
+                        if (on_sent)
+                          on_sent();
+                        self->gate_->response_closed();
                       });
   }
 
@@ -214,6 +228,10 @@ struct http_server::impl {
   http_handler handler;
   std::optional<net::io_context> ioc{std::in_place};
   std::optional<tcp::acceptor> acceptor{std::in_place, net::make_strand(*ioc)};
+  // Keeps the I/O threads running when nothing is pending: once stop()
+  // closed the acceptor, a connection waiting for its handler's answer has
+  // no operation in flight, and the answer must still find a thread.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> busy;
   std::shared_ptr<detail::io_gate> gate = std::make_shared<detail::io_gate>();
   std::shared_ptr<net::ssl::context> tls;
   std::vector<std::thread> threads;
@@ -222,7 +240,7 @@ struct http_server::impl {
   void accept() {
     acceptor->async_accept(net::make_strand(*ioc), [this](beast::error_code ec,
                                                           tcp::socket socket) {
-      if (ec == net::error::operation_aborted)
+      if (ec == net::error::operation_aborted || !acceptor->is_open())
         return;
       if (!ec)
         start_session(std::move(socket));
@@ -284,6 +302,7 @@ std::string http_server::start() {
     std::lock_guard lock{d.gate->mutex};
     d.gate->ioc = &*d.ioc;
   }
+  d.busy.emplace(d.ioc->get_executor());
   d.accept();
   for (uint32_t i = 0; i < std::max<uint32_t>(1, d.options.threads); ++i)
     d.threads.emplace_back([ioc = &*d.ioc] { ioc->run(); });
@@ -298,6 +317,19 @@ void http_server::stop() {
   auto& d = *impl_;
   if (d.threads.empty())
     return;
+  // No new connections; answers already owed are written (within the grace)
+  // before any connection closes, so a request that got through is answered.
+  std::promise<void> closed;
+  net::post(d.acceptor->get_executor(), [&d, &closed] {
+    beast::error_code ec;
+    d.acceptor->close(ec);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  if (!d.gate->finish_answers(d.options.stop_grace))
+    log().warn("http server stopping with answers still unwritten after {} ms",
+               d.options.stop_grace.count());
+  d.busy.reset();
   d.ioc->stop();
   for (auto& t : d.threads)
     t.join();

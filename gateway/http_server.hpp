@@ -32,6 +32,11 @@ struct http_response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Runs on an I/O thread once the whole response is written to the socket
+  // (or the write failed), before http_server::stop() can close it: for an
+  // answer that must be out before what it announces starts (a drain).
+  // Must not block.
+  std::function<void()> on_sent;
 };
 
 class stream_outbox; // gateway/stream_outbox.hpp
@@ -74,6 +79,12 @@ struct http_server_options {
   // A keep-alive connection with no request for this long is closed.
   std::chrono::milliseconds idle_timeout{60'000};
 
+  // stop() waits this long at most for answers already owed (a handler
+  // still working, a response being written) before it closes connections.
+  // 0: close at once. Ten seconds covers a journal commit under load
+  // without letting a stuck handler hold a drain for ever.
+  std::chrono::milliseconds stop_grace{10'000};
+
   // PEM files. With both set the port speaks only TLS (1.2 or 1.3, AEAD
   // ciphers, no compression or renegotiation): HTTPS and WSS. A plain
   // request fails the handshake and is closed without an answer.
@@ -107,7 +118,11 @@ public:
   // The bound port (after start).
   uint16_t port() const;
 
-  // Stops accepting and closes every connection; joins the I/O threads.
+  // Stops accepting new connections, lets every request already read get
+  // its answer written (at most stop_grace; requests read meanwhile are
+  // still handled, and each answer then closes its connection), then closes
+  // every connection and joins the I/O threads. Never from a handler or an
+  // I/O thread.
   void stop();
 
 private:

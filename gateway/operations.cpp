@@ -42,4 +42,15 @@ std::optional<http_response> operations_response(const http_request& request,
   return res;
 }
 
+std::optional<http_response> refusal_unless_serving(node_readiness state) {
+  if (state == node_readiness::ready || state == node_readiness::degraded)
+    return std::nullopt;
+  auto res = error_response(503, "unavailable",
+                            state == node_readiness::draining
+                              ? "the node is draining: retry on another node"
+                              : "the node is not serving yet");
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
 } // namespace wager

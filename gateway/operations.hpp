@@ -24,4 +24,9 @@ std::optional<http_response> operations_response(const http_request& request,
                                                  const std::atomic<node_readiness>& state,
                                                  const metrics& registry);
 
+// The answer to a client API request while the node does not take work:
+// 503 unavailable with Retry-After, saying whether it is starting or
+// draining. nullopt when it serves (ready, or degraded: reads still work).
+std::optional<http_response> refusal_unless_serving(node_readiness state);
+
 } // namespace wager

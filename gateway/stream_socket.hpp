@@ -13,6 +13,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -30,11 +32,43 @@ namespace wager::detail {
 // joined and before the context dies.
 struct io_gate {
   std::mutex mutex;
+  std::condition_variable answered;
   boost::asio::io_context* ioc = nullptr; // null: stopped
   uint64_t last_ticket = 0;
   // Connections waiting for a handler's answer, owned here rather than by
   // their responders: a connection must die before its io_context.
   std::unordered_map<uint64_t, std::shared_ptr<void>> parked;
+  // Requests read whose answer is not yet written out (parked, posted to
+  // their strand, or being written). stop() lets them finish.
+  size_t responses_open = 0;
+  // stop() began: answers go out with "Connection: close".
+  bool stopping = false;
+
+  // A connection owes an answer it will write itself (an error, a 426).
+  void response_opened() {
+    std::lock_guard lock{mutex};
+    ++responses_open;
+  }
+
+  // The answer is written (or its connection failed).
+  void response_closed() {
+    std::lock_guard lock{mutex};
+    if (responses_open > 0 && --responses_open == 0)
+      answered.notify_all();
+  }
+
+  bool is_stopping() {
+    std::lock_guard lock{mutex};
+    return stopping;
+  }
+
+  // Marks the gate stopping and waits until every open answer is written,
+  // at most `grace`. Whether they all were.
+  bool finish_answers(std::chrono::milliseconds grace) {
+    std::unique_lock lock{mutex};
+    stopping = true;
+    return answered.wait_for(lock, grace, [this] { return responses_open == 0; });
+  }
 
   // Runs f on the I/O threads, or drops it when stopped. f must not own a
   // connection (it is destroyed unrun if the server stops first, which is
@@ -47,12 +81,31 @@ struct io_gate {
   }
 
   // Keeps a connection alive until its answer comes; the ticket's number.
+  // The answer counts as open from here.
   uint64_t park(std::shared_ptr<void> connection) {
     std::lock_guard lock{mutex};
     auto id = ++last_ticket;
-    if (ioc)
+    if (ioc) {
       parked.emplace(id, std::move(connection));
+      ++responses_open;
+    }
     return id;
+  }
+
+  // The responder was dropped unanswered: the connection ends.
+  void abandon(uint64_t id) {
+    std::shared_ptr<void> connection;
+    {
+      std::lock_guard lock{mutex};
+      auto it = parked.find(id);
+      if (!ioc || it == parked.end())
+        return;
+      connection = std::move(it->second);
+      parked.erase(it);
+      if (responses_open > 0 && --responses_open == 0)
+        answered.notify_all();
+    }
+    // Destroyed outside the lock: a connection's destructor may reach the gate.
   }
 
   // Hands the parked connection to `deliver` (which posts it to its strand),

@@ -104,6 +104,68 @@ TEST_CASE("SIGTERM and SIGINT stop the node cleanly with exit code 0") {
   }
 }
 
+namespace {
+
+// Signs up and logs in over HTTP; the session's token.
+std::string user_token(wager::test::http_client& client, const std::string& name) {
+  auto body = R"({"username":")" + name + R"(","password":"correct horse battery"})";
+  auto r = client.post("/v1/users", body);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  r = client.post("/v1/sessions", body);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  return std::string{boost::json::parse(r.body).at("token").as_string()};
+}
+
+std::string error_code_of(const wager::test::http_result& r) {
+  return std::string{boost::json::parse(r.body).at("error").at("code").as_string()};
+}
+
+} // namespace
+
+TEST_CASE("POST /v1/admin/drain needs the operator key and drains nothing without it") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary, node_args(dir, {"--admin-key", "drain-key"})};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  auto [host, port] = wager::test::split_address(ready->http);
+  wager::test::http_client client{host, port};
+  auto r = client.post("/v1/admin/drain", "{}");
+  CHECK(r.status == 401);
+  CHECK(error_code_of(r) == "unauthorized");
+  r = client.post("/v1/admin/drain", "{}", "not-the-key");
+  CHECK(r.status == 403);
+  CHECK(error_code_of(r) == "forbidden");
+  r = client.post("/v1/admin/drain", "{}", user_token(client, "punter"));
+  CHECK(r.status == 403);
+  CHECK(error_code_of(r) == "forbidden");
+  r = client.post("/v1/admin/drain", R"({"now":true})", "drain-key");
+  CHECK(r.status == 400);
+  CHECK(error_code_of(r) == "unknown_field");
+  // Still serving after all of that.
+  CHECK(client.get("/readyz").status == 200);
+  CHECK_FALSE(node.wait(0ms).has_value());
+}
+
+// Regression (issue 5): the first drain endpoint raised SIGTERM from its
+// handler and the drain sometimes closed the connection before the 202 was
+// written. The drain now starts once the answer is out.
+TEST_CASE("POST /v1/admin/drain answers 202, then the node drains and exits 0") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary, node_args(dir, {"--admin-key", "drain-key", "--node-id", "n-9"})};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  auto [host, port] = wager::test::split_address(ready->http);
+  wager::test::http_client client{host, port};
+  auto r = client.post("/v1/admin/drain", "", "drain-key");
+  REQUIRE_MESSAGE(r.status == 202, r.body);
+  auto body = boost::json::parse(r.body);
+  CHECK(body.at("status").as_string() == "draining");
+  CHECK(body.at("node_id").as_string() == "n-9");
+  auto status = node.wait(30s);
+  REQUIRE(status.has_value());
+  CHECK(*status == 0);
+}
+
 TEST_CASE("the environment configures the node when no flag is given") {
   wager::test::temp_dir dir;
   child_process node{node_binary,

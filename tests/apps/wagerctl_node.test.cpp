@@ -1,8 +1,10 @@
 // wagerctl's online commands (status, drain) as an operator runs them: the
-// real binary against a node's admin endpoints over a real socket. The node
-// is faked so each answer (health, 404, 403) is the one under test.
+// real binary against a node's admin endpoints over a real socket. A real
+// wager-node for status and drain; a faked node where the answer under test
+// (404 from an older node, 403) is one a real node would not give.
 
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
@@ -150,4 +152,29 @@ TEST_CASE("a refused admin key and an unreachable node exit 2 with the reason") 
   CHECK(r.status == 2);
   CHECK(lines_in(r.err) == 1);
   CHECK(r.err.find("cannot reach") != std::string::npos);
+}
+
+TEST_CASE("status watches a real node and drain stops it: wagerctl exits 0, then the node") {
+  wager::test::temp_dir dir;
+  child_process node{wager::test::binary("apps/wager-node"),
+                     {"--data-dir", (dir / "data").string(), "--http-port", "0", "--feed-port",
+                      "-1", "--node-id", "n-ctl", "--admin-key", "k-ctl", "--log-level", "warn"}};
+  auto line = node.read_line(30s);
+  REQUIRE(line);
+  auto url = "http://" + std::string{boost::json::parse(*line).at("http").as_string()};
+  auto status = run_ctl({"--url", url, "status"}, {{"WAGER_ADMIN_KEY", "k-ctl"}});
+  INFO(status.err);
+  REQUIRE(status.status == 0);
+  REQUIRE(status.out.size() == 1);
+  auto health = boost::json::parse(status.out[0]);
+  CHECK(health.at("node_id").as_string() == "n-ctl");
+  CHECK(health.at("status").as_string() == "ready");
+  auto drain = run_ctl({"--url", url, "drain"}, {{"WAGER_ADMIN_KEY", "k-ctl"}});
+  INFO(drain.err);
+  CHECK(drain.status == 0);
+  REQUIRE(drain.out.size() == 1);
+  CHECK(boost::json::parse(drain.out[0]) == boost::json::parse(R"({"node_id":"n-ctl","status":"draining"})"));
+  auto exit = node.wait(30s);
+  REQUIRE(exit.has_value());
+  CHECK(*exit == 0);
 }

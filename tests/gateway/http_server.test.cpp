@@ -17,8 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -226,6 +228,7 @@ TEST_CASE("a responder and an outbox kept past the server's end are harmless") {
     outbox = box;
     return websocket_callbacks{[](std::string) {}, [] {}};
   };
+  o.stop_grace = 0ms; // the held responder is never answered before stop
   auto server = std::make_unique<http_server>(o, [&](http_request, http_responder w) {
     std::lock_guard lock{mutex};
     responders.push_back(std::move(w));
@@ -253,4 +256,113 @@ TEST_CASE("a responder and an outbox kept past the server's end are harmless") {
   responders.clear();
   outbox.reset();
   ::close(fd);
+}
+
+namespace {
+
+bool refuses_connections(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool refused = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0;
+  ::close(fd);
+  return refused;
+}
+
+// Answers /slow only when the test says so; everything else at once.
+struct held_answer {
+  std::mutex mutex;
+  std::vector<http_responder> held;
+
+  http_handler handler() {
+    return [this](http_request r, http_responder w) {
+      if (r.path != "/slow")
+        return echo(std::move(r), std::move(w));
+      std::lock_guard lock{mutex};
+      held.push_back(std::move(w));
+    };
+  }
+  size_t waiting() {
+    std::lock_guard lock{mutex};
+    return held.size();
+  }
+  void answer(std::string body) {
+    std::lock_guard lock{mutex};
+    http_response res;
+    res.body = std::move(body);
+    held.front()(std::move(res));
+    held.clear();
+  }
+};
+
+} // namespace
+
+TEST_CASE("stop refuses new connections but writes the answers it owes first") {
+  held_answer slow;
+  http_server server{plain_fixture::options(), slow.handler()};
+  REQUIRE(server.start() == "");
+  test::http_client waiting{"127.0.0.1", server.port()};
+  test::http_client idle{"127.0.0.1", server.port()};
+  REQUIRE(idle.get("/first").status == 200); // connected and kept alive
+  std::atomic<int> slow_status{-1};
+  std::string slow_body;
+  std::thread asker{[&] {
+    auto r = waiting.get("/slow");
+    slow_body = r.body;
+    slow_status = r.status;
+  }};
+  REQUIRE(test::wait_until([&] { return slow.waiting() == 1; }));
+  std::atomic<bool> stopped{false};
+  std::thread stopper{[&] {
+    server.stop();
+    stopped = true;
+  }};
+  REQUIRE(test::wait_until([&] { return refuses_connections(server.port()); }));
+  CHECK_FALSE(stopped);
+  // A request on a connection already open is still answered, and told
+  // the connection closes.
+  auto late = idle.get("/late");
+  CHECK(late.status == 200);
+  CHECK(late.headers["connection"] == "close");
+  slow.answer("worth the wait");
+  asker.join();
+  stopper.join();
+  CHECK(slow_status == 200);
+  CHECK(slow_body == "worth the wait");
+  CHECK(stopped);
+}
+
+// Regression (issue 5): the drain endpoint raised the drain from its
+// handler, and stop() closed the connection before the 202 was written.
+TEST_CASE("an answer whose on_sent stops the server always reaches its client") {
+  for (int i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    std::thread stopper;
+    std::mutex mutex;
+    std::unique_ptr<http_server> server;
+    server = std::make_unique<http_server>(
+      plain_fixture::options(), [&](http_request, http_responder w) {
+        http_response res;
+        res.status = 202;
+        res.body = std::string(64 * 1024, 'x'); // more than one write's worth
+        res.on_sent = [&] {
+          std::lock_guard lock{mutex};
+          stopper = std::thread{[&] { server->stop(); }};
+        };
+        w(std::move(res));
+      });
+    REQUIRE(server->start() == "");
+    test::http_client c{"127.0.0.1", server->port()};
+    auto r = c.post("/v1/admin/drain", "{}");
+    CHECK(r.status == 202);
+    CHECK(r.body.size() == 64 * 1024);
+    REQUIRE(test::wait_until([&] {
+      std::lock_guard lock{mutex};
+      return stopper.joinable();
+    }));
+    stopper.join();
+    server.reset();
+  }
 }
