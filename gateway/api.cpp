@@ -6,7 +6,6 @@
 #include "wager/runtime/log.hpp"
 
 #include <chrono>
-#include <set>
 
 namespace wager {
 
@@ -112,40 +111,16 @@ std::string route_label(const route& r) {
 
 } // namespace
 
-api::request_metrics::request_metrics(prometheus::Registry& registry)
-  : requests(&prometheus::BuildCounter()
-                .Name("wager_http_requests_total")
-                .Help("Client API requests answered, by route, method and status")
-                .Register(registry)),
-    seconds(&prometheus::BuildHistogram()
-               .Name("wager_http_request_seconds")
-               .Help("Client API time from request to answer, by route")
-               .Register(registry)) {
-  // 100 us to 10 s: a cached read to a request that waited out its timeout.
-  prometheus::Histogram::BucketBoundaries buckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                  0.005,  0.01,    0.025,  0.05,  0.1,
-                                                  0.25,   0.5,     1,      2.5,   10};
-  for (auto& r : routes()) {
-    auto label = route_label(r);
-    if (by_route.count(label) == 0)
-      by_route.emplace(label, &seconds->Add({{"route", label}}, buckets));
-  }
-  by_route.emplace("unmatched", &seconds->Add({{"route", "unmatched"}}, buckets));
+namespace {
+
+std::vector<std::string> route_labels() {
+  std::vector<std::string> out;
+  for (auto& r : routes())
+    out.push_back(route_label(r));
+  return out;
 }
 
-void api::request_metrics::observe(const std::string& route, const std::string& method, int status,
-                              double s) const {
-  auto i = by_route.find(route);
-  if (i == by_route.end())
-    i = by_route.find("unmatched");
-  i->second->Observe(s);
-  // Methods outside the routes' are counted as one, so a scanner cannot
-  // grow the label set.
-  static const std::set<std::string, std::less<>> methods{"GET", "POST", "PUT", "DELETE"};
-  auto m = methods.count(method) > 0 ? method : std::string{"other"};
-  requests->Add({{"route", i->first}, {"method", m}, {"status", std::to_string(status)}})
-    .Increment();
-}
+} // namespace
 
 std::vector<std::pair<std::string, std::string>> api_routes() {
   std::vector<std::pair<std::string, std::string>> out;
@@ -167,7 +142,7 @@ client_api::impl::impl(platform& p, api_options o)
                     options.rate_keys_max),
     request_user(options.request_user_burst, options.request_user_per_s,
                  options.rate_keys_max),
-    metrics(std::make_shared<api::request_metrics>(p.metrics().registry())) {}
+    metrics(std::make_shared<api::request_metrics>(p.metrics().registry(), route_labels())) {}
 
 client_api::client_api(platform& p, api_options options)
   : impl_(std::make_shared<impl>(p, std::move(options))) {}

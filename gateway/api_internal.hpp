@@ -38,7 +38,8 @@ namespace json = boost::json;
 // wager_http_request_seconds{route}; `route` is the matched pattern
 // ("/v1/markets/{}"), so ids never become label values.
 struct request_metrics {
-  explicit request_metrics(prometheus::Registry& registry);
+  // One histogram per route label ("/v1/markets/{}"), plus "unmatched".
+  request_metrics(prometheus::Registry& registry, const std::vector<std::string>& routes);
   void observe(const std::string& route, const std::string& method, int status,
                double seconds) const;
 

@@ -11,6 +11,7 @@ packages=(
   libssl-dev openssl
   libspdlog-dev libcli11-dev prometheus-cpp-dev
   doctest-dev librapidcheck-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev # the libFuzzer target (scripts/test.sh)
 )
 
 missing=()
