@@ -84,18 +84,6 @@ bool match(const std::vector<std::string_view>& pattern,
   return true;
 }
 
-std::string bearer_of(const http_request& req) {
-  constexpr std::string_view prefix = "Bearer ";
-  std::string_view a = req.authorization;
-  if (a.size() <= prefix.size())
-    return {};
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i]))
-        != std::tolower(static_cast<unsigned char>(prefix[i])))
-      return {};
-  return std::string{a.substr(prefix.size())};
-}
-
 http_response rate_limited(int64_t retry_after_s) {
   auto res = error_response(errc::rate_limited, "too many requests, slow down");
   res.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
@@ -122,6 +110,18 @@ std::vector<std::string> route_labels() {
 
 } // namespace
 
+std::string api::bearer_token(const http_request& req) {
+  constexpr std::string_view prefix = "Bearer ";
+  std::string_view a = req.authorization;
+  if (a.size() <= prefix.size())
+    return {};
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i]))
+        != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return {};
+  return std::string{a.substr(prefix.size())};
+}
+
 std::vector<std::pair<std::string, std::string>> api_routes() {
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& r : routes())
@@ -140,9 +140,8 @@ client_api::impl::impl(platform& p, api_options o)
                    options.rate_keys_max),
     request_address(options.request_address_burst, options.request_address_per_s,
                     options.rate_keys_max),
-    request_user(options.request_user_burst, options.request_user_per_s,
-                 options.rate_keys_max),
-    metrics(std::make_shared<api::request_metrics>(p.metrics().registry(), route_labels())) {}
+    metrics(std::make_shared<api::request_metrics>(p.metrics().registry(), route_labels())),
+    bets(std::make_shared<api::bet_counter>(p.metrics().registry())) {}
 
 client_api::client_api(platform& p, api_options options)
   : impl_(std::make_shared<impl>(p, std::move(options))) {}
@@ -196,23 +195,8 @@ void client_api::impl::dispatch(const call_ptr& c) {
   c->respond(std::move(res));
 }
 
-void client_api::impl::authenticated(const call_ptr& c, std::function<void()> next) {
-  auto token = bearer_of(c->req);
-  if (token.empty())
-    return c->respond(error_response(errc::unauthorized, "a bearer token is required"));
-  auto self = shared_from_this();
-  auth->check(token, [self, c, next = std::move(next)](caf::expected<session_info> s) {
-    if (!s)
-      return c->respond(error_response(s.error()));
-    if (auto wait = self->request_user.take("user:" + s->user_id))
-      return c->respond(rate_limited(wait));
-    c->session = std::move(*s);
-    next();
-  });
-}
-
 bool client_api::impl::admin(const call_ptr& c, std::string action) {
-  auto token = bearer_of(c->req);
+  auto token = bearer_token(c->req);
   auto who = token.empty() ? std::string{"anonymous"} : "key:" + sha256_hex(token).substr(0, 12);
   bool ok = !options.admin_key.empty() && constant_time_equal(token, options.admin_key);
   // Every admin attempt is audited, refused ones too: who, what, when, result.

@@ -11,7 +11,10 @@
 //   }};
 //
 // handle() never blocks: password hashing and journal reads run on the
-// API's own worker pool, everything else is an asynchronous platform call.
+// API's own worker pool, everything else is a message: an authenticated
+// request goes to its login session entity, which checks the token, applies
+// the session's request budget and carries it to the user's wallet
+// (actors/session.hpp); public reads and admin calls go to the platform.
 
 #include "wager/gateway/auth_store.hpp"
 #include "wager/gateway/http_server.hpp"
@@ -51,11 +54,10 @@ struct api_options {
   // Sign-ups per client address.
   double signup_address_burst = 10;
   double signup_address_per_s = 1.0 / 6;
-  // Every request per client address, and authenticated requests per user.
+  // Every request per client address. Authenticated requests also spend
+  // their session's budget (actors/session.hpp).
   double request_address_burst = 400;
   double request_address_per_s = 200;
-  double request_user_burst = 200;
-  double request_user_per_s = 100;
   size_t rate_keys_max = 100'000;
 
   // POST /v1/admin/feed hands its lines to this ingest; null answers 503.

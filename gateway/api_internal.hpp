@@ -21,8 +21,11 @@
 
 #include <boost/json.hpp>
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/message.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -57,13 +60,34 @@ struct call {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::shared_ptr<const request_metrics> metrics;
   std::vector<std::string> params; // path segments matched by {}
+  // Authenticated routes: the bearer token, taken apart; the session it
+  // names, once that session answered (with_session).
+  std::optional<session_token> token;
   std::optional<session_info> session;
   http_responder respond_fn;
   std::atomic<bool> answered{false};
+  // Set while the token's session has not seen this call: the first answer
+  // goes through it, so the session can refuse the token first.
+  std::function<void(http_response)> before_first_answer;
 
   void respond(http_response res);
+  // Counts the answer and sends it, whatever before_first_answer says.
+  void finish(http_response res);
 };
 using call_ptr = std::shared_ptr<call>;
+
+// wager_bets_total{outcome,reason}, the family platform::place_bet counts
+// in: bets placed over the API go through the session instead of that call.
+struct bet_counter {
+  explicit bet_counter(prometheus::Registry& registry);
+  void count(const caf::expected<bet>& b) const;
+
+  prometheus::Family<prometheus::Counter>* family;
+  prometheus::Counter* accepted;
+};
+
+// The bearer token of "Authorization: Bearer <token>"; empty if none.
+std::string bearer_token(const http_request& req);
 
 // -- responses ---------------------------------------------------------------
 
@@ -167,14 +191,25 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   rate_limiter login_address;
   rate_limiter signup_address;
   rate_limiter request_address;
-  rate_limiter request_user;
   std::shared_ptr<const api::request_metrics> metrics;
+  std::shared_ptr<const api::bet_counter> bets;
 
   void dispatch(const api::call_ptr& c);
 
-  // Checks the bearer token (and the per-user rate limit), then `next` runs
-  // with c->session set; answers 401/429 itself.
+  // Takes the bearer token apart (401 for none or a malformed one) and runs
+  // `next`, which validates and then carries the request (api_session.cpp);
+  // an answer before that waits for the session's check, so a bad token is
+  // 401 and a spent budget 429 before anything else.
   void authenticated(const api::call_ptr& c, std::function<void()> next);
+  // Sends `request` through the call's session entity (token checked,
+  // budget taken) to the user's wallet; `done` gets the wallet's answer, or
+  // for an empty request the session_info. Answers on an actor thread.
+  template <class T>
+  void carry(const api::call_ptr& c, caf::message request,
+             std::function<void(caf::expected<T>)> done);
+  // The session's check alone; `next` runs with c->session set. Answers
+  // 401/429 itself.
+  void with_session(const api::call_ptr& c, std::function<void()> next);
   // The operator key; answers 401/403 itself. Wraps the responder to write
   // the audit line.
   bool admin(const api::call_ptr& c, std::string action);

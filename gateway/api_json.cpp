@@ -49,6 +49,14 @@ std::optional<std::string> percent_decode(std::string_view in) {
 void call::respond(http_response res) {
   if (answered.exchange(true))
     return;
+  if (auto check = std::move(before_first_answer)) {
+    before_first_answer = nullptr;
+    return check(std::move(res));
+  }
+  finish(std::move(res));
+}
+
+void call::finish(http_response res) {
   if (metrics)
     metrics->observe(route, req.method, res.status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
@@ -91,9 +99,12 @@ http_response error_response(const caf::error& err) {
   json::object error{{"code", to_code(code)}, {"message", message}};
   if (code == errc::price_changed && !detail.empty())
     error["current_price"] = detail;
-  else if (!detail.empty())
+  else if (!detail.empty() && code != errc::rate_limited)
     error["field"] = detail;
   auto res = json_response(http_status(code), json::object{{"error", std::move(error)}});
+  // A session's budget says when it has a request again.
+  if (code == errc::rate_limited)
+    res.headers.emplace_back("Retry-After", detail.empty() ? std::string{"1"} : detail);
   if (code == errc::unavailable)
     res.headers.emplace_back("Retry-After", std::to_string(retry_after_unavailable_s));
   return res;

@@ -1,10 +1,13 @@
-// Wallet and bets: the routes that move money. Each one's request_id goes to
-// the wallet, which answers a repeat with its first answer, so a replay over
-// HTTP gets the same status and body.
+// Wallet and bets: the routes that move money. Each request goes through
+// the user's session entity to the wallet (carry, api_session.cpp). Each
+// one's request_id goes to the wallet, which answers a repeat with its first
+// answer, so a replay over HTTP gets the same status and body.
 
 #include "wager/gateway/api_internal.hpp"
 
 #include "wager/actors/wallet_state.hpp"
+
+#include <caf/make_message.hpp>
 
 namespace wager {
 
@@ -39,7 +42,7 @@ void client_api::impl::get_wallet(const call_ptr& c) {
   authenticated(c, [this, c] {
     if (!parse_query(c, {}))
       return;
-    plat.balance(user_id{c->session->user_id},
+    carry<wallet_balance>(c, caf::make_message(balance_query{}),
                  [c, currency = options.currency](caf::expected<wallet_balance> b) {
                    if (!b)
                      return c->respond(error_response(b.error()));
@@ -66,11 +69,12 @@ void client_api::impl::move_money(const call_ptr& c, bool deposit) {
         return c->respond(error_response(r.error()));
       c->respond(json_response(201, receipt_json(*r)));
     };
-    user_id user{c->session->user_id};
     if (deposit)
-      plat.deposit(user, request_id{*request}, money{*amount}, done);
+      carry<wallet_receipt>(c, caf::make_message(deposit_cmd{request_id{*request}, money{*amount}}),
+                            done);
     else
-      plat.withdraw(user, request_id{*request}, money{*amount}, done);
+      carry<wallet_receipt>(c, caf::make_message(withdraw_cmd{request_id{*request}, money{*amount}}),
+                            done);
   });
 }
 
@@ -99,7 +103,7 @@ void client_api::impl::get_transactions(const call_ptr& c) {
           errc::invalid_field, "before must be a transaction_id such as t42", "before"));
       query.before_seq = *before;
     }
-    plat.transactions(user_id{c->session->user_id}, query,
+    carry<std::vector<wallet_transaction>>(c, caf::make_message(query),
                       [c](caf::expected<std::vector<wallet_transaction>> ts) {
                         if (!ts)
                           return c->respond(error_response(ts.error()));
@@ -141,7 +145,8 @@ void client_api::impl::place_bet(const call_ptr& c) {
       return c->respond(f.error());
     place_bet_cmd cmd{request_id{*request}, market_id{*market}, selection_id{*selection},
                       money{*stake}, *asked, accept};
-    plat.place_bet(user_id{c->session->user_id}, std::move(cmd), [c](caf::expected<bet> b) {
+    carry<bet>(c, caf::make_message(std::move(cmd)), [c, counter = bets](caf::expected<bet> b) {
+      counter->count(b);
       if (!b)
         return c->respond(error_response(b.error()));
       c->respond(json_response(201, bet_json(*b)));
@@ -153,7 +158,7 @@ void client_api::impl::get_bet(const call_ptr& c) {
   authenticated(c, [this, c] {
     if (!parse_query(c, {}))
       return;
-    plat.get_bet(user_id{c->session->user_id}, bet_id{c->params.at(0)},
+    carry<bet>(c, caf::make_message(bet_query{bet_id{c->params.at(0)}}),
                  [c](caf::expected<bet> b) {
                    if (!b)
                      return c->respond(error_response(b.error()));
@@ -174,7 +179,7 @@ void client_api::impl::list_bets(const call_ptr& c) {
           error_response(errc::invalid_field, "status must be open or settled", "status"));
       settled = i->second == "settled";
     }
-    plat.bets(user_id{c->session->user_id}, settled,
+    carry<std::vector<bet>>(c, caf::make_message(bets_query{settled}),
               [c](caf::expected<std::vector<bet>> bs) {
                 if (!bs)
                   return c->respond(error_response(bs.error()));

@@ -2,6 +2,8 @@
 
 #include "wager/gateway/api_internal.hpp"
 
+#include <caf/make_message.hpp>
+
 namespace wager {
 
 using namespace api;
@@ -108,10 +110,12 @@ void client_api::impl::create_session(const call_ptr& c) {
 
 void client_api::impl::delete_session(const call_ptr& c) {
   authenticated(c, [this, c] {
-    auth->revoke(*c->session, [c](caf::error err) {
-      if (err)
-        return c->respond(error_response(err));
-      c->respond(no_content());
+    with_session(c, [this, c] {
+      auth->revoke(*c->session, [c](caf::error err) {
+        if (err)
+          return c->respond(error_response(err));
+        c->respond(no_content());
+      });
     });
   });
 }
@@ -124,11 +128,13 @@ void client_api::impl::enrol_mfa(const call_ptr& c) {
     fields f{*body};
     if (!f.allow({}).ok())
       return c->respond(f.error());
-    auth->enrol_mfa(*c->session, [c](caf::expected<mfa_enrolment> e) {
-      if (!e)
-        return c->respond(error_response(e.error()));
-      c->respond(json_response(200, json::object{{"secret", e->secret},
-                                                 {"otpauth_uri", e->otpauth_uri}}));
+    with_session(c, [this, c] {
+      auth->enrol_mfa(*c->session, [c](caf::expected<mfa_enrolment> e) {
+        if (!e)
+          return c->respond(error_response(e.error()));
+        c->respond(json_response(200, json::object{{"secret", e->secret},
+                                                   {"otpauth_uri", e->otpauth_uri}}));
+      });
     });
   });
 }
@@ -145,16 +151,18 @@ void client_api::impl::confirm_mfa(const call_ptr& c) {
       f.fail(errc::invalid_field, "code", "code must be 6 digits");
     if (!f.ok())
       return c->respond(f.error());
-    // A code is a guess too: it costs a login token of the user.
-    if (auto wait = login_user.take("login-user:" + c->session->username)) {
-      auto res = error_response(errc::rate_limited, "too many attempts, retry later");
-      res.headers.emplace_back("Retry-After", std::to_string(wait));
-      return c->respond(std::move(res));
-    }
-    auth->confirm_mfa(*c->session, *code, [c](caf::error err) {
-      if (err)
-        return c->respond(error_response(err));
-      c->respond(no_content());
+    with_session(c, [this, c, code = *code] {
+      // A code is a guess too: it costs a login token of the user.
+      if (auto wait = login_user.take("login-user:" + c->session->username)) {
+        auto res = error_response(errc::rate_limited, "too many attempts, retry later");
+        res.headers.emplace_back("Retry-After", std::to_string(wait));
+        return c->respond(std::move(res));
+      }
+      auth->confirm_mfa(*c->session, code, [c](caf::error err) {
+        if (err)
+          return c->respond(error_response(err));
+        c->respond(no_content());
+      });
     });
   });
 }
@@ -186,7 +194,7 @@ void client_api::impl::set_limits_authenticated(const call_ptr& c) {
   }
   if (!f.ok())
     return c->respond(f.error());
-  plat.set_limits(user_id{c->session->user_id}, cmd, [c](caf::expected<wallet_limits> l) {
+  carry<wallet_limits>(c, caf::make_message(cmd), [c](caf::expected<wallet_limits> l) {
     if (!l)
       return c->respond(error_response(l.error()));
     c->respond(json_response(200, limits_json(*l)));

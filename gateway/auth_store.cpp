@@ -27,6 +27,14 @@ caf::error as_unavailable(const caf::error& err) {
 
 } // namespace
 
+std::optional<session_token> parse_session_token(std::string_view token) {
+  constexpr size_t id_size = 32, secret_size = 64;
+  if (token.size() != id_size + 1 + secret_size || token[id_size] != '.')
+    return std::nullopt;
+  return session_token{std::string{token.substr(0, id_size)},
+                       sha256_hex(token.substr(id_size + 1))};
+}
+
 auth_store::auth_store(platform& p, worker_pool& pool, auth_options options)
   : platform_(p), pool_(pool), options_(std::move(options)),
     decoy_hash_(hash_password(random_hex(16), options_.pbkdf2_iterations)) {}
@@ -121,11 +129,11 @@ void auth_store::start_session(const std::string& username, const user_credentia
 }
 
 void auth_store::check(std::string token, done_fn<session_info> done) {
-  auto dot = token.find('.');
-  if (dot != 32 || token.size() != 32 + 1 + 64)
+  auto parsed = parse_session_token(token);
+  if (!parsed)
     return done(unauthorized());
-  auto id = token.substr(0, dot);
-  auto secret_sha = sha256_hex(std::string_view{token}.substr(dot + 1));
+  auto id = parsed->session_id;
+  auto secret_sha = parsed->secret_sha256;
   if (auto c = cache_get(id)) {
     if (c->revoked || c->info.expires_at_ms <= wall_ms()
         || !constant_time_equal(c->secret_sha256, secret_sha))

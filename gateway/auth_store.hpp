@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace wager {
@@ -37,6 +38,17 @@ struct auth_options {
   size_t sessions_cached_max = 100'000;
   std::string totp_issuer = "Wager";
 };
+
+// A bearer token taken apart: the session entity's id, and the SHA-256 of
+// its secret, which is what the entity compares.
+struct session_token {
+  std::string session_id;
+  std::string secret_sha256;
+};
+
+// nullopt unless `token` has the form login hands out (32 characters of id,
+// a dot, 64 of secret); its session still has to accept it.
+std::optional<session_token> parse_session_token(std::string_view token);
 
 struct session_grant {
   std::string token;
