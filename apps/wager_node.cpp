@@ -121,13 +121,8 @@ int main(int argc, char** argv) {
   http_opts.port = opts.http_port;
   http_opts.tls_cert_file = opts.tls_cert;
   http_opts.tls_key_file = opts.tls_key;
-  // The stream authenticates its first message with the API's sessions.
-  http_opts.websocket = wager::make_stream_handler(
-    platform, [&](std::string token, std::function<void(std::optional<std::string>)> done) {
-      if (readiness != wager::node_readiness::ready || !api)
-        return done(std::nullopt);
-      api->check_token(std::move(token), std::move(done));
-    });
+  // A stream's first message attaches it to its login session entity.
+  http_opts.websocket = wager::make_stream_handler(platform);
   wager::http_server http{
     http_opts,
     [&](wager::http_request req, wager::http_responder respond) {

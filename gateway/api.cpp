@@ -151,13 +151,6 @@ client_api::~client_api() {
   impl_->pool.reset();
 }
 
-void client_api::check_token(std::string token,
-                             std::function<void(std::optional<std::string>)> done) {
-  impl_->auth->check(std::move(token), [done = std::move(done)](caf::expected<session_info> s) {
-    done(s ? std::optional<std::string>{s->user_id} : std::nullopt);
-  });
-}
-
 void client_api::handle(http_request request, http_responder respond) {
   auto c = std::make_shared<call>();
   c->req = std::move(request);

@@ -93,11 +93,6 @@ public:
   // known path with another method.
   void handle(http_request request, http_responder respond);
 
-  // Checks a session token as the REST routes do; `done` gets the user id,
-  // or nullopt for a malformed, unknown, expired or revoked token. For the
-  // WebSocket stream's first message.
-  void check_token(std::string token, std::function<void(std::optional<std::string>)> done);
-
   struct impl;
 
 private:

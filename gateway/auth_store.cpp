@@ -43,25 +43,6 @@ bool auth_store::run(std::function<void()> work) {
   return pool_.post(std::move(work));
 }
 
-std::optional<auth_store::cached> auth_store::cache_get(const std::string& id) {
-  std::lock_guard lock{mutex_};
-  auto i = sessions_.find(id);
-  if (i == sessions_.end())
-    return std::nullopt;
-  if (std::chrono::steady_clock::now() - i->second.checked > options_.session_cache_ttl) {
-    sessions_.erase(i);
-    return std::nullopt;
-  }
-  return i->second;
-}
-
-void auth_store::cache_put(const std::string& id, cached entry) {
-  std::lock_guard lock{mutex_};
-  if (sessions_.size() >= options_.sessions_cached_max && sessions_.count(id) == 0)
-    sessions_.clear(); // rare; every session is asked again
-  sessions_[id] = std::move(entry);
-}
-
 void auth_store::create_user(std::string username, std::string password,
                              done_fn<std::string> done) {
   auto ok = run([this, username, password, done] {
@@ -118,47 +99,15 @@ void auth_store::start_session(const std::string& username, const user_credentia
   grant.token = grant.session.session_id + "." + secret;
   auto sha = sha256_hex(secret);
   platform_.create_session(create_session_cmd{grant.session, sha},
-                           [this, grant, sha, done](caf::expected<session_info> r) {
+                           [grant, done](caf::expected<session_info> r) {
                              if (!r)
                                return done(as_unavailable(r.error()));
-                             cache_put(grant.session.session_id,
-                                       {grant.session, sha, false,
-                                        std::chrono::steady_clock::now()});
                              done(grant);
                            });
 }
 
-void auth_store::check(std::string token, done_fn<session_info> done) {
-  auto parsed = parse_session_token(token);
-  if (!parsed)
-    return done(unauthorized());
-  auto id = parsed->session_id;
-  auto secret_sha = parsed->secret_sha256;
-  if (auto c = cache_get(id)) {
-    if (c->revoked || c->info.expires_at_ms <= wall_ms()
-        || !constant_time_equal(c->secret_sha256, secret_sha))
-      return done(unauthorized());
-    return done(c->info);
-  }
-  platform_.check_session(id, secret_sha, [this, id, secret_sha,
-                                           done](caf::expected<session_info> r) {
-    if (!r) {
-      if (code_of(r.error()) == errc::unauthorized)
-        return done(r.error());
-      return done(as_unavailable(r.error()));
-    }
-    cache_put(id, {*r, secret_sha, false, std::chrono::steady_clock::now()});
-    done(*r);
-  });
-}
-
 void auth_store::revoke(session_info session, status_fn done) {
-  {
-    // Refused on this node at once, before the session entity has it.
-    std::lock_guard lock{mutex_};
-    if (auto i = sessions_.find(session.session_id); i != sessions_.end())
-      i->second.revoked = true;
-  }
+  // The session entity refuses the token from the moment it has this.
   platform_.revoke_session(session.session_id, [done](caf::expected<session_info> r) {
     done(r ? caf::error{} : as_unavailable(r.error()));
   });

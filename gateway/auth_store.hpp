@@ -8,9 +8,9 @@
 // caller's thread. Answers come on a pool thread or an actor thread.
 //
 // Tokens are "<session id>.<secret>"; the journal holds only the secret's
-// SHA-256, so a journal copy grants no sessions. Checked sessions are cached
-// for session_cache_ttl: a revocation on this node is seen at once, one on
-// another node within that time.
+// SHA-256, so a journal copy grants no sessions. A token is checked by its
+// session entity (actors/session.hpp) on every request that carries it, so
+// a revocation is seen at once on every node.
 
 #include "wager/actors/user.hpp"
 #include "wager/gateway/auth.hpp"
@@ -21,11 +21,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace wager {
 
@@ -34,8 +32,6 @@ class platform;
 struct auth_options {
   uint32_t pbkdf2_iterations = pbkdf2_iterations_default;
   std::chrono::milliseconds session_ttl = std::chrono::hours{24};
-  std::chrono::milliseconds session_cache_ttl{1000};
-  size_t sessions_cached_max = 100'000;
   std::string totp_issuer = "Wager";
 };
 
@@ -76,9 +72,6 @@ public:
   void login(std::string username, std::string password, std::optional<std::string> totp,
              done_fn<session_grant> done);
 
-  // unauthorized for a malformed, unknown, expired or revoked token.
-  void check(std::string token, done_fn<session_info> done);
-
   void revoke(session_info session, status_fn done);
 
   // A new (unconfirmed) secret; replaces an unconfirmed one.
@@ -88,16 +81,8 @@ public:
   void confirm_mfa(session_info session, std::string code, status_fn done);
 
 private:
-  struct cached {
-    session_info info;
-    std::string secret_sha256;
-    bool revoked = false;
-    std::chrono::steady_clock::time_point checked;
-  };
   void start_session(const std::string& username, const user_credentials& user,
                      done_fn<session_grant> done);
-  std::optional<cached> cache_get(const std::string& id);
-  void cache_put(const std::string& id, cached entry);
 
   // Runs `work` on the pool, or answers unavailable.
   bool run(std::function<void()> work);
@@ -105,8 +90,6 @@ private:
   platform& platform_;
   worker_pool& pool_;
   auth_options options_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, cached> sessions_;
   // A hash of a random password, verified against for unknown users so that
   // a missing user takes as long as a wrong password.
   std::string decoy_hash_;

@@ -3,7 +3,9 @@
 #include "wager/actors/bet.hpp"
 #include "wager/actors/market.hpp"
 #include "wager/actors/platform.hpp"
+#include "wager/actors/session.hpp"
 #include "wager/actors/wallet.hpp"
+#include "wager/gateway/auth_store.hpp"
 #include "wager/gateway/stream_json.hpp"
 #include "wager/gateway/stream_outbox.hpp"
 #include "wager/runtime/errors.hpp"
@@ -30,11 +32,15 @@ using auth_timeout_atom = caf::atom_constant<caf::atom("strmauthto")>;
 
 struct stream_state {
   directory dir;
-  token_validator validate;
+  token_validator validate; // empty: the token is the session entity's to check
   std::shared_ptr<stream_outbox> outbox;
   stream_options options;
   std::string user;        // empty until authenticated
   bool authenticating = false;
+  // With sessions: the token's parts, and the session attached to (which
+  // sends the user's bet and wallet changes), monitored.
+  std::optional<session_token> token;
+  caf::actor session;
   std::vector<std::string> pending; // client frames while the token is checked
   // Subscribed markets -> the last version sent; pending ones map to 0 and
   // are in `subscribing` until their snapshot arrives.
@@ -126,12 +132,44 @@ void watch_wallet(session_actor* self) {
 
 void on_client_frame(session_actor* self, const std::string& text);
 
+void on_authenticated(session_actor* self, const std::string& user);
+
+// Attaches to the session entity (again, after it passivated): it checks the
+// token and from then on sends the user's bet and wallet changes here.
+void attach_to_session(session_actor* self) {
+  auto& st = self->state;
+  st.dir.request(self, caf::duration{st.options.call_timeout},
+                 entity_id{"session", st.token->session_id},
+                 attach_stream_cmd{st.token->secret_sha256, caf::actor{self}})
+    .then(
+      [self](stream_attached& a) {
+        auto& st = self->state;
+        st.session = a.session;
+        self->monitor(st.session);
+        // First the wallet as it is now; then its changes, in order.
+        push_reliable(self, wallet_message(a.balance));
+        if (st.user.empty())
+          on_authenticated(self, a.info.user_id);
+      },
+      [self](caf::error& err) {
+        if (code_of(err) == errc::unauthorized)
+          return refuse(self, "unauthorized", "the token is not valid");
+        refuse(self, "unavailable", "the session cannot be reached, connect again");
+      });
+}
+
 void on_auth_frame(session_actor* self, const json::object& o) {
   auto& st = self->state;
   auto* token = o.if_contains("token");
   if (!token || !token->is_string() || token->get_string().empty())
     return refuse(self, "unauthorized", "the first message must be auth with a token");
   st.authenticating = true;
+  if (!st.validate) {
+    st.token = parse_session_token(token->get_string());
+    if (!st.token)
+      return refuse(self, "unauthorized", "the token is not valid");
+    return attach_to_session(self);
+  }
   caf::actor me{self};
   st.validate(std::string{token->get_string()}, [me](std::optional<std::string> user) {
     caf::anon_send(me, auth_result_atom::value, user.has_value(), user.value_or(""));
@@ -207,6 +245,16 @@ void on_market_update(session_actor* self, const market_update& u) {
     self->quit();
 }
 
+void on_authenticated(session_actor* self, const std::string& user) {
+  auto& st = self->state;
+  st.authenticating = false;
+  st.user = user;
+  auto pending = std::move(st.pending);
+  st.pending.clear();
+  for (auto& text : pending)
+    on_client_frame(self, text);
+}
+
 caf::behavior stream_session(session_actor* self, directory dir, token_validator validate,
                              std::shared_ptr<stream_outbox> outbox, stream_options options) {
   auto& st = self->state;
@@ -215,20 +263,24 @@ caf::behavior stream_session(session_actor* self, directory dir, token_validator
   st.outbox = std::move(outbox);
   st.options = options;
   self->delayed_send(self, options.auth_timeout, auth_timeout_atom::value);
+  // A session that passivated or crashed is attached to again: the new one
+  // answers the wallet as it is, so nothing is missed.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (!st.session || dm.source != st.session)
+      return;
+    st.session = nullptr;
+    attach_to_session(self);
+  });
   return {
     [self](stream_text_atom, const std::string& text) { on_client_frame(self, text); },
     [self](auth_result_atom, bool ok, const std::string& user) {
-      auto& st = self->state;
-      st.authenticating = false;
       if (!ok || user.empty())
         return refuse(self, "unauthorized", "the token is not valid");
-      st.user = user;
       watch_wallet(self);
-      auto pending = std::move(st.pending);
-      st.pending.clear();
-      for (auto& text : pending)
-        on_client_frame(self, text);
+      on_authenticated(self, user);
     },
+    [self](session_closed_atom, const std::string& why) { refuse(self, "unauthorized", why); },
     [self](auth_timeout_atom) {
       if (self->state.user.empty())
         refuse(self, "unauthorized", "no auth message in time");
@@ -255,6 +307,10 @@ caf::actor spawn_stream_session(caf::actor_system& system, directory dir,
   // ends is dropped from them without a message of its own.
   return system.spawn(stream_session, std::move(dir), std::move(validate), std::move(outbox),
                       options);
+}
+
+websocket_handler make_stream_handler(platform& p, stream_options options) {
+  return make_stream_handler(p, token_validator{}, options);
 }
 
 websocket_handler make_stream_handler(platform& p, token_validator validate,

@@ -1,21 +1,26 @@
 #pragma once
 
-// The WebSocket stream (shared/API.md "Stream"): one session actor per
-// connection, spawned on the platform's actor system. It authenticates the
-// connection (first message {"op":"auth","token":...}), subscribes to
-// markets through the directory (subscribe_cmd: a snapshot, then every
-// market_update in order), watches the user's wallet (watch_cmd: bet and
-// wallet_balance pushes) and writes all of it into the connection's bounded
-// stream_outbox, where prices conflate and the rest is never dropped.
+// The WebSocket stream (shared/API.md "Stream"): one stream actor per
+// connection, spawned on the platform's actor system. The first message
+// {"op":"auth","token":...} attaches it to the token's login session entity
+// (actors/session.hpp), which checks the token and then sends the user's own
+// bet and wallet changes here; a revoked or expired session closes the
+// stream. It subscribes to markets through the directory (subscribe_cmd: a
+// snapshot, then every market_update in order) and writes all of it into the
+// connection's bounded stream_outbox, where prices conflate and the rest is
+// never dropped.
 //
 // The node plugs it into its http_server:
 //
 //   http_server_options o;
-//   o.websocket = make_stream_handler(platform, validate_token);
+//   o.websocket = make_stream_handler(platform);
 //
-// Messages the session actor takes (besides the client's frames):
+// Messages the stream actor takes (besides the client's frames):
 //   market_update, (subscription_ended_atom, market_id)  from markets
-//   bet, wallet_balance, (watch_ended_atom, user_id)      from the wallet
+//   stream_attached, bet, wallet_balance,
+//   (session_closed_atom, why), down_msg                  from its session
+//   (with a token_validator: bet, wallet_balance and
+//   (watch_ended_atom, user_id) from the wallet itself)
 
 #include "wager/gateway/http_server.hpp"
 #include "wager/runtime/directory.hpp"
@@ -42,8 +47,10 @@ namespace wager {
 class platform;
 class stream_outbox;
 
-// Checks a session token and answers once, from any thread: the user id, or
-// nullopt when the token is unknown, expired or revoked.
+// For embedders that authenticate streams their own way (benchmarks, tests
+// without sessions): checks a token and answers once, from any thread: the
+// user id, whose wallet the stream then watches itself, or nullopt when the
+// token is not valid.
 using token_validator = std::function<void(
   std::string token, std::function<void(std::optional<std::string> user_id)> done)>;
 
@@ -66,13 +73,18 @@ struct stream_options {
 // A client frame: (stream_text_atom, std::string).
 using stream_text_atom = caf::atom_constant<caf::atom("strmtext")>;
 
+// An empty `validate` attaches to session entities.
 caf::actor spawn_stream_session(caf::actor_system& system, directory dir,
                                 token_validator validate,
                                 std::shared_ptr<stream_outbox> outbox,
                                 stream_options options = {});
 
 // The websocket_handler for http_server_options::websocket: each upgraded
-// connection gets a session actor, which ends when the connection closes.
+// connection gets a stream actor, attached to its login session, which ends
+// when the connection closes.
+websocket_handler make_stream_handler(platform& p, stream_options options = {});
+
+// The same with tokens checked by `validate` instead of session entities.
 websocket_handler make_stream_handler(platform& p, token_validator validate,
                                       stream_options options = {});
 

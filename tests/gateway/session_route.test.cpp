@@ -1,7 +1,7 @@
 // The login session entity carries its user's requests (actors/session.hpp):
 // the token is checked on every one, a budget applies, and the wallet
-// answers. Driven through the directory as the gateway drives it, and over
-// real HTTP.
+// answers; its streams follow the wallet and end with it. Driven through the
+// directory as the gateway drives it, and over real HTTP and WebSocket.
 
 #include "api_support.hpp"
 
@@ -9,6 +9,9 @@
 #include "wager/gateway/auth.hpp"
 
 #include "support/wait.hpp"
+#include "support/ws_client.hpp"
+
+#include "wager/gateway/stream.hpp"
 
 #include <caf/all.hpp>
 
@@ -120,4 +123,37 @@ TEST_CASE("a session's budget is a burst, then rate_limited, also over HTTP with
   }));
   CHECK(error_code(r) == "rate_limited");
   CHECK(std::stoi(r.headers["retry-after"]) >= 1);
+}
+
+TEST_CASE("a login's stream shows its own wallet, and logging out closes it") {
+  api_node node;
+  auto token = node.user("alice");
+  http_server_options so;
+  so.port = 0;
+  so.websocket = make_stream_handler(*node.plat);
+  http_server ws_server{so, [](http_request, http_responder w) {
+                          w(error_response(404, "not_found", "no such route"));
+                        }};
+  REQUIRE(ws_server.start() == "");
+  ws_client ws{"127.0.0.1", ws_server.port()};
+  REQUIRE(ws.connect() == "");
+  REQUIRE(ws.send(json::serialize(json::object{{"op", "auth"}, {"token", token}})));
+  auto next = [&] {
+    auto text = ws.read(10s);
+    REQUIRE(text);
+    return json::parse(*text).as_object();
+  };
+  CHECK(next().at("type") == "wallet");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d1","amount":300})", token)
+            .status == 201);
+  auto wallet = next();
+  CHECK(wallet.at("type") == "wallet");
+  CHECK(wallet.at("available") == 300);
+  REQUIRE(node.call("DELETE", "/v1/sessions/current", {}, token).status == 204);
+  auto closed = next();
+  CHECK(closed.at("error").at("code") == "unauthorized");
+  CHECK(closed.at("error").at("message") == "the session was revoked");
+  CHECK_FALSE(ws.read(5s));
+  CHECK(ws.closed());
+  ws_server.stop();
 }

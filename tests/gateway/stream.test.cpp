@@ -1,11 +1,12 @@
-// The WebSocket stream over real sockets, with real session actors on a real
-// platform (journal in a temp dir).
+// The WebSocket stream over real sockets, attached to real login session
+// entities on a real platform (journal in a temp dir).
 
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 #include "support/ws_client.hpp"
 
 #include "wager/actors/platform.hpp"
+#include "wager/gateway/auth.hpp"
 #include "wager/gateway/http_server.hpp"
 #include "wager/gateway/stream.hpp"
 #include "wager/gateway/stream_outbox.hpp"
@@ -35,19 +36,14 @@ struct fixture {
   std::mutex mutex;
   std::vector<std::shared_ptr<stream_outbox>> outboxes;
 
-  fixture() {
-    platform_options o;
+  explicit fixture(platform_options o = {}) {
     o.data_dir = dir.str();
     o.runtime.scheduler_threads = 2;
     auto started = platform::start(o);
     REQUIRE(started);
     p = std::move(*started);
-    token_validator validate = [](std::string token, auto done) {
-      if (token == "t-alice")
-        return done(std::string{"alice"});
-      done(std::nullopt);
-    };
-    auto stream = make_stream_handler(*p, validate);
+    open_session(alice_session, 60'000);
+    auto stream = make_stream_handler(*p);
     http_server_options so;
     so.port = 0;
     so.websocket_send_buffer_bytes = 4096;
@@ -60,6 +56,24 @@ struct fixture {
       w(error_response(404, "not_found", "no such route"));
     });
     REQUIRE(server->start() == "");
+  }
+
+  // A login session of user "alice" (wallet/alice), as login creates it.
+  static constexpr const char* alice_session = "a11ce000000000000000000000000000";
+  static inline const std::string alice_secret = std::string(64, '5');
+
+  static std::string token_of(const std::string& session) {
+    return session + "." + alice_secret;
+  }
+
+  void open_session(const std::string& id, int64_t lifetime_ms) {
+    using namespace std::chrono;
+    auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    REQUIRE(await<session_info>([&](auto done) {
+      p->create_session(
+        create_session_cmd{{id, "alice", "alice", now + lifetime_ms}, sha256_hex(alice_secret)},
+        done);
+    }));
   }
 
   ~fixture() {
@@ -82,9 +96,10 @@ struct fixture {
   }
 
   // Authenticated, with the first wallet message read.
-  std::unique_ptr<test::ws_client> alice(int rcvbuf = 0) {
+  std::unique_ptr<test::ws_client> alice(int rcvbuf = 0,
+                                         const std::string& session = alice_session) {
     auto c = client(rcvbuf);
-    REQUIRE(c->send(R"({"op":"auth","token":"t-alice"})"));
+    REQUIRE(c->send(R"({"op":"auth","token":")" + token_of(session) + R"("})"));
     auto first = read_json(*c);
     REQUIRE(first.at("type") == "wallet");
     return c;
@@ -240,4 +255,75 @@ TEST_CASE_FIXTURE(fixture, "an accepted bet reaches its owner's stream") {
     }
   }
   CHECK(saw_bet);
+}
+
+TEST_CASE_FIXTURE(fixture, "every stream of a session gets the user's wallet changes") {
+  auto first = alice();
+  auto second = alice();
+  REQUIRE(await<wallet_receipt>(
+    [&](auto done) { p->deposit(user_id{"alice"}, request_id{"d1"}, money{700}, done); }));
+  for (auto* c : {first.get(), second.get()}) {
+    auto m = read_json(*c);
+    CHECK(m.at("type") == "wallet");
+    CHECK(m.at("available").as_int64() == 700);
+  }
+}
+
+TEST_CASE_FIXTURE(fixture, "revoking the session closes its streams, saying why") {
+  auto c = alice();
+  REQUIRE(await<session_info>(
+    [&](auto done) { p->revoke_session(alice_session, done); }));
+  auto e = read_json(*c);
+  CHECK(e.at("type") == "error");
+  CHECK(e.at("error").at("code") == "unauthorized");
+  CHECK(e.at("error").at("message") == "the session was revoked");
+  CHECK_FALSE(c->read(5s));
+  CHECK(c->closed());
+  // Its token attaches no new stream either.
+  auto again = client();
+  REQUIRE(again->send(R"({"op":"auth","token":")" + token_of(alice_session) + R"("})"));
+  CHECK(read_json(*again).at("error").at("code") == "unauthorized");
+}
+
+TEST_CASE_FIXTURE(fixture, "a stream ends when its session expires") {
+  std::string brief = "b01ef000000000000000000000000000";
+  open_session(brief, 1500);
+  auto c = alice(0, brief);
+  auto e = read_json(*c);
+  CHECK(e.at("error").at("code") == "unauthorized");
+  CHECK(e.at("error").at("message") == "the session expired");
+  CHECK_FALSE(c->read(5s));
+  CHECK(c->closed());
+}
+
+namespace {
+
+// Sessions passivate soon after their last routed message.
+struct forgetful_sessions : fixture {
+  forgetful_sessions() : fixture(options()) {}
+  static platform_options options() {
+    platform_options o;
+    o.session_idle_timeout = 200ms;
+    return o;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(forgetful_sessions, "a stream attaches again when its session passivates") {
+  auto c = alice();
+  // The re-attached session answers the wallet as it is, so the stream
+  // shows a second wallet message without any change.
+  auto again = read_json(*c);
+  CHECK(again.at("type") == "wallet");
+  CHECK(again.at("available") == 0);
+  REQUIRE(await<wallet_receipt>(
+    [&](auto done) { p->deposit(user_id{"alice"}, request_id{"d1"}, money{900}, done); }));
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) {
+    auto m = read_json(*c);
+    REQUIRE(m.at("type") == "wallet");
+    seen = m.at("available") == 900;
+  }
+  CHECK(seen);
 }
