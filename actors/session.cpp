@@ -154,6 +154,11 @@ void close_streams(session_actor* self, const std::string& why) {
   stop_watching(self);
 }
 
+// The session looks at its expiry at least this often while it has streams:
+// a pending timer keeps a passivated session's actor allocated until it
+// fires, so it must not be a day away.
+constexpr int64_t expiry_check_ms_max = 60'000;
+
 // Streams end when the session expires, as requests stop working then.
 void arm_expiry(session_actor* self) {
   auto& live = self->state.live;
@@ -161,8 +166,8 @@ void arm_expiry(session_actor* self) {
     return;
   live.expiry_armed = true;
   auto left_ms = self->state.book->state().info.expires_at_ms - now_ms();
-  self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(left_ms, 0) + 1},
-                     session_expiry_atom::value);
+  auto wait_ms = std::clamp<int64_t>(left_ms + 1, 1, expiry_check_ms_max);
+  self->delayed_send(self, std::chrono::milliseconds{wait_ms}, session_expiry_atom::value);
 }
 
 // Follows the wallet again after it passivated; the balance it answers goes
