@@ -152,7 +152,7 @@ caf::behavior proxy(caf::event_based_actor* self, wager::directory dir) {
 
 // Ignores passivate_atom, as an entity stuck on a snapshot would; answers
 // get_atom with its incarnation number.
-caf::behavior stubborn(caf::event_based_actor* self, std::string key, world* w) {
+caf::behavior stubborn(caf::event_based_actor*, std::string key, world* w) {
   w->activated(key);
   int incarnation = w->activations_of(key);
   return {
