@@ -68,7 +68,10 @@ public:
   void leave();
 
   // A peer called this node down: it has to drop its entities and call
-  // rejoin(), which takes a new incarnation and starts joining again.
+  // rejoin(), which takes a new incarnation, forgets its view of the others
+  // (stale after the silence that got it called down) and starts joining
+  // again. A node that knows it was frozen past down_after_ms may rejoin
+  // before anyone tells it.
   bool rejoin_needed() const noexcept { return rejoin_needed_; }
   void rejoin(uint64_t new_incarnation);
 

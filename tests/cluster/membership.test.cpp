@@ -196,3 +196,35 @@ TEST_CASE("news of an older incarnation and third-party claims other than down c
   CHECK(m.version() > v);
   CHECK(to_string(member_status::leaving) == "leaving");
 }
+
+TEST_CASE("a member called down is not heard: its view, stale after its silence, changes nothing") {
+  membership_options options;
+  membership a{{"a", "a:1", member_status::up, 1}, options};
+  a.on_heartbeat({{"b", "b:1", member_status::up, 1}, {}}, 0);
+  a.on_heartbeat({{"c", "c:1", member_status::up, 1}, {}}, 0);
+  a.on_heartbeat({{"b", "b:1", member_status::up, 1}, {}}, options.down_after_ms);
+  a.tick(options.down_after_ms + 1); // c fell silent
+  REQUIRE(a.owners() == ids({"a", "b"}));
+  // c wakes up and, having heard nobody for as long, calls everyone down.
+  heartbeat woken{{"c", "c:1", member_status::up, 1},
+                  {{"a", "a:1", member_status::down, 1}, {"b", "b:1", member_status::down, 1}}};
+  CHECK_FALSE(a.on_heartbeat(woken, options.down_after_ms + 2));
+  CHECK_FALSE(a.rejoin_needed());
+  CHECK(a.owners() == ids({"a", "b"}));
+  // Its next life is heard.
+  CHECK(a.on_heartbeat({{"c", "c:1", member_status::joining, 2}, {}}, options.down_after_ms + 3));
+  CHECK(a.members().back().incarnation == 2);
+}
+
+TEST_CASE("a rejoining node forgets its view of the others and learns it again") {
+  membership c{{"c", "c:1", member_status::up, 1}};
+  c.on_heartbeat({{"a", "a:1", member_status::up, 1}, {}}, 0);
+  c.tick(10'000); // c's own silence made it call a down
+  REQUIRE(c.members().front().status == member_status::down);
+  c.rejoin(2);
+  CHECK(c.members().size() == 1);
+  CHECK(c.make_heartbeat().view.empty()); // it calls nobody down any more
+  c.on_heartbeat({{"a", "a:1", member_status::up, 1}, {}}, 10'001);
+  c.joined();
+  CHECK(c.owners() == ids({"a", "c"}));
+}
