@@ -115,6 +115,46 @@ const std::vector<option_def>& option_table() {
        }
        return std::string{};
      }},
+    {"cluster-secret", "S", "shared secret a node proves to join (default none: no joins)",
+     [](node_options& o, const std::string& v) {
+       o.cluster_secret = v;
+       return !v.empty() && v.size() < 16 ? std::string{"must be at least 16 characters"}
+                                          : std::string{};
+     }},
+    {"cluster-secret-file", "F", "file holding the cluster secret",
+     [](node_options& o, const std::string& v) {
+       o.cluster_secret_file = v;
+       return std::string{};
+     }},
+    {"cluster-heartbeat-ms", "MS", "heartbeats between nodes every MS (default 200)",
+     [](node_options& o, const std::string& v) {
+       long long ms = 0;
+       auto err = parse_bounded(v, 10, 10'000, ms);
+       o.cluster_heartbeat = std::chrono::milliseconds{ms};
+       return err;
+     }},
+    {"cluster-down-after-ms", "MS", "a node silent this long is down (default 1600)",
+     [](node_options& o, const std::string& v) {
+       long long ms = 0;
+       auto err = parse_bounded(v, 50, 600'000, ms);
+       o.cluster_down_after = std::chrono::milliseconds{ms};
+       return err;
+     }},
+    {"cluster-tls-cert", "F", "this node's certificate (PEM) for TLS between nodes",
+     [](node_options& o, const std::string& v) {
+       o.cluster_tls_cert = v;
+       return std::string{};
+     }},
+    {"cluster-tls-key", "F", "private key (PEM) for --cluster-tls-cert",
+     [](node_options& o, const std::string& v) {
+       o.cluster_tls_key = v;
+       return std::string{};
+     }},
+    {"cluster-tls-ca", "F", "CA certificate (PEM) every node's certificate is signed by",
+     [](node_options& o, const std::string& v) {
+       o.cluster_tls_ca = v;
+       return std::string{};
+     }},
     {"admin-key", "KEY", "operator key for the admin endpoints (default none: 403)",
      [](node_options& o, const std::string& v) {
        o.admin_key = v;
@@ -240,7 +280,42 @@ std::string apply_file(node_options& opts, const std::string& path,
   return {};
 }
 
-std::string check_combination(const node_options& opts) {
+// The secret file's contents, less one trailing newline, become the secret.
+std::string read_secret_file(node_options& opts) {
+  if (opts.cluster_secret_file.empty())
+    return {};
+  if (!opts.cluster_secret.empty())
+    return "--cluster-secret and --cluster-secret-file exclude each other";
+  std::ifstream in{opts.cluster_secret_file};
+  if (!in)
+    return "cannot read cluster secret file '" + opts.cluster_secret_file + "'";
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto secret = buffer.str();
+  if (!secret.empty() && secret.back() == '\n')
+    secret.pop_back();
+  if (!secret.empty() && secret.back() == '\r')
+    secret.pop_back();
+  if (secret.size() < 16)
+    return "cluster secret file '" + opts.cluster_secret_file
+           + "' must hold at least 16 characters";
+  opts.cluster_secret = secret;
+  return {};
+}
+
+std::string check_cluster(node_options& opts) {
+  if (auto err = read_secret_file(opts); !err.empty())
+    return err;
+  if (opts.cluster_down_after < 2 * opts.cluster_heartbeat)
+    return "--cluster-down-after-ms must be at least twice --cluster-heartbeat-ms";
+  auto tls_set = int{!opts.cluster_tls_cert.empty()} + int{!opts.cluster_tls_key.empty()}
+                 + int{!opts.cluster_tls_ca.empty()};
+  if (tls_set != 0 && tls_set != 3)
+    return "--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together";
+  return {};
+}
+
+std::string check_combination(node_options& opts) {
   if (opts.tls_cert.empty() != opts.tls_key.empty())
     return "--tls-cert and --tls-key go together";
   for (auto* path : {&opts.tls_cert, &opts.tls_key})
@@ -248,7 +323,7 @@ std::string check_combination(const node_options& opts) {
       return "cannot read TLS file '" + *path + "'";
   if (!opts.seeds.empty() && !opts.cluster_port)
     return "--seeds needs --cluster-port";
-  return {};
+  return check_cluster(opts);
 }
 
 } // namespace

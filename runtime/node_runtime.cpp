@@ -32,6 +32,8 @@ node_runtime::node_runtime(runtime_options options)
   config_->set("middleman.connection-timeout", caf::timespan{options_.cluster_timeout});
   config_->add_error_category(error_category, render_wager_error);
   config_->load<caf::io::middleman>();
+  if (options_.configure)
+    options_.configure(*config_);
   system_ = std::make_unique<caf::actor_system>(*config_);
   log().debug("actor system started with {} scheduler threads", threads);
 }

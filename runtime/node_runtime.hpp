@@ -10,6 +10,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,11 @@ struct runtime_options {
   // set on every node, or a frozen peer is never detected (CAF 0.17).
   std::chrono::milliseconds cluster_heartbeat{200};
   std::chrono::milliseconds cluster_timeout{1000};
+
+  // Runs on the actor system's configuration before the system starts:
+  // where the cluster registers its message types and loads CAF's openssl
+  // module. Empty: nothing beyond the above.
+  std::function<void(caf::actor_system_config&)> configure;
 };
 
 class node_runtime {

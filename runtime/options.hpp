@@ -33,6 +33,30 @@ struct node_options {
   // host:port of nodes to join through.
   std::vector<std::string> seeds;
 
+  // Shared by every node of a cluster; a joining node proves it knows it
+  // (an HMAC over both sides' nonces) before it becomes a member. From
+  // --cluster-secret, WAGER_CLUSTER_SECRET or --cluster-secret-file (whose
+  // contents, less a trailing newline, are the secret). At least 16
+  // characters. Empty: the node joins nobody and admits nobody.
+  std::string cluster_secret;
+  std::string cluster_secret_file;
+
+  // Application heartbeats between cluster agents, and the silence after
+  // which a member is down. A member is marked down between down_after minus
+  // one heartbeat and down_after plus one after it stops (the last
+  // heartbeat, the next tick), so 200 ms and 1600 ms keep a dead or paused
+  // node's detection under 2 s on a local network while eight heartbeats
+  // in a row must go missing.
+  std::chrono::milliseconds cluster_heartbeat = std::chrono::milliseconds{200};
+  std::chrono::milliseconds cluster_down_after = std::chrono::milliseconds{1600};
+
+  // Mutual TLS between nodes (CAF's openssl module) when all three are set:
+  // this node's certificate and key, and the CA that signed every node's
+  // certificate. Checked at start. Unset: the cluster port is plain TCP.
+  std::string cluster_tls_cert;
+  std::string cluster_tls_key;
+  std::string cluster_tls_ca;
+
   // Operator key for the admin endpoints; empty disables them (403).
   std::string admin_key;
 

@@ -152,3 +152,37 @@ TEST_CASE("the example config file in docs lists valid options") {
   CHECK(r.options.node_id == "node-1");
   CHECK(r.options.admin_key == "change-me");
 }
+
+TEST_CASE("cluster options: the secret from a file, and combinations that cannot work refused") {
+  test::temp_dir dir;
+  fake_env env;
+  auto secret_file = write_file(dir, "0123456789abcdef-secret\n");
+  auto r = load_node_options({"--cluster-port", "0", "--cluster-secret-file", secret_file},
+                             env.lookup());
+  REQUIRE_MESSAGE(r.error.empty(), r.error);
+  CHECK(r.options.cluster_secret == "0123456789abcdef-secret");
+  CHECK(r.options.cluster_heartbeat == std::chrono::milliseconds{200});
+  CHECK(r.options.cluster_down_after == std::chrono::milliseconds{1600});
+  fake_env from_env{{{"WAGER_CLUSTER_SECRET", "an-environment-secret"}}};
+  CHECK(load_node_options({}, from_env.lookup()).options.cluster_secret
+        == "an-environment-secret");
+  struct bad_case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  std::vector<bad_case> cases = {
+    {{"--cluster-secret", "short"}, "at least 16"},
+    {{"--cluster-secret", "0123456789abcdefgh", "--cluster-secret-file", secret_file},
+     "exclude each other"},
+    {{"--cluster-secret-file", "/nonexistent/secret"}, "cannot read cluster secret file"},
+    {{"--cluster-heartbeat-ms", "500", "--cluster-down-after-ms", "900"}, "twice"},
+    {{"--cluster-heartbeat-ms", "5"}, "--cluster-heartbeat-ms"},
+    {{"--cluster-tls-cert", "/etc/hostname"}, "go together"},
+  };
+  for (auto& c : cases) {
+    CAPTURE(c.args);
+    auto bad = load_node_options(c.args, env.lookup());
+    CHECK(bad.error.find('\n') == std::string::npos);
+    CHECK_MESSAGE(bad.error.find(c.expected) != std::string::npos, bad.error);
+  }
+}
