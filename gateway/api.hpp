@@ -33,6 +33,18 @@ namespace wager {
 class platform;
 class feed_ingest;
 
+// A member of the cluster as one node sees it.
+struct health_member {
+  std::string node_id;
+  std::string address; // host:port of its cluster port
+  std::string status;  // joining, up, leaving or down
+};
+
+struct cluster_health {
+  std::vector<health_member> members; // this node included
+  uint32_t shards_owned = 0;
+};
+
 struct api_options {
   // Operator key for /v1/admin/*; empty: every admin call is 403.
   std::string admin_key;
@@ -67,9 +79,10 @@ struct api_options {
   // Markets listed at most by GET /v1/markets.
   uint32_t markets_list_max = 500;
 
-  // GET /v1/admin/health body; the node supplies cluster facts. Without it
-  // the API answers what it knows (this node, its shards).
-  std::function<boost::json::value()> health;
+  // The cluster as GET /v1/admin/health shows it; the node supplies it from
+  // its cluster agent. Without it the API answers what it knows: this node,
+  // alone, owning every shard.
+  std::function<cluster_health()> cluster;
 
   // POST /v1/admin/drain calls this once its 202 is written to the socket,
   // so the client has the answer before the drain closes connections. It

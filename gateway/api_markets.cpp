@@ -240,18 +240,25 @@ void client_api::impl::admin_health(const call_ptr& c) {
     return;
   if (!parse_query(c, {}))
     return;
-  if (options.health)
-    return c->respond(json_response(200, options.health()));
   auto health = plat.journal().health();
   auto status = health.writable ? "ready" : "degraded";
-  c->respond(json_response(
-    200, json::object{{"node_id", options.node_id},
-                      {"status", status},
-                      {"members", json::array{json::object{{"node_id", options.node_id},
-                                                           {"address", ""},
-                                                           {"status", status}}}},
-                      {"shards_owned", plat.options().shards},
-                      {"entities", entities_alive(plat.metrics())}}));
+  json::array members;
+  uint32_t shards_owned = plat.options().shards;
+  if (options.cluster) {
+    auto cluster = options.cluster();
+    for (auto& m : cluster.members)
+      members.push_back(
+        json::object{{"node_id", m.node_id}, {"address", m.address}, {"status", m.status}});
+    shards_owned = cluster.shards_owned;
+  } else {
+    members.push_back(
+      json::object{{"node_id", options.node_id}, {"address", ""}, {"status", status}});
+  }
+  c->respond(json_response(200, json::object{{"node_id", options.node_id},
+                                             {"status", status},
+                                             {"members", std::move(members)},
+                                             {"shards_owned", shards_owned},
+                                             {"entities", entities_alive(plat.metrics())}}));
 }
 
 } // namespace wager
