@@ -2,6 +2,7 @@
 // Options: shared/API.md ("Node command line"); `wager-node --help`.
 
 #include <wager/actors/feed.hpp>
+#include <wager/cluster/cluster_node.hpp>
 #include <wager/actors/platform.hpp>
 #include <wager/persistence/journal.hpp>
 #include <wager/gateway/api.hpp>
@@ -56,6 +57,42 @@ boost::json::value address(const std::string& host, std::optional<uint16_t> port
   return boost::json::value(host + ":" + std::to_string(*port));
 }
 
+// Cluster settings that only make sense together, checked before anything
+// starts: CAF would terminate the process at the first TLS connection over a
+// bad certificate.
+std::string check_cluster_options(const wager::node_options& opts) {
+  if (!opts.seeds.empty() && opts.cluster_secret.empty())
+    return "--seeds needs --cluster-secret (or WAGER_CLUSTER_SECRET, or --cluster-secret-file)";
+  if (!opts.cluster_tls_cert.empty())
+    return wager::check_cluster_tls(
+      {opts.cluster_tls_cert, opts.cluster_tls_key, opts.cluster_tls_ca});
+  return {};
+}
+
+wager::cluster_options cluster_options_of(const wager::node_options& opts,
+                                          const std::string& node_id,
+                                          const wager::cluster_tls_files& tls) {
+  wager::cluster_options c;
+  c.node_id = node_id;
+  c.host = opts.http_host;
+  c.port = *opts.cluster_port;
+  c.seeds = opts.seeds;
+  c.secret = opts.cluster_secret;
+  c.heartbeat = opts.cluster_heartbeat;
+  c.down_after = opts.cluster_down_after;
+  c.shards = opts.shards;
+  c.tls = tls.enabled();
+  return c;
+}
+
+wager::cluster_health health_of(const wager::cluster_view& view) {
+  wager::cluster_health health;
+  for (auto& m : view.members)
+    health.members.push_back({m.node_id, m.address, std::string{wager::to_string(m.status)}});
+  health.shards_owned = view.shards_owned;
+  return health;
+}
+
 int fail(const std::string& line) {
   std::fprintf(stderr, "wager-node: %s\n", line.c_str());
   return 1;
@@ -92,7 +129,15 @@ int main(int argc, char** argv) {
   if (auto err = prepare_data_dir(opts.data_dir); !err.empty())
     return fail(err);
 
+  if (auto err = check_cluster_options(opts); !err.empty())
+    return fail(err);
+  wager::cluster_tls_files cluster_tls{opts.cluster_tls_cert, opts.cluster_tls_key,
+                                       opts.cluster_tls_ca};
+
   wager::platform_options popts;
+  popts.runtime.configure = [cluster_tls](caf::actor_system_config& cfg) {
+    wager::configure_cluster(cfg, cluster_tls);
+  };
   popts.data_dir = opts.data_dir;
   popts.runtime.scheduler_threads = opts.scheduler_threads;
   popts.shards = opts.shards;
@@ -160,16 +205,21 @@ int main(int argc, char** argv) {
     feed_port = feed->port();
   }
 
-  std::optional<uint16_t> cluster_port;
-  if (opts.cluster_port) {
-    std::string err;
-    cluster_port = runtime.open_cluster_port(opts.http_host, *opts.cluster_port, err);
-    if (!cluster_port)
-      return fail(err);
-  }
-
   if (node_id.empty())
     node_id = default_node_id(http.port());
+  std::optional<uint16_t> cluster_port;
+  std::unique_ptr<wager::cluster_node> cluster;
+  if (opts.cluster_port) {
+    std::string err;
+    cluster = wager::cluster_node::start(runtime.system(), metrics,
+                                         cluster_options_of(opts, node_id, cluster_tls), err);
+    if (!cluster)
+      return fail(err);
+    cluster_port = cluster->port();
+    if (opts.cluster_secret.empty())
+      wager::log().warn("no cluster secret: this node admits no other node");
+    api_opts.cluster = [&cluster] { return health_of(cluster->view()); };
+  }
   api_opts.node_id = node_id;
   api.emplace(platform, api_opts);
   readiness = wager::node_readiness::ready;
@@ -187,6 +237,8 @@ int main(int argc, char** argv) {
   int signo = 0;
   sigwait(&stop_signals, &signo);
   readiness = wager::node_readiness::draining;
+  if (cluster)
+    cluster->leave();
   wager::log().info("{}, draining", drain_requested ? "drain requested over HTTP"
                                     : signo == SIGTERM ? "received SIGTERM"
                                                        : "received SIGINT");
@@ -196,6 +248,9 @@ int main(int argc, char** argv) {
   if (feed)
     feed->stop();
   api.reset();
+  // Peers see this node go silent and mark it down.
+  if (cluster)
+    cluster->stop();
   // The feed's actors go before the directory they route through.
   ingest.stop();
   platform.stop();

@@ -1,0 +1,137 @@
+#pragma once
+
+// This node's seat in the cluster: the cluster agent actor, published on the
+// CAF middleman port, which joins through the seeds, admits peers that prove
+// the cluster secret (protocol.hpp), heartbeats them and keeps the member
+// list (membership.hpp). The node reads the members and its shards from
+// view(), from any thread.
+//
+// Connecting never blocks the agent: each dial is a detached actor that makes
+// the blocking middleman call and reports back by message. A seed or member
+// that cannot be reached is dialed again with a doubling back-off.
+//
+// The agent also watches its own clock: when a tick comes more than
+// down_after late, the process was frozen (SIGSTOP, a stalled VM) and every
+// peer has called it down already, so it takes a new incarnation and joins
+// again rather than speak for its old life.
+
+#include "wager/cluster/membership.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace wager {
+
+class metrics;
+
+struct cluster_tls_files {
+  std::string cert; // this node's certificate, PEM
+  std::string key;  // its private key, PEM, unencrypted
+  std::string ca;   // the CA every node's certificate is signed by, PEM
+
+  bool enabled() const noexcept { return !cert.empty(); }
+};
+
+// Checks that the three files are readable PEM, the key belongs to the
+// certificate and the certificate is signed by the CA. CAF would otherwise
+// terminate the process at the first connection. "" when usable, else one
+// line naming the file and the problem.
+std::string check_cluster_tls(const cluster_tls_files& files);
+
+// Prepares the actor system's configuration for the cluster: the message
+// types of protocol.hpp and, with TLS, CAF's openssl module and its files.
+// Before the actor system starts (runtime_options::configure).
+void configure_cluster(caf::actor_system_config& cfg, const cluster_tls_files& tls);
+
+struct cluster_options {
+  std::string node_id;
+
+  // The middleman listens here; other nodes reach this node at host:port
+  // (port 0: any free port, the bound one is advertised).
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+
+  // host:port of nodes to join through. Empty: this node starts the cluster
+  // and is up at once.
+  std::vector<std::string> seeds;
+
+  // Shared by all nodes (at least cluster_secret_min characters). Empty:
+  // the agent admits nobody and joins nobody.
+  std::string secret;
+
+  // Agent heartbeats and the silence that makes a member down (detected
+  // within down_after plus one heartbeat; node_options explains 1600 ms).
+  std::chrono::milliseconds heartbeat{200};
+  std::chrono::milliseconds down_after{1600};
+
+  // Shards per cluster, for shards_owned.
+  uint32_t shards = 256;
+
+  // Must match configure_cluster's: TLS nodes talk only to TLS nodes.
+  bool tls = false;
+
+  // Dial back-off: the first retry after connect_backoff_initial, doubling
+  // up to connect_backoff_max, so a dead member costs a dial every 2 s.
+  std::chrono::milliseconds connect_backoff_initial{100};
+  std::chrono::milliseconds connect_backoff_max{2000};
+
+  // Each step of the join handshake. Finite: a request to a node that is
+  // lost never fails otherwise (CAF 0.17).
+  std::chrono::milliseconds handshake_timeout{2000};
+};
+
+// What the node shows of the cluster (GET /v1/admin/health, /metrics).
+struct cluster_view {
+  std::vector<member_report> members; // by node id, this node included
+  uint32_t shards_owned = 0;          // shards placement gives this node
+  uint64_t version = 0;               // membership::version() when taken
+};
+
+namespace detail {
+struct cluster_shared {
+  mutable std::mutex mutex;
+  cluster_view view; // REQUIRES: mutex is held
+};
+} // namespace detail
+
+class cluster_node {
+public:
+  // Spawns the agent and publishes it on options.host:options.port. On
+  // failure, nullptr and one line in `error`.
+  static std::unique_ptr<cluster_node> start(caf::actor_system& sys, metrics& m,
+                                             cluster_options options, std::string& error);
+  ~cluster_node(); // stop()
+  cluster_node(const cluster_node&) = delete;
+  cluster_node& operator=(const cluster_node&) = delete;
+
+  uint16_t port() const noexcept { return port_; }
+  // host:port, as other nodes reach this one.
+  const std::string& address() const noexcept { return address_; }
+
+  cluster_view view() const;
+
+  // Drain: this node is leaving and owns no shards; its peers hear so at
+  // once, and mark it down once stop() silences it.
+  void leave();
+
+  // Stops the agent (no more heartbeats: peers mark this node down after
+  // down_after). Idempotent; before the actor system goes.
+  void stop();
+
+private:
+  cluster_node() = default;
+  caf::actor agent_;
+  uint16_t port_ = 0;
+  std::string address_;
+  std::shared_ptr<detail::cluster_shared> shared_;
+};
+
+} // namespace wager
