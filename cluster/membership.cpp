@@ -67,12 +67,6 @@ bool membership::learn(const member_report& r, bool direct, int64_t now_ms) {
 bool membership::on_heartbeat(const heartbeat& hb, int64_t now_ms) {
   if (hb.self.node_id == self_.node_id)
     return false;
-  // A member called down speaks for a life that is over: its view (which
-  // may call the survivors down after its own silence) is not news.
-  if (auto i = peers_.find(hb.self.node_id); i != peers_.end()
-      && i->second.report.status == member_status::down
-      && hb.self.incarnation <= i->second.report.incarnation)
-    return false;
   bool changed = learn(hb.self, true, now_ms);
   for (auto& r : hb.view)
     changed = learn(r, false, now_ms) || changed;
