@@ -176,7 +176,8 @@ caf::error configure(sqlite::connection& db, const journal_options& options, jou
   // back after a checkpoint so one burst does not keep it large.
   return db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; "
                  "PRAGMA wal_autocheckpoint = " +
-                   std::to_string(options.wal_autocheckpoint_pages),
+                   std::to_string(options.wal_autocheckpoint_pages) +
+                   "; PRAGMA cache_size = -" + std::to_string(options.writer_cache_kib),
                  "configuring the writer of " + options.path);
 }
 
