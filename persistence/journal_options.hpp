@@ -92,6 +92,12 @@ struct journal_options {
   // cache misses are read back from the file inside the commit.
   uint32_t writer_cache_kib = 32768;
 
+  // SQLite page size of a journal this opening creates: a power of two in
+  // [512, 65536]. An existing file keeps the size it was created with.
+  // Every append dirties a few pages at random places, each written whole
+  // into the WAL at commit, so smaller pages write less per append.
+  uint32_t page_size = 4096;
+
   // Streams whose failed pipeline the writer remembers (see journal.hpp,
   // "Pipelining") [1024, 16777216]. Beyond it the oldest entries are dropped.
   uint32_t fenced_streams_max = 65536;

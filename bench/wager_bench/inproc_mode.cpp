@@ -316,6 +316,7 @@ caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir,
   platform_options popts;
   popts.data_dir = dir;
   popts.wallet.early_decisions = o.early_decisions;
+  popts.journal.page_size = o.journal_page_size;
   return platform::start(popts);
 }
 

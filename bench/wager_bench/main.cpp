@@ -100,6 +100,9 @@ int main(int argc, char** argv) {
                  "inproc: where the journals go (default a fresh folder in /tmp); "
                  "http: the node's data dir, for the audit");
   app.add_flag("--keep-data", o.keep_data, "inproc: leave the journals behind");
+  app.add_option("--journal-page-size", o.journal_page_size,
+                 "inproc: SQLite page size of the new journal (default 4096)")
+    ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
   bool late_decisions = false;
   app.add_flag("--late-decisions", late_decisions,
                "inproc: wallets wait for each market decision to be durable before "
