@@ -147,17 +147,28 @@ public:
   // events (it may return nullopt).
   using record_fn = std::function<std::optional<request_record>(const state_type&)>;
 
-  void persist(caf::event_based_actor* self, std::vector<event_type> events,
-               const record_fn& record, continuation then) {
+  //
+  // `after` names events of other streams the new ones build on (a decision
+  // another entity made and has not yet made durable): the append fails,
+  // and the entity reloads, unless they are in the journal when it commits.
+  // Returns the position of the last new event (seq 0 when there is none),
+  // for another entity to build on.
+  event_position persist(caf::event_based_actor* self, std::vector<event_type> events,
+                         const record_fn& record, continuation then,
+                         std::vector<event_position> after = {}) {
     append_request req;
     req.stream = stream_;
     req.expected_seq = Traits::seq_of(state_);
     auto at = now_ms();
     req.at_ms = at;
+    req.after = std::move(after);
+    event_position last;
     for (auto& e : events) {
       req.events.push_back(Traits::encode(e));
-      Traits::apply(state_, e, Traits::seq_of(state_) + 1, at);
+      auto seq = Traits::seq_of(state_) + 1;
+      Traits::apply(state_, e, seq, at);
       Traits::check(state_);
+      last = position_of(stream_, seq, req.events.back());
     }
     req.open_work = Traits::open_work(state_);
     if (record)
@@ -174,6 +185,7 @@ public:
     });
     if (err)
       caf::anon_send(target, persisted_atom::value, token, std::move(err));
+    return last;
   }
 
   // The journal's answer for `token`. Returns false when the entity must

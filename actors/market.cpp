@@ -53,6 +53,7 @@ inline constexpr size_t rejections_max = 4096;
 struct delayed_bet {
   accept_bet_cmd cmd;
   std::vector<caf::response_promise> waiters;
+  bool early = false;
 };
 
 struct market_actor_state {
@@ -65,6 +66,8 @@ struct market_actor_state {
   std::unordered_map<std::string, bet_decision> rejected;
   std::deque<std::string> rejected_order;
   std::unordered_map<std::string, std::vector<caf::response_promise>> deciding;
+  // Decisions answered before they were durable, by bet: their events.
+  std::unordered_map<std::string, event_position> undurable;
   std::unordered_map<std::string, delayed_bet> delayed;
   std::set<std::string> payouts_in_flight;
   std::vector<std::string> acked;
@@ -119,6 +122,7 @@ void reload(market_actor* self, const caf::error& err) {
   for (auto& [bet, waiters] : st.deciding)
     deliver_all(waiters, err);
   st.deciding.clear();
+  st.undurable.clear();
   st.rejected.clear();
   st.rejected_order.clear();
   st.payouts_in_flight.clear();
@@ -152,13 +156,29 @@ void look_up_decision(market_actor* self, const std::string& bet,
   }
 }
 
+void remember_rejection(market_actor* self, const bet_decision& d) {
+  auto& st = self->state;
+  if (st.rejected.emplace(d.bet.value, d).second)
+    st.rejected_order.push_back(d.bet.value);
+  if (st.rejected_order.size() > rejections_max) {
+    st.rejected.erase(st.rejected_order.front());
+    st.rejected_order.pop_front();
+  }
+}
+
+// Records the decision and answers `waiters` with it: at once when `early`
+// (the answer names the event, which the wallet builds on), else once it is
+// durable.
 void record_decision(market_actor* self, const bet_decision& d, const accept_bet_cmd& cmd,
-                     std::vector<caf::response_promise> waiters) {
+                     std::vector<caf::response_promise> waiters, bool early) {
   auto& st = self->state;
   auto key = d.bet.value;
-  auto& slot = st.deciding[key];
-  for (auto& w : waiters)
-    slot.push_back(std::move(w));
+  if (!early) {
+    auto& slot = st.deciding[key];
+    for (auto& w : waiters)
+      slot.push_back(std::move(w));
+    waiters.clear();
+  }
   market_event e = d.accepted
                      ? market_event{bet_accepted{cmd.bet, cmd.user, cmd.selection, cmd.stake, d.at}}
                      : market_event{bet_rejected{cmd.bet, d.reason,
@@ -166,30 +186,34 @@ void record_decision(market_actor* self, const bet_decision& d, const accept_bet
                                                    ? std::optional<price>{d.current}
                                                    : std::nullopt}};
   auto text = to_json_text(d);
-  st.book->persist(self, {e},
-                   [key, text](const market_state&) {
-                     return std::optional<request_record>{request_record{key, text}};
-                   },
-                   [self, key, d](const caf::error& err) {
-                     auto& st = self->state;
-                     auto waiters = std::move(st.deciding[key]);
-                     st.deciding.erase(key);
-                     if (code_of(err) == errc::request_id_reused)
-                       return look_up_decision(self, key, std::move(waiters));
-                     if (err)
-                       return deliver_all(waiters, err);
-                     crash_point("market.decision_durable");
-                     if (!d.accepted) {
-                       if (st.rejected.emplace(key, d).second)
-                         st.rejected_order.push_back(key);
-                       if (st.rejected_order.size() > rejections_max) {
-                         st.rejected.erase(st.rejected_order.front());
-                         st.rejected_order.pop_front();
-                       }
-                     }
-                     deliver_all(waiters, d);
-                     maybe_finish_passivation(self);
-                   });
+  auto recorded = st.book->persist(
+    self, {e},
+    [key, text](const market_state&) {
+      return std::optional<request_record>{request_record{key, text}};
+    },
+    [self, key, d](const caf::error& err) {
+      auto& st = self->state;
+      st.undurable.erase(key);
+      auto waiters = std::move(st.deciding[key]);
+      st.deciding.erase(key);
+      if (code_of(err) == errc::request_id_reused)
+        return look_up_decision(self, key, std::move(waiters));
+      if (err)
+        return deliver_all(waiters, err);
+      crash_point("market.decision_durable");
+      if (!d.accepted)
+        remember_rejection(self, d);
+      deliver_all(waiters, d);
+      maybe_finish_passivation(self);
+    });
+  if (!early)
+    return;
+  st.undurable[key] = recorded;
+  if (!d.accepted)
+    remember_rejection(self, d);
+  auto answer = d;
+  answer.recorded = std::move(recorded);
+  deliver_all(waiters, answer);
 }
 
 // The decision on a bet, against the market as it is now.
@@ -222,10 +246,15 @@ caf::result<caf::message> accept_bet(market_actor* self, accept_bet_cmd& cmd) {
   auto& st = self->state;
   auto& s = st.book->state();
   auto key = cmd.bet.value;
+  auto known = [&](bet_decision d) {
+    if (auto u = st.undurable.find(key); u != st.undurable.end())
+      d.recorded = u->second;
+    return caf::make_message(std::move(d));
+  };
   if (auto i = s.bets.find(key); i != s.bets.end())
-    return caf::make_message(bet_decision{cmd.bet, true, i->second.accepted, errc::none, {}});
+    return known(bet_decision{cmd.bet, true, i->second.accepted, errc::none, {}, {}});
   if (auto i = st.rejected.find(key); i != st.rejected.end())
-    return caf::make_message(i->second);
+    return known(i->second);
   // A response promise takes the request over: make one only on the paths
   // that answer through it.
   if (auto i = st.deciding.find(key); i != st.deciding.end()) {
@@ -240,15 +269,19 @@ caf::result<caf::message> accept_bet(market_actor* self, accept_bet_cmd& cmd) {
   }
   if (!s.defined)
     return make_error(errc::not_found, "no such market");
+  // An early answer only to an asker on this node: one elsewhere writes
+  // through another connection, which may commit before this one does.
+  auto sender = self->current_sender();
+  bool early = cmd.first_ask && sender && sender->node() == self->node();
   auto rp = self->make_response_promise();
   if (s.definition.in_play_delay_ms > 0 && s.status == market_status::open) {
     // In-play delay: decide at the end, against the price and status then.
-    st.delayed.emplace(key, delayed_bet{cmd, {rp}});
+    st.delayed.emplace(key, delayed_bet{cmd, {rp}, early});
     self->delayed_send(self, std::chrono::milliseconds{s.definition.in_play_delay_ms},
                        decide_atom::value, key);
     return rp;
   }
-  record_decision(self, judge(s, cmd), cmd, {rp});
+  record_decision(self, judge(s, cmd), cmd, {rp}, early);
   return rp;
 }
 
@@ -573,7 +606,7 @@ caf::behavior running(market_actor* self) {
       auto pending = std::move(i->second);
       st.delayed.erase(i);
       record_decision(self, judge(st.book->state(), pending.cmd), pending.cmd,
-                      std::move(pending.waiters));
+                      std::move(pending.waiters), pending.early);
     },
     [self](outbox_atom) {
       self->state.outbox_armed = false;

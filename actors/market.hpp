@@ -74,6 +74,11 @@ struct accept_bet_cmd {
   money stake;
   price asked;
   accept_policy accept = accept_policy::exact;
+  // The first ask for this bet: the market may answer before its decision is
+  // durable (bet_decision::recorded), when the asker is on its node. Asks
+  // again (a retry, a saga resumed after a restart) wait for the disk, so a
+  // decision the journal already holds is found and answered instead.
+  bool first_ask = false;
 };
 
 // Subscribes `subscriber` to market_update messages; answers the current
@@ -178,7 +183,7 @@ typename I::result_type inspect(I& f, market_query&) {
 template <class I>
 typename I::result_type inspect(I& f, accept_bet_cmd& x) {
   return f(caf::meta::type_name("wager::accept_bet_cmd"), x.bet, x.user, x.selection,
-           x.stake, x.asked, x.accept);
+           x.stake, x.asked, x.accept, x.first_ask);
 }
 template <class I>
 typename I::result_type inspect(I& f, subscribe_cmd& x) {
@@ -201,7 +206,7 @@ typename I::result_type inspect(I& f, market_update& x) {
 template <class I>
 typename I::result_type inspect(I& f, bet_decision& x) {
   return f(caf::meta::type_name("wager::bet_decision"), x.bet, x.accepted, x.at, x.reason,
-           x.current);
+           x.current, x.recorded);
 }
 
 } // namespace wager

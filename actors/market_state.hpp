@@ -9,6 +9,7 @@
 #include "wager/actors/market_status.hpp"
 #include "wager/actors/money.hpp"
 #include "wager/persistence/event.hpp"
+#include "wager/persistence/journal.hpp"
 #include "wager/runtime/errors.hpp"
 
 #include <boost/json/value.hpp>
@@ -109,6 +110,11 @@ struct bet_decision {
   price at;                     // accepted price
   errc reason = errc::none;     // when rejected
   price current;                // with price_changed; 0 otherwise
+  // The market's event recording this decision while it is not yet
+  // durable (seq 0 once it is): whatever the wallet writes on the decision
+  // builds on it (append_request::after), so it is never kept if the
+  // market's event is lost. Not part of the stored answer.
+  event_position recorded;
 };
 
 struct market_state {

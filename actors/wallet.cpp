@@ -182,8 +182,9 @@ void answer_from_journal(wallet_actor* self, const std::string& request,
 // reloads itself from the journal.
 void persist(wallet_actor* self, std::vector<wallet_event> events,
              journaled<wallet_traits>::record_fn record,
-             std::function<void(const caf::error&)> then) {
-  self->state.book->persist(self, std::move(events), record, std::move(then));
+             std::function<void(const caf::error&)> then,
+             std::vector<event_position> after = {}) {
+  self->state.book->persist(self, std::move(events), record, std::move(then), std::move(after));
 }
 
 // Refuses a request for good: the answer is stored (no events) so a retry
@@ -208,7 +209,10 @@ caf::result<caf::message> reject(wallet_actor* self, const std::string& request,
   return rp;
 }
 
-void ask_market(wallet_actor* self, const std::string& bet_key);
+// Asks the bet's market for its decision. `first`: the first ask of a hold
+// this wallet has just made durable, which the market may answer before its
+// own decision is durable.
+void ask_market(wallet_actor* self, const std::string& bet_key, bool first = false);
 
 void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& d) {
   auto& st = self->state;
@@ -227,6 +231,12 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
                                       d.current.hundredths != 0
                                         ? std::optional<price>{d.current}
                                         : std::nullopt});
+  // A decision the market has not made durable yet: the commit or release
+  // builds on its event, and fails (the wallet reloads and asks again) if
+  // that event never reaches the journal.
+  std::vector<event_position> after;
+  if (d.recorded.seq != 0)
+    after.push_back(d.recorded);
   persist(self, std::move(events),
           [request, bet_key](const wallet_state& s) {
             return std::optional<request_record>{
@@ -234,23 +244,31 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
           },
           [self, bet_key, request](const caf::error& err) {
             auto& st = self->state;
+            // The market's event was lost (or this copy is stale): the bet
+            // is still undecided, and a retry with the same id finds it.
+            if (code_of(err) == errc::sequence_conflict)
+              return fail_waiters(st, bet_key,
+                                  make_error(errc::unavailable,
+                                             "the bet is not decided yet; retry with the same "
+                                             "request_id"));
             if (err)
               return fail_waiters(st, bet_key, err);
             crash_point("wallet.bet_durable");
             answer_waiters(st, bet_key, bet_response_json(st.book->state(), bet_key, request));
             notify(self, st.book->state().find_bet(bet_key));
             maybe_finish_passivation(self);
-          });
+          },
+          std::move(after));
 }
 
-void ask_market(wallet_actor* self, const std::string& bet_key) {
+void ask_market(wallet_actor* self, const std::string& bet_key, bool first) {
   auto& st = self->state;
   auto& holds = st.book->state().holds;
   auto h = holds.find(bet_key);
   if (h == holds.end())
     return;
   auto& hold = h->second;
-  accept_bet_cmd cmd{hold.bet, st.user, hold.selection, hold.stake, hold.asked, hold.accept};
+  accept_bet_cmd cmd{hold.bet, st.user, hold.selection, hold.stake, hold.asked, hold.accept, first};
   st.dir.request(self, caf::duration{st.options.market_timeout},
                  entity_id{"market", hold.market.value}, std::move(cmd))
     .then([self, bet_key](bet_decision& d) { decide(self, bet_key, d); },
@@ -418,7 +436,7 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
               return fail_waiters(st, key, err);
             crash_point("wallet.hold_durable");
             notify(self, nullptr);
-            ask_market(self, key);
+            ask_market(self, key, st.options.early_decisions);
           });
   return rp;
 }

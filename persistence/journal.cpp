@@ -2,6 +2,10 @@
 
 namespace wager {
 
+event_position position_of(const std::string& stream, uint64_t seq, const event& e) {
+  return {stream, seq, row_checksum(stream, seq, e.type, e.version, e.payload)};
+}
+
 caf::error journal::read_events_async(std::string stream, uint64_t from_seq, uint32_t max_count,
                                       result_callback<std::vector<recorded_event>> done) {
   return post_read([this, stream = std::move(stream), from_seq, max_count,

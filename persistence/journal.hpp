@@ -19,6 +19,8 @@
 //     the events and they may surface after a restart; that is why money
 //     commands carry request ids: a retry with the same id then fails with
 //     request_id_reused and the first answer is found with find_request.
+//   - an event it builds on (`after`) is not in the journal
+//     (errc::sequence_conflict);
 //   - the writer is busy beyond busy_timeout_ms or its queue is full
 //     (errc::unavailable): retry later.
 //
@@ -65,6 +67,23 @@ struct request_record {
   std::string result;     // serialized JSON
 };
 
+// One event, named by its place and its content: stream, seq and the row
+// checksum of what it holds (row_checksum). An append may build on events of
+// other streams that are still in flight (append_request::after).
+struct event_position {
+  std::string stream;
+  uint64_t seq = 0;
+  uint64_t checksum = 0;
+};
+
+// The position of `e` once stored at (stream, seq).
+event_position position_of(const std::string& stream, uint64_t seq, const event& e);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_position& x) {
+  return f(x.stream, x.seq, x.checksum);
+}
+
 struct append_request {
   std::string stream;                    // "kind/key"
   uint64_t expected_seq = 0;             // the stream's last seq as the caller
@@ -83,6 +102,14 @@ struct append_request {
   // open saga, unacknowledged payouts); list_open_streams finds such
   // streams after a restart. Unset: the stream's mark stays as it was.
   std::optional<bool> open_work;
+  // Events of other streams this append builds on, each of which must be in
+  // the journal when it commits: written by an earlier batch, or earlier in
+  // the same one. Appends are committed in the order they were queued, so an
+  // event queued before this append is there unless its own append failed;
+  // then this one fails too (errc::sequence_conflict, and the stream is
+  // fenced as for any failed append), so a decision never outlives the
+  // event it was made on.
+  std::vector<event_position> after;
 };
 
 // A durable append: its events got seqs first_seq..last_seq (first_seq is

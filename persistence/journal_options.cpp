@@ -43,6 +43,12 @@ caf::error validate(const journal_options& o) {
   WAGER_CHECK_BOUND(prune_interval_ms, 10, 3600000)
   WAGER_CHECK_BOUND(prune_rows_max, 1, 1000000)
   WAGER_CHECK_BOUND(wal_autocheckpoint_pages, 100, 1000000)
+  WAGER_CHECK_BOUND(writer_cache_kib, 2048, 4194304)
+  WAGER_CHECK_BOUND(page_size, 512, 65536)
+  if ((o.page_size & (o.page_size - 1)) != 0)
+    return make_error(errc::invalid_field, "journal option page_size = " +
+                                             std::to_string(o.page_size) +
+                                             " is not a power of two");
   WAGER_CHECK_BOUND(fenced_streams_max, 1024, 16777216)
 #undef WAGER_CHECK_BOUND
   return {};

@@ -87,6 +87,17 @@ struct journal_options {
   // [100, 1000000]. Larger means fewer (but longer) checkpoints.
   uint32_t wal_autocheckpoint_pages = 4000;
 
+  // The writer connection's page cache in KiB [2048, 4194304]. An append
+  // touches B-tree pages at random places across every stream; pages the
+  // cache misses are read back from the file inside the commit.
+  uint32_t writer_cache_kib = 32768;
+
+  // SQLite page size of a journal this opening creates: a power of two in
+  // [512, 65536]. An existing file keeps the size it was created with.
+  // Every append dirties a few pages at random places, each written whole
+  // into the WAL at commit, so smaller pages write less per append.
+  uint32_t page_size = 4096;
+
   // Streams whose failed pipeline the writer remembers (see journal.hpp,
   // "Pipelining") [1024, 16777216]. Beyond it the oldest entries are dropped.
   uint32_t fenced_streams_max = 65536;

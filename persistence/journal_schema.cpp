@@ -132,7 +132,7 @@ caf::error migrate(sqlite::connection& db, const std::string& path) {
 // target path never names a half-made file, and a second process creating
 // the same journal at the same moment loses cleanly (link refuses to
 // replace) and opens the winner's file.
-caf::error create_journal(const std::string& path) {
+caf::error create_journal(const std::string& path, uint32_t page_size) {
   std::random_device random;
   auto temp = path + ".creating-" + std::to_string(::getpid()) + "-" + std::to_string(random());
   auto remove_temp = [&] {
@@ -145,7 +145,8 @@ caf::error create_journal(const std::string& path) {
     sqlite::connection db;
     err = db.open(temp, sqlite::open_mode::read_write, true);
     if (!err)
-      err = db.exec("PRAGMA journal_mode = WAL; PRAGMA application_id = " +
+      err = db.exec("PRAGMA page_size = " + std::to_string(page_size) +
+                      "; PRAGMA journal_mode = WAL; PRAGMA application_id = " +
                       std::to_string(journal_application_id),
                     "creating journal " + path);
     if (!err)
@@ -176,7 +177,8 @@ caf::error configure(sqlite::connection& db, const journal_options& options, jou
   // back after a checkpoint so one burst does not keep it large.
   return db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; "
                  "PRAGMA wal_autocheckpoint = " +
-                   std::to_string(options.wal_autocheckpoint_pages),
+                   std::to_string(options.wal_autocheckpoint_pages) +
+                   "; PRAGMA cache_size = -" + std::to_string(options.writer_cache_kib),
                  "configuring the writer of " + options.path);
 }
 
@@ -204,7 +206,7 @@ caf::expected<sqlite::connection> open_journal_file(const journal_options& optio
   if (!fs::exists(path, ec)) {
     if (!options.create_if_missing || role == journal_role::reader)
       return journal_error(path, "file does not exist");
-    if (auto err = create_journal(path))
+    if (auto err = create_journal(path, options.page_size))
       return err;
   }
   if (fs::file_size(path, ec) == 0 && !ec)

@@ -64,6 +64,18 @@ caf::error validate_append(const append_request& request, const journal_options&
   for (auto& e : request.events)
     if (auto err = check_event(e, options))
       return err;
+  if (request.after.size() > options.events_per_append_max)
+    return make_error(errc::too_large, "append to " + request.stream + " builds on " +
+                                         std::to_string(request.after.size()) +
+                                         " events, more than " +
+                                         std::to_string(options.events_per_append_max));
+  for (auto& p : request.after) {
+    if (auto err = check_stream(p.stream))
+      return err;
+    if (p.seq == 0)
+      return make_error(errc::invalid_field,
+                        "append to " + request.stream + " builds on seq 0 of " + p.stream);
+  }
   if (auto& r = request.request) {
     if (r->request_id.empty() || r->request_id.size() > request_id_bytes_max)
       return make_error(errc::invalid_field, "request id is empty or longer than " +

@@ -38,6 +38,7 @@ journal_writer::statements::statements(sqlite3* db)
                         "SET last_seq = excluded.last_seq, open_work = coalesce(?4, open_work)"),
       insert_request(db, "INSERT INTO requests (stream, request_id, seq, result, at_ms, "
                          "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+      event_checksum(db, "SELECT checksum FROM events WHERE stream = ?1 AND seq = ?2"),
       snapshot_seq(db, "SELECT seq FROM snapshots WHERE stream = ?1"),
       upsert_snapshot(db, "INSERT INTO snapshots (stream, seq, version, state, at_ms, checksum) "
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (stream) DO UPDATE SET "

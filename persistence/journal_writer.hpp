@@ -142,7 +142,7 @@ private:
   struct statements {
     explicit statements(sqlite3* db);
     sqlite::statement begin, commit, data_version, last_seq, insert_event, upsert_stream,
-      insert_request, snapshot_seq, upsert_snapshot, prune;
+      insert_request, event_checksum, snapshot_seq, upsert_snapshot, prune;
   };
   std::unique_ptr<statements> sql_;
   std::unordered_map<std::string, fence> fences_;

@@ -82,6 +82,19 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
     return fail(errc::sequence_conflict, "stream " + r.stream + " is at seq " +
                                            std::to_string(*current) + ", the append expected " +
                                            std::to_string(r.expected_seq));
+  for (auto& p : r.after) {
+    auto& st = sql_->event_checksum;
+    sqlite::reset_on_exit reset{st};
+    st.bind(1, p.stream).bind(2, as_int(p.seq));
+    auto rc = st.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return statement_failed(rc, "reading event " + std::to_string(p.seq) + " of " + p.stream,
+                              out, batch_error);
+    if (rc == SQLITE_DONE || static_cast<uint64_t>(st.column_int(0)) != p.checksum)
+      return fail(errc::sequence_conflict, "stream " + r.stream + " builds on event " +
+                                             std::to_string(p.seq) + " of " + p.stream +
+                                             ", which is not in the journal");
+  }
   auto now = r.at_ms > 0 ? r.at_ms : now_ms();
   auto last = r.expected_seq + count;
   if (r.request) {

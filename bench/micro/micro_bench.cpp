@@ -101,7 +101,10 @@ BENCHMARK(bet_decision_round_trip);
 
 // One batch of `range(0)` appends (a stake_held each, on as many wallet
 // streams) queued at once and waited for: one group commit and its fsync.
-void journal_batch_append(benchmark::State& state) {
+// With `building`, every other append names the event of the one queued
+// just before it (append_request::after), as a wallet's commit names its
+// market's decision: the cost of that check.
+void batch_append(benchmark::State& state, bool building) {
   namespace fs = std::filesystem;
   auto dir = fs::temp_directory_path() / ("wager-micro-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -118,11 +121,16 @@ void journal_batch_append(benchmark::State& state) {
   auto ev = encode(wallet_event{a_stake_held()});
   for (auto _ : state) {
     std::vector<std::future<bool>> acks;
+    event_position previous;
     for (int i = 0; i < batch; ++i) {
       auto done = std::make_shared<std::promise<bool>>();
       acks.push_back(done->get_future());
       auto& s = seq[static_cast<size_t>(i)];
-      auto err = (*j)->append({"wallet/w" + std::to_string(i), s, {ev}},
+      append_request r{"wallet/w" + std::to_string(i), s, {ev}};
+      if (building && i % 2 == 1)
+        r.after = {previous};
+      previous = position_of(r.stream, s + 1, ev);
+      auto err = (*j)->append(std::move(r),
                               [done](caf::expected<append_ack> a) { done->set_value(bool(a)); });
       if (err)
         done->set_value(false);
@@ -136,7 +144,16 @@ void journal_batch_append(benchmark::State& state) {
   j->reset();
   fs::remove_all(dir);
 }
+
+void journal_batch_append(benchmark::State& state) {
+  batch_append(state, false);
+}
 BENCHMARK(journal_batch_append)->Arg(1)->Arg(64)->Arg(512)->UseRealTime();
+
+void journal_batch_append_after(benchmark::State& state) {
+  batch_append(state, true);
+}
+BENCHMARK(journal_batch_append_after)->Arg(64)->Arg(512)->UseRealTime();
 
 } // namespace
 

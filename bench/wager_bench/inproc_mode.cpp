@@ -309,11 +309,14 @@ boost::json::object cost_of(const journal_counters& a, const journal_counters& b
   };
 }
 
-caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir) {
+caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir,
+                                                        const bench_options& o) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   platform_options popts;
   popts.data_dir = dir;
+  popts.wallet.early_decisions = o.early_decisions;
+  popts.journal.page_size = o.journal_page_size;
   return platform::start(popts);
 }
 
@@ -331,7 +334,7 @@ int run_inproc(const bench_options& o) {
   for (int clients : o.clients) {
     auto dir = (fs::path{root} / ("c" + std::to_string(clients))).string();
     auto facts = machine_facts(dir);
-    auto started = start_platform(dir);
+    auto started = start_platform(dir, o);
     if (!started) {
       std::fprintf(stderr, "wager-bench: cannot start: %s\n", message_of(started.error()).c_str());
       return 2;
@@ -384,7 +387,7 @@ int run_inproc(const bench_options& o) {
 int run_wallets(const bench_options& o) {
   auto dir = (fs::path{default_dir(o)} / "wallets").string();
   auto facts = machine_facts(dir);
-  auto started = start_platform(dir);
+  auto started = start_platform(dir, o);
   if (!started) {
     std::fprintf(stderr, "wager-bench: cannot start: %s\n", message_of(started.error()).c_str());
     return 2;

@@ -100,6 +100,13 @@ int main(int argc, char** argv) {
                  "inproc: where the journals go (default a fresh folder in /tmp); "
                  "http: the node's data dir, for the audit");
   app.add_flag("--keep-data", o.keep_data, "inproc: leave the journals behind");
+  app.add_option("--journal-page-size", o.journal_page_size,
+                 "inproc: SQLite page size of the new journal (default 4096)")
+    ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
+  bool late_decisions = false;
+  app.add_flag("--late-decisions", late_decisions,
+               "inproc: wallets wait for each market decision to be durable before "
+               "committing (one more disk write per bet, for comparison)");
   app.add_option("--url", o.url, "http: the node, http://HOST:PORT");
   app.add_option("--admin-key", o.admin_key, "http: the node's operator key")
     ->envname("WAGER_ADMIN_KEY");
@@ -115,6 +122,7 @@ int main(int argc, char** argv) {
                  "pread (process-wide default; the journal does not set it) (default 0)")
     ->check(CLI::Range(0, 65536));
   CLI11_PARSE(app, argc, argv);
+  o.early_decisions = !late_decisions;
   if (sqlite_mmap_mb > 0) {
     auto bytes = static_cast<sqlite3_int64>(sqlite_mmap_mb) << 20;
     sqlite3_config(SQLITE_CONFIG_MMAP_SIZE, bytes, bytes);

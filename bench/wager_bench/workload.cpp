@@ -199,6 +199,8 @@ boost::json::object result_line(const bench_options& o, int clients, double seco
     {"seconds", round3(seconds)},
     {"wallets", o.wallets},
     {"markets", o.markets},
+    {"early_decisions", o.early_decisions},
+    {"journal_page_size", o.journal_page_size},
     {"bets", l.size()},
     {"accepted_per_s", per_s(r.accepted)},
     {"rejected_per_s", per_s(r.rejected)},

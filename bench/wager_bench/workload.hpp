@@ -35,6 +35,8 @@ struct bench_options {
   double repeat_fraction = 0.01;  // bets that repeat an earlier request id
   std::string data_dir;           // inproc: fresh per run; http: the node's, for the audit
   bool keep_data = false;         // inproc: leave the data dir behind
+  bool early_decisions = true;    // inproc: wallet_options::early_decisions
+  uint32_t journal_page_size = 4096; // inproc: journal_options::page_size
   // http
   std::string url;
   std::string admin_key;

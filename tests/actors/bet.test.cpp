@@ -377,3 +377,37 @@ TEST_CASE("illegal market transitions are refused and change nothing") {
   CHECK(code(create_market(w.p(), two_way_market("m1", 250, 301))) == errc::already_exists);
   CHECK(code(get_market(w.p(), "nope")) == errc::not_found);
 }
+
+TEST_CASE("a bet whose market decision never reaches the journal is not kept by the wallet, "
+          "and a retry settles it exactly once") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 250, 300));
+  REQUIRE(deposit(w.p(), "u1", "d1", 10'000));
+  // Another writer of market/m1 (a stale copy elsewhere) appends first: the
+  // live market's next append, its decision on the bet, fails the sequence
+  // check, after the market has already answered the wallet.
+  auto& j = w.p().journal();
+  auto seq = j.last_seq("market/m1");
+  REQUIRE(seq);
+  auto foreign = encode(market_event{prices_changed{{{"home", price{250}}}}});
+  std::promise<caf::expected<append_ack>> written;
+  REQUIRE_FALSE(j.append({"market/m1", *seq, {foreign}, std::nullopt},
+                         [&](caf::expected<append_ack> r) { written.set_value(std::move(r)); }));
+  REQUIRE(written.get_future().get());
+
+  auto first = place(w.p(), "u1", "r1", "m1", "home", 1'000, 250);
+  REQUIRE_FALSE(first);
+  CHECK(code(first) == errc::unavailable);
+  // The wallet kept the hold and asks the reloaded market again; a retry
+  // with the same request id gets the one bet.
+  caf::expected<bet> retried{caf::error{}};
+  REQUIRE(wait_until([&] {
+    retried = place(w.p(), "u1", "r1", "m1", "home", 1'000, 250);
+    return static_cast<bool>(retried);
+  }));
+  CHECK(retried->stake.minor == 1'000);
+  check_money(w, "u1", 9'000);
+  auto view = get_market(w.p(), "m1");
+  REQUIRE(view);
+  CHECK(view->liability["home"] == 1'500);
+}

@@ -336,3 +336,74 @@ TEST_CASE_FIXTURE(fixture, "a stream's open-work mark follows its appends and li
   j = open_or_fail(options_at((dir / "journal.db").string()));
   CHECK(*j->list_open_streams("wallet", "", 10) == std::vector<std::string>{"wallet/c"});
 }
+
+TEST_CASE_FIXTURE(fixture, "an append that builds on another stream's event commits only if "
+                           "that very event is in the journal") {
+  auto decided = amount_event("accepted", 10);
+  REQUIRE(append_sync(*j, "market/m1", 0, {decided}));
+  auto there = position_of("market/m1", 1, decided);
+
+  append_request ok{"wallet/u1", 0, {amount_event("committed", 10)}, std::nullopt};
+  ok.after = {there};
+  REQUIRE(append_sync(*j, ok));
+  CHECK(*j->last_seq("wallet/u1") == 1);
+
+  // The same seq with other content (another copy wrote it), and a seq
+  // the stream never reached: both refused, nothing written.
+  append_request other{"wallet/u2", 0, {amount_event("committed", 10)}, std::nullopt};
+  other.after = {position_of("market/m1", 1, amount_event("accepted", 11))};
+  auto refused = append_sync(*j, other);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == errc::sequence_conflict);
+  CHECK(message_of(refused.error()).find("event 1 of market/m1") != std::string::npos);
+  append_request ahead{"wallet/u3", 0, {amount_event("committed", 10)},
+                       request_record{"r1", "{}"}};
+  ahead.after = {position_of("market/m1", 2, decided)};
+  REQUIRE_FALSE(append_sync(*j, ahead));
+  CHECK(*j->last_seq("wallet/u2") == 0);
+  CHECK(*j->last_seq("wallet/u3") == 0);
+  CHECK_FALSE(*j->find_request("wallet/u3", "r1"));
+}
+
+TEST_CASE_FIXTURE(fixture, "an append may build on an event queued before it and not yet "
+                           "committed, and fails when that event's append fails") {
+  // Queued back to back, so they usually share a batch; either way the
+  // event is in the journal before the append that builds on it commits.
+  auto decided = amount_event("accepted", 10);
+  std::mutex m;
+  std::vector<caf::expected<append_ack>> answers(4, caf::expected<append_ack>{caf::error{}});
+  std::atomic<int> answered = 0;
+  auto queue = [&](int i, append_request r) {
+    REQUIRE_FALSE(j->append(std::move(r), [&, i](caf::expected<append_ack> a) {
+      std::lock_guard lock{m};
+      answers[i] = std::move(a);
+      ++answered;
+    }));
+  };
+  queue(0, {"market/m1", 0, {decided}, std::nullopt});
+  append_request built{"wallet/u1", 0, {amount_event("committed", 10)}, std::nullopt};
+  built.after = {position_of("market/m1", 1, decided)};
+  queue(1, built);
+  // market/m2's append expects a seq the stream never had: it fails, and so
+  // does the append built on its event.
+  queue(2, {"market/m2", 5, {decided}, std::nullopt});
+  append_request orphan{"wallet/u2", 0, {amount_event("committed", 10)}, std::nullopt};
+  orphan.after = {position_of("market/m2", 6, decided)};
+  queue(3, orphan);
+  REQUIRE(wait_until([&] { return answered == 4; }));
+  CHECK(static_cast<bool>(answers[0]));
+  CHECK(static_cast<bool>(answers[1]));
+  CHECK_FALSE(static_cast<bool>(answers[2]));
+  REQUIRE_FALSE(static_cast<bool>(answers[3]));
+  CHECK(code_of(answers[3].error()) == errc::sequence_conflict);
+  CHECK(*j->last_seq("wallet/u1") == 1);
+  CHECK(*j->last_seq("wallet/u2") == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "an append naming a malformed event to build on is refused at once") {
+  append_request r{"wallet/u1", 0, {amount_event("committed", 10)}, std::nullopt};
+  r.after = {event_position{"no-kind", 1, 0}};
+  CHECK(code_of(j->append(r, nullptr)) == errc::invalid_field);
+  r.after = {event_position{"market/m1", 0, 0}};
+  CHECK(code_of(j->append(r, nullptr)) == errc::invalid_field);
+}

@@ -111,6 +111,28 @@ TEST_CASE("a version 1 journal keeps its streams across the migration to open-wo
         journal_schema_version);
 }
 
+TEST_CASE("a new journal takes the configured page size, an existing one keeps its own") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  auto options = options_at(path);
+  options.page_size = 1024;
+  {
+    auto j = open_or_fail(options);
+    REQUIRE(append_sync(*j, "wallet/u1", 0, {amount_event("deposited", 1)}));
+  }
+  CHECK(*open_journal_for_inspection(path)->query_int("PRAGMA page_size", "") == 1024);
+  options.page_size = 8192;
+  {
+    auto j = open_or_fail(options);
+    CHECK(*j->last_seq("wallet/u1") == 1);
+  }
+  CHECK(*open_journal_for_inspection(path)->query_int("PRAGMA page_size", "") == 1024);
+  options.page_size = 3000;
+  CHECK(message_of(validate(options)).find("page_size") != std::string::npos);
+  options.page_size = 256;
+  CHECK(message_of(validate(options)).find("page_size") != std::string::npos);
+}
+
 TEST_CASE("options outside their bounds are refused, naming the field") {
   temp_dir dir;
   auto options = options_at((dir / "journal.db").string());
