@@ -90,7 +90,7 @@ struct journal_options {
   // The writer connection's page cache in KiB [2048, 4194304]. An append
   // touches B-tree pages at random places across every stream; pages the
   // cache misses are read back from the file inside the commit.
-  uint32_t writer_cache_kib = 32768;
+  uint32_t writer_cache_kib = 2048;
 
   // SQLite page size of a journal this opening creates: a power of two in
   // [512, 65536]. An existing file keeps the size it was created with.

@@ -317,6 +317,7 @@ caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir,
   popts.data_dir = dir;
   popts.wallet.early_decisions = o.early_decisions;
   popts.journal.page_size = o.journal_page_size;
+  popts.journal.writer_cache_kib = o.journal_cache_kib;
   return platform::start(popts);
 }
 

@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
   app.add_option("--journal-page-size", o.journal_page_size,
                  "inproc: SQLite page size of the new journal (default 4096)")
     ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
+  app.add_option("--journal-cache-kib", o.journal_cache_kib,
+                 "inproc: the journal writer's SQLite page cache in KiB (default 2048)")
+    ->check(CLI::Range(2048, 4194304));
   bool late_decisions = false;
   app.add_flag("--late-decisions", late_decisions,
                "inproc: wallets wait for each market decision to be durable before "

@@ -37,6 +37,7 @@ struct bench_options {
   bool keep_data = false;         // inproc: leave the data dir behind
   bool early_decisions = true;    // inproc: wallet_options::early_decisions
   uint32_t journal_page_size = 4096; // inproc: journal_options::page_size
+  uint32_t journal_cache_kib = 2048; // inproc: journal_options::writer_cache_kib
   // http
   std::string url;
   std::string admin_key;
