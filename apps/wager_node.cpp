@@ -211,8 +211,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<wager::cluster_node> cluster;
   if (opts.cluster_port) {
     std::string err;
-    cluster = wager::cluster_node::start(runtime.system(), metrics,
-                                         cluster_options_of(opts, node_id, cluster_tls), err);
+    auto copts = cluster_options_of(opts, node_id, cluster_tls);
+    copts.dir = platform.directory();
+    cluster = wager::cluster_node::start(runtime.system(), metrics, std::move(copts), err);
     if (!cluster)
       return fail(err);
     cluster_port = cluster->port();

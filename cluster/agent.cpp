@@ -164,6 +164,37 @@ void on_heartbeat(agent_actor* self, const heartbeat& hb) {
   publish_view(self);
 }
 
+void publish_routes(agent_actor* self, const std::vector<std::string>& placement);
+
+// Asks each admitted peer whose directory is not known yet for it. A peer
+// that has not admitted this node yet refuses; the next tick asks again.
+void query_directories(agent_actor* self) {
+  auto& st = self->state;
+  if (!st.opts.dir)
+    return;
+  for (auto& [node_id, agent] : st.peers) {
+    if (st.peer_dirs.count(node_id) || st.dir_queries.count(node_id))
+      continue;
+    st.dir_queries.insert(node_id);
+    self->request(agent, st.opts.handshake_timeout, directory_query_atom::value)
+      .then(
+        [self, agent = agent, node_id = node_id](const caf::actor& dir) {
+          auto& st = self->state;
+          st.dir_queries.erase(node_id);
+          auto p = st.peers.find(node_id);
+          if (p == st.peers.end() || p->second != agent)
+            return;
+          st.peer_dirs[node_id] = dir;
+          publish_routes(self, place_shards(st.opts.shards, st.members->owners()));
+        },
+        [self, node_id = node_id](const caf::error& err) {
+          self->state.dir_queries.erase(node_id);
+          log().debug("cluster: {} did not learn {}'s directory yet: {}",
+                      self->state.opts.node_id, node_id, self->system().render(err));
+        });
+  }
+}
+
 void on_tick(agent_actor* self) {
   auto& st = self->state;
   auto now = steady_ms();
@@ -178,6 +209,7 @@ void on_tick(agent_actor* self) {
   for (auto& [id, peer] : st.peers)
     self->send(peer, heartbeat_atom::value, hb);
   publish_view(self);
+  query_directories(self);
   self->delayed_send(self, st.opts.heartbeat, tick_atom::value);
 }
 
@@ -194,6 +226,33 @@ void log_changes(agent_state& st, const std::vector<member_report>& now) {
   st.logged = std::move(next);
 }
 
+// Who serves each shard under `placement`, for the directory.
+std::vector<caf::actor> routes_of(const agent_state& st,
+                                  const std::vector<std::string>& placement) {
+  std::vector<caf::actor> routes(placement.size());
+  for (size_t s = 0; s < placement.size(); ++s) {
+    if (placement[s] == st.opts.node_id)
+      continue;
+    auto d = st.peer_dirs.find(placement[s]);
+    routes[s] = d != st.peer_dirs.end() && d->second ? d->second : st.shared->refuser;
+  }
+  return routes;
+}
+
+void publish_routes(agent_actor* self, const std::vector<std::string>& placement) {
+  auto& st = self->state;
+  if (!st.opts.dir)
+    return;
+  auto routes = routes_of(st, placement);
+  {
+    std::lock_guard guard{st.shared->mutex};
+    if (routes == st.shared->routes)
+      return;
+    st.shared->routes = std::move(routes);
+  }
+  st.opts.dir.placement_changed();
+}
+
 void publish_view(agent_actor* self) {
   auto& st = self->state;
   if (st.members->version() == st.published_version)
@@ -203,6 +262,7 @@ void publish_view(agent_actor* self) {
   view.members = st.members->members();
   view.version = st.published_version;
   auto placement = place_shards(st.opts.shards, st.members->owners());
+  publish_routes(self, placement);
   view.shards_owned = static_cast<uint32_t>(
     std::count(placement.begin(), placement.end(), st.opts.node_id));
   log_changes(st, view.members);
@@ -246,6 +306,14 @@ caf::behavior cluster_agent(agent_actor* self) {
     },
     [self](join_proof_atom, const std::string& proof) { return on_proof(self, proof); },
     [self](heartbeat_atom, const heartbeat& hb) { on_heartbeat(self, hb); },
+    [self](directory_query_atom) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      if (!st.trusted.count(caf::actor_cast<caf::actor_addr>(self->current_sender())))
+        return make_error(errc::unauthorized, "directory asked by an agent not admitted");
+      if (!st.opts.dir)
+        return caf::actor{};
+      return st.opts.dir.partition_of_shard(0);
+    },
     [self](leave_atom) {
       // Told at once rather than at the next tick: the node stops soon.
       auto& st = self->state;
@@ -269,6 +337,7 @@ void admit(agent_actor* self, const caf::actor& agent, const std::string& node_i
   if (auto old = st.peers.find(node_id); old != st.peers.end() && old->second != agent) {
     st.trusted.erase(old->second.address());
     self->demonitor(old->second);
+    st.peer_dirs.erase(node_id);
   }
   st.peers[node_id] = agent;
   st.trusted[agent.address()] = node_id;
@@ -279,6 +348,7 @@ void admit(agent_actor* self, const caf::actor& agent, const std::string& node_i
   log().debug("cluster: {} admitted {} at {}", st.opts.node_id, node_id, address);
   send_heartbeat(self, agent);
   publish_view(self);
+  query_directories(self);
 }
 
 } // namespace detail

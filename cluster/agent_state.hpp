@@ -16,6 +16,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 namespace wager::detail {
 
@@ -45,6 +46,8 @@ struct agent_state {
   std::optional<membership> members;
   std::map<caf::actor_addr, std::string> trusted; // admitted agent -> node id
   std::map<std::string, caf::actor> peers;        // node id -> admitted agent
+  std::map<std::string, caf::actor> peer_dirs;    // node id -> its directory
+  std::set<std::string> dir_queries;              // directories asked for
   std::map<caf::actor_addr, pending_join> pending;
   std::map<std::string, dial_target> dials; // by address
   std::map<std::string, member_report> logged; // last members logged, by node id

@@ -1,9 +1,13 @@
 #include "wager/cluster/cluster_node.hpp"
 
 #include "wager/cluster/agent.hpp"
+#include "wager/cluster/entity_messages.hpp"
 #include "wager/cluster/protocol.hpp"
+#include "wager/runtime/directory_placement.hpp"
+#include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
@@ -98,6 +102,7 @@ std::string check_cluster_tls(const cluster_tls_files& files) {
 
 void configure_cluster(caf::actor_system_config& cfg, const cluster_tls_files& tls) {
   add_cluster_message_types(cfg);
+  add_entity_command_types(cfg);
   if (!tls.enabled())
     return;
   cfg.load<caf::openssl::manager>();
@@ -106,6 +111,26 @@ void configure_cluster(caf::actor_system_config& cfg, const cluster_tls_files& t
   cfg.set("openssl.cafile", tls.ca);
 }
 
+namespace {
+
+// Answers every message with errc::unavailable: where routed messages go
+// while their shard's owner, or the way to it, is unknown. The caller
+// retries; a one-way message is dropped.
+using refuse_atom = caf::atom_constant<caf::atom("wc_refuse")>;
+
+caf::behavior refuser(caf::event_based_actor* self) {
+  self->set_default_handler(
+    [](caf::scheduled_actor* me, caf::message_view&) -> caf::result<caf::message> {
+      // An error for a one-way message would reach its sender as a message.
+      if (!me->current_message_id().is_request())
+        return caf::delegated<caf::message>{};
+      return make_error(errc::unavailable, "shard owner unknown, retry");
+    });
+  return {[](refuse_atom) {}};
+}
+
+} // namespace
+
 std::unique_ptr<cluster_node> cluster_node::start(caf::actor_system& sys, metrics& m,
                                                   cluster_options options, std::string& error) {
   std::unique_ptr<cluster_node> node{new cluster_node};
@@ -113,6 +138,12 @@ std::unique_ptr<cluster_node> cluster_node::start(caf::actor_system& sys, metric
   auto host = options.host;
   auto port = options.port;
   auto tls = options.tls;
+  auto dir = options.dir;
+  if (dir) {
+    node->shared_->refuser = sys.spawn(refuser);
+    // Until the agent's first view, no shard has a known owner.
+    node->shared_->routes.assign(options.shards, node->shared_->refuser);
+  }
   node->agent_ = spawn_cluster_agent(sys, m, std::move(options), node->shared_);
   auto bound = tls ? caf::openssl::publish(node->agent_, port, host.c_str(), true)
                    : sys.middleman().publish(node->agent_, port, host.c_str(), true);
@@ -125,6 +156,13 @@ std::unique_ptr<cluster_node> cluster_node::start(caf::actor_system& sys, metric
   node->port_ = *bound;
   node->address_ = host + ":" + std::to_string(*bound);
   begin_cluster_agent(node->agent_, node->address_);
+  if (dir) {
+    node->dir_ = dir;
+    set_directory_placement(dir, [shared = node->shared_](uint32_t shard) {
+      std::lock_guard guard{shared->mutex};
+      return shard < shared->routes.size() ? shared->routes[shard] : shared->refuser;
+    });
+  }
   return node;
 }
 
@@ -147,6 +185,20 @@ void cluster_node::stop() {
     return;
   caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
   agent_ = caf::actor{};
+  if (dir_) {
+    // The directory serves every shard here again; it must not keep the
+    // peers' proxies or the refuser alive.
+    set_directory_placement(dir_, nullptr);
+    dir_ = directory{};
+  }
+  caf::actor refuser;
+  {
+    std::lock_guard guard{shared_->mutex};
+    shared_->routes.clear();
+    refuser = shared_->refuser;
+  }
+  if (refuser)
+    caf::anon_send_exit(refuser, caf::exit_reason::user_shutdown);
 }
 
 } // namespace wager

@@ -16,6 +16,7 @@
 // again rather than speak for its old life.
 
 #include "wager/cluster/membership.hpp"
+#include "wager/runtime/directory.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -72,8 +73,14 @@ struct cluster_options {
   std::chrono::milliseconds heartbeat{200};
   std::chrono::milliseconds down_after{1600};
 
-  // Shards per cluster, for shards_owned.
+  // Shards per cluster, for shards_owned and routing.
   uint32_t shards = 256;
+
+  // This node's entity directory. Set: the node routes by placement (each
+  // shard to the up member that owns it, the directory of every peer asked
+  // for once it is admitted) and offers it to its peers. Unset: every shard
+  // is served where it is asked for.
+  directory dir;
 
   // Must match configure_cluster's: TLS nodes talk only to TLS nodes.
   bool tls = false;
@@ -99,6 +106,10 @@ namespace detail {
 struct cluster_shared {
   mutable std::mutex mutex;
   cluster_view view; // REQUIRES: mutex is held
+  // routes[s]: who serves shard s. Invalid: this node; else the owner's
+  // directory, or `refuser` while the owner or its directory is unknown.
+  std::vector<caf::actor> routes; // REQUIRES: mutex is held
+  caf::actor refuser;             // set before the agent starts, then fixed
 };
 } // namespace detail
 
@@ -129,6 +140,7 @@ public:
 private:
   cluster_node() = default;
   caf::actor agent_;
+  directory dir_;
   uint16_t port_ = 0;
   std::string address_;
   std::shared_ptr<detail::cluster_shared> shared_;

@@ -13,6 +13,8 @@
 // handshake. After the welcome each side trusts the other's agent and takes
 // its heartbeats:
 //   (heartbeat_atom, heartbeat) every heartbeat interval, one way.
+// and each asks the other for the directory actor its routed requests go to:
+//   (directory_query_atom) -> caf::actor (invalid: the node does not route)
 
 #include "wager/cluster/membership.hpp"
 
@@ -26,6 +28,7 @@ using join_hello_atom = caf::atom_constant<caf::atom("wc_hello")>;
 using join_proof_atom = caf::atom_constant<caf::atom("wc_proof")>;
 using join_welcome_atom = caf::atom_constant<caf::atom("wc_welcome")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("wc_beat")>;
+using directory_query_atom = caf::atom_constant<caf::atom("wc_dir")>;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_report& x) {

@@ -1,4 +1,5 @@
 #include "wager/runtime/directory.hpp"
+#include "wager/runtime/directory_placement.hpp"
 
 #include "wager/runtime/assert.hpp"
 #include "wager/runtime/errors.hpp"
@@ -11,6 +12,15 @@
 #include <list>
 #include <unordered_map>
 #include <unordered_set>
+
+namespace wager::detail {
+// A placement function in a local message (set_directory_placement).
+struct placement_box {
+  placement_fn fn;
+};
+} // namespace wager::detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wager::detail::placement_box)
 
 namespace wager {
 
@@ -30,6 +40,7 @@ using sweep_atom = caf::atom_constant<caf::atom("dirsweep")>;
 using sweep_more_atom = caf::atom_constant<caf::atom("dirsweep2")>;
 using overdue_atom = caf::atom_constant<caf::atom("pasvdue")>;
 using placement_atom = caf::atom_constant<caf::atom("placement")>;
+using set_placement_atom = caf::atom_constant<caf::atom("setplace")>;
 // (relayed_atom, entity_id, caf::message): a routed message from a node that
 // does not own the shard. Never relayed again.
 using relayed_atom = caf::atom_constant<caf::atom("relayed")>;
@@ -142,6 +153,10 @@ public:
       [this](sweep_more_atom) { sweep(); },
       [this](overdue_atom, caf::actor_id aid) { on_overdue(aid); },
       [this](placement_atom) { rehome(); },
+      [this](set_placement_atom, const detail::placement_box& box) {
+        opts_.placement = box.fn;
+        rehome();
+      },
     };
   }
 
@@ -462,6 +477,12 @@ void directory::placement_changed() const {
   if (core_)
     for (auto& p : core_->partitions)
       caf::anon_send(p, placement_atom::value);
+}
+
+void set_directory_placement(const directory& dir, placement_fn fn) {
+  for (size_t i = 0; i < dir.partitions(); ++i)
+    caf::anon_send(dir.partition_of_shard(static_cast<uint32_t>(i)), set_placement_atom::value,
+                   detail::placement_box{fn});
 }
 
 void directory::stop() const {

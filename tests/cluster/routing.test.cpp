@@ -1,0 +1,121 @@
+// Three wager-node processes sharing one --data-dir route every entity to
+// the node that owns its shard: a user signs up and logs in through one
+// node, deposits through another and bets through the third, every node
+// answers the same, each entity is live on exactly one node, and the
+// journal's money audit holds.
+
+#include "node_cluster.hpp"
+
+#include <csignal>
+
+using namespace std::chrono_literals;
+using wager::test::all_see;
+using wager::test::cluster_test_node;
+
+namespace {
+
+// One call; retried while the node answers 503 (a shard whose owner's
+// directory is not known yet) or not at all, up to a deadline.
+wager::test::http_result call(cluster_test_node& node, const std::string& method,
+                              const std::string& path, const std::string& body = {},
+                              const std::string& bearer = wager::test::cluster_admin_key) {
+  wager::test::http_result r;
+  wager::test::wait_until(
+    [&] {
+      auto [host, port] = wager::test::split_address(node.http);
+      wager::test::http_client client{host, port, std::chrono::milliseconds{5000}};
+      r = client.request(method, path, body, bearer);
+      return r.status != 0 && r.status != 503;
+    },
+    15s);
+  return r;
+}
+
+int64_t entities_of(cluster_test_node& node, const char* kind) {
+  auto h = node.health();
+  REQUIRE(h);
+  return h->at("entities").at(kind).as_int64();
+}
+
+} // namespace
+
+TEST_CASE("three nodes serve one user through any node, each entity live on one node") {
+  wager::test::temp_dir dir;
+  auto data = (dir / "data").string();
+  cluster_test_node a{data, "n-a", {}};
+  REQUIRE(a.read_ready());
+  cluster_test_node b{data, "n-b", {"--seeds", a.cluster}};
+  cluster_test_node c{data, "n-c", {"--seeds", a.cluster}};
+  REQUIRE(b.read_ready());
+  REQUIRE(c.read_ready());
+  REQUIRE(wager::test::wait_until(
+    [&] { return all_see({&a, &b, &c}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}}); }, 20s));
+  std::vector<cluster_test_node*> nodes{&a, &b, &c};
+
+  auto credentials = R"({"username":"roamer","password":"correct horse battery"})";
+  auto r = call(a, "POST", "/v1/users", credentials, "");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  r = call(a, "POST", "/v1/sessions", credentials, "");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto token = std::string{boost::json::parse(r.body).at("token").as_string()};
+
+  r = call(b, "POST", "/v1/admin/markets",
+           R"({"market_id":"m-route","event":"e","name":"n","selections":[{"selection_id":"home","name":"Home","price":"2.00"}],"limits":{"max_stake":100000,"max_liability":10000000}})");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  r = call(c, "POST", "/v1/admin/markets/m-route/status", R"({"status":"open"})");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+
+  r = call(b, "POST", "/v1/wallet/deposits", R"({"request_id":"d1","amount":10000})", token);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+
+  constexpr int bets = 5;
+  for (int i = 0; i < bets; ++i) {
+    auto body = R"({"request_id":"b)" + std::to_string(i)
+                + R"(","market_id":"m-route","selection_id":"home","stake":100,"price":"2.00","accept":"exact"})";
+    r = call(c, "POST", "/v1/bets", body, token);
+    if (r.status != 201)
+      for (auto* n : nodes)
+        MESSAGE(n->id << " stderr: " << n->process->drain_stderr());
+    REQUIRE_MESSAGE(r.status == 201, r.body);
+  }
+
+  std::optional<std::string> wallet_seen, bets_seen;
+  for (auto* n : nodes) {
+    CAPTURE(n->id);
+    r = call(*n, "GET", "/v1/wallet", {}, token);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto wallet = boost::json::parse(r.body).as_object();
+    CHECK(wallet.at("available").as_int64() + wallet.at("held").as_int64() == 10000 - bets * 100);
+    if (wallet_seen)
+      CHECK(r.body == *wallet_seen);
+    wallet_seen = r.body;
+    r = call(*n, "GET", "/v1/bets?status=open", {}, token);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    CHECK(boost::json::parse(r.body).at("bets").as_array().size() == bets);
+    if (bets_seen)
+      CHECK(r.body == *bets_seen);
+    bets_seen = r.body;
+  }
+
+  // One wallet, one market, one user, one session: each live on one node.
+  for (auto kind : {"wallet", "market", "user", "session"}) {
+    CAPTURE(kind);
+    int64_t live = 0;
+    for (auto* n : nodes)
+      live += entities_of(*n, kind);
+    CHECK(live == 1);
+  }
+
+  for (auto* n : nodes)
+    n->process->signal(SIGTERM);
+  for (auto* n : nodes) {
+    auto status = n->process->wait(30s);
+    REQUIRE(status.has_value());
+    CHECK(*status == 0);
+  }
+  wager::test::child_process verify{wager::test::binary("apps/wagerctl"),
+                                    {"--data-dir", data, "verify"}};
+  auto verified = verify.wait(30s);
+  REQUIRE(verified.has_value());
+  CHECK_MESSAGE(*verified == 0, verify.drain_stderr());
+}
