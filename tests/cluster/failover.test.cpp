@@ -15,21 +15,12 @@ using wager::test::cluster_test_node;
 
 namespace {
 
-// One call, repeated (same body, so the same request_id) while the node
-// answers 503 or not at all, up to a deadline.
 wager::test::http_result call(cluster_test_node& node, const std::string& method,
                               const std::string& path, const std::string& body = {},
                               const std::string& bearer = wager::test::cluster_admin_key) {
-  wager::test::http_result r;
-  wager::test::wait_until(
-    [&] {
-      auto [host, port] = wager::test::split_address(node.http);
-      wager::test::http_client client{host, port, std::chrono::milliseconds{15000}};
-      r = client.request(method, path, body, bearer);
-      return r.status != 0 && r.status != 503;
-    },
-    40s);
-  return r;
+  return wager::test::call_until_answered(node, method, path, body, bearer,
+                                          std::chrono::milliseconds{15000},
+                                          std::chrono::milliseconds{40000});
 }
 
 } // namespace

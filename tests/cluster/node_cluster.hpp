@@ -129,4 +129,24 @@ inline bool all_see(std::vector<cluster_test_node*> nodes,
   return true;
 }
 
+// One call, repeated (same body, so the same request_id) while the node
+// answers 503 (a shard whose owner is not known yet, or was just lost) or
+// not at all, each try waiting up to `per_try`, until `deadline`.
+inline http_result call_until_answered(cluster_test_node& node, const std::string& method,
+                                       const std::string& path, const std::string& body,
+                                       const std::string& bearer,
+                                       std::chrono::milliseconds per_try,
+                                       std::chrono::milliseconds deadline) {
+  http_result r;
+  wait_until(
+    [&] {
+      auto [host, port] = split_address(node.http);
+      http_client client{host, port, per_try};
+      r = client.request(method, path, body, bearer);
+      return r.status != 0 && r.status != 503;
+    },
+    deadline);
+  return r;
+}
+
 } // namespace wager::test
