@@ -41,9 +41,19 @@ using sweep_more_atom = caf::atom_constant<caf::atom("dirsweep2")>;
 using overdue_atom = caf::atom_constant<caf::atom("pasvdue")>;
 using placement_atom = caf::atom_constant<caf::atom("placement")>;
 using set_placement_atom = caf::atom_constant<caf::atom("setplace")>;
-// (relayed_atom, entity_id, caf::message): a routed message from a node that
-// does not own the shard. Never relayed again.
+// (relayed_atom, uint32_t hops, entity_id, caf::message): a routed message
+// from a node that does not own the shard, relayed `hops` times so far.
 using relayed_atom = caf::atom_constant<caf::atom("relayed")>;
+// (handoff_atom, uint32_t shard, caf::actor requester) -> ok_atom: from the
+// shard's new owner (requester: its first partition, the handle the
+// cluster's placements name a node's directory by), answered once this node
+// has released the shard to it. Crosses nodes.
+using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
+// (released_atom) -> ok_atom: answered once this partition has released
+// every shard it served and no longer does (directory::await_released).
+using released_atom = caf::atom_constant<caf::atom("released")>;
+using disagree_due_atom = caf::atom_constant<caf::atom("disagdue")>;
+using release_check_atom = caf::atom_constant<caf::atom("relcheck")>;
 
 // Entities one sweep passivates at most, so that a mass expiry does not stall
 // routing: the rest follow in the next turn of the partition's mailbox.
@@ -61,7 +71,27 @@ using time_point = caf::actor_clock::time_point;
 struct held_message {
   caf::response_promise promise;
   caf::message content;
-  bool relayed;
+  uint32_t hops; // relays so far; 0 for a message routed on this node
+};
+
+// A message waiting outside any entity: for a shard's hand-off, or for
+// placements that disagree to agree.
+struct parked_message {
+  entity_id id;
+  held_message message;
+  time_point since; // when it was first parked
+};
+
+// A new owner's request for a shard, waiting until this node lets it go.
+struct release_request {
+  caf::response_promise promise;
+  caf::actor requester;
+};
+
+// A shard that moved here and waits for its old owner to release it.
+struct incoming_shard {
+  uint64_t move = 0;
+  std::vector<parked_message> held;
 };
 
 enum class entity_status : uint8_t {
@@ -141,11 +171,20 @@ public:
     arm_sweep();
     return {
       [this](route_atom, entity_id& id, caf::message& content) {
-        deliver(id, make_response_promise(), std::move(content), false);
+        deliver(id, make_response_promise(), std::move(content), 0);
       },
-      [this](relayed_atom, entity_id& id, caf::message& content) {
-        deliver(id, make_response_promise(), std::move(content), true);
+      [this](relayed_atom, uint32_t hops, entity_id& id, caf::message& content) {
+        deliver(id, make_response_promise(), std::move(content), std::max<uint32_t>(hops, 1));
       },
+      [this](handoff_atom, uint32_t shard, caf::actor& requester) {
+        on_handoff_request(shard, std::move(requester));
+      },
+      [this](released_atom) {
+        release_waiters_.push_back(make_response_promise());
+        answer_release_waiters();
+      },
+      [this](disagree_due_atom) { refuse_overdue_disagreements(); },
+      [this](release_check_atom) { answer_release_waiters(); },
       [this](sweep_atom) {
         sweep();
         arm_sweep();
@@ -172,6 +211,10 @@ public:
     for (auto& [name, kind] : kinds_)
       kind.running.clear();
     entities_.clear(); // drops held promises, which reference this actor
+    incoming_.clear();
+    disagreed_.clear();
+    release_requests_.clear();
+    release_waiters_.clear();
     crashes_.clear();
     core_.reset();            // the core references this actor too
     opts_.placement = nullptr; // may reference other directories
@@ -181,28 +224,38 @@ private:
   void arm_sweep() { delayed_send(this, opts_.sweep_interval, sweep_atom::value); }
 
   void deliver(const entity_id& id, caf::response_promise rp, caf::message content,
-               bool relayed) {
+               uint32_t hops, time_point parked_since = {}) {
     auto shard = shard_of(id, core_->shards);
     auto home = shard % core_->partitions.size();
     if (home != index_) {
       // Only a relay from a node with another partition count lands here.
-      if (relayed)
-        rp.delegate(core_->partitions[home], relayed_atom::value, id, std::move(content));
+      if (hops > 0)
+        rp.delegate(core_->partitions[home], relayed_atom::value, hops, id, std::move(content));
       else
         rp.delegate(core_->partitions[home], route_atom::value, id, std::move(content));
       return;
     }
+    if (auto in = incoming_.find(shard); in != incoming_.end()) {
+      if (in->second.held.size() >= opts_.handoff_held_max) {
+        refuse(rp, id, make_error(errc::unavailable, "shard moving here, too many held messages"));
+        return;
+      }
+      in->second.held.push_back(parked_message{
+        id, held_message{std::move(rp), std::move(content), hops}, clock().now()});
+      return;
+    }
     if (auto i = entities_.find(id); i != entities_.end()) {
-      deliver_to_live(i->first, i->second, std::move(rp), std::move(content), relayed);
+      deliver_to_live(i->first, i->second, std::move(rp), std::move(content), hops);
       return;
     }
     if (opts_.placement) {
-      auto owner = opts_.placement(shard);
+      auto owner = opts_.placement(shard).owner;
       if (owner && owner != core_->partitions[home]) {
-        if (relayed)
-          refuse(rp, id, make_error(errc::unavailable, "shard owned elsewhere, placements disagree"));
-        else
-          rp.delegate(owner, relayed_atom::value, id, std::move(content));
+        if (hops < opts_.relay_hops_max) {
+          rp.delegate(owner, relayed_atom::value, hops + 1, id, std::move(content));
+          return;
+        }
+        park_disagreement(id, std::move(rp), std::move(content), hops, parked_since);
         return;
       }
     }
@@ -223,8 +276,42 @@ private:
     rp.delegate(entry->handle, std::move(content));
   }
 
+  // Placements disagree (each node sends the message on to another): it
+  // waits for this node's placement to change, up to disagreement_hold
+  // after it first parked.
+  void park_disagreement(const entity_id& id, caf::response_promise rp, caf::message content,
+                         uint32_t hops, time_point since) {
+    auto now = clock().now();
+    if (since == time_point{})
+      since = now;
+    if (now - since >= opts_.disagreement_hold) {
+      refuse(rp, id, make_error(errc::unavailable, "shard owned elsewhere, placements disagree"));
+      return;
+    }
+    if (disagreed_.size() >= opts_.handoff_held_max) {
+      refuse(rp, id, make_error(errc::unavailable, "placements disagree, too many held messages"));
+      return;
+    }
+    disagreed_.push_back(parked_message{id, held_message{std::move(rp), std::move(content), hops},
+                                        since});
+    delayed_send(this, opts_.disagreement_hold - (now - since), disagree_due_atom::value);
+  }
+
+  void refuse_overdue_disagreements() {
+    auto now = clock().now();
+    std::vector<parked_message> keep;
+    for (auto& p : disagreed_) {
+      if (now - p.since >= opts_.disagreement_hold)
+        refuse(p.message.promise, p.id,
+               make_error(errc::unavailable, "shard owned elsewhere, placements disagree"));
+      else
+        keep.push_back(std::move(p));
+    }
+    disagreed_ = std::move(keep);
+  }
+
   void deliver_to_live(const entity_id& id, entity_entry& entry, caf::response_promise rp,
-                       caf::message content, bool relayed) {
+                       caf::message content, uint32_t hops) {
     if (entry.status == entity_status::running) {
       entry.last_use = clock().now();
       auto& running = entry.kind->running;
@@ -236,7 +323,7 @@ private:
       refuse(rp, id, make_error(errc::unavailable, "entity passivating, too many held messages"));
       return;
     }
-    entry.held.push_back(held_message{std::move(rp), std::move(content), relayed});
+    entry.held.push_back(held_message{std::move(rp), std::move(content), hops});
   }
 
   // A one-way sender gets nothing: an error message would reach the default
@@ -279,6 +366,10 @@ private:
     WAGER_ASSERT(fresh, "an activate function spawns a new actor per entity");
     kind.activations->Increment();
     kind.alive->Increment();
+    auto shard = shard_of(id, core_->shards);
+    ++live_per_shard_[shard];
+    if (opts_.placement)
+      owned_.insert(shard);
     log().debug("directory: activated {}/{}", id.kind, id.key);
     return &entry;
   }
@@ -304,6 +395,9 @@ private:
     auto& entry = extracted.mapped();
     auto& kind = *entry.kind;
     kind.alive->Decrement();
+    auto shard = shard_of(id, core_->shards);
+    if (auto n = live_per_shard_.find(shard); n != live_per_shard_.end() && --n->second == 0)
+      live_per_shard_.erase(n);
     if (entry.status == entity_status::running)
       kind.running.erase(entry.lru);
     bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
@@ -319,7 +413,8 @@ private:
     // In arrival order: the first activates the next incarnation (or is
     // relayed, if the shard moved), the rest follow it into its mailbox.
     for (auto& held : entry.held)
-      deliver(id, std::move(held.promise), std::move(held.content), held.relayed);
+      deliver(id, std::move(held.promise), std::move(held.content), held.hops);
+    try_release(shard);
   }
 
   void on_overdue(caf::actor_id aid) {
@@ -357,18 +452,162 @@ private:
     std::vector<entity_entry*> moving;
     for (auto& [name, kind] : kinds_)
       for (auto* entry : kind.running) {
-        auto owner = opts_.placement(shard_of(*entry->id, core_->shards));
+        auto owner = opts_.placement(shard_of(*entry->id, core_->shards)).owner;
         if (owner && owner != core_->partitions[index_])
           moving.push_back(entry);
       }
     for (auto* entry : moving)
       passivate(*entry);
+    auto partitions = static_cast<uint32_t>(core_->partitions.size());
+    for (uint32_t shard = index_; shard < core_->shards; shard += partitions)
+      rehome_shard(shard);
+    // Parked because placements disagreed: the new placement decides.
+    auto parked = std::move(disagreed_);
+    disagreed_.clear();
+    for (auto& p : parked)
+      deliver(p.id, std::move(p.message.promise), std::move(p.message.content), p.message.hops,
+              p.since);
+    answer_release_waiters();
+  }
+
+  bool serves(uint32_t shard) const {
+    if (!opts_.placement)
+      return true;
+    auto owner = opts_.placement(shard).owner;
+    return !owner || owner == core_->partitions[index_];
+  }
+
+  void rehome_shard(uint32_t shard) {
+    auto route = opts_.placement(shard);
+    bool here = !route.owner || route.owner == core_->partitions[index_];
+    if (!here) {
+      if (owned_.erase(shard) > 0)
+        releasing_.emplace(shard, clock().now());
+      if (incoming_.count(shard))
+        end_handoff(shard, incoming_[shard].move); // the shard moved on: relay what waits
+      try_release(shard);
+      return;
+    }
+    owned_.insert(shard);
+    releasing_.erase(shard);
+    if (!route.handoff_from) {
+      // Nobody alive to release it (the old owner is down): served at once.
+      if (auto in = incoming_.find(shard); in != incoming_.end())
+        end_handoff(shard, in->second.move);
+      return;
+    }
+    if (auto done = settled_.find(shard); done != settled_.end() && done->second == route.move)
+      return;
+    if (auto in = incoming_.find(shard); in != incoming_.end() && in->second.move == route.move)
+      return; // asked already
+    auto move = route.move;
+    incoming_[shard].move = move;
+    log().debug("directory: shard {} moved here, asking its old owner to release it", shard);
+    request(route.handoff_from, opts_.handoff_timeout, handoff_atom::value, shard,
+            core_->partitions.front())
+      .then([this, shard, move](caf::ok_atom) { end_handoff(shard, move); },
+            [this, shard, move](const caf::error& err) {
+              log().warn("directory: shard {}: no release from its old owner ({}); serving it",
+                         shard, system().render(err));
+              end_handoff(shard, move);
+            });
+  }
+
+  // The old owner released `shard` (or will never say): what waited for it
+  // is delivered, in arrival order.
+  void end_handoff(uint32_t shard, uint64_t move) {
+    auto in = incoming_.find(shard);
+    if (in == incoming_.end() || in->second.move != move)
+      return; // a newer move asks again
+    settled_[shard] = move;
+    auto held = std::move(in->second.held);
+    incoming_.erase(in);
+    for (auto& p : held)
+      deliver(p.id, std::move(p.message.promise), std::move(p.message.content), p.message.hops);
+  }
+
+  // A node that took `shard` over asks this node to release it.
+  void on_handoff_request(uint32_t shard, caf::actor requester) {
+    auto rp = make_response_promise();
+    if (shard >= core_->shards || !requester) {
+      rp.deliver(make_error(errc::invalid_field, "no such shard"));
+      return;
+    }
+    auto home = shard % core_->partitions.size();
+    if (home != index_) {
+      rp.delegate(core_->partitions[home], handoff_atom::value, shard, std::move(requester));
+      return;
+    }
+    release_requests_[shard].push_back(release_request{std::move(rp), std::move(requester)});
+    try_release(shard);
+  }
+
+  static bool same_actor(const caf::actor& x, const caf::actor& y) {
+    return x && y && x.node() == y.node() && x.id() == y.id();
+  }
+
+  // Answers a node that asked for `shard` once this node neither serves it
+  // nor has an entity of it alive (running or passivating), and only if this
+  // node's placement names the asker as the owner: two nodes that both
+  // think they took the shard (views still converging) do not both get it.
+  // Other requests wait for the placement to change (or their timeout).
+  void try_release(uint32_t shard) {
+    auto r = release_requests_.find(shard);
+    if (r == release_requests_.end() || serves(shard) || live_per_shard_.count(shard))
+      return;
+    auto owner = opts_.placement(shard).owner;
+    auto& waiting = r->second;
+    bool released = false;
+    std::erase_if(waiting, [&](release_request& req) {
+      if (!same_actor(req.requester, owner))
+        return false;
+      req.promise.deliver(caf::ok_atom::value);
+      released = true;
+      return true;
+    });
+    if (waiting.empty())
+      release_requests_.erase(r);
+    if (released && releasing_.erase(shard) > 0)
+      log().debug("directory: released shard {}", shard);
+    answer_release_waiters();
+  }
+
+  // A shard that moved away with nothing live here is released when its
+  // new owner asks, or release_grace after it moved: a node whose view made
+  // another the old owner never asks.
+  void answer_release_waiters() {
+    auto now = clock().now();
+    std::optional<time_point> next;
+    std::erase_if(releasing_, [&](const auto& item) {
+      if (live_per_shard_.count(item.first))
+        return false;
+      if (now - item.second >= opts_.release_grace)
+        return true;
+      auto due = item.second + opts_.release_grace;
+      next = next ? std::min(*next, due) : due;
+      return false;
+    });
+    if (release_waiters_.empty())
+      return;
+    if (releasing_.empty()) {
+      for (auto& rp : release_waiters_)
+        rp.deliver(caf::ok_atom::value);
+      release_waiters_.clear();
+      return;
+    }
+    if (next)
+      delayed_send(this, *next - now, release_check_atom::value);
   }
 
   void shutdown(const caf::error& reason) {
     for (auto& [id, entry] : entities_)
       for (auto& held : entry.held)
         refuse(held.promise, id, make_error(errc::unavailable, "directory stopped"));
+    for (auto& [shard, in] : incoming_)
+      for (auto& p : in.held)
+        refuse(p.message.promise, p.id, make_error(errc::unavailable, "directory stopped"));
+    for (auto& p : disagreed_)
+      refuse(p.message.promise, p.id, make_error(errc::unavailable, "directory stopped"));
     quit(reason);
   }
 
@@ -411,6 +650,20 @@ private:
   entity_map entities_;
   std::unordered_map<caf::actor_id, entity_entry*> by_actor_;
   std::unordered_map<entity_id, crash_record> crashes_;
+  // Entities alive here (running or passivating) per shard.
+  std::unordered_map<uint32_t, size_t> live_per_shard_;
+  // The hand-off, this partition's shards only. owned_: served here (an
+  // entity activated, or the last placement said so); releasing_: served
+  // here before, not yet released to a
+  // new owner that asked; incoming_: moved here, waiting for the old owner;
+  // settled_: the last move whose hand-off ended, per shard.
+  std::unordered_set<uint32_t> owned_;
+  std::unordered_map<uint32_t, time_point> releasing_; // -> when it moved away
+  std::unordered_map<uint32_t, incoming_shard> incoming_;
+  std::unordered_map<uint32_t, uint64_t> settled_;
+  std::unordered_map<uint32_t, std::vector<release_request>> release_requests_;
+  std::vector<caf::response_promise> release_waiters_;
+  std::vector<parked_message> disagreed_;
 };
 
 caf::error invalid(std::string what) {
@@ -427,6 +680,10 @@ caf::error validate(const directory_options& opts, const std::vector<entity_kind
     return invalid("passivate_timeout must be positive");
   if (opts.held_max == 0)
     return invalid("held_max must be at least 1");
+  if (opts.handoff_held_max == 0)
+    return invalid("handoff_held_max must be at least 1");
+  if (opts.handoff_timeout <= milliseconds::zero() || opts.disagreement_hold < milliseconds::zero())
+    return invalid("handoff_timeout must be positive, disagreement_hold not negative");
   if (opts.crash_window <= milliseconds::zero())
     return invalid("crash_window must be positive");
   if (opts.crash_backoff_initial <= milliseconds::zero()
@@ -483,6 +740,25 @@ void set_directory_placement(const directory& dir, placement_fn fn) {
   for (size_t i = 0; i < dir.partitions(); ++i)
     caf::anon_send(dir.partition_of_shard(static_cast<uint32_t>(i)), set_placement_atom::value,
                    detail::placement_box{fn});
+}
+
+bool directory::await_released(std::chrono::milliseconds timeout) const {
+  if (!core_ || core_->partitions.empty())
+    return true;
+  caf::scoped_actor self{core_->partitions.front()->home_system()};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool all = true;
+  for (auto& p : core_->partitions) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) {
+      all = false;
+      break;
+    }
+    self->request(p, left, released_atom::value)
+      .receive([](caf::ok_atom) {}, [&all](const caf::error&) { all = false; });
+  }
+  return all;
 }
 
 void directory::stop() const {

@@ -31,14 +31,29 @@
 // up to crash_backoff_max), during which requests fail with
 // errc::unavailable: a crash loop costs one error per request, not a spin.
 //
-// Cluster seam. directory_options::placement names the owner of each shard:
-// this node (the default, for every shard) or another node's directory actor,
-// to which routed messages are relayed (any partition of that node will do:
-// a partition passes a shard it does not serve to the one that does). A
-// relayed message is never relayed again (placements that disagree answer
-// errc::unavailable, the caller retries). An entity live here stays here
+// Cluster seam. directory_options::placement names the route of each shard
+// (shard_route): this node (the default, for every shard) or another node's
+// directory actor, to which routed messages are relayed (any partition of
+// that node will do: a partition passes a shard it does not serve to the one
+// that does). A relayed message is relayed on at most relay_hops_max times;
+// past that (placements that disagree, while views converge) it waits up to
+// disagreement_hold for the placement to change, then fails with
+// errc::unavailable and the caller retries. An entity live here stays here
 // until it passivates, so its messages stay in order; placement_changed()
 // passivates those whose shard moved away.
+//
+// Hand-off. A shard that moves here from a node that is still alive (a join,
+// a drain) names that node's directory in shard_route::handoff_from. Its
+// messages wait here while this partition asks that directory to release the
+// shard; the old owner answers once every entity of the shard has passivated
+// there, which means their in-flight work is done and their last writes are
+// in the journal, from which the entities recover here. So two live copies of
+// an entity never run at once, and no message is refused across the move. If
+// the old owner does not answer within handoff_timeout (it hung, or died
+// before anyone noticed), the messages are served anyway: the journal's
+// sequence check fences whatever the old copy still tries to write.
+// await_released() tells a draining node when every shard it served has been
+// released to the node that asked for it.
 
 #include "wager/runtime/entity.hpp"
 
@@ -119,6 +134,12 @@ public:
   // live entities whose shard is now elsewhere passivate.
   void placement_changed() const;
 
+  // Blocks the calling thread (never call it from an actor) until every
+  // shard this node served and no longer does was released to the node
+  // that asked for it, with no entity of those shards left live here; at
+  // most `timeout`. True when everything was handed away.
+  bool await_released(std::chrono::milliseconds timeout) const;
+
   // Stops the partitions and, with them, every entity (user_shutdown, no
   // passivation). Required before the actor system is destroyed: the
   // partitions' sweep timer keeps them alive otherwise.
@@ -161,10 +182,30 @@ struct entity_kind {
   size_t resident_max = 1'000'000;
 };
 
-// Who serves a shard: an invalid handle for this node, else the directory
-// actor of the node that owns it. Called inside partitions, concurrently
-// from several threads: must be thread-safe and must not block.
-using placement_fn = std::function<caf::actor(uint32_t shard)>;
+// Who serves a shard, as the placement function says.
+struct shard_route {
+  // Invalid: this node; else the directory actor of the node that owns it.
+  caf::actor owner;
+  // When this node serves the shard and took it over from a node that is
+  // still alive: that node's directory, which must release the shard before
+  // its messages are served here (the hand-off above). Invalid otherwise.
+  caf::actor handoff_from;
+  // Names the move that brought the shard here with handoff_from: each new
+  // move takes a new number, so a hand-off is asked for once per move.
+  uint64_t move = 0;
+
+  shard_route() = default;
+  // An owner alone: placement functions may return a directory handle.
+  shard_route(caf::actor owner_dir) : owner(std::move(owner_dir)) {} // NOLINT(google-explicit-constructor)
+
+  friend bool operator==(const shard_route& x, const shard_route& y) {
+    return x.owner == y.owner && x.handoff_from == y.handoff_from && x.move == y.move;
+  }
+};
+
+// Who serves a shard. Called inside partitions, concurrently from several
+// threads: must be thread-safe and must not block.
+using placement_fn = std::function<shard_route(uint32_t shard)>;
 
 struct directory_options {
   // Shards per cluster; must equal every other node's (node_options::shards).
@@ -199,6 +240,23 @@ struct directory_options {
 
   // Empty: every shard is served here.
   placement_fn placement;
+
+  // Relays of one message between directories (a shard moved while the
+  // message was on its way); past it the message waits for the placement
+  // to change, at most disagreement_hold, then fails with errc::unavailable.
+  uint32_t relay_hops_max = 3;
+  std::chrono::milliseconds disagreement_hold = std::chrono::seconds{2};
+
+  // How long a shard moving here waits for its old owner to release it
+  // before it is served anyway, and how many messages for the shard wait
+  // meanwhile (past that a request fails with errc::unavailable).
+  std::chrono::milliseconds handoff_timeout = std::chrono::seconds{5};
+  size_t handoff_held_max = 16384;
+
+  // await_released: a shard that moved away with no entity left here counts
+  // as released when its new owner asked for it, or this long after it
+  // moved (a node that saw another old owner never asks).
+  std::chrono::milliseconds release_grace = std::chrono::seconds{2};
 };
 
 // Spawns the partitions. `m` must outlive them: they count activations,

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <latch>
 #include <list>
 #include <map>
@@ -214,6 +215,25 @@ struct fixture {
     return (m ? *m : metrics).passivations().Add({{"kind", "counter"}}).Value();
   }
   double alive() { return metrics.actors_alive().Add({{"kind", "counter"}}).Value(); }
+
+  // Counts n on `id` through `dir` from an actor of its own; returns once
+  // the request is in the directory's mailbox, the answer in the future.
+  std::future<caf::expected<int64_t>> ask_later(const wager::directory& dir, entity_id id,
+                                                int64_t n) {
+    auto out = std::make_shared<std::promise<caf::expected<int64_t>>>();
+    auto answer = out->get_future();
+    auto asker = sys.spawn([=](caf::event_based_actor* me) -> caf::behavior {
+      return {[=](caf::get_atom) {
+        dir.request(me, 10s, id, count_atom::value, n)
+          .then([=](int64_t v) { out->set_value(v); me->quit(); },
+                [=](caf::error& err) { out->set_value(std::move(err)); me->quit(); });
+        return caf::ok_atom::value;
+      }};
+    });
+    caf::scoped_actor self{sys};
+    self->request(asker, 5s, caf::get_atom::value).receive([](caf::ok_atom) {}, [](caf::error&) {});
+    return answer;
+  }
 };
 
 entity_id counter_id(std::string key) {
@@ -451,10 +471,11 @@ TEST_CASE_FIXTURE(fixture, "a shard placed on another node is served by that nod
   CHECK(activations(&remote_metrics) == 1);
 }
 
-TEST_CASE_FIXTURE(fixture, "a relayed message is never relayed again") {
+TEST_CASE_FIXTURE(fixture, "placements that keep disagreeing fail the request, never loop") {
   // Two nodes that each believe the other owns every shard.
   auto other = std::make_shared<wager::directory>();
   auto opts = fast_options();
+  opts.disagreement_hold = 50ms;
   opts.placement = [other](uint32_t shard) { return other->partition_of_shard(shard); };
   auto b = start(opts, counter_kind(), &another_node_metrics());
   opts.placement = [b](uint32_t shard) { return b.partition_of_shard(shard); };
@@ -465,6 +486,119 @@ TEST_CASE_FIXTURE(fixture, "a relayed message is never relayed again") {
   REQUIRE_FALSE(r);
   CHECK(wager::code_of(r.error()) == wager::errc::unavailable);
   CHECK(w.activations_of("loop") == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "a message caught between placements that disagree is served once "
+                           "they agree") {
+  auto b_owns = std::make_shared<std::atomic<bool>>(false);
+  auto other = std::make_shared<wager::directory>();
+  auto opts = fast_options();
+  opts.disagreement_hold = 1h; // only agreement ends the wait here
+  opts.placement = [other, b_owns](uint32_t shard) -> wager::shard_route {
+    return *b_owns ? caf::actor{} : other->partition_of_shard(shard);
+  };
+  auto b = start(opts, counter_kind(), &another_node_metrics());
+  opts.placement = [b](uint32_t shard) { return b.partition_of_shard(shard); };
+  auto a = start(opts, counter_kind());
+  *other = a;
+  auto answer = ask_later(a, counter_id("late"), 3);
+  *b_owns = true;
+  b.placement_changed();
+  auto r = answer.get();
+  REQUIRE(r);
+  CHECK(*r == 3);
+  CHECK(activations(&other_nodes_metrics.back()) == 1);
+}
+
+// Two nodes, one partition each, and a shard that moves from a to b while a
+// is alive: a's copy must be gone (its state saved) before b activates one.
+struct handoff_fixture : fixture {
+  std::shared_ptr<std::atomic<bool>> moved = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<wager::directory> a_dir = std::make_shared<wager::directory>();
+  std::shared_ptr<wager::directory> b_dir = std::make_shared<wager::directory>();
+  wager::metrics& b_metrics = another_node_metrics();
+  wager::directory a;
+  wager::directory b;
+
+  // old_owner_hangs: b asks an actor that never answers instead of a.
+  explicit handoff_fixture(bool old_owner_hangs = false, std::chrono::milliseconds timeout = 5s) {
+    caf::actor handoff_from;
+    if (old_owner_hangs)
+      handoff_from = sys.spawn([](caf::event_based_actor* me) -> caf::behavior {
+        me->set_default_handler(caf::drop);
+        return {[](int32_t) {}};
+      });
+    auto opts = fast_options();
+    opts.partitions = 1;
+    opts.handoff_timeout = timeout;
+    opts.placement = [moved = moved, b_dir = b_dir](uint32_t shard) -> wager::shard_route {
+      return *moved ? b_dir->partition_of_shard(shard) : caf::actor{};
+    };
+    a = start(opts, counter_kind());
+    opts.placement = [moved = moved, a_dir = a_dir,
+                      handoff_from](uint32_t shard) -> wager::shard_route {
+      if (!*moved)
+        return a_dir->partition_of_shard(shard);
+      wager::shard_route here;
+      here.handoff_from = handoff_from ? handoff_from : a_dir->partition_of_shard(shard);
+      here.move = 1;
+      return here;
+    };
+    b = start(opts, counter_kind(), &b_metrics);
+    *a_dir = a;
+    *b_dir = b;
+  }
+
+  void move() {
+    *moved = true;
+    a.placement_changed();
+    b.placement_changed();
+  }
+};
+
+TEST_CASE_FIXTURE(handoff_fixture, "a shard moving from a live node waits for it: the new "
+                                   "owner starts from the old copy's last state") {
+  caf::scoped_actor self{sys};
+  CHECK(ask(a, self, counter_id("h"), count_atom::value, int64_t{4}) == 4);
+  set_journal_holding(true); // a's copy cannot save: it stays passivating
+  move();
+  REQUIRE(wait_until([&] { return w.is_passivating("h"); }));
+  auto answer = ask_later(b, counter_id("h"), 1);
+  // b's only partition has handled the request above once it answers this.
+  CHECK(b.await_released(5s));
+  CHECK(w.activations_of("h") == 1); // b holds the request, activates nothing
+  CHECK(answer.wait_for(0s) == std::future_status::timeout);
+  set_journal_holding(false);
+  auto r = answer.get();
+  REQUIRE(r);
+  CHECK(*r == 5);
+  CHECK(w.activations_of("h") == 2);
+  CHECK(activations(&b_metrics) == 1);
+  CHECK(a.await_released(5s));
+}
+
+TEST_CASE_FIXTURE(handoff_fixture, "a draining node knows when every shard it served was taken") {
+  caf::scoped_actor self{sys};
+  CHECK(ask(a, self, counter_id("d"), count_atom::value, int64_t{2}) == 2);
+  *moved = true;
+  a.placement_changed(); // b does not know yet, so nobody asks a for its shards
+  CHECK_FALSE(a.await_released(100ms));
+  b.placement_changed();
+  CHECK(a.await_released(5s));
+  CHECK(passivations() == 1);
+  CHECK(ask(b, self, counter_id("d"), caf::get_atom::value) == 2);
+}
+
+struct silent_old_owner : handoff_fixture {
+  silent_old_owner() : handoff_fixture(true, 50ms) {}
+};
+
+TEST_CASE_FIXTURE(silent_old_owner, "a shard whose old owner never releases it is served after "
+                                    "the hand-off timeout") {
+  caf::scoped_actor self{sys};
+  move();
+  CHECK(ask(b, self, counter_id("s"), count_atom::value, int64_t{1}) == 1);
+  CHECK(activations(&b_metrics) == 1);
 }
 
 TEST_CASE_FIXTURE(fixture, "stopping the directory stops its entities") {
