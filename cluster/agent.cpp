@@ -226,15 +226,26 @@ void log_changes(agent_state& st, const std::vector<member_report>& now) {
   st.logged = std::move(next);
 }
 
-// Who serves each shard under `placement`, for the directory.
-std::vector<caf::actor> routes_of(const agent_state& st,
-                                  const std::vector<std::string>& placement) {
-  std::vector<caf::actor> routes(placement.size());
+// Who serves each shard under `placement`, for the directory. A shard that
+// moved here names the directory that must release it, when it is known (a
+// node whose directory is unknown never served anything here either way:
+// the journal fences what it writes).
+std::vector<shard_route> routes_of(const agent_state& st,
+                                   const std::vector<std::string>& placement) {
+  std::vector<shard_route> routes(placement.size());
   for (size_t s = 0; s < placement.size(); ++s) {
-    if (placement[s] == st.opts.node_id)
+    if (placement[s] == st.opts.node_id) {
+      auto& a = st.moves->arrival(static_cast<uint32_t>(s));
+      if (a.from.empty())
+        continue;
+      if (auto d = st.peer_dirs.find(a.from); d != st.peer_dirs.end() && d->second) {
+        routes[s].handoff_from = d->second;
+        routes[s].move = a.move;
+      }
       continue;
+    }
     auto d = st.peer_dirs.find(placement[s]);
-    routes[s] = d != st.peer_dirs.end() && d->second ? d->second : st.shared->refuser;
+    routes[s].owner = d != st.peer_dirs.end() && d->second ? d->second : st.shared->refuser;
   }
   return routes;
 }
@@ -243,14 +254,29 @@ void publish_routes(agent_actor* self, const std::vector<std::string>& placement
   auto& st = self->state;
   if (!st.opts.dir)
     return;
+  // Shards new here: their entities' open work is resumed, after the
+  // hand-off where there is one (the directory holds the activations).
+  std::vector<uint32_t> taken;
+  st.owned.resize(placement.size(), false);
+  for (uint32_t s = 0; s < placement.size(); ++s) {
+    bool mine = placement[s] == st.opts.node_id;
+    if (mine && !st.owned[s])
+      taken.push_back(s);
+    st.owned[s] = mine;
+  }
+  st.moves->update(placement, st.members->members(), steady_ms());
   auto routes = routes_of(st, placement);
+  bool changed = false;
   {
     std::lock_guard guard{st.shared->mutex};
-    if (routes == st.shared->routes)
-      return;
-    st.shared->routes = std::move(routes);
+    changed = routes != st.shared->routes;
+    if (changed)
+      st.shared->routes = std::move(routes);
   }
-  st.opts.dir.placement_changed();
+  if (changed)
+    st.opts.dir.placement_changed();
+  if (!taken.empty() && st.opts.on_shards_taken)
+    st.opts.on_shards_taken(std::move(taken));
 }
 
 void publish_view(agent_actor* self) {
@@ -322,6 +348,7 @@ caf::behavior cluster_agent(agent_actor* self) {
       for (auto& [id, peer] : st.peers)
         self->send(peer, heartbeat_atom::value, hb);
       publish_view(self);
+      return caf::ok_atom::value;
     },
   };
 }
@@ -387,6 +414,7 @@ caf::actor spawn_cluster_agent(caf::actor_system& sys, metrics& m, cluster_optio
         mopts.down_after_ms = st.opts.down_after.count();
         st.members.emplace(
           member_report{st.opts.node_id, address, member_status::joining, wall_ms()}, mopts);
+        st.moves.emplace(st.opts.node_id, st.opts.shards);
         if (!st.opts.secret.empty())
           for (auto& seed : st.opts.seeds)
             remember_address(st, seed, {});
@@ -405,8 +433,12 @@ void begin_cluster_agent(const caf::actor& agent, const std::string& advertised_
   caf::anon_send(agent, begin_atom::value, advertised_address);
 }
 
-void leave_cluster(const caf::actor& agent) {
-  caf::anon_send(agent, leave_atom::value);
+bool leave_cluster(const caf::actor& agent, std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{agent->home_system()};
+  bool done = false;
+  self->request(agent, timeout, leave_atom::value)
+    .receive([&done](caf::ok_atom) { done = true; }, [](const caf::error&) {});
+  return done;
 }
 
 } // namespace wager

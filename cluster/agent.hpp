@@ -16,6 +16,8 @@ caf::actor spawn_cluster_agent(caf::actor_system& sys, metrics& m, cluster_optio
 void begin_cluster_agent(const caf::actor& agent, const std::string& advertised_address);
 
 // This node leaves (membership::leave), and its peers are told at once.
-void leave_cluster(const caf::actor& agent);
+// Blocks the calling thread (not an actor) until the agent has published
+// the view without this node, at most `timeout`; false on timeout.
+bool leave_cluster(const caf::actor& agent, std::chrono::milliseconds timeout);
 
 } // namespace wager

@@ -5,6 +5,7 @@
 // agent_join.cpp (the join handshake, both sides). Internal to cluster/.
 
 #include "wager/cluster/cluster_node.hpp"
+#include "wager/cluster/migration.hpp"
 #include "wager/cluster/protocol.hpp"
 
 #include <caf/actor_addr.hpp>
@@ -44,6 +45,8 @@ struct agent_state {
   std::string address;
   std::shared_ptr<detail::cluster_shared> shared;
   std::optional<membership> members;
+  std::optional<migration_tracker> moves; // set with members
+  std::vector<bool> owned;                // shards the last routes gave here
   std::map<caf::actor_addr, std::string> trusted; // admitted agent -> node id
   std::map<std::string, caf::actor> peers;        // node id -> admitted agent
   std::map<std::string, caf::actor> peer_dirs;    // node id -> its directory

@@ -142,7 +142,7 @@ std::unique_ptr<cluster_node> cluster_node::start(caf::actor_system& sys, metric
   if (dir) {
     node->shared_->refuser = sys.spawn(refuser);
     // Until the agent's first view, no shard has a known owner.
-    node->shared_->routes.assign(options.shards, node->shared_->refuser);
+    node->shared_->routes.assign(options.shards, shard_route{node->shared_->refuser});
   }
   node->agent_ = spawn_cluster_agent(sys, m, std::move(options), node->shared_);
   auto bound = tls ? caf::openssl::publish(node->agent_, port, host.c_str(), true)
@@ -160,7 +160,7 @@ std::unique_ptr<cluster_node> cluster_node::start(caf::actor_system& sys, metric
     node->dir_ = dir;
     set_directory_placement(dir, [shared = node->shared_](uint32_t shard) {
       std::lock_guard guard{shared->mutex};
-      return shard < shared->routes.size() ? shared->routes[shard] : shared->refuser;
+      return shard < shared->routes.size() ? shared->routes[shard] : shard_route{shared->refuser};
     });
   }
   return node;
@@ -176,8 +176,8 @@ cluster_view cluster_node::view() const {
 }
 
 void cluster_node::leave() {
-  if (agent_)
-    leave_cluster(agent_);
+  if (agent_ && !leave_cluster(agent_, std::chrono::seconds{5}))
+    log().warn("cluster: the agent did not confirm that this node left");
 }
 
 void cluster_node::stop() {

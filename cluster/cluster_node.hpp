@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -82,6 +83,11 @@ struct cluster_options {
   // is served where it is asked for.
   directory dir;
 
+  // Called by the agent (so it must not block) with the shards that have
+  // just come to this node, for the work their entities left open to be
+  // resumed (platform::resume_shards). Unset: nothing is resumed.
+  std::function<void(std::vector<uint32_t>)> on_shards_taken;
+
   // Must match configure_cluster's: TLS nodes talk only to TLS nodes.
   bool tls = false;
 
@@ -106,9 +112,11 @@ namespace detail {
 struct cluster_shared {
   mutable std::mutex mutex;
   cluster_view view; // REQUIRES: mutex is held
-  // routes[s]: who serves shard s. Invalid: this node; else the owner's
-  // directory, or `refuser` while the owner or its directory is unknown.
-  std::vector<caf::actor> routes; // REQUIRES: mutex is held
+  // routes[s]: who serves shard s. Owner invalid: this node (with the
+  // directory of the node that must release it first, if any); else the
+  // owner's directory, or `refuser` while the owner or its directory is
+  // unknown.
+  std::vector<shard_route> routes; // REQUIRES: mutex is held
   caf::actor refuser;             // set before the agent starts, then fixed
 };
 } // namespace detail
@@ -130,7 +138,10 @@ public:
   cluster_view view() const;
 
   // Drain: this node is leaving and owns no shards; its peers hear so at
-  // once, and mark it down once stop() silences it.
+  // once, and mark it down once stop() silences it. Returns once the
+  // directory has the placement without this node (its entities are
+  // passivating, its shards' new owners ask for them: directory's
+  // await_released tells when they have them all).
   void leave();
 
   // Stops the agent (no more heartbeats: peers mark this node down after
