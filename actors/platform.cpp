@@ -9,6 +9,7 @@
 #include <prometheus/counter.h>
 
 #include <filesystem>
+#include <mutex>
 
 namespace wager {
 
@@ -18,6 +19,10 @@ struct platform::impl {
   std::shared_ptr<wager::journal> journal;
   wager::directory dir;
   caf::actor resumer;
+  std::mutex resumers_mutex;
+  // resume_shards' resumers, few (one per change of shards): kept until stop.
+  std::vector<caf::actor> resumers; // REQUIRES: resumers_mutex is held
+  bool resumers_closed = false;     // REQUIRES: resumers_mutex is held
   // wager_bets_total{outcome,reason}: every bet answered through the facade.
   prometheus::Family<prometheus::Counter>* bets = nullptr;
   prometheus::Counter* bets_accepted = nullptr;
@@ -98,9 +103,25 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   if (!dir)
     return dir.error();
   d->dir = std::move(*dir);
-  d->resumer = spawn_resumer(d->runtime->system(), d->journal.get(), d->dir, d->runtime->metrics(),
-                             options.resume);
+  if (options.resume_at_start)
+    d->resumer = spawn_resumer(d->runtime->system(), d->journal.get(), d->dir,
+                               d->runtime->metrics(), options.resume);
   return std::unique_ptr<platform>(new platform(std::move(d)));
+}
+
+void platform::resume_shards(std::vector<uint32_t> shards) {
+  auto& d = *impl_;
+  if (shards.empty())
+    return;
+  auto opts = d.options.resume;
+  opts.shards = std::move(shards);
+  opts.in_flight_max = d.options.failover_in_flight_max;
+  opts.per_second_max = d.options.failover_per_second_max;
+  std::lock_guard guard{d.resumers_mutex};
+  if (d.resumers_closed)
+    return;
+  d.resumers.push_back(spawn_resumer(d.runtime->system(), d.journal.get(), d.dir,
+                                     d.runtime->metrics(), opts));
 }
 
 void platform::stop() {
@@ -110,6 +131,13 @@ void platform::stop() {
   d.stopped = true;
   caf::anon_send_exit(d.resumer, caf::exit_reason::user_shutdown);
   d.resumer = nullptr;
+  {
+    std::lock_guard guard{d.resumers_mutex};
+    for (auto& r : d.resumers)
+      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+    d.resumers.clear();
+    d.resumers_closed = true;
+  }
   d.dir.stop();
   d.runtime->system().await_all_actors_done();
   d.dir = {};

@@ -59,8 +59,15 @@ struct platform_options {
   wallet_options wallet;
   market_options market;
 
-  // Entities left with open work by a crash are activated at start.
+  // Entities left with open work by a crash are activated at start (unless
+  // resume_at_start is false: a clustered node resumes the shards it takes,
+  // resume_shards, once it knows which they are).
   resume_options resume;
+  bool resume_at_start = true;
+  // resume_shards: at once and per second, so that recovering a lost
+  // node's sagas and settlements does not stall the survivors.
+  uint32_t failover_in_flight_max = 32;
+  uint32_t failover_per_second_max = 2000;
 
   // How long a call waits for its entity before it fails with a timeout.
   std::chrono::milliseconds call_timeout{15000};
@@ -140,6 +147,13 @@ public:
   wager::journal& journal();
   wager::metrics& metrics();
   const platform_options& options() const;
+
+  // Activates the entities of `shards` whose last append left work open
+  // (markets with payouts to deliver first, then wallets with a bet's stake
+  // held), bounded by failover_in_flight_max and failover_per_second_max;
+  // each finishes its own work. For shards this node has just taken over.
+  // Does not block.
+  void resume_shards(std::vector<uint32_t> shards);
 
   // Stops the directory and every entity (each finishes what it had in
   // flight on the journal), then the journal and the actor system.

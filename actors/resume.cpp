@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
 
+#include <algorithm>
 #include <deque>
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ namespace wager {
 namespace {
 
 using page_atom = caf::atom_constant<caf::atom("resumepg")>;
+using refill_atom = caf::atom_constant<caf::atom("resumetk")>;
+
+// The per-second bound is spent in tenths, so a second's budget is not
+// started in one burst.
+constexpr auto refill_interval = std::chrono::milliseconds{100};
 
 // Markets first: their payouts settle wallets, and a wallet waiting for a
 // decision asks a market that may itself be resuming.
@@ -33,6 +39,8 @@ struct resumer_state {
   bool page_pending = false; // a page read is in flight
   bool kind_exhausted = false;
   std::deque<std::string> waiting; // stream names read, not yet activated
+  std::vector<bool> shard_wanted;  // empty: every shard
+  uint32_t tokens = 0;             // activations left this tenth of a second
   uint32_t in_flight = 0;
   uint64_t resumed = 0, failed = 0;
   prometheus::Family<prometheus::Counter>* counted = nullptr;
@@ -42,6 +50,16 @@ struct resumer_state {
 using resumer_actor = caf::stateful_actor<resumer_state>;
 
 void pump(resumer_actor* self);
+
+bool wanted(const resumer_state& st, const std::string& stream) {
+  if (st.shard_wanted.empty())
+    return true;
+  auto slash = stream.find('/');
+  if (slash == std::string::npos)
+    return false;
+  entity_id id{stream.substr(0, slash), stream.substr(slash + 1)};
+  return st.shard_wanted[shard_of(id, static_cast<uint32_t>(st.shard_wanted.size()))];
+}
 
 void read_page(resumer_actor* self) {
   auto& st = self->state;
@@ -89,11 +107,19 @@ void activate(resumer_actor* self, const std::string& stream) {
       .then([self, kind](wallet_balance&) { finished(self, kind, true); }, failed);
 }
 
+uint32_t tokens_per_refill(const resume_options& o) {
+  return std::max<uint32_t>(1, o.per_second_max / 10);
+}
+
 void pump(resumer_actor* self) {
   auto& st = self->state;
-  while (st.in_flight < st.options.in_flight_max && !st.waiting.empty()) {
+  bool bounded = st.options.per_second_max > 0;
+  while (st.in_flight < st.options.in_flight_max && !st.waiting.empty()
+         && (!bounded || st.tokens > 0)) {
     auto stream = std::move(st.waiting.front());
     st.waiting.pop_front();
+    if (bounded)
+      --st.tokens;
     activate(self, stream);
   }
   if (!st.waiting.empty() || st.page_pending)
@@ -124,8 +150,24 @@ caf::behavior resumer(resumer_actor* self, journal* j, directory dir,
   st.dir = std::move(dir);
   st.counted = counted;
   st.options = options;
+  if (!st.options.shards.empty()) {
+    st.shard_wanted.assign(st.dir.shards(), false);
+    for (auto s : st.options.shards)
+      if (s < st.shard_wanted.size())
+        st.shard_wanted[s] = true;
+  }
+  if (st.options.per_second_max > 0) {
+    st.tokens = tokens_per_refill(st.options);
+    self->delayed_send(self, refill_interval, refill_atom::value);
+  }
   read_page(self);
   return {
+    [self](refill_atom) {
+      auto& st = self->state;
+      st.tokens = tokens_per_refill(st.options);
+      self->delayed_send(self, refill_interval, refill_atom::value);
+      pump(self);
+    },
     [self](page_atom, std::vector<std::string>& page, caf::error& err) {
       auto& st = self->state;
       st.page_pending = false;
@@ -140,7 +182,8 @@ caf::behavior resumer(resumer_actor* self, journal* j, directory dir,
         if (!page.empty())
           st.after = page.back();
         for (auto& stream : page)
-          st.waiting.push_back(std::move(stream));
+          if (wanted(st, stream))
+            st.waiting.push_back(std::move(stream));
       }
       pump(self);
     },

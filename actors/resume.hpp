@@ -9,6 +9,11 @@
 // finishes its own work (the market's outbox pays again, the wallet asks its
 // market again), so the resumer only has to wake them, a bounded number at
 // a time so a node with many open sagas is not flooded at start.
+//
+// In a cluster the same runs for the shards a node takes over (failover:
+// the shards of a node that was lost, platform::resume_shards), filtered to
+// those shards and bounded per second as well, so that recovering a lost
+// node's open work first does not stall the survivors' own traffic.
 
 #include "wager/runtime/directory.hpp"
 
@@ -18,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace wager {
 
@@ -32,6 +38,12 @@ struct resume_options {
   // How long one activation may take before it counts as failed (the entity
   // is then left to its next caller).
   std::chrono::milliseconds activation_timeout{15000};
+  // Only entities of these shards (shard_of over dir.shards()); empty:
+  // every shard.
+  std::vector<uint32_t> shards;
+  // Activations started per second at most; 0: bounded by in_flight_max
+  // alone.
+  uint32_t per_second_max = 0;
 };
 
 // Spawns the resumer; it quits when every marked entity was activated once.
