@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -141,6 +142,8 @@ int main(int argc, char** argv) {
   popts.data_dir = opts.data_dir;
   popts.runtime.scheduler_threads = opts.scheduler_threads;
   popts.shards = opts.shards;
+  // A clustered node resumes open work shard by shard, as it takes them.
+  popts.resume_at_start = !opts.cluster_port.has_value();
   auto started = wager::platform::start(popts);
   if (!started)
     return fail("cannot start: " + wager::message_of(started.error()));
@@ -178,7 +181,10 @@ int main(int argc, char** argv) {
         now = wager::node_readiness::degraded;
       if (auto res = wager::operations_response(req, now, metrics))
         return respond(std::move(*res));
-      if (auto refusal = wager::refusal_unless_serving(now))
+      // While draining, the health endpoint still answers (wagerctl status).
+      bool health = req.method == "GET" && req.path == "/v1/admin/health";
+      if (auto refusal = wager::refusal_unless_serving(now);
+          refusal && !(health && now == wager::node_readiness::draining))
         return respond(std::move(*refusal));
       api->handle(std::move(req), std::move(respond));
     }};
@@ -213,6 +219,11 @@ int main(int argc, char** argv) {
     std::string err;
     auto copts = cluster_options_of(opts, node_id, cluster_tls);
     copts.dir = platform.directory();
+    // Shards taken over (from a lost node, or at the cluster's start): the
+    // open sagas and settlements of their entities resume at once.
+    copts.on_shards_taken = [&platform](std::vector<uint32_t> shards) {
+      platform.resume_shards(std::move(shards));
+    };
     cluster = wager::cluster_node::start(runtime.system(), metrics, std::move(copts), err);
     if (!cluster)
       return fail(err);
@@ -222,6 +233,7 @@ int main(int argc, char** argv) {
     api_opts.cluster = [&cluster] { return health_of(cluster->view()); };
   }
   api_opts.node_id = node_id;
+  api_opts.draining = [&readiness] { return readiness == wager::node_readiness::draining; };
   api.emplace(platform, api_opts);
   readiness = wager::node_readiness::ready;
   boost::json::object ready{
@@ -238,11 +250,26 @@ int main(int argc, char** argv) {
   int signo = 0;
   sigwait(&stop_signals, &signo);
   readiness = wager::node_readiness::draining;
-  if (cluster)
-    cluster->leave();
   wager::log().info("{}, draining", drain_requested ? "drain requested over HTTP"
                                     : signo == SIGTERM ? "received SIGTERM"
                                                        : "received SIGINT");
+  if (cluster) {
+    // The other members take the shards: each entity here finishes its
+    // work and passivates, then its shard's new owner serves it from the
+    // journal. Requests that reach this node meanwhile are relayed there.
+    auto began = std::chrono::steady_clock::now();
+    cluster->leave();
+    bool handed = platform.directory().await_released(opts.drain_timeout);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - began)
+                .count();
+    if (handed)
+      wager::log().info("node {} handed its shards away in {} ms", node_id, ms);
+    else
+      wager::log().warn("node {}: shards not all handed away after {} ms; the others recover "
+                        "them from the journal",
+                        node_id, ms);
+  }
   // Requests already read are answered (503 for those that came too late),
   // then connections close.
   http.stop();

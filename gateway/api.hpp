@@ -84,6 +84,10 @@ struct api_options {
   // alone, owning every shard.
   std::function<cluster_health()> cluster;
 
+  // True once the node drains: GET /v1/admin/health, still served then (so
+  // `wagerctl status` can watch the entities leave), says "draining".
+  std::function<bool()> draining;
+
   // POST /v1/admin/drain calls this once its 202 is written to the socket,
   // so the client has the answer before the drain closes connections. It
   // runs on an I/O thread and must return at once (the node's drain runs

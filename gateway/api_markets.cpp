@@ -241,7 +241,9 @@ void client_api::impl::admin_health(const call_ptr& c) {
   if (!parse_query(c, {}))
     return;
   auto health = plat.journal().health();
-  auto status = health.writable ? "ready" : "degraded";
+  auto status = options.draining && options.draining() ? "draining"
+                : health.writable                        ? "ready"
+                                                         : "degraded";
   json::array members;
   uint32_t shards_owned = plat.options().shards;
   if (options.cluster) {

@@ -140,6 +140,14 @@ const std::vector<option_def>& option_table() {
        o.cluster_down_after = std::chrono::milliseconds{ms};
        return err;
      }},
+    {"drain-timeout-ms", "MS",
+     "on SIGTERM, wait at most MS for the other nodes to take this node's shards (default 30000)",
+     [](node_options& o, const std::string& v) {
+       long long ms = 0;
+       auto err = parse_bounded(v, 0, 3'600'000, ms);
+       o.drain_timeout = std::chrono::milliseconds{ms};
+       return err;
+     }},
     {"cluster-tls-cert", "F", "this node's certificate (PEM) for TLS between nodes",
      [](node_options& o, const std::string& v) {
        o.cluster_tls_cert = v;

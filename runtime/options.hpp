@@ -50,6 +50,12 @@ struct node_options {
   std::chrono::milliseconds cluster_heartbeat = std::chrono::milliseconds{200};
   std::chrono::milliseconds cluster_down_after = std::chrono::milliseconds{1600};
 
+  // Drain (SIGTERM) of a clustered node: how long it waits for the other
+  // members to take its shards, each once its entities there have finished
+  // their work and passivated. Past it the node stops anyway; the others
+  // recover what is left from the journal.
+  std::chrono::milliseconds drain_timeout = std::chrono::seconds{30};
+
   // Mutual TLS between nodes (CAF's openssl module) when all three are set:
   // this node's certificate and key, and the CA that signed every node's
   // certificate. Checked at start. Unset: the cluster port is plain TCP.
