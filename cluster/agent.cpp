@@ -318,8 +318,14 @@ caf::behavior cluster_agent(agent_actor* self) {
     auto node_id = i->second;
     log().info("cluster: {} lost its connection to {}", st.opts.node_id, node_id);
     st.trusted.erase(i);
-    if (auto p = st.peers.find(node_id); p != st.peers.end() && p->second.address() == dm.source)
+    if (auto p = st.peers.find(node_id); p != st.peers.end() && p->second.address() == dm.source) {
       st.peers.erase(p);
+      // Its directory came over the same connection: a message to that
+      // proxy now is dropped unanswered. Refuse its shards until the peer is
+      // admitted again and asked anew.
+      st.peer_dirs.erase(node_id);
+      publish_routes(self, place_shards(st.opts.shards, st.members->owners()));
+    }
   });
   self->state.last_tick_ms = steady_ms();
   self->send(self, tick_atom::value);

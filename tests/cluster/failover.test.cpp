@@ -104,16 +104,5 @@ TEST_CASE("kill -9 of a node under a stream of bets loses no acknowledged bet") 
   }
   CHECK(staked == 100 * bets);
 
-  for (auto* n : {&a, &b})
-    n->process->signal(SIGTERM);
-  for (auto* n : {&a, &b}) {
-    auto status = n->process->wait(30s);
-    REQUIRE(status.has_value());
-    CHECK(*status == 0);
-  }
-  wager::test::child_process verify{wager::test::binary("apps/wagerctl"),
-                                    {"--data-dir", data, "verify"}};
-  auto verified = verify.wait(30s);
-  REQUIRE(verified.has_value());
-  CHECK_MESSAGE(*verified == 0, verify.drain_stderr());
+  wager::test::stop_and_verify({&a, &b}, data);
 }

@@ -9,10 +9,26 @@
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
+#include "wager/cluster/placement.hpp"
+#include "wager/runtime/entity.hpp"
+
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -108,6 +124,23 @@ public:
     return std::stod(r->body.substr(at + key.size()));
   }
 
+  // Live entities of `kind` on this node (health `entities`); -1 when the
+  // node does not answer.
+  int64_t live_entities(const std::string& kind) {
+    auto h = health();
+    if (!h)
+      return -1;
+    return h->at("entities").at(kind).as_int64();
+  }
+
+  // The shards this node says it owns; -1 when it does not answer.
+  int64_t shards_owned() {
+    auto h = health();
+    if (!h)
+      return -1;
+    return h->at("shards_owned").as_int64();
+  }
+
   std::string id;
   std::string http;
   std::string cluster;
@@ -147,6 +180,215 @@ inline http_result call_until_answered(cluster_test_node& node, const std::strin
     },
     deadline);
   return r;
+}
+
+// The shard count of a wager-node cluster (node_options::shards).
+constexpr uint32_t cluster_shards = 256;
+
+// The node that owns entity `kind/key` while `members` are up: the placement
+// every node computes (rendezvous hashing over the up members).
+inline std::string owner_among(const std::string& kind, const std::string& key,
+                               const std::vector<std::string>& members) {
+  return owner_of(shard_of(entity_id{kind, key}, cluster_shards), members);
+}
+
+// The first of prefix0, prefix1, ... whose `kind` entity lives on `owner`
+// while `members` are up.
+inline std::string key_owned_by(const std::string& kind, const std::string& prefix,
+                                const std::string& owner,
+                                const std::vector<std::string>& members) {
+  for (int i = 0;; ++i)
+    if (auto key = prefix + std::to_string(i); owner_among(kind, key, members) == owner)
+      return key;
+}
+
+// Creates market `id` (one selection, "home" at 2.00) through `node` and
+// opens it.
+inline void open_market(cluster_test_node& node, const std::string& id, int64_t max_stake,
+                        int64_t max_liability) {
+  auto r = call_until_answered(
+    node, "POST", "/v1/admin/markets",
+    R"({"market_id":")" + id
+      + R"(","event":"e","name":"n","selections":[{"selection_id":"home","name":"Home","price":"2.00"}],"limits":{"max_stake":)"
+      + std::to_string(max_stake) + R"(,"max_liability":)" + std::to_string(max_liability) + "}}",
+    cluster_admin_key, std::chrono::milliseconds{5000}, std::chrono::milliseconds{20000});
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  r = call_until_answered(node, "POST", "/v1/admin/markets/" + id + "/status",
+                          R"({"status":"open"})", cluster_admin_key,
+                          std::chrono::milliseconds{5000}, std::chrono::milliseconds{20000});
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+}
+
+struct signed_up {
+  std::string username;
+  std::string user_id;
+  std::string token;
+};
+
+// A new session for `username` through `node`: its token.
+inline std::string log_in(cluster_test_node& node, const std::string& username) {
+  auto credentials =
+    R"({"username":")" + username + R"(","password":"correct horse battery"})";
+  auto r = call_until_answered(node, "POST", "/v1/sessions", credentials, "",
+                               std::chrono::milliseconds{5000}, std::chrono::milliseconds{20000});
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  return std::string{boost::json::parse(r.body).at("token").as_string()};
+}
+
+// The session entity's key in a token ("<session id>.<secret>").
+inline std::string session_of(const std::string& token) {
+  return token.substr(0, token.find('.'));
+}
+
+// Signs users up (through `through`, in turn) until `wanted` of them have
+// their wallet on `owner` while `members` are up, or `tries` sign-ups were
+// made; logs in only those.
+inline std::vector<signed_up> sign_up_wallets_on(const std::vector<cluster_test_node*>& through,
+                                                 const std::string& owner,
+                                                 const std::vector<std::string>& members,
+                                                 size_t wanted, size_t tries,
+                                                 const std::string& prefix) {
+  std::vector<signed_up> out;
+  for (size_t i = 0; i < tries && out.size() < wanted; ++i) {
+    auto& node = *through[i % through.size()];
+    auto username = prefix + std::to_string(i);
+    auto credentials =
+      R"({"username":")" + username + R"(","password":"correct horse battery"})";
+    auto r = call_until_answered(node, "POST", "/v1/users", credentials, "",
+                                 std::chrono::milliseconds{5000},
+                                 std::chrono::milliseconds{20000});
+    REQUIRE_MESSAGE(r.status == 201, r.body);
+    signed_up user;
+    user.username = username;
+    user.user_id = std::string{boost::json::parse(r.body).at("user_id").as_string()};
+    if (owner_among("wallet", user.user_id, members) != owner)
+      continue;
+    user.token = log_in(node, username);
+    out.push_back(std::move(user));
+  }
+  return out;
+}
+
+// Whether process `pid` is stopped (SIGSTOP): state T in /proc/<pid>/stat.
+inline bool process_stopped(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string stat{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  auto end_of_name = stat.rfind(')');
+  if (end_of_name == std::string::npos || end_of_name + 2 >= stat.size())
+    return false;
+  auto state = stat[end_of_name + 2];
+  return state == 'T' || state == 't';
+}
+
+// One HTTP request written at once on its own connection, its answer read
+// later. Sent to a paused node, the connection is taken by the kernel's
+// listen backlog and the request waits in the socket buffer until the node
+// runs again and reads it.
+class request_in_flight {
+public:
+  request_in_flight(const std::string& address, const std::string& method,
+                    const std::string& target, const std::string& body,
+                    const std::string& bearer) {
+    auto [host, port] = split_address(address);
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0)
+      return;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    if (::inet_pton(AF_INET, host.c_str(), &to.sin_addr) != 1
+        || ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+      close();
+      return;
+    }
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host
+                      + "\r\nConnection: close\r\n";
+    if (!bearer.empty())
+      req += "Authorization: Bearer " + bearer + "\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT")
+      req += "Content-Type: application/json\r\nContent-Length: "
+             + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
+    size_t sent = 0;
+    while (sent < req.size()) {
+      auto n = ::send(fd_, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        close();
+        return;
+      }
+      sent += static_cast<size_t>(n);
+    }
+  }
+  ~request_in_flight() { close(); }
+  request_in_flight(const request_in_flight&) = delete;
+  request_in_flight& operator=(const request_in_flight&) = delete;
+
+  // Whether the request was written (connected and sent).
+  bool sent() const { return fd_ >= 0; }
+
+  // The answer (the server closes the connection after it), or status 0 when
+  // none came by the deadline or the connection closed without one.
+  http_result await(std::chrono::milliseconds deadline) {
+    http_result result;
+    auto until = std::chrono::steady_clock::now() + deadline;
+    while (fd_ >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return result;
+      pollfd pfd{fd_, POLLIN, 0};
+      auto ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR)
+        continue;
+      if (ready <= 0)
+        return result;
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      received_.append(buf, static_cast<size_t>(n));
+    }
+    close();
+    // "HTTP/1.1 201 Created\r\n...\r\n\r\nbody"
+    auto head_end = received_.find("\r\n\r\n");
+    if (received_.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos)
+      return result;
+    result.status = std::atoi(received_.c_str() + 9);
+    result.body = received_.substr(head_end + 4);
+    return result;
+  }
+
+private:
+  void close() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+  std::string received_;
+};
+
+// Stops every node with SIGTERM (each must drain and exit 0), then runs
+// `wagerctl verify` over the shared journal: the money audit must pass.
+inline void stop_and_verify(const std::vector<cluster_test_node*>& nodes,
+                            const std::string& data_dir) {
+  for (auto* n : nodes)
+    n->process->signal(SIGTERM);
+  for (auto* n : nodes) {
+    CAPTURE(n->id);
+    auto status = n->process->wait(std::chrono::seconds{30});
+    REQUIRE(status.has_value());
+    CHECK(*status == 0);
+  }
+  child_process verify{binary("apps/wagerctl"), {"--data-dir", data_dir, "verify"}};
+  auto verified = verify.wait(std::chrono::seconds{30});
+  REQUIRE(verified.has_value());
+  CHECK_MESSAGE(*verified == 0, verify.drain_stderr());
 }
 
 } // namespace wager::test

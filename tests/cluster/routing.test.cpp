@@ -22,12 +22,6 @@ wager::test::http_result call(cluster_test_node& node, const std::string& method
                                           std::chrono::milliseconds{15000});
 }
 
-int64_t entities_of(cluster_test_node& node, const char* kind) {
-  auto h = node.health();
-  REQUIRE(h);
-  return h->at("entities").at(kind).as_int64();
-}
-
 } // namespace
 
 TEST_CASE("three nodes serve one user through any node, each entity live on one node") {
@@ -93,20 +87,9 @@ TEST_CASE("three nodes serve one user through any node, each entity live on one 
     CAPTURE(kind);
     int64_t live = 0;
     for (auto* n : nodes)
-      live += entities_of(*n, kind);
+      live += n->live_entities(kind);
     CHECK(live == 1);
   }
 
-  for (auto* n : nodes)
-    n->process->signal(SIGTERM);
-  for (auto* n : nodes) {
-    auto status = n->process->wait(30s);
-    REQUIRE(status.has_value());
-    CHECK(*status == 0);
-  }
-  wager::test::child_process verify{wager::test::binary("apps/wagerctl"),
-                                    {"--data-dir", data, "verify"}};
-  auto verified = verify.wait(30s);
-  REQUIRE(verified.has_value());
-  CHECK_MESSAGE(*verified == 0, verify.drain_stderr());
+  wager::test::stop_and_verify(nodes, data);
 }
