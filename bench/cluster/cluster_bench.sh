@@ -20,6 +20,7 @@
 #   --wallets N        throughput: users over HTTP, two PBKDF2 hashes each (128)
 #   --quick            small everything (a smoke run: the lines appear, verify passes)
 #   --keep             leave the work dir behind
+#   --log-level L      the nodes' log level, into WORK/NAME.log (default warn)
 #
 # Exit status: 0 every line was produced and every verify passed; 1 a
 # measurement failed or an invariant did not hold; 2 bad usage.
@@ -38,6 +39,7 @@ seconds=10
 wallets=128
 keep=0
 probe_seconds=120
+log_level=warn
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin) bin=$2; shift 2 ;;
@@ -54,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --quick) failover_users=300; drain_users=600; sample=50; load=4; clients=4; seconds=2
              wallets=4; probe_seconds=30; shift ;;
     --keep) keep=1; shift ;;
+    --log-level) log_level=$2; shift 2 ;;
     *) echo "cluster_bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -99,7 +102,7 @@ start() {
   local fifo=$work/$name.out
   rm -f "$fifo"; mkfifo "$fifo"
   "$node_bin" --data-dir "$data" --node-id "$name" --http-port 0 --feed-port -1 \
-    --admin-key "$admin_key" --log-level warn "$@" >"$fifo" 2>>"$work/$name.log" &
+    --admin-key "$admin_key" --log-level "$log_level" "$@" >"$fifo" 2>>"$work/$name.log" &
   pid[$name]=$!
   running[$!]=1
   local fd line
