@@ -4,6 +4,9 @@
 // couple of Asio threads, each a closed-loop client, while a feed thread
 // moves prices through the admin endpoint. With --data-dir (the node's), the
 // journal is audited at the end.
+//
+// With several --url (nodes of one cluster sharing a journal), connection i
+// goes to url i mod n; setup and the feed go through the first.
 
 #include "http_client.hpp"
 #include "invariants.hpp"
@@ -210,7 +213,7 @@ private:
 // What every bettor connection of one configuration shares.
 struct bettor_pool {
   const bench_options& o;
-  endpoint_address to;
+  std::vector<endpoint_address> to; // connection i goes to to[i % size]
   const std::vector<std::string>& tokens;
   source_addresses& src;
   std::vector<bettor> bettors;
@@ -231,7 +234,8 @@ struct bettor_pool {
 class bet_connection : public std::enable_shared_from_this<bet_connection> {
 public:
   bet_connection(asio::io_context& ioc, bettor_pool& pool, size_t index)
-    : ioc_(ioc), pool_(pool), index_(index), stream_(ioc) {}
+    : ioc_(ioc), pool_(pool), index_(index), to_(pool.to[index % pool.to.size()]),
+      stream_(ioc) {}
 
   void start() { connect(); }
 
@@ -247,7 +251,7 @@ private:
     if (ec)
       return pool_.finished();
     stream_.expires_after(bet_timeout);
-    tcp::endpoint to{asio::ip::make_address(pool_.to.host), pool_.to.port};
+    tcp::endpoint to{asio::ip::make_address(to_.host), to_.port};
     stream_.async_connect(to, [self = shared_from_this()](beast::error_code e) {
       if (e)
         return self->failed();
@@ -276,7 +280,7 @@ private:
             + R"(,"price":")" + format_price(price{cur_.price_hundredths})
             + R"(","accept":"exact"})";
     req_ = {http::verb::post, "/v1/bets", 11};
-    req_.set(http::field::host, pool_.to.host);
+    req_.set(http::field::host, to_.host);
     req_.set(http::field::authorization,
              "Bearer " + pool_.tokens[static_cast<size_t>(cur_.wallet)]);
     req_.set(http::field::content_type, "application/json");
@@ -339,6 +343,7 @@ private:
   asio::io_context& ioc_;
   bettor_pool& pool_;
   size_t index_;
+  const endpoint_address& to_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> req_;
@@ -348,7 +353,7 @@ private:
   int reconnects_ = 0;
 };
 
-run_record run_bettors(const bench_options& o, const endpoint_address& to,
+run_record run_bettors(const bench_options& o, const std::vector<endpoint_address>& to,
                        const std::vector<std::string>& tokens, source_addresses& src,
                        const zipf_markets& zipf, const price_board& board, const std::string& tag,
                        int clients) {
@@ -393,11 +398,20 @@ std::string random_tag() {
 } // namespace
 
 int run_http(const bench_options& o) {
-  auto to = parse_http_url(o.url);
-  if (!to || o.admin_key.empty()) {
-    std::fprintf(stderr, "wager-bench: --mode http needs --url http://HOST:PORT and --admin-key\n");
+  std::vector<endpoint_address> nodes;
+  for (auto& u : o.urls) {
+    auto a = parse_http_url(u);
+    if (!a) {
+      nodes.clear();
+      break;
+    }
+    nodes.push_back(*a);
+  }
+  if (nodes.empty() || o.admin_key.empty()) {
+    std::fprintf(stderr, "wager-bench: --mode http needs --url http://HOST:PORT[,...] and --admin-key\n");
     return 2;
   }
+  auto to = &nodes.front(); // setup and the feed
   auto tag = random_tag();
   source_addresses src{std::random_device{}()};
   auto journal = o.data_dir.empty()
@@ -431,17 +445,23 @@ int run_http(const bench_options& o) {
     for (int clients : o.clients) {
       auto c0 = clock_type::now();
       auto changes0 = feed.changes();
-      auto rec = run_bettors(o, *to, *tokens, src, zipf, board, tag, clients);
+      auto rec = run_bettors(o, nodes, *tokens, src, zipf, board, tag, clients);
       auto secs = std::chrono::duration<double>(clock_type::now() - c0).count();
       accepted_bets += rec.accepted_bets.size();
       mismatches += rec.repeat_mismatches;
       auto line = result_line(o, clients, secs, rec);
+      line["nodes"] = static_cast<int64_t>(nodes.size());
       line["setup_seconds"] = setup_s;
       line["feed_changes"] = feed.changes() - changes0;
       line["feed_failures"] = feed.failures();
-      if (o.node_pid > 0) {
-        line["rss_mb"] = rss_mb(o.node_pid, false);
-        line["peak_rss_mb"] = rss_mb(o.node_pid, true);
+      if (!o.node_pids.empty()) {
+        double now = 0, peak = 0;
+        for (int pid : o.node_pids) {
+          now += rss_mb(pid, false);
+          peak += rss_mb(pid, true);
+        }
+        line["rss_mb"] = now;
+        line["peak_rss_mb"] = peak;
       } else {
         line["rss_mb"] = nullptr; // the node's; give --node-pid
       }

@@ -5,6 +5,9 @@
 //   wager-bench --mode http --url http://127.0.0.1:8080 --admin-key K
 //               --data-dir NODE_DATA --node-pid PID --clients 16,64 --wallets 128
 //   wager-bench --mode wallets --wallets 100000
+//   wager-bench --mode http --url http://127.0.0.1:8081,http://127.0.0.1:8082 ...
+//   wager-bench --mode cluster-seed | cluster-live | cluster-probe ...
+//               (bench/cluster/cluster_bench.sh drives these)
 //
 // Exit status: 0 done and every invariant held, 1 an invariant failed,
 // 2 the run could not be made (bad options, setup refused).
@@ -71,8 +74,11 @@ int main(int argc, char** argv) {
   bench_options o;
   bool wallets_given = false;
   CLI::App app{"wager-bench: the match-day workload (shared/WORKLOAD.md)", "wager-bench"};
-  app.add_option("--mode", o.mode, "inproc, http or wallets (default inproc)")
-    ->check(CLI::IsMember({"inproc", "http", "wallets"}));
+  app.add_option("--mode", o.mode,
+                 "inproc, http, wallets, or for bench/cluster: cluster-seed, cluster-live, "
+                 "cluster-probe (default inproc)")
+    ->check(CLI::IsMember(
+      {"inproc", "http", "wallets", "cluster-seed", "cluster-live", "cluster-probe"}));
   app.add_option("--clients", o.clients, "concurrent clients, one configuration each (default 1,16,64)")
     ->delimiter(',')
     ->check(CLI::Range(1, 100'000));
@@ -110,7 +116,10 @@ int main(int argc, char** argv) {
   app.add_flag("--late-decisions", late_decisions,
                "inproc: wallets wait for each market decision to be durable before "
                "committing (one more disk write per bet, for comparison)");
-  app.add_option("--url", o.url, "http: the node, http://HOST:PORT");
+  app.add_option("--url", o.url,
+                 "http: the node, http://HOST:PORT; several nodes of one cluster "
+                 "comma-separated (connection i goes to the i-th mod n; setup and feed to the "
+                 "first)");
   app.add_option("--admin-key", o.admin_key, "http: the node's operator key")
     ->envname("WAGER_ADMIN_KEY");
   app.add_option("--io-threads", o.io_threads, "http: client threads (default 1)")
@@ -118,7 +127,30 @@ int main(int argc, char** argv) {
   app.add_option("--setup-connections", o.setup_connections,
                  "http: connections creating markets and users (default 8)")
     ->check(CLI::Range(1, 256));
-  app.add_option("--node-pid", o.node_pid, "http: the node's pid, for rss_mb");
+  app.add_option("--node-pid", o.node_pids,
+                 "http: the node's pid, for rss_mb (comma list: the nodes' RSS summed)")
+    ->delimiter(',');
+  app.add_option("--tokens-file", o.tokens_file,
+                 "cluster-*: \"user_id token\" per line (written by cluster-seed)");
+  app.add_option("--shards", o.shards, "cluster-seed, cluster-probe: the nodes' --shards (256)")
+    ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--members", o.members, "cluster-probe: every node id of the cluster")
+    ->delimiter(',');
+  app.add_option("--victim", o.victim, "cluster-probe: the node id signalled");
+  app.add_option("--victim-url", o.victim_url,
+                 "cluster-probe: its client API (entities read before the signal)");
+  app.add_option("--victim-pid", o.victim_pid, "cluster-probe: its pid");
+  app.add_option("--signal", o.signal, "cluster-probe: kill (failover) or term (drain)")
+    ->check(CLI::IsMember({"kill", "term"}));
+  app.add_option("--sample", o.sample,
+                 "cluster-probe: the victim's wallets polled until served (500)")
+    ->check(CLI::Range(1, 10'000'000));
+  app.add_option("--load-connections", o.load_connections,
+                 "cluster-probe: closed-loop balance reads over the survivors meanwhile (0)")
+    ->check(CLI::Range(0, 10'000));
+  app.add_option("--poll-timeout-ms", o.poll_timeout_ms,
+                 "cluster-probe: a poll unanswered this long is retried (500)")
+    ->check(CLI::Range(10, 600'000));
   int sqlite_mmap_mb = 0;
   app.add_option("--sqlite-mmap-mb", sqlite_mmap_mb,
                  "experiment, inproc: SQLite reads through mmap of this size instead of "
@@ -126,6 +158,12 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 65536));
   CLI11_PARSE(app, argc, argv);
   o.early_decisions = !late_decisions;
+  for (size_t i = 0; i <= o.url.size();) {
+    auto comma = std::min(o.url.find(',', i), o.url.size());
+    if (comma > i)
+      o.urls.push_back(o.url.substr(i, comma - i));
+    i = comma + 1;
+  }
   if (sqlite_mmap_mb > 0) {
     auto bytes = static_cast<sqlite3_int64>(sqlite_mmap_mb) << 20;
     sqlite3_config(SQLITE_CONFIG_MMAP_SIZE, bytes, bytes);
@@ -139,6 +177,12 @@ int main(int argc, char** argv) {
   }
   if (o.mode == "wallets")
     return run_wallets(o);
+  if (o.mode == "cluster-seed")
+    return run_cluster_seed(o);
+  if (o.mode == "cluster-live")
+    return run_cluster_live(o);
+  if (o.mode == "cluster-probe")
+    return run_cluster_probe(o);
   if (o.clients.size() > 1)
     return run_each_in_own_process(argc, argv, o.clients);
   return run_inproc(o);

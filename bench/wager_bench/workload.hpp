@@ -21,7 +21,7 @@ namespace wager::bench {
 using clock_type = std::chrono::steady_clock;
 
 struct bench_options {
-  std::string mode = "inproc"; // inproc, http, wallets
+  std::string mode = "inproc"; // inproc, http, wallets, cluster-seed, cluster-live, cluster-probe
   std::vector<int> clients{1, 16, 64};
   double seconds = 10;
   int wallets = 100'000;
@@ -39,11 +39,23 @@ struct bench_options {
   uint32_t journal_page_size = 4096; // inproc: journal_options::page_size
   uint32_t journal_cache_kib = 2048; // inproc: journal_options::writer_cache_kib
   // http
-  std::string url;
+  std::string url;               // one or more nodes, comma-separated
+  std::vector<std::string> urls; // `url` split at commas
   std::string admin_key;
   int io_threads = 1;
   int setup_connections = 8;
-  int node_pid = 0; // for rss_mb of the node
+  std::vector<int> node_pids; // for rss_mb: the nodes' resident memory, summed
+  // cluster-seed, cluster-live, cluster-probe (cluster_mode.cpp)
+  std::string tokens_file;          // "user_id token" per line
+  uint32_t shards = 256;            // the nodes' --shards
+  std::vector<std::string> members; // node ids of the cluster, for placement
+  std::string victim;               // the node id that is killed or drained
+  std::string victim_url;           // its client API, read before the signal
+  int victim_pid = 0;
+  std::string signal = "kill";      // kill (failover) or term (drain)
+  int sample = 500;                 // the victim's wallets polled until served
+  int load_connections = 0;         // closed-loop balance reads during the probe
+  int poll_timeout_ms = 500;        // a probe request unanswered this long is retried
   std::string source_net = "127.0"; // client addresses 127.0.x.y, one per connection
 };
 
