@@ -236,12 +236,11 @@ std::vector<shard_route> routes_of(const agent_state& st,
   for (size_t s = 0; s < placement.size(); ++s) {
     if (placement[s] == st.opts.node_id) {
       auto& a = st.moves->arrival(static_cast<uint32_t>(s));
+      routes[s].move = a.move;
       if (a.from.empty())
         continue;
-      if (auto d = st.peer_dirs.find(a.from); d != st.peer_dirs.end() && d->second) {
+      if (auto d = st.peer_dirs.find(a.from); d != st.peer_dirs.end() && d->second)
         routes[s].handoff_from = d->second;
-        routes[s].move = a.move;
-      }
       continue;
     }
     auto d = st.peer_dirs.find(placement[s]);

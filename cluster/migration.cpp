@@ -55,7 +55,7 @@ void migration_tracker::update(const std::vector<std::string>& placement,
     if (!arrived && a.from == from)
       continue; // the guess holds
     auto at = arrived ? now_ms : a.at_ms;
-    a = shard_arrival{from, from.empty() ? a.move : ++moves_, guessed, at};
+    a = shard_arrival{from, arrived || !from.empty() ? ++moves_ : a.move, guessed, at};
   }
   last_ = placement;
 }

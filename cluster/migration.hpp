@@ -29,7 +29,10 @@ namespace wager {
 
 struct shard_arrival {
   std::string from;  // the live node that must release the shard; empty: none
-  uint64_t move = 0; // grows with every move that needs a release
+  // Grows with every arrival here, and with every revised guess that names
+  // a live node: an entity live here from an earlier stay, or from before
+  // the revision, is not to be trusted under a new move.
+  uint64_t move = 0;
   bool guessed = false;
   int64_t at_ms = 0; // when it arrived
 

@@ -449,16 +449,27 @@ private:
   void rehome() {
     if (!opts_.placement)
       return;
+    // This partition's shards: served here under which move, and whether
+    // that is the move their live entities were activated under.
+    auto partitions = static_cast<uint32_t>(core_->partitions.size());
+    std::unordered_map<uint32_t, bool> keep; // shard -> its live entities stay
+    for (uint32_t shard = index_; shard < core_->shards; shard += partitions) {
+      auto route = opts_.placement(shard);
+      bool here = !route.owner || route.owner == core_->partitions[index_];
+      auto seen = served_move_.find(shard);
+      keep[shard] = here && (seen == served_move_.end() || seen->second == route.move);
+      if (here)
+        served_move_[shard] = route.move;
+      else
+        served_move_.erase(shard);
+    }
     std::vector<entity_entry*> moving;
     for (auto& [name, kind] : kinds_)
-      for (auto* entry : kind.running) {
-        auto owner = opts_.placement(shard_of(*entry->id, core_->shards)).owner;
-        if (owner && owner != core_->partitions[index_])
+      for (auto* entry : kind.running)
+        if (!keep[shard_of(*entry->id, core_->shards)])
           moving.push_back(entry);
-      }
     for (auto* entry : moving)
       passivate(*entry);
-    auto partitions = static_cast<uint32_t>(core_->partitions.size());
     for (uint32_t shard = index_; shard < core_->shards; shard += partitions)
       rehome_shard(shard);
     // Parked because placements disagreed: the new placement decides.
@@ -661,6 +672,8 @@ private:
   std::unordered_map<uint32_t, time_point> releasing_; // -> when it moved away
   std::unordered_map<uint32_t, incoming_shard> incoming_;
   std::unordered_map<uint32_t, uint64_t> settled_;
+  // The move each shard served here was under at the last placement.
+  std::unordered_map<uint32_t, uint64_t> served_move_;
   std::unordered_map<uint32_t, std::vector<release_request>> release_requests_;
   std::vector<caf::response_promise> release_waiters_;
   std::vector<parked_message> disagreed_;

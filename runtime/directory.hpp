@@ -190,8 +190,11 @@ struct shard_route {
   // still alive: that node's directory, which must release the shard before
   // its messages are served here (the hand-off above). Invalid otherwise.
   caf::actor handoff_from;
-  // Names the move that brought the shard here with handoff_from: each new
-  // move takes a new number, so a hand-off is asked for once per move.
+  // When this node serves the shard: names the move that brought it here.
+  // Each new move takes a new number, so a hand-off is asked for once per
+  // move, and an entity still live here from an earlier stay (the shard
+  // left and came back before this partition saw it go: a node frozen and
+  // rejoined) passivates, since another node served it meanwhile.
   uint64_t move = 0;
 
   shard_route() = default;

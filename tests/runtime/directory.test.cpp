@@ -510,6 +510,31 @@ TEST_CASE_FIXTURE(fixture, "a message caught between placements that disagree is
   CHECK(activations(&other_nodes_metrics.back()) == 1);
 }
 
+TEST_CASE_FIXTURE(fixture, "an entity live from an earlier stay of its shard passivates when "
+                           "the shard comes back under a new move") {
+  // The shard left and came back before the directory saw it go (a node
+  // frozen, called down and rejoined): another node served it meanwhile.
+  auto move = std::make_shared<std::atomic<uint64_t>>(1);
+  auto opts = fast_options();
+  opts.placement = [move](uint32_t) {
+    wager::shard_route here;
+    here.move = *move;
+    return here;
+  };
+  auto dir = start(opts, counter_kind());
+  caf::scoped_actor self{sys};
+  dir.placement_changed();
+  CHECK(ask(dir, self, counter_id("stale"), count_atom::value, int64_t{4}) == 4);
+  dir.placement_changed(); // the same move: the entity stays
+  CHECK(ask(dir, self, counter_id("stale"), count_atom::value, int64_t{1}) == 5);
+  CHECK(passivations() == 0);
+  *move = 2;
+  dir.placement_changed();
+  REQUIRE(wait_until([&] { return passivations() == 1; }));
+  CHECK(ask(dir, self, counter_id("stale"), caf::get_atom::value) == 5); // from the store
+  CHECK(w.activations_of("stale") == 2);
+}
+
 // Two nodes, one partition each, and a shard that moves from a to b while a
 // is alive: a's copy must be gone (its state saved) before b activates one.
 struct handoff_fixture : fixture {
