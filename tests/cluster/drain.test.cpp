@@ -15,16 +15,10 @@
 #include <thread>
 
 using namespace std::chrono_literals;
-using wager::test::all_see;
+using wager::test::call;
 using wager::test::cluster_test_node;
 
 namespace {
-
-wager::test::http_result call(cluster_test_node& node, const std::string& method,
-                              const std::string& path, const std::string& body = {},
-                              const std::string& bearer = wager::test::cluster_admin_key) {
-  return wager::test::call_until_answered(node, method, path, body, bearer, 15000ms, 40000ms);
-}
 
 // Exactly one try: what a client that does not retry would see.
 wager::test::http_result call_once(cluster_test_node& node, const std::string& method,
@@ -48,24 +42,15 @@ int64_t live_entities(cluster_test_node& node) {
 struct three_nodes {
   wager::test::temp_dir dir;
   std::string data = (dir / "data").string();
-  cluster_test_node a{data, "n-a", {}};
-  std::unique_ptr<cluster_test_node> b;
-  std::unique_ptr<cluster_test_node> c;
+  wager::test::node_trio trio{data};
+  cluster_test_node& a = *trio.a;
+  std::optional<cluster_test_node>& b = trio.b;
+  std::optional<cluster_test_node>& c = trio.c;
   std::vector<std::string> tokens;
   static constexpr int users = 6;
   static constexpr int markets = 4;
 
   three_nodes() {
-    REQUIRE(a.read_ready());
-    b = std::make_unique<cluster_test_node>(data, "n-b",
-                                            std::vector<std::string>{"--seeds", a.cluster});
-    c = std::make_unique<cluster_test_node>(data, "n-c",
-                                            std::vector<std::string>{"--seeds", a.cluster});
-    REQUIRE(b->read_ready());
-    REQUIRE(c->read_ready());
-    REQUIRE(wager::test::wait_until(
-      [&] { return all_see({&a, b.get(), c.get()}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}}); },
-      20s));
     for (int u = 0; u < users; ++u) {
       auto credentials = R"({"username":"drainer)" + std::to_string(u)
                          + R"(","password":"correct horse battery"})";
@@ -197,9 +182,9 @@ TEST_CASE("SIGTERM drains a node under a stream of bets: its entities move, no r
     MESSAGE("failed: " << f);
   CHECK(stream.failures.empty());
   check_bets(n, stream);
-  for (auto* node : {&n.a, n.c.get()})
+  for (auto* node : {&n.a, &*n.c})
     node->process->signal(SIGTERM);
-  for (auto* node : {&n.a, n.c.get()}) {
+  for (auto* node : {&n.a, &*n.c}) {
     auto st = node->process->wait(60s);
     REQUIRE(st.has_value());
     CHECK(*st == 0);

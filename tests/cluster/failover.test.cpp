@@ -1,8 +1,7 @@
-// kill -9 of one of three wager-node processes sharing one --data-dir while
-// a client streams bets through the other two: the survivors take the lost
-// node's shards and activate its entities from the journal, every bet the
-// client saw acknowledged is in the wallet, and the journal's money audit
-// holds.
+// kill -9 of one of three wager-node processes sharing one --data-dir: the
+// survivors take the lost node's shards. Under a stream of bets, every bet
+// the client saw acknowledged is in the wallet afterwards, and the journal's
+// money audit holds.
 
 #include "node_cluster.hpp"
 
@@ -10,32 +9,16 @@
 #include <set>
 
 using namespace std::chrono_literals;
-using wager::test::all_see;
+using wager::test::call;
 using wager::test::cluster_test_node;
-
-namespace {
-
-wager::test::http_result call(cluster_test_node& node, const std::string& method,
-                              const std::string& path, const std::string& body = {},
-                              const std::string& bearer = wager::test::cluster_admin_key) {
-  return wager::test::call_until_answered(node, method, path, body, bearer,
-                                          std::chrono::milliseconds{15000},
-                                          std::chrono::milliseconds{40000});
-}
-
-} // namespace
 
 TEST_CASE("kill -9 of a node under a stream of bets loses no acknowledged bet") {
   wager::test::temp_dir dir;
   auto data = (dir / "data").string();
-  cluster_test_node a{data, "n-a", {}};
-  REQUIRE(a.read_ready());
-  cluster_test_node b{data, "n-b", {"--seeds", a.cluster}};
-  cluster_test_node c{data, "n-c", {"--seeds", a.cluster}};
-  REQUIRE(b.read_ready());
-  REQUIRE(c.read_ready());
-  REQUIRE(wager::test::wait_until(
-    [&] { return all_see({&a, &b, &c}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}}); }, 20s));
+  wager::test::node_trio trio{data};
+  auto& a = *trio.a;
+  auto& b = *trio.b;
+  auto& c = *trio.c;
 
   // Several users and markets, so the lost node owns some of them.
   constexpr int users = 4;

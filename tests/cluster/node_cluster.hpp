@@ -33,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace wager::test {
@@ -111,17 +112,23 @@ public:
     return i == all.end() ? std::string{} : i->second.status;
   }
 
-  // wager_cluster_member_incarnation{node_id="member"} from /metrics; 0
-  // when absent.
-  double incarnation_of(const std::string& member) {
+  // The value of one series from /metrics, named with its labels as the
+  // exposition writes them (`name{label="value"}`); 0 when absent or when
+  // the node does not answer.
+  double metric(const std::string& series) {
     auto r = get("/metrics");
     if (!r)
       return 0;
-    auto key = "wager_cluster_member_incarnation{node_id=\"" + member + "\"} ";
+    auto key = "\n" + series + " ";
     auto at = r->body.find(key);
     if (at == std::string::npos)
       return 0;
     return std::stod(r->body.substr(at + key.size()));
+  }
+
+  // wager_cluster_member_incarnation{node_id="member"}; 0 when absent.
+  double incarnation_of(const std::string& member) {
+    return metric("wager_cluster_member_incarnation{node_id=\"" + member + "\"}");
   }
 
   // Live entities of `kind` on this node (health `entities`); -1 when the
@@ -164,23 +171,72 @@ inline bool all_see(std::vector<cluster_test_node*> nodes,
 
 // One call, repeated (same body, so the same request_id) while the node
 // answers 503 (a shard whose owner is not known yet, or was just lost) or
-// not at all, each try waiting up to `per_try`, until `deadline`.
+// not at all, each try waiting up to `per_try`, until `deadline`. Between
+// tries it backs off as a client should (25 ms, doubling up to 400 ms): a
+// 503 can come back within a millisecond, and retrying at once would run
+// into the per-address rate limit.
 inline http_result call_until_answered(cluster_test_node& node, const std::string& method,
                                        const std::string& path, const std::string& body,
                                        const std::string& bearer,
                                        std::chrono::milliseconds per_try,
                                        std::chrono::milliseconds deadline) {
-  http_result r;
-  wait_until(
-    [&] {
-      auto [host, port] = split_address(node.http);
-      http_client client{host, port, per_try};
-      r = client.request(method, path, body, bearer);
-      return r.status != 0 && r.status != 503;
-    },
-    deadline);
-  return r;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  std::chrono::milliseconds pause{25};
+  for (;;) {
+    auto [host, port] = split_address(node.http);
+    http_client client{host, port, per_try};
+    auto r = client.request(method, path, body, bearer);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+    if ((r.status != 0 && r.status != 503) || left.count() <= 0)
+      return r;
+    std::this_thread::sleep_for(std::min(pause, left));
+    pause = std::min(pause * 2, std::chrono::milliseconds{400});
+  }
 }
+
+// call_until_answered with the bounds the cluster suites use: 15 s a try
+// (platform_options::call_timeout, after which a node answers 503 itself),
+// 40 s in all.
+inline http_result call(cluster_test_node& node, const std::string& method,
+                        const std::string& path, const std::string& body = {},
+                        const std::string& bearer = cluster_admin_key) {
+  return call_until_answered(node, method, path, body, bearer, std::chrono::milliseconds{15000},
+                             std::chrono::milliseconds{40000});
+}
+
+// The environment every test node gets: the shared cluster secret.
+inline std::map<std::string, std::string> cluster_env() {
+  return {{"WAGER_CLUSTER_SECRET", cluster_secret}};
+}
+
+// n-a, n-b and n-c on one --data-dir, n-b and n-c seeded with n-a; n-b is
+// started with `b_env` (cluster_env() and what a test adds, such as a
+// WAGER_CRASH_AT point). Constructed once every node sees all three up.
+struct node_trio {
+  explicit node_trio(const std::string& data_dir,
+                     std::map<std::string, std::string> b_env = cluster_env()) {
+    a.emplace(data_dir, "n-a", std::vector<std::string>{});
+    REQUIRE(a->read_ready());
+    b.emplace(data_dir, "n-b", std::vector<std::string>{"--seeds", a->cluster}, std::move(b_env));
+    c.emplace(data_dir, "n-c", std::vector<std::string>{"--seeds", a->cluster});
+    REQUIRE(b->read_ready());
+    REQUIRE(c->read_ready());
+    REQUIRE(wait_until([&] { return all_up(); }, std::chrono::seconds{20}));
+  }
+
+  // Whether every node sees all three up.
+  bool all_up() {
+    return all_see(nodes(), {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}});
+  }
+
+  std::vector<cluster_test_node*> nodes() { return {&*a, &*b, &*c}; }
+
+  // Optional so that a test can stop one and start it again.
+  std::optional<cluster_test_node> a;
+  std::optional<cluster_test_node> b;
+  std::optional<cluster_test_node> c;
+};
 
 // The shard count of a wager-node cluster (node_options::shards).
 constexpr uint32_t cluster_shards = 256;

@@ -16,18 +16,11 @@
 
 using namespace std::chrono_literals;
 using wager::test::all_see;
+using wager::test::call;
 using wager::test::cluster_test_node;
 using wager::test::http_result;
 
 namespace {
-
-http_result call(cluster_test_node& node, const std::string& method, const std::string& path,
-                 const std::string& body = {},
-                 const std::string& bearer = wager::test::cluster_admin_key) {
-  return wager::test::call_until_answered(node, method, path, body, bearer,
-                                          std::chrono::milliseconds{15000},
-                                          std::chrono::milliseconds{40000});
-}
 
 constexpr int64_t initial_deposit = 100000;
 constexpr int64_t stake = 100;
@@ -119,17 +112,10 @@ private:
 TEST_CASE("a restarted node rejoins and the shards rebalance") {
   wager::test::temp_dir dir;
   auto data = (dir / "data").string();
-  cluster_test_node a{data, "n-a", {}};
-  REQUIRE(a.read_ready());
-  std::optional<cluster_test_node> b;
-  b.emplace(data, "n-b", std::vector<std::string>{"--seeds", a.cluster});
-  cluster_test_node c{data, "n-c", {"--seeds", a.cluster}};
-  REQUIRE(b->read_ready());
-  REQUIRE(c.read_ready());
-  auto all_up = [&] {
-    return all_see({&a, &*b, &c}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}});
-  };
-  REQUIRE(wager::test::wait_until(all_up, 20s));
+  wager::test::node_trio trio{data};
+  auto& a = *trio.a;
+  auto& b = trio.b;
+  auto& c = *trio.c;
   const std::vector<std::string> members{"n-a", "n-b", "n-c"};
 
   // The market stays on n-a; the wallets are n-b's, so they move to n-a or
@@ -174,7 +160,7 @@ TEST_CASE("a restarted node rejoins and the shards rebalance") {
   std::vector<cluster_test_node*> nodes{&a, &*b, &c};
   REQUIRE(wager::test::wait_until(
     [&] {
-      if (!all_up())
+      if (!trio.all_up())
         return false;
       int64_t sum = 0;
       for (auto* n : nodes) {

@@ -9,33 +9,16 @@
 #include <csignal>
 
 using namespace std::chrono_literals;
-using wager::test::all_see;
-using wager::test::cluster_test_node;
-
-namespace {
-
-wager::test::http_result call(cluster_test_node& node, const std::string& method,
-                              const std::string& path, const std::string& body = {},
-                              const std::string& bearer = wager::test::cluster_admin_key) {
-  return wager::test::call_until_answered(node, method, path, body, bearer,
-                                          std::chrono::milliseconds{5000},
-                                          std::chrono::milliseconds{15000});
-}
-
-} // namespace
+using wager::test::call;
 
 TEST_CASE("three nodes serve one user through any node, each entity live on one node") {
   wager::test::temp_dir dir;
   auto data = (dir / "data").string();
-  cluster_test_node a{data, "n-a", {}};
-  REQUIRE(a.read_ready());
-  cluster_test_node b{data, "n-b", {"--seeds", a.cluster}};
-  cluster_test_node c{data, "n-c", {"--seeds", a.cluster}};
-  REQUIRE(b.read_ready());
-  REQUIRE(c.read_ready());
-  REQUIRE(wager::test::wait_until(
-    [&] { return all_see({&a, &b, &c}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}}); }, 20s));
-  std::vector<cluster_test_node*> nodes{&a, &b, &c};
+  wager::test::node_trio trio{data};
+  auto& a = *trio.a;
+  auto& b = *trio.b;
+  auto& c = *trio.c;
+  auto nodes = trio.nodes();
 
   auto credentials = R"({"username":"roamer","password":"correct horse battery"})";
   auto r = call(a, "POST", "/v1/users", credentials, "");

@@ -14,19 +14,12 @@
 #include <set>
 
 using namespace std::chrono_literals;
-using wager::test::all_see;
 using wager::test::cluster_test_node;
 using wager::test::http_result;
 
-namespace {
+using wager::test::call;
 
-http_result call(cluster_test_node& node, const std::string& method, const std::string& path,
-                 const std::string& body = {},
-                 const std::string& bearer = wager::test::cluster_admin_key) {
-  return wager::test::call_until_answered(node, method, path, body, bearer,
-                                          std::chrono::milliseconds{15000},
-                                          std::chrono::milliseconds{40000});
-}
+namespace {
 
 constexpr int64_t deposit = 10000;
 
@@ -55,16 +48,12 @@ TEST_CASE("a paused node (SIGSTOP) is marked down, its shards move, and after SI
           "write stale state") {
   wager::test::temp_dir dir;
   auto data = (dir / "data").string();
-  cluster_test_node a{data, "n-a", {}};
-  REQUIRE(a.read_ready());
-  cluster_test_node b{data, "n-b", {"--seeds", a.cluster}};
-  cluster_test_node c{data, "n-c", {"--seeds", a.cluster}};
-  REQUIRE(b.read_ready());
-  REQUIRE(c.read_ready());
-  REQUIRE(wager::test::wait_until(
-    [&] { return all_see({&a, &b, &c}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}}); }, 20s));
+  wager::test::node_trio trio{data};
+  auto& a = *trio.a;
+  auto& b = *trio.b;
+  auto& c = *trio.c;
   const std::vector<std::string> members{"n-a", "n-b", "n-c"};
-  std::vector<cluster_test_node*> nodes{&a, &b, &c};
+  auto nodes = trio.nodes();
 
   // The market stays on n-a whoever else is up: only the wallets move.
   auto market = wager::test::key_owned_by("market", "m-split-", "n-a", members);
@@ -159,7 +148,7 @@ TEST_CASE("a paused node (SIGSTOP) is marked down, its shards move, and after SI
         if (n->incarnation_of("n-b") <= old_incarnation)
           old_life_up = true;
       }
-      return up && all_see({&a, &b, &c}, {{"n-a", "up"}, {"n-b", "up"}, {"n-c", "up"}});
+      return up && trio.all_up();
     },
     20s));
   CHECK_FALSE(old_life_up);
