@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <list>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,6 +67,17 @@ constexpr size_t crash_records_max = 65536;
 // Doublings of the crash back-off: 2^20 x 100 ms is far past any sane max.
 constexpr uint32_t backoff_doublings_max = 20;
 
+// A request relayed to another node is answered by that node straight to
+// its caller. Until then, for up to relay_watch (the platform's default call
+// timeout), this partition keeps a copy of its promise, so that if the
+// connection to that node is lost the caller is told at once (unavailable:
+// retry) instead of at its own timeout. A caller answered already drops the
+// second answer (CAF drops a response nobody awaits). At most
+// relay_watch_max such copies per remote directory; older ones are left to
+// their caller's timeout.
+constexpr auto relay_watch = std::chrono::seconds{15};
+constexpr size_t relay_watch_max = 65536;
+
 using time_point = caf::actor_clock::time_point;
 
 struct held_message {
@@ -91,7 +103,22 @@ struct release_request {
 // A shard that moved here and waits for its old owner to release it.
 struct incoming_shard {
   uint64_t move = 0;
+  caf::actor from; // the old owner asked to release it
   std::vector<parked_message> held;
+};
+
+// A request relayed to another node, maybe not answered yet.
+struct watched_relay {
+  caf::response_promise promise; // a copy of the one delegated
+  time_point sent;
+};
+
+// Another node's directory this partition relays to, by proxy: a new
+// connection to the same node is a new proxy, and a new entry.
+struct remote_directory {
+  caf::actor handle; // keeps the proxy, and so the key, alive
+  bool lost = false; // its connection is gone (down_msg)
+  std::deque<watched_relay> relays;
 };
 
 enum class entity_status : uint8_t {
@@ -213,6 +240,7 @@ public:
     entities_.clear(); // drops held promises, which reference this actor
     incoming_.clear();
     disagreed_.clear();
+    remotes_.clear(); // holds promise copies, which reference this actor
     release_requests_.clear();
     release_waiters_.clear();
     crashes_.clear();
@@ -251,11 +279,10 @@ private:
     if (opts_.placement) {
       auto owner = opts_.placement(shard).owner;
       if (owner && owner != core_->partitions[home]) {
-        if (hops < opts_.relay_hops_max) {
-          rp.delegate(owner, relayed_atom::value, hops + 1, id, std::move(content));
-          return;
-        }
-        park_disagreement(id, std::move(rp), std::move(content), hops, parked_since);
+        if (hops < opts_.relay_hops_max)
+          relay(owner, id, std::move(rp), std::move(content), hops + 1, parked_since);
+        else
+          park_disagreement(id, std::move(rp), std::move(content), hops, parked_since);
         return;
       }
     }
@@ -274,6 +301,76 @@ private:
       return;
     }
     rp.delegate(entry->handle, std::move(content));
+  }
+
+  // Sends a message on to the directory that owns its shard. To another
+  // node: watched until answered (relay_watch), and held back while that
+  // node is known lost, until the placement moves the shard.
+  void relay(const caf::actor& owner, const entity_id& id, caf::response_promise rp,
+             caf::message content, uint32_t hops, time_point parked_since) {
+    if (owner.node() == node()) {
+      rp.delegate(owner, relayed_atom::value, hops, id, std::move(content));
+      return;
+    }
+    auto& remote = watch(owner);
+    if (remote.lost) {
+      park_disagreement(id, std::move(rp), std::move(content), hops - 1, parked_since);
+      return;
+    }
+    if (!rp.async()) {
+      auto now = clock().now();
+      auto& relays = remote.relays;
+      while (!relays.empty()
+             && (now - relays.front().sent >= relay_watch || relays.size() >= relay_watch_max))
+        relays.pop_front();
+      relays.push_back(watched_relay{rp, now});
+    }
+    rp.delegate(owner, relayed_atom::value, hops, id, std::move(content));
+  }
+
+  remote_directory& watch(const caf::actor& handle) {
+    auto* key = caf::actor_cast<caf::actor_control_block*>(handle);
+    auto i = remotes_.find(key);
+    if (i == remotes_.end()) {
+      i = remotes_.emplace(key, remote_directory{handle, false, {}}).first;
+      // A proxy killed already (its connection gone) is reported at once.
+      monitor(handle);
+    }
+    return i->second;
+  }
+
+  // The connection to another node's directory is gone: what was relayed
+  // there and may be unanswered fails now (the caller retries through the
+  // directory once the placement has moved the shard), and a hand-off that
+  // waits for that node is over.
+  void on_remote_down(const caf::down_msg& dm) {
+    auto i = remotes_.find(dm.source.get());
+    if (i == remotes_.end() || i->second.lost)
+      return;
+    auto& remote = i->second;
+    remote.lost = true;
+    auto relays = std::move(remote.relays);
+    remote.relays.clear();
+    log().info("directory: the directory {} of node {} is gone ({}); {} requests relayed there "
+               "in the last {} s fail if still unanswered",
+               caf::to_string(dm.source), caf::to_string(dm.source.node()),
+               system().render(dm.reason), relays.size(),
+               std::chrono::duration_cast<std::chrono::seconds>(relay_watch).count());
+    for (auto& r : relays)
+      r.promise.deliver(make_error(errc::unavailable, "the node that owns it was lost, retry"));
+    std::vector<std::pair<uint32_t, uint64_t>> waiting;
+    for (auto& [shard, in] : incoming_)
+      if (in.from && caf::actor_cast<caf::actor_control_block*>(in.from) == dm.source.get())
+        waiting.emplace_back(shard, in.move);
+    for (auto [shard, move] : waiting) {
+      log().info("directory: shard {}: its old owner was lost; serving it", shard);
+      end_handoff(shard, move);
+    }
+  }
+
+  bool known_lost(const caf::actor& handle) const {
+    auto i = remotes_.find(caf::actor_cast<caf::actor_control_block*>(handle));
+    return i != remotes_.end() && i->second.lost;
   }
 
   // Placements disagree (each node sends the message on to another): it
@@ -386,6 +483,10 @@ private:
   }
 
   void on_down(const caf::down_msg& dm) {
+    if (dm.source.node() != node()) {
+      on_remote_down(dm);
+      return;
+    }
     auto found = by_actor_.find(dm.source.id());
     if (found == by_actor_.end())
       return;
@@ -444,11 +545,17 @@ private:
     if (budget == 0)
       send(this, sweep_more_atom::value);
     std::erase_if(crashes_, [&](const auto& item) { return forgiven(item.second, now); });
+    for (auto& [key, remote] : remotes_)
+      while (!remote.relays.empty() && now - remote.relays.front().sent >= relay_watch)
+        remote.relays.pop_front();
   }
 
   void rehome() {
     if (!opts_.placement)
       return;
+    // A placement made after a connection loss names the node's new proxy,
+    // if it still names the node at all.
+    std::erase_if(remotes_, [](const auto& item) { return item.second.lost; });
     // This partition's shards: served here under which move, and whether
     // that is the move their live entities were activated under.
     auto partitions = static_cast<uint32_t>(core_->partitions.size());
@@ -501,7 +608,7 @@ private:
     }
     owned_.insert(shard);
     releasing_.erase(shard);
-    if (!route.handoff_from) {
+    if (!route.handoff_from || known_lost(route.handoff_from)) {
       // Nobody alive to release it (the old owner is down): served at once.
       if (auto in = incoming_.find(shard); in != incoming_.end())
         end_handoff(shard, in->second.move);
@@ -512,7 +619,11 @@ private:
     if (auto in = incoming_.find(shard); in != incoming_.end() && in->second.move == route.move)
       return; // asked already
     auto move = route.move;
-    incoming_[shard].move = move;
+    auto& in = incoming_[shard];
+    in.move = move;
+    in.from = route.handoff_from;
+    if (route.handoff_from.node() != node())
+      watch(route.handoff_from);
     log().debug("directory: shard {} moved here, asking its old owner to release it", shard);
     request(route.handoff_from, opts_.handoff_timeout, handoff_atom::value, shard,
             core_->partitions.front())
@@ -619,6 +730,7 @@ private:
         refuse(p.message.promise, p.id, make_error(errc::unavailable, "directory stopped"));
     for (auto& p : disagreed_)
       refuse(p.message.promise, p.id, make_error(errc::unavailable, "directory stopped"));
+    remotes_.clear();
     quit(reason);
   }
 
@@ -677,6 +789,8 @@ private:
   std::unordered_map<uint32_t, std::vector<release_request>> release_requests_;
   std::vector<caf::response_promise> release_waiters_;
   std::vector<parked_message> disagreed_;
+  // Other nodes' directories relayed to or asked for a hand-off, by proxy.
+  std::unordered_map<const caf::actor_control_block*, remote_directory> remotes_;
 };
 
 caf::error invalid(std::string what) {

@@ -1,7 +1,11 @@
 // kill -9 of one of three wager-node processes sharing one --data-dir: the
 // survivors take the lost node's shards. Under a stream of bets, every bet
-// the client saw acknowledged is in the wallet afterwards, and the journal's
-// money audit holds.
+// the client saw acknowledged is in the wallet afterwards. A request a
+// survivor relayed to the lost node is answered (503, retry) when the
+// connection goes, not at the caller's timeout; and the work the lost node
+// left open (a stake held, its market not yet asked) is finished by a
+// survivor on its own, before any client touches that wallet again. The
+// journal's money audit holds after both.
 
 #include "node_cluster.hpp"
 
@@ -88,4 +92,85 @@ TEST_CASE("kill -9 of a node under a stream of bets loses no acknowledged bet") 
   CHECK(staked == 100 * bets);
 
   wager::test::stop_and_verify({&a, &b}, data);
+}
+
+TEST_CASE("a stake left held by a lost node is settled by a survivor without a client touching "
+          "it") {
+  wager::test::temp_dir dir;
+  auto data = (dir / "data").string();
+  // n-b dies (SIGKILL, by its own hand) the first time a wallet there has
+  // a bet's stake held on disk, before it asks the market.
+  auto b_env = wager::test::cluster_env();
+  b_env["WAGER_CRASH_AT"] = "wallet.hold_durable";
+  wager::test::node_trio trio{data, b_env};
+  auto& a = *trio.a;
+  auto& b = *trio.b;
+  auto& c = *trio.c;
+  const std::vector<std::string> members{"n-a", "n-b", "n-c"};
+
+  // The market on n-a, the wallet on n-b.
+  auto market = wager::test::key_owned_by("market", "m-open-", "n-a", members);
+  wager::test::open_market(a, market, 100000, 100000000);
+  auto users = wager::test::sign_up_wallets_on({&a, &c}, "n-b", members, 1, 64, "holder");
+  REQUIRE(users.size() == 1);
+  auto& user = users.front();
+  auto r = call(a, "POST", "/v1/wallet/deposits", R"({"request_id":"d0","amount":100000})",
+                user.token);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+
+  auto activated = [&] {
+    const std::string series = R"(wager_resumed_entities_total{kind="wallet",outcome="activated"})";
+    return a.metric(series) + c.metric(series);
+  };
+  CHECK(activated() == 0);
+
+  {
+    // The bet through n-a, which relays it to the wallet's owner; that dies
+    // holding the stake. n-a answers as soon as its connection to n-b is
+    // gone (not at its call timeout, whose answer says "did not answer in
+    // time"), and the client does not send the request again.
+    wager::test::request_in_flight bet{
+      a.http, "POST", "/v1/bets",
+      R"({"request_id":"held-1","market_id":")" + market
+        + R"(","selection_id":"home","stake":250,"price":"2.00","accept":"exact"})",
+      user.token};
+    REQUIRE(bet.sent());
+    auto status = b.process->wait(30s);
+    REQUIRE(status.has_value());
+    CHECK(*status == 128 + SIGKILL);
+    auto answer = bet.await(30s);
+    CHECK(answer.status == 503);
+    CHECK_MESSAGE(answer.body.find("the node that owns it was lost") != std::string::npos,
+                  answer.body);
+  }
+
+  // No request for the wallet until a survivor has activated it from the
+  // journal: n-b's shards were taken and their open work resumed.
+  REQUIRE(wager::test::wait_until(
+    [&] { return a.status_of("n-b") == "down" && c.status_of("n-b") == "down"; }, 20s));
+  REQUIRE(wager::test::wait_until([&] { return activated() >= 1; }, 30s));
+  CHECK(activated() == 1);
+
+  // The activated wallet asked n-a's market, which decided: the stake is no
+  // longer held, and is either in an open bet or back in the balance.
+  boost::json::object wallet;
+  REQUIRE(wager::test::wait_until(
+    [&] {
+      auto w = call(c, "GET", "/v1/wallet", {}, user.token);
+      if (w.status != 200)
+        return false;
+      wallet = boost::json::parse(w.body).as_object();
+      return wallet.at("held").as_int64() == 0;
+    },
+    30s));
+  r = call(c, "GET", "/v1/bets?status=open", {}, user.token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  int64_t in_bets = 0;
+  auto open = boost::json::parse(r.body);
+  for (auto& bet : open.at("bets").as_array())
+    in_bets += bet.at("stake").as_int64();
+  CHECK((in_bets == 0 || in_bets == 250));
+  CHECK(wallet.at("available").as_int64() + in_bets == 100000);
+
+  wager::test::stop_and_verify({&a, &c}, data);
 }
