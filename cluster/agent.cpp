@@ -244,7 +244,16 @@ std::vector<shard_route> routes_of(const agent_state& st,
       continue;
     }
     auto d = st.peer_dirs.find(placement[s]);
-    routes[s].owner = d != st.peer_dirs.end() && d->second ? d->second : st.shared->refuser;
+    if (d != st.peer_dirs.end() && d->second) {
+      routes[s].owner = d->second;
+    } else {
+      // An up member whose directory is not known (not asked yet, or its
+      // connection was just lost): the directory holds the shard's messages
+      // until the placement changes (at most unreachable_hold, then
+      // unavailable). The refuser stands for "another node" meanwhile.
+      routes[s].owner = st.shared->refuser;
+      routes[s].unreachable = true;
+    }
   }
   return routes;
 }
@@ -320,8 +329,8 @@ caf::behavior cluster_agent(agent_actor* self) {
     if (auto p = st.peers.find(node_id); p != st.peers.end() && p->second.address() == dm.source) {
       st.peers.erase(p);
       // Its directory came over the same connection: a message to that
-      // proxy now is dropped unanswered. Refuse its shards until the peer is
-      // admitted again and asked anew.
+      // proxy now is dropped unanswered. Its shards' messages wait until the
+      // peer is admitted again and asked anew, or marked down.
       st.peer_dirs.erase(node_id);
       publish_routes(self, place_shards(st.opts.shards, st.members->owners()));
     }

@@ -92,6 +92,7 @@ struct parked_message {
   entity_id id;
   held_message message;
   time_point since; // when it was first parked
+  bool unreachable = false; // waits for an owner that cannot be reached
 };
 
 // A new owner's request for a shard, waiting until this node lets it go.
@@ -277,12 +278,17 @@ private:
       return;
     }
     if (opts_.placement) {
-      auto owner = opts_.placement(shard).owner;
+      auto route = opts_.placement(shard);
+      if (route.unreachable) {
+        park(id, std::move(rp), std::move(content), hops, parked_since, true);
+        return;
+      }
+      auto& owner = route.owner;
       if (owner && owner != core_->partitions[home]) {
         if (hops < opts_.relay_hops_max)
           relay(owner, id, std::move(rp), std::move(content), hops + 1, parked_since);
         else
-          park_disagreement(id, std::move(rp), std::move(content), hops, parked_since);
+          park(id, std::move(rp), std::move(content), hops, parked_since, false);
         return;
       }
     }
@@ -314,7 +320,7 @@ private:
     }
     auto& remote = watch(owner);
     if (remote.lost) {
-      park_disagreement(id, std::move(rp), std::move(content), hops - 1, parked_since);
+      park(id, std::move(rp), std::move(content), hops - 1, parked_since, true);
       return;
     }
     if (!rp.async()) {
@@ -373,34 +379,41 @@ private:
     return i != remotes_.end() && i->second.lost;
   }
 
-  // Placements disagree (each node sends the message on to another): it
-  // waits for this node's placement to change, up to disagreement_hold
-  // after it first parked.
-  void park_disagreement(const entity_id& id, caf::response_promise rp, caf::message content,
-                         uint32_t hops, time_point since) {
+  // A message that cannot go on yet waits for this node's placement to
+  // change: placements disagree (each node sends it on to another), up to
+  // disagreement_hold after it first parked, or its shard's owner is
+  // unreachable, up to unreachable_hold.
+  void park(const entity_id& id, caf::response_promise rp, caf::message content, uint32_t hops,
+            time_point since, bool unreachable) {
     auto now = clock().now();
     if (since == time_point{})
       since = now;
-    if (now - since >= opts_.disagreement_hold) {
-      refuse(rp, id, make_error(errc::unavailable, "shard owned elsewhere, placements disagree"));
+    auto hold = unreachable ? opts_.unreachable_hold : opts_.disagreement_hold;
+    if (now - since >= hold) {
+      refuse(rp, id, parked_too_long(unreachable));
       return;
     }
     if (disagreed_.size() >= opts_.handoff_held_max) {
-      refuse(rp, id, make_error(errc::unavailable, "placements disagree, too many held messages"));
+      refuse(rp, id, make_error(errc::unavailable, "shard owner not settled, too many held messages"));
       return;
     }
     disagreed_.push_back(parked_message{id, held_message{std::move(rp), std::move(content), hops},
-                                        since});
-    delayed_send(this, opts_.disagreement_hold - (now - since), disagree_due_atom::value);
+                                        since, unreachable});
+    delayed_send(this, hold - (now - since), disagree_due_atom::value);
+  }
+
+  static caf::error parked_too_long(bool unreachable) {
+    return unreachable ? make_error(errc::unavailable, "the node that owns it cannot be reached, retry")
+                       : make_error(errc::unavailable, "shard owned elsewhere, placements disagree");
   }
 
   void refuse_overdue_disagreements() {
     auto now = clock().now();
     std::vector<parked_message> keep;
     for (auto& p : disagreed_) {
-      if (now - p.since >= opts_.disagreement_hold)
-        refuse(p.message.promise, p.id,
-               make_error(errc::unavailable, "shard owned elsewhere, placements disagree"));
+      auto hold = p.unreachable ? opts_.unreachable_hold : opts_.disagreement_hold;
+      if (now - p.since >= hold)
+        refuse(p.message.promise, p.id, parked_too_long(p.unreachable));
       else
         keep.push_back(std::move(p));
     }
@@ -809,8 +822,10 @@ caf::error validate(const directory_options& opts, const std::vector<entity_kind
     return invalid("held_max must be at least 1");
   if (opts.handoff_held_max == 0)
     return invalid("handoff_held_max must be at least 1");
-  if (opts.handoff_timeout <= milliseconds::zero() || opts.disagreement_hold < milliseconds::zero())
-    return invalid("handoff_timeout must be positive, disagreement_hold not negative");
+  if (opts.handoff_timeout <= milliseconds::zero() || opts.disagreement_hold < milliseconds::zero()
+      || opts.unreachable_hold < milliseconds::zero())
+    return invalid(
+      "handoff_timeout must be positive, disagreement_hold and unreachable_hold not negative");
   if (opts.crash_window <= milliseconds::zero())
     return invalid("crash_window must be positive");
   if (opts.crash_backoff_initial <= milliseconds::zero()

@@ -196,13 +196,18 @@ struct shard_route {
   // left and came back before this partition saw it go: a node frozen and
   // rejoined) passivates, since another node served it meanwhile.
   uint64_t move = 0;
+  // Another node owns the shard, but the way to it is gone (its connection
+  // was lost and it is not marked down yet): messages wait here for the
+  // placement to change, at most unreachable_hold, rather than fail.
+  bool unreachable = false;
 
   shard_route() = default;
   // An owner alone: placement functions may return a directory handle.
   shard_route(caf::actor owner_dir) : owner(std::move(owner_dir)) {} // NOLINT(google-explicit-constructor)
 
   friend bool operator==(const shard_route& x, const shard_route& y) {
-    return x.owner == y.owner && x.handoff_from == y.handoff_from && x.move == y.move;
+    return x.owner == y.owner && x.handoff_from == y.handoff_from && x.move == y.move
+           && x.unreachable == y.unreachable;
   }
 };
 
@@ -249,6 +254,13 @@ struct directory_options {
   // to change, at most disagreement_hold, then fails with errc::unavailable.
   uint32_t relay_hops_max = 3;
   std::chrono::milliseconds disagreement_hold = std::chrono::seconds{2};
+
+  // How long a message for a shard whose owner is unreachable
+  // (shard_route::unreachable) waits for the placement to move the shard
+  // before it fails with errc::unavailable. Longer than the membership's
+  // down_after (1.6 s by default), so that the shards of a node killed
+  // under load are served by their new owners without an error.
+  std::chrono::milliseconds unreachable_hold = std::chrono::seconds{3};
 
   // How long a shard moving here waits for its old owner to release it
   // before it is served anyway, and how many messages for the shard wait

@@ -510,6 +510,59 @@ TEST_CASE_FIXTURE(fixture, "a message caught between placements that disagree is
   CHECK(activations(&other_nodes_metrics.back()) == 1);
 }
 
+TEST_CASE_FIXTURE(fixture, "a message for a shard whose owner is unreachable waits for the "
+                           "placement, then is served by the new owner") {
+  // The refuser stands in for the unreachable owner: reaching it is a bug.
+  auto refuser = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](count_atom, int64_t) -> caf::result<int64_t> {
+      return wager::make_error(wager::errc::internal, "the unreachable owner was asked");
+    }};
+  });
+  auto moved = std::make_shared<std::atomic<bool>>(false);
+  auto opts = fast_options();
+  opts.unreachable_hold = 1h; // only the placement ends the wait here
+  opts.placement = [moved, refuser](uint32_t) -> wager::shard_route {
+    if (*moved)
+      return caf::actor{};
+    wager::shard_route r{refuser};
+    r.unreachable = true;
+    return r;
+  };
+  auto dir = start(opts, counter_kind());
+  auto answer = ask_later(dir, counter_id("held"), 7);
+  *moved = true;
+  dir.placement_changed();
+  auto r = answer.get();
+  REQUIRE(r);
+  CHECK(*r == 7);
+  CHECK(activations() == 1);
+  caf::anon_send_exit(refuser, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(fixture, "a message for a shard whose owner stays unreachable fails after "
+                           "the hold") {
+  auto refuser = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](count_atom, int64_t) -> caf::result<int64_t> {
+      return wager::make_error(wager::errc::internal, "the unreachable owner was asked");
+    }};
+  });
+  auto opts = fast_options();
+  opts.unreachable_hold = 50ms;
+  opts.placement = [refuser](uint32_t) {
+    wager::shard_route r{refuser};
+    r.unreachable = true;
+    return r;
+  };
+  auto dir = start(opts, counter_kind());
+  caf::scoped_actor self{sys};
+  auto r = ask(dir, self, counter_id("never"), count_atom::value, int64_t{1});
+  REQUIRE_FALSE(r);
+  CHECK(wager::code_of(r.error()) == wager::errc::unavailable);
+  CHECK(wager::message_of(r.error()) == "the node that owns it cannot be reached, retry");
+  CHECK(activations() == 0);
+  caf::anon_send_exit(refuser, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_FIXTURE(fixture, "an entity live from an earlier stay of its shard passivates when "
                            "the shard comes back under a new move") {
   // The shard left and came back before the directory saw it go (a node
