@@ -11,6 +11,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include <atomic>
 #include <optional>
@@ -36,6 +38,26 @@ public:
 private:
   std::atomic<uint32_t> next_;
 };
+
+// One request and its answer on an open keep-alive stream, asynchronously:
+// writes `req`, reads the answer into `res`, then calls `done(error)` (the
+// first step's error, or none). The caller keeps stream, buffer, request
+// and response alive until then (a shared_from_this in `done`).
+template <class Request, class Response, class Done>
+void exchange(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, Request& req,
+              Response& res, Done done) {
+  boost::beast::http::async_write(
+    stream, req,
+    [&stream, &buffer, &res, done = std::move(done)](boost::beast::error_code e,
+                                                     size_t) mutable {
+      if (e)
+        return done(e);
+      res = {};
+      boost::beast::http::async_read(
+        stream, buffer, res,
+        [done = std::move(done)](boost::beast::error_code e2, size_t) mutable { done(e2); });
+    });
+}
 
 struct http_reply {
   int status = 0; // 0: the connection failed

@@ -289,16 +289,10 @@ private:
     req_.prepare_payload();
     t0_ = clock_type::now();
     stream_.expires_after(bet_timeout);
-    http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code e, size_t) {
+    exchange(stream_, buffer_, req_, res_, [self = shared_from_this()](beast::error_code e) {
       if (e)
         return self->failed();
-      self->res_ = {};
-      http::async_read(self->stream_, self->buffer_, self->res_,
-                       [self](beast::error_code e2, size_t) {
-                         if (e2)
-                           return self->failed();
-                         self->answered();
-                       });
+      self->answered();
     });
   }
 
