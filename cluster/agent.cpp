@@ -410,7 +410,12 @@ caf::actor spawn_cluster_agent(caf::actor_system& sys, metrics& m, cluster_optio
                   .Help("Shards that placement gives this node")
                   .Register(m.registry())
                   .Add({});
-  return sys.spawn([=, &gauges, &incarnations, &owned](agent_actor* self) -> caf::behavior {
+  // On a thread of its own: its heartbeats and its check for a frozen
+  // process must not wait behind the scheduler's queue of busy entities (a
+  // drain passivating tens of thousands of them once held its tick for
+  // 2.5 s, and it took itself for frozen).
+  return sys.spawn<caf::detached>([=, &gauges, &incarnations, &owned](agent_actor* self)
+                                    -> caf::behavior {
     auto& st = self->state;
     st.opts = options;
     st.shared = shared;

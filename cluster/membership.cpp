@@ -107,7 +107,8 @@ void membership::leave() {
 void membership::rejoin(uint64_t new_incarnation) {
   WAGER_ASSERT(new_incarnation > self_.incarnation, "a rejoin takes a larger incarnation");
   self_.incarnation = new_incarnation;
-  self_.status = member_status::joining;
+  if (self_.status != member_status::leaving)
+    self_.status = member_status::joining;
   rejoin_needed_ = false;
   // What this node believed while it was cut off is stale (it may call
   // every survivor down); it learns the members again from their heartbeats.

@@ -71,7 +71,8 @@ public:
   // rejoin(), which takes a new incarnation, forgets its view of the others
   // (stale after the silence that got it called down) and starts joining
   // again. A node that knows it was frozen past down_after_ms may rejoin
-  // before anyone tells it.
+  // before anyone tells it. A leaving node stays leaving under its new
+  // incarnation: a drain is never undone, so it takes no shards back.
   bool rejoin_needed() const noexcept { return rejoin_needed_; }
   void rejoin(uint64_t new_incarnation);
 

@@ -109,6 +109,34 @@ TEST_CASE("a draining node stops owning at once and a restarted node with a high
       CHECK(m.incarnation == 7);
 }
 
+TEST_CASE("a draining node that has to rejoin stays leaving and takes no shard back") {
+  sim s;
+  s.add("a");
+  s.add("b", "a");
+  s.add("c", "a");
+  s.run_for(2'000);
+  s.nodes["b"]->leave();
+  REQUIRE(s.time_until([&] { return s.owners("a") == ids({"a", "c"}); }) >= 0);
+  // Frozen mid-drain long enough to be called down; it wakes and rejoins.
+  s.silent.insert("b");
+  s.run_for(3'000);
+  s.silent.erase("b");
+  s.step();
+  REQUIRE(s.nodes["b"]->rejoin_needed());
+  s.nodes["b"]->rejoin(2);
+  CHECK(s.nodes["b"]->self().status == member_status::leaving);
+  s.run_for(2'000);
+  for (auto* id : {"a", "b", "c"}) {
+    CAPTURE(id);
+    CHECK(s.owners(id) == ids({"a", "c"}));
+  }
+  for (auto& m : s.nodes["a"]->members())
+    if (m.node_id == "b") {
+      CHECK(m.status == member_status::leaving);
+      CHECK(m.incarnation == 2);
+    }
+}
+
 TEST_CASE("news of an older incarnation and third-party claims other than down change nothing") {
   membership m{{"a", "a:1", member_status::up, 1}};
   heartbeat from_b{{"b", "b:1", member_status::up, 5}, {}};

@@ -438,6 +438,8 @@ inline void stop_and_verify(const std::vector<cluster_test_node*>& nodes,
   for (auto* n : nodes) {
     CAPTURE(n->id);
     auto status = n->process->wait(std::chrono::seconds{30});
+    if (!status || *status != 0)
+      MESSAGE(n->id << " stderr: " << n->process->drain_stderr());
     REQUIRE(status.has_value());
     CHECK(*status == 0);
   }
