@@ -642,6 +642,9 @@ private:
             core_->partitions.front())
       .then([this, shard, move](caf::ok_atom) { end_handoff(shard, move); },
             [this, shard, move](const caf::error& err) {
+              auto in = incoming_.find(shard);
+              if (in == incoming_.end() || in->second.move != move)
+                return; // over already: lost owner, or a newer move
               log().warn("directory: shard {}: no release from its old owner ({}); serving it",
                          shard, system().render(err));
               end_handoff(shard, move);
