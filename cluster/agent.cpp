@@ -410,12 +410,11 @@ caf::actor spawn_cluster_agent(caf::actor_system& sys, metrics& m, cluster_optio
                   .Help("Shards that placement gives this node")
                   .Register(m.registry())
                   .Add({});
-  // On a thread of its own: its heartbeats and its check for a frozen
-  // process must not wait behind the scheduler's queue of busy entities (a
-  // drain passivating tens of thousands of them once held its tick for
-  // 2.5 s, and it took itself for frozen).
-  return sys.spawn<caf::detached>([=, &gauges, &incarnations, &owned](agent_actor* self)
-                                    -> caf::behavior {
+  // Scheduled, not detached: in CAF 0.17 a detached actor can keep the
+  // actor system's destructor waiting forever (actor-framework#1196, seen
+  // here as a node that never exits after a drain). The directory bounds
+  // the work it queues at once instead, so that heartbeats get their turn.
+  return sys.spawn([=, &gauges, &incarnations, &owned](agent_actor* self) -> caf::behavior {
     auto& st = self->state;
     st.opts = options;
     st.shared = shared;

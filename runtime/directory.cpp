@@ -39,6 +39,7 @@ namespace {
 
 using sweep_atom = caf::atom_constant<caf::atom("dirsweep")>;
 using sweep_more_atom = caf::atom_constant<caf::atom("dirsweep2")>;
+using rehome_more_atom = caf::atom_constant<caf::atom("rehome2")>;
 using overdue_atom = caf::atom_constant<caf::atom("pasvdue")>;
 using placement_atom = caf::atom_constant<caf::atom("placement")>;
 using set_placement_atom = caf::atom_constant<caf::atom("setplace")>;
@@ -59,6 +60,12 @@ using release_check_atom = caf::atom_constant<caf::atom("relcheck")>;
 // Entities one sweep passivates at most, so that a mass expiry does not stall
 // routing: the rest follow in the next turn of the partition's mailbox.
 constexpr size_t sweep_passivations_max = 4096;
+
+// Entities whose shard moved away that one turn passivates at most. Each
+// passivation makes an entity runnable; a drain of tens of thousands at once
+// queued them all in the scheduler ahead of the cluster agent, whose
+// heartbeats then came seconds late and got nodes called down.
+constexpr size_t rehome_passivations_max = 1024;
 
 // Crash histories kept per partition; past it a crash is still logged but
 // not counted toward the back-off (a partition-wide failure needs a human).
@@ -218,6 +225,10 @@ public:
         arm_sweep();
       },
       [this](sweep_more_atom) { sweep(); },
+      [this](rehome_more_atom) {
+        rehome_pending_ = false;
+        passivate_moved();
+      },
       [this](overdue_atom, caf::actor_id aid) { on_overdue(aid); },
       [this](placement_atom) { rehome(); },
       [this](set_placement_atom, const detail::placement_box& box) {
@@ -572,24 +583,22 @@ private:
     // This partition's shards: served here under which move, and whether
     // that is the move their live entities were activated under.
     auto partitions = static_cast<uint32_t>(core_->partitions.size());
-    std::unordered_map<uint32_t, bool> keep; // shard -> its live entities stay
     for (uint32_t shard = index_; shard < core_->shards; shard += partitions) {
       auto route = opts_.placement(shard);
       bool here = !route.owner || route.owner == core_->partitions[index_];
       auto seen = served_move_.find(shard);
-      keep[shard] = here && (seen == served_move_.end() || seen->second == route.move);
+      bool keep = here && (seen == served_move_.end() || seen->second == route.move);
+      // Entities still waiting to be passivated from an earlier placement
+      // go anyway: served_move_ no longer tells they are from an earlier
+      // stay.
+      auto& k = keep_.try_emplace(shard, true).first->second;
+      k = keep && (k || !rehome_pending_);
       if (here)
         served_move_[shard] = route.move;
       else
         served_move_.erase(shard);
     }
-    std::vector<entity_entry*> moving;
-    for (auto& [name, kind] : kinds_)
-      for (auto* entry : kind.running)
-        if (!keep[shard_of(*entry->id, core_->shards)])
-          moving.push_back(entry);
-    for (auto* entry : moving)
-      passivate(*entry);
+    passivate_moved();
     for (uint32_t shard = index_; shard < core_->shards; shard += partitions)
       rehome_shard(shard);
     // Parked because placements disagreed: the new placement decides.
@@ -599,6 +608,25 @@ private:
       deliver(p.id, std::move(p.message.promise), std::move(p.message.content), p.message.hops,
               p.since);
     answer_release_waiters();
+  }
+
+  // Passivates the running entities whose shards the last placement does not
+  // keep here, at most rehome_passivations_max a turn; the rest in the next.
+  void passivate_moved() {
+    std::vector<entity_entry*> moving;
+    for (auto& [name, kind] : kinds_)
+      for (auto* entry : kind.running) {
+        if (moving.size() >= rehome_passivations_max)
+          break;
+        if (auto k = keep_.find(shard_of(*entry->id, core_->shards)); k != keep_.end() && !k->second)
+          moving.push_back(entry);
+      }
+    for (auto* entry : moving)
+      passivate(*entry);
+    if (moving.size() >= rehome_passivations_max && !rehome_pending_) {
+      rehome_pending_ = true;
+      send(this, rehome_more_atom::value);
+    }
   }
 
   bool serves(uint32_t shard) const {
@@ -805,6 +833,11 @@ private:
   std::unordered_map<uint32_t, std::vector<release_request>> release_requests_;
   std::vector<caf::response_promise> release_waiters_;
   std::vector<parked_message> disagreed_;
+  // Per shard of this partition, whether the last placement keeps its live
+  // entities here (passivate_moved); rehome_pending_: a rehome_more_atom is
+  // on its way.
+  std::unordered_map<uint32_t, bool> keep_;
+  bool rehome_pending_ = false;
   // Other nodes' directories relayed to or asked for a hand-off, by proxy.
   std::unordered_map<const caf::actor_control_block*, remote_directory> remotes_;
 };

@@ -471,6 +471,32 @@ TEST_CASE_FIXTURE(fixture, "a shard placed on another node is served by that nod
   CHECK(activations(&remote_metrics) == 1);
 }
 
+TEST_CASE_FIXTURE(fixture, "thousands of entities whose shards moved all passivate, a bounded "
+                           "number a turn, and keep their state") {
+  auto& remote_metrics = another_node_metrics();
+  auto remote = start(fast_options(), counter_kind(1h, 10000), &remote_metrics);
+  auto moved = std::make_shared<std::atomic<bool>>(false);
+  auto opts = fast_options();
+  opts.partitions = 1; // one partition: more than its per-turn bound move
+  opts.placement = [moved, remote](uint32_t shard) {
+    return *moved ? remote.partition_of_shard(shard) : caf::actor{};
+  };
+  auto dir = start(opts, counter_kind(1h, 10000));
+  caf::scoped_actor self{sys};
+  constexpr int entities = 3000;
+  for (int i = 0; i < entities; ++i)
+    REQUIRE(ask(dir, self, counter_id("n" + std::to_string(i)), count_atom::value, int64_t{i})
+            == i);
+  *moved = true;
+  dir.placement_changed();
+  REQUIRE(wait_until([&] { return passivations() == entities; }));
+  CHECK(alive() == 0);
+  for (int i : {0, 1500, entities - 1})
+    CHECK(ask(dir, self, counter_id("n" + std::to_string(i)), count_atom::value, int64_t{1})
+          == i + 1);
+  CHECK(activations(&remote_metrics) == 3);
+}
+
 TEST_CASE_FIXTURE(fixture, "placements that keep disagreeing fail the request, never loop") {
   // Two nodes that each believe the other owns every shard.
   auto other = std::make_shared<wager::directory>();
