@@ -697,6 +697,18 @@ struct silent_old_owner : handoff_fixture {
   silent_old_owner() : handoff_fixture(true, 50ms) {}
 };
 
+TEST_CASE_FIXTURE(handoff_fixture, "a draining node nobody asks knows its shards are released once "
+                                   "its last entities passivated") {
+  caf::scoped_actor self{sys};
+  // Many entities, so that some are still live when the drain begins to wait.
+  for (int i = 0; i < 3000; ++i)
+    REQUIRE(ask(a, self, counter_id("r" + std::to_string(i)), count_atom::value, int64_t{1}) == 1);
+  *moved = true;
+  a.placement_changed(); // b never learns of it: only release_grace releases
+  CHECK(a.await_released(20s));
+  CHECK(alive() == 0);
+}
+
 TEST_CASE_FIXTURE(silent_old_owner, "a shard whose old owner never releases it is served after "
                                     "the hand-off timeout") {
   caf::scoped_actor self{sys};
