@@ -200,6 +200,22 @@ struct fixture {
 
   wager::metrics& another_node_metrics() { return other_nodes_metrics.emplace_back(); }
 
+  // Stands in for a shard owner that cannot be reached: asking it is a bug,
+  // answered with errc::internal.
+  caf::actor spawn_unreachable_owner() {
+    return sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+      return {[](count_atom, int64_t) -> caf::result<int64_t> {
+        return wager::make_error(wager::errc::internal, "the unreachable owner was asked");
+      }};
+    });
+  }
+
+  static wager::shard_route unreachable_route(const caf::actor& stand_in) {
+    wager::shard_route r{stand_in};
+    r.unreachable = true;
+    return r;
+  }
+
   void set_journal_holding(bool holding) {
     caf::scoped_actor self{sys};
     if (holding)
@@ -538,21 +554,12 @@ TEST_CASE_FIXTURE(fixture, "a message caught between placements that disagree is
 
 TEST_CASE_FIXTURE(fixture, "a message for a shard whose owner is unreachable waits for the "
                            "placement, then is served by the new owner") {
-  // The refuser stands in for the unreachable owner: reaching it is a bug.
-  auto refuser = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
-    return {[](count_atom, int64_t) -> caf::result<int64_t> {
-      return wager::make_error(wager::errc::internal, "the unreachable owner was asked");
-    }};
-  });
+  auto refuser = spawn_unreachable_owner();
   auto moved = std::make_shared<std::atomic<bool>>(false);
   auto opts = fast_options();
   opts.unreachable_hold = 1h; // only the placement ends the wait here
   opts.placement = [moved, refuser](uint32_t) -> wager::shard_route {
-    if (*moved)
-      return caf::actor{};
-    wager::shard_route r{refuser};
-    r.unreachable = true;
-    return r;
+    return *moved ? wager::shard_route{} : unreachable_route(refuser);
   };
   auto dir = start(opts, counter_kind());
   auto answer = ask_later(dir, counter_id("held"), 7);
@@ -567,18 +574,10 @@ TEST_CASE_FIXTURE(fixture, "a message for a shard whose owner is unreachable wai
 
 TEST_CASE_FIXTURE(fixture, "a message for a shard whose owner stays unreachable fails after "
                            "the hold") {
-  auto refuser = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
-    return {[](count_atom, int64_t) -> caf::result<int64_t> {
-      return wager::make_error(wager::errc::internal, "the unreachable owner was asked");
-    }};
-  });
+  auto refuser = spawn_unreachable_owner();
   auto opts = fast_options();
   opts.unreachable_hold = 50ms;
-  opts.placement = [refuser](uint32_t) {
-    wager::shard_route r{refuser};
-    r.unreachable = true;
-    return r;
-  };
+  opts.placement = [refuser](uint32_t) { return unreachable_route(refuser); };
   auto dir = start(opts, counter_kind());
   caf::scoped_actor self{sys};
   auto r = ask(dir, self, counter_id("never"), count_atom::value, int64_t{1});
