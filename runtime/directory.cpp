@@ -75,15 +75,23 @@ constexpr size_t crash_records_max = 65536;
 // Doublings of the crash back-off: 2^20 x 100 ms is far past any sane max.
 constexpr uint32_t backoff_doublings_max = 20;
 
-// A request relayed to another node is answered by that node straight to
-// its caller. Until then, for up to relay_watch (the platform's default call
-// timeout), this partition keeps a copy of its promise, so that if the
-// connection to that node is lost the caller is told at once (unavailable:
-// retry) instead of at its own timeout. A caller answered already drops the
-// second answer (CAF drops a response nobody awaits). At most
-// relay_watch_max such copies per remote directory; older ones are left to
-// their caller's timeout.
-constexpr auto relay_watch = std::chrono::seconds{15};
+// A request this node relays to another node is asked by the partition
+// itself, so that it sees the answer, and kept (with its content) until it
+// is answered. If the connection to that node is lost first, each request
+// still unanswered either goes again to the shard's new owner, if the
+// placement moved the shard away from the lost node before it was lost (a
+// drain: the lost node may have sent it on to the new owner and gone before
+// the answer came back; every command is idempotent, so the caller gets the
+// first outcome), or fails at once (unavailable: retry) if the lost node
+// still owned it (a crash), instead of at the caller's timeout. Every node a
+// request crosses keeps it so (a relay of a relay, or a request an entity
+// passed on to another node): only the node next to a lost one sees it go,
+// and the answer, or the failure, goes back the way the request came. At
+// most relay_watch_max requests are kept per partition; past that, relays
+// are unwatched and left to their caller's timeout. relay_timeout only
+// bounds how long an unanswered one is kept: it is longer than any caller's
+// timeout, so a caller always hears its own timeout first.
+constexpr auto relay_timeout = std::chrono::minutes{5};
 constexpr size_t relay_watch_max = 65536;
 
 using time_point = caf::actor_clock::time_point;
@@ -116,10 +124,13 @@ struct incoming_shard {
   std::vector<parked_message> held;
 };
 
-// A request relayed to another node, maybe not answered yet.
-struct watched_relay {
-  caf::response_promise promise; // a copy of the one delegated
-  time_point sent;
+// A request relayed to another node and not answered yet.
+struct pending_relay {
+  caf::response_promise promise;
+  entity_id id;
+  caf::message content;
+  uint32_t hops;        // as sent
+  const caf::actor_control_block* remote; // the directory it went to
 };
 
 // Another node's directory this partition relays to, by proxy: a new
@@ -127,7 +138,6 @@ struct watched_relay {
 struct remote_directory {
   caf::actor handle; // keeps the proxy, and so the key, alive
   bool lost = false; // its connection is gone (down_msg)
-  std::deque<watched_relay> relays;
 };
 
 enum class entity_status : uint8_t {
@@ -253,7 +263,8 @@ public:
     entities_.clear(); // drops held promises, which reference this actor
     incoming_.clear();
     disagreed_.clear();
-    remotes_.clear(); // holds promise copies, which reference this actor
+    remotes_.clear();
+    pending_.clear(); // holds promise copies, which reference this actor
     release_requests_.clear();
     release_waiters_.clear();
     crashes_.clear();
@@ -322,7 +333,7 @@ private:
   }
 
   // Sends a message on to the directory that owns its shard. To another
-  // node: watched until answered (relay_watch), and held back while that
+  // node: kept until answered (pending_relay), and held back while that
   // node is known lost, until the placement moves the shard.
   void relay(const caf::actor& owner, const entity_id& id, caf::response_promise rp,
              caf::message content, uint32_t hops, time_point parked_since) {
@@ -335,47 +346,96 @@ private:
       park(id, std::move(rp), std::move(content), hops - 1, parked_since, true);
       return;
     }
-    if (!rp.async()) {
-      auto now = clock().now();
-      auto& relays = remote.relays;
-      while (!relays.empty()
-             && (now - relays.front().sent >= relay_watch || relays.size() >= relay_watch_max))
-        relays.pop_front();
-      relays.push_back(watched_relay{rp, now});
+    if (rp.async() || pending_.size() >= relay_watch_max) {
+      rp.delegate(owner, relayed_atom::value, hops, id, std::move(content));
+      return;
     }
-    rp.delegate(owner, relayed_atom::value, hops, id, std::move(content));
+    auto key = ++relay_seq_;
+    pending_.emplace(key, pending_relay{std::move(rp), id, content, hops,
+                                        caf::actor_cast<caf::actor_control_block*>(owner)});
+    request(owner, relay_timeout, relayed_atom::value, hops, id, std::move(content))
+      .then(
+        // CAF 0.17 has no catch-all response handler: an answer of a type
+        // that no handler takes comes to the error handler as
+        // unexpected_response, the answer its context.
+        [this, key](caf::ok_atom ok) { relay_answered(key, caf::make_message(ok)); },
+        [this, key](caf::error& err) {
+          if (err == caf::sec::unexpected_response)
+            relay_answered(key, err.context());
+          else
+            relay_answered(key, caf::make_message(std::move(err)));
+        });
+  }
+
+  // Whether the answer to `rp` goes to an actor on this node: a caller
+  // here, or a partition here that relayed the request (an entity that
+  // delegates a request on keeps its caller).
+  bool answered_here(const caf::response_promise& rp) const {
+    auto next = rp.next();
+    return next != nullptr && next->node() == node();
+  }
+
+  void relay_answered(uint64_t key, caf::message answer) {
+    auto i = pending_.find(key);
+    if (i == pending_.end())
+      return;
+    auto rp = std::move(i->second.promise);
+    pending_.erase(i);
+    if (answer.match_elements<caf::error>())
+      rp.deliver(answer.get_mutable_as<caf::error>(0));
+    else
+      rp.deliver(std::move(answer));
   }
 
   remote_directory& watch(const caf::actor& handle) {
     auto* key = caf::actor_cast<caf::actor_control_block*>(handle);
     auto i = remotes_.find(key);
     if (i == remotes_.end()) {
-      i = remotes_.emplace(key, remote_directory{handle, false, {}}).first;
+      i = remotes_.emplace(key, remote_directory{handle, false}).first;
       // A proxy killed already (its connection gone) is reported at once.
       monitor(handle);
     }
     return i->second;
   }
 
-  // The connection to another node's directory is gone: what was relayed
-  // there and may be unanswered fails now (the caller retries through the
-  // directory once the placement has moved the shard), and a hand-off that
-  // waits for that node is over.
+  // The connection to another node's directory is gone. What was relayed
+  // there and is not answered yet goes to the shard's new owner if the
+  // shard had moved away from the lost node (it may have been carried out
+  // there already; the command is idempotent, so the answer is the first
+  // outcome), or fails if the lost node still owned it (the caller retries
+  // through the directory once the placement has moved the shard). A
+  // hand-off that waits for that node is over.
   void on_remote_down(const caf::down_msg& dm) {
     auto i = remotes_.find(dm.source.get());
     if (i == remotes_.end() || i->second.lost)
       return;
-    auto& remote = i->second;
-    remote.lost = true;
-    auto relays = std::move(remote.relays);
-    remote.relays.clear();
-    log().info("directory: the directory {} of node {} is gone ({}); {} requests relayed there "
-               "in the last {} s fail if still unanswered",
+    i->second.lost = true;
+    const auto* lost = dm.source.get();
+    // Its answers came through the same connection, before the down
+    // message: what is still pending here will never be answered.
+    std::vector<pending_relay> again;
+    size_t failed = 0;
+    for (auto p = pending_.begin(); p != pending_.end();) {
+      if (p->second.remote != lost) {
+        ++p;
+        continue;
+      }
+      auto relay = std::move(p->second);
+      p = pending_.erase(p);
+      if (moved_away_from(shard_of(relay.id, core_->shards), lost)) {
+        again.push_back(std::move(relay));
+      } else {
+        relay.promise.deliver(
+          make_error(errc::unavailable, "the node that owns it was lost, retry"));
+        ++failed;
+      }
+    }
+    log().info("directory: the directory {} of node {} is gone ({}); of the requests relayed "
+               "there and unanswered, {} go to their shard's new owner, {} fail",
                caf::to_string(dm.source), caf::to_string(dm.source.node()),
-               system().render(dm.reason), relays.size(),
-               std::chrono::duration_cast<std::chrono::seconds>(relay_watch).count());
-    for (auto& r : relays)
-      r.promise.deliver(make_error(errc::unavailable, "the node that owns it was lost, retry"));
+               system().render(dm.reason), again.size(), failed);
+    for (auto& r : again)
+      deliver(r.id, std::move(r.promise), std::move(r.content), r.hops - 1);
     std::vector<std::pair<uint32_t, uint64_t>> waiting;
     for (auto& [shard, in] : incoming_)
       if (in.from && caf::actor_cast<caf::actor_control_block*>(in.from) == dm.source.get())
@@ -384,6 +444,17 @@ private:
       log().info("directory: shard {}: its old owner was lost; serving it", shard);
       end_handoff(shard, move);
     }
+  }
+
+  // Whether this node's placement no longer gives `shard` to the directory
+  // `lost`, and has an owner for it that can be reached.
+  bool moved_away_from(uint32_t shard, const caf::actor_control_block* lost) const {
+    if (!opts_.placement)
+      return true;
+    auto route = opts_.placement(shard);
+    if (route.unreachable)
+      return false;
+    return caf::actor_cast<caf::actor_control_block*>(route.owner) != lost;
   }
 
   bool known_lost(const caf::actor& handle) const {
@@ -574,9 +645,6 @@ private:
     if (budget == 0)
       send(this, sweep_more_atom::value);
     std::erase_if(crashes_, [&](const auto& item) { return forgiven(item.second, now); });
-    for (auto& [key, remote] : remotes_)
-      while (!remote.relays.empty() && now - remote.relays.front().sent >= relay_watch)
-        remote.relays.pop_front();
   }
 
   void rehome() {
@@ -774,15 +842,32 @@ private:
       delayed_send(this, *next - now, release_check_atom::value);
   }
 
+  // Messages still waiting here are refused, except those whose answer
+  // goes to another node: that node's directory relayed it (or an entity
+  // here passed on a request relayed here) and watches it, and sends it to
+  // the shard's owner when this node's connection goes. A refusal would be
+  // an answer, and reach the caller as a failure of a request that a node
+  // still running could serve.
   void shutdown(const caf::error& reason) {
+    auto stopped = [this](caf::response_promise& rp, const entity_id& id) {
+      if (answered_here(rp))
+        refuse(rp, id, make_error(errc::unavailable, "directory stopped"));
+      else
+        log().debug("directory: stopped with a message for {}/{} from another node, which "
+                    "sends it on",
+                    id.kind, id.key);
+    };
     for (auto& [id, entry] : entities_)
       for (auto& held : entry.held)
-        refuse(held.promise, id, make_error(errc::unavailable, "directory stopped"));
+        stopped(held.promise, id);
     for (auto& [shard, in] : incoming_)
       for (auto& p : in.held)
-        refuse(p.message.promise, p.id, make_error(errc::unavailable, "directory stopped"));
+        stopped(p.message.promise, p.id);
     for (auto& p : disagreed_)
-      refuse(p.message.promise, p.id, make_error(errc::unavailable, "directory stopped"));
+      stopped(p.message.promise, p.id);
+    for (auto& [key, p] : pending_)
+      stopped(p.promise, p.id);
+    pending_.clear();
     remotes_.clear();
     quit(reason);
   }
@@ -849,6 +934,9 @@ private:
   bool rehome_pending_ = false;
   // Other nodes' directories relayed to or asked for a hand-off, by proxy.
   std::unordered_map<const caf::actor_control_block*, remote_directory> remotes_;
+  // Requests relayed to other nodes and not answered yet, by a number.
+  std::unordered_map<uint64_t, pending_relay> pending_;
+  uint64_t relay_seq_ = 0;
 };
 
 caf::error invalid(std::string what) {
