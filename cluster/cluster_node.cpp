@@ -185,18 +185,21 @@ void cluster_node::stop() {
     return;
   caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
   agent_ = caf::actor{};
-  if (dir_) {
-    // The directory serves every shard here again; it must not keep the
-    // peers' proxies or the refuser alive.
-    set_directory_placement(dir_, nullptr);
-    dir_ = directory{};
-  }
   caf::actor refuser;
   {
     std::lock_guard guard{shared_->mutex};
-    shared_->routes.clear();
     refuser = shared_->refuser;
+    // The last placement stays in the directory until it stops: what still
+    // reaches this node (a peer that has not heard it left) goes on to the
+    // shards' owners, and a shard given away is never served here again,
+    // which would make a second live copy of its entities. A shard whose
+    // owner is unknown waits (unreachable_hold), then fails: the refuser
+    // stops below.
+    for (auto& route : shared_->routes)
+      if (route.owner == refuser)
+        route.unreachable = true;
   }
+  dir_ = directory{};
   if (refuser)
     caf::anon_send_exit(refuser, caf::exit_reason::user_shutdown);
 }

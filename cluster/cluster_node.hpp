@@ -145,7 +145,9 @@ public:
   void leave();
 
   // Stops the agent (no more heartbeats: peers mark this node down after
-  // down_after). Idempotent; before the actor system goes.
+  // down_after). The directory keeps the last placement until it stops, so
+  // it never serves a shard this node gave away. Idempotent; before the
+  // actor system goes.
   void stop();
 
 private:
