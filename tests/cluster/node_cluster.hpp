@@ -29,9 +29,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,7 +60,7 @@ public:
     std::vector<std::string> args{"--data-dir",     data_dir,          "--http-port", "0",
                                   "--feed-port",    "-1",              "--cluster-port", "0",
                                   "--node-id",      node_id,           "--admin-key",
-                                  cluster_admin_key, "--log-level",     "warn"};
+                                  cluster_admin_key, "--log-level",     log_level()};
     args.insert(args.end(), extra.begin(), extra.end());
     process = std::make_unique<child_process>(binary("apps/wager-node"), args, env);
   }
@@ -152,6 +155,13 @@ public:
   std::string http;
   std::string cluster;
   std::unique_ptr<child_process> process;
+
+private:
+  // warn, or WAGER_TEST_NODE_LOG_LEVEL to follow a run in the nodes' logs.
+  static std::string log_level() {
+    const char* level = std::getenv("WAGER_TEST_NODE_LOG_LEVEL");
+    return level != nullptr && *level != '\0' ? level : "warn";
+  }
 };
 
 // True when every node in `nodes` shows exactly `expected` (node id ->
@@ -204,6 +214,106 @@ inline http_result call(cluster_test_node& node, const std::string& method,
   return call_until_answered(node, method, path, body, bearer, std::chrono::milliseconds{15000},
                              std::chrono::milliseconds{40000});
 }
+
+// Clients placing bets from their own threads until told to stop, client
+// t through through[t], each sending a bet every 20 ms and waiting for its
+// answer (well under the per-address and per-session request limits).
+// Each client does what a real one does: an answer 503 (the node says
+// retry) or no answer at all is sent again, the same body and so the same
+// request_id, until it is answered otherwise; a 201 on a retry is the bet
+// the first try placed. Each such first answer is kept in `retried`, every
+// final answer other than 201 in `failures`, and the bet ids acknowledged
+// per user in `acknowledged`.
+struct bet_stream {
+  std::vector<cluster_test_node*> through;
+  std::vector<std::string> tokens; // one user each
+  int markets;
+  std::string market_prefix;
+  static constexpr int64_t stake = 100;
+  std::atomic<bool> stop{false};
+  std::atomic<int> placed{0};
+  std::mutex mutex;
+  std::vector<std::string> failures;                // REQUIRES: mutex is held
+  std::vector<std::string> retried;                 // REQUIRES: mutex is held
+  std::vector<std::set<std::string>> acknowledged;  // REQUIRES: mutex is held
+  std::vector<std::thread> threads;
+
+  bet_stream(std::vector<cluster_test_node*> nodes, std::vector<std::string> user_tokens,
+             int market_count, std::string prefix)
+    : through(std::move(nodes)), tokens(std::move(user_tokens)), markets(market_count),
+      market_prefix(std::move(prefix)), acknowledged(tokens.size()) {
+    for (size_t t = 0; t < through.size(); ++t)
+      threads.emplace_back([this, t] { run(t); });
+  }
+
+  void run(size_t t) {
+    auto& node = *through[t];
+    auto [host, port] = split_address(node.http);
+    auto next = std::chrono::steady_clock::now();
+    auto clients = through.size();
+    for (size_t i = 0; !stop; ++i) {
+      next += std::chrono::milliseconds{20};
+      std::this_thread::sleep_until(next);
+      size_t u = (i * clients + t) % tokens.size();
+      auto request = "t" + std::to_string(t) + "-" + std::to_string(i);
+      auto body = R"({"request_id":")" + request + R"(","market_id":")" + market_prefix
+                  + std::to_string(i % static_cast<size_t>(markets))
+                  + R"(","selection_id":"home","stake":)" + std::to_string(stake)
+                  + R"(,"price":"2.00","accept":"exact"})";
+      http_client client{host, port, std::chrono::milliseconds{15000}};
+      auto r = client.request("POST", "/v1/bets", body, tokens[u]);
+      if (r.status == 0 || r.status == 503) {
+        {
+          std::lock_guard guard{mutex};
+          retried.push_back(node.id + " " + request + ": " + std::to_string(r.status) + " "
+                            + r.body);
+        }
+        r = call_until_answered(node, "POST", "/v1/bets", body, tokens[u],
+                                std::chrono::milliseconds{15000},
+                                std::chrono::milliseconds{40000});
+      }
+      std::lock_guard guard{mutex};
+      if (r.status == 201) {
+        acknowledged[u].insert(std::string{boost::json::parse(r.body).at("bet_id").as_string()});
+        ++placed;
+      } else {
+        failures.push_back(node.id + " " + request + ": " + std::to_string(r.status) + " "
+                           + r.body);
+      }
+    }
+  }
+
+  void finish() {
+    stop = true;
+    for (auto& t : threads)
+      t.join();
+    threads.clear();
+  }
+
+  ~bet_stream() { finish(); }
+
+  // The bets acknowledged to each user are exactly its open bets, and
+  // exactly their stakes left its wallet (which held `deposit` before),
+  // asked through `reads`.
+  void check_wallets(cluster_test_node& reads, int64_t deposit) {
+    std::lock_guard guard{mutex};
+    for (size_t u = 0; u < tokens.size(); ++u) {
+      CAPTURE(u);
+      auto r = call(reads, "GET", "/v1/bets?status=open", {}, tokens[u]);
+      REQUIRE_MESSAGE(r.status == 200, r.body);
+      std::set<std::string> seen;
+      auto doc = boost::json::parse(r.body);
+      for (auto& bet : doc.at("bets").as_array())
+        seen.insert(std::string{bet.at("bet_id").as_string()});
+      CHECK(seen == acknowledged[u]);
+      r = call(reads, "GET", "/v1/wallet", {}, tokens[u]);
+      REQUIRE_MESSAGE(r.status == 200, r.body);
+      auto wallet = boost::json::parse(r.body).as_object();
+      CHECK(wallet.at("available").as_int64() + wallet.at("held").as_int64()
+            == deposit - stake * static_cast<int64_t>(acknowledged[u].size()));
+    }
+  }
+};
 
 // The environment every test node gets: the shared cluster secret.
 inline std::map<std::string, std::string> cluster_env() {
