@@ -42,6 +42,16 @@
 // until it passivates, so its messages stay in order; placement_changed()
 // passivates those whose shard moved away.
 //
+// Relays to another node are watched: the relaying partition asks that
+// node's directory itself and hands the answer on. If the connection to it
+// is lost first, a request still unanswered goes to the shard's new owner
+// when the placement had moved the shard away from the lost node (a drain:
+// the same command, idempotent, so the caller gets its first outcome), and
+// fails with errc::unavailable ("the node that owns it was lost, retry")
+// when the lost node still owned it (a crash). A directory that stops
+// refuses the messages waiting in it whose caller is on its node, and drops
+// the others, which the node that relayed them sends on.
+//
 // Hand-off. A shard that moves here from a node that is still alive (a join,
 // a drain) names that node's directory in shard_route::handoff_from. Its
 // messages wait here while this partition asks that directory to release the
