@@ -241,9 +241,8 @@ void client_api::impl::admin_health(const call_ptr& c) {
   if (!parse_query(c, {}))
     return;
   auto health = plat.journal().health();
-  auto status = options.draining && options.draining() ? "draining"
-                : health.writable                        ? "ready"
-                                                         : "degraded";
+  bool draining = options.draining && options.draining();
+  auto status = draining ? "draining" : health.writable ? "ready" : "degraded";
   json::array members;
   uint32_t shards_owned = plat.options().shards;
   if (options.cluster) {
@@ -253,8 +252,11 @@ void client_api::impl::admin_health(const call_ptr& c) {
         json::object{{"node_id", m.node_id}, {"address", m.address}, {"status", m.status}});
     shards_owned = cluster.shards_owned;
   } else {
-    members.push_back(
-      json::object{{"node_id", options.node_id}, {"address", ""}, {"status", status}});
+    // A node alone is its cluster's one member: up, or leaving while it
+    // drains (member statuses are joining, up, leaving, down; the node's
+    // readiness is `status` above).
+    members.push_back(json::object{
+      {"node_id", options.node_id}, {"address", ""}, {"status", draining ? "leaving" : "up"}});
   }
   c->respond(json_response(200, json::object{{"node_id", options.node_id},
                                              {"status", status},

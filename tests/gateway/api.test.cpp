@@ -4,6 +4,14 @@
 
 #include "support/wait.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
 using namespace wager;
 using namespace wager::test;
 
@@ -192,6 +200,28 @@ TEST_CASE("admin routes need the operator key, and health answers with it") {
   CHECK(r.status == 401);
   r = node.call("POST", "/v1/admin/markets/m1/status", R"({"status":"open"})", "wrong-key");
   CHECK(r.status == 403);
+}
+
+// Regression (issue 19): a node without a cluster listed itself with its
+// readiness ("ready") as its member status.
+TEST_CASE("health on a node without a cluster lists the node as its one member, up or leaving") {
+  auto options = test_api_options();
+  auto draining = std::make_shared<std::atomic<bool>>(false);
+  options.draining = [draining] { return draining->load(); };
+  api_node node{options};
+  auto member_status = [&] {
+    auto r = node.call("GET", "/v1/admin/health", {}, admin_key);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto health = body_of(r);
+    auto& members = health.at("members").as_array();
+    REQUIRE(members.size() == 1);
+    CHECK(members[0].at("node_id").as_string() == "test-node");
+    return std::pair{std::string{health.at("status").as_string()},
+                     std::string{members[0].at("status").as_string()}};
+  };
+  CHECK(member_status() == std::pair<std::string, std::string>{"ready", "up"});
+  draining->store(true);
+  CHECK(member_status() == std::pair<std::string, std::string>{"draining", "leaving"});
 }
 
 TEST_CASE("without an operator key every admin route is forbidden") {
