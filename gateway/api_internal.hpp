@@ -176,6 +176,12 @@ private:
 std::optional<std::map<std::string, std::string>>
 parse_query(const call_ptr& c, std::initializer_list<std::string_view> allowed);
 
+// `?limit=` of a list: 1 to `max`, `fallback` when absent; nullopt (after
+// answering 400 invalid_field) otherwise.
+std::optional<uint32_t> parse_limit(const call_ptr& c,
+                                    const std::map<std::string, std::string>& query,
+                                    uint32_t fallback, uint32_t max);
+
 } // namespace wager::api
 
 namespace wager {

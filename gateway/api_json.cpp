@@ -258,4 +258,25 @@ parse_query(const call_ptr& c, std::initializer_list<std::string_view> allowed) 
   return out;
 }
 
+std::optional<uint32_t> parse_limit(const call_ptr& c,
+                                    const std::map<std::string, std::string>& query,
+                                    uint32_t fallback, uint32_t max) {
+  auto i = query.find("limit");
+  if (i == query.end())
+    return fallback;
+  auto& s = i->second;
+  uint32_t v = 0;
+  bool ok = !s.empty() && s.size() <= 9;
+  for (char ch : s) {
+    ok = ok && ch >= '0' && ch <= '9';
+    v = v * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  if (!ok || v < 1 || v > max) {
+    c->respond(error_response(errc::invalid_field, "limit must be 1 to " + std::to_string(max),
+                              "limit"));
+    return std::nullopt;
+  }
+  return v;
+}
+
 } // namespace wager::api
