@@ -17,6 +17,7 @@
 #include "wager/gateway/api.hpp"
 #include "wager/gateway/auth.hpp"
 #include "wager/gateway/auth_store.hpp"
+#include "wager/gateway/resource_json.hpp"
 #include "wager/runtime/errors.hpp"
 
 #include <boost/json.hpp>
@@ -98,16 +99,6 @@ http_response error_response(errc code, std::string_view message, std::string_vi
 // actor) are 503 unavailable: the caller retries with the same request id.
 http_response error_response(const caf::error& err);
 http_response no_content();
-
-// -- formatting --------------------------------------------------------------
-
-// RFC 3339 in UTC with milliseconds: "2026-11-28T00:36:49.123Z".
-std::string format_time(int64_t unix_ms);
-// The same form, or a whole-second one without fraction; nullopt otherwise.
-std::optional<int64_t> parse_time(std::string_view text);
-
-json::object market_json(const market_view& m);
-json::object bet_json(const bet& b);
 
 // -- input -------------------------------------------------------------------
 
