@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   std::string node_id = opts.node_id;
   wager::api_options api_opts;
   api_opts.admin_key = opts.admin_key;
+  api_opts.currency = opts.currency;
   // POST /v1/admin/drain, once its 202 is written, takes the SIGTERM path:
   // every thread blocks the signal, so main's sigwait below receives it.
   std::atomic<bool> drain_requested{false};

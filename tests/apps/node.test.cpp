@@ -189,6 +189,19 @@ TEST_CASE("POST /v1/admin/drain needs the operator key and drains nothing withou
   CHECK_FALSE(node.wait(0ms).has_value());
 }
 
+// Regression (issue 19): the currency was a hard-coded "EUR".
+TEST_CASE("the wallet shows the currency the node is configured with") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary, node_args(dir, {"--currency", "GBP"})};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  auto [host, port] = wager::test::split_address(ready->http);
+  wager::test::http_client client{host, port};
+  auto r = client.get("/v1/wallet", user_token(client, "gillian"));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(boost::json::parse(r.body).at("currency").as_string() == "GBP");
+}
+
 // Regression (issue 5): the first drain endpoint raised SIGTERM from its
 // handler and the drain sometimes closed the connection before the 202 was
 // written. The drain now starts once the answer is out.
