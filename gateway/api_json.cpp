@@ -84,16 +84,11 @@ http_response error_response(errc code, std::string_view message, std::string_vi
 http_response error_response(const caf::error& err) {
   if (err.category() != error_category)
     return error_response(errc::unavailable, "the platform did not answer in time, retry");
-  auto code = code_of(err);
+  auto code = api_code(err);
+  if (code != code_of(err))
+    return error_response(code, "the platform cannot write now, retry");
   auto message = message_of(err);
   auto detail = detail_of(err);
-  switch (code) {
-    case errc::journal_failure:
-    case errc::restart_intensity_exceeded:
-    case errc::sequence_conflict:
-      return error_response(errc::unavailable, "the platform cannot write now, retry");
-    default: break;
-  }
   if (message.empty())
     message = std::string{to_code(code)};
   json::object error{{"code", to_code(code)}, {"message", message}};

@@ -98,4 +98,15 @@ json::object bet_json(const bet& b) {
   return o;
 }
 
+errc api_code(const caf::error& err) {
+  if (err.category() != error_category)
+    return errc::unavailable;
+  switch (auto code = code_of(err)) {
+    case errc::journal_failure:
+    case errc::restart_intensity_exceeded:
+    case errc::sequence_conflict: return errc::unavailable;
+    default: return code;
+  }
+}
+
 } // namespace wager

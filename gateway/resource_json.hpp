@@ -1,15 +1,17 @@
 #pragma once
 
 // The one JSON form of each domain type the client API shows
-// (shared/API.md): a market, a bet, a point in time. REST answers
+// (shared/API.md): a market, a bet, a point in time, an error's code. REST answers
 // (api_*.cpp) and stream messages (stream_json.cpp) both encode through
 // these, and tests/gateway/api_openapi.test.cpp checks them against the
 // schemas of docs/openapi.json, so the three cannot drift apart.
 
 #include "wager/actors/bet.hpp"
 #include "wager/actors/market.hpp"
+#include "wager/runtime/errors.hpp"
 
 #include <boost/json/object.hpp>
+#include <caf/error.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -30,5 +32,12 @@ boost::json::object market_json(const market_view& m);
 // {bet_id, market_id, selection_id, stake, price, status, potential_payout,
 //  placed_at, payout? and settled_at? once settled}
 boost::json::object bet_json(const bet& b);
+
+// The API's code for a platform error, the same in a REST answer and a
+// stream's error message. A journal that cannot write, a supervisor that
+// gave up, a lost race on a stream's sequence and errors from outside
+// Wager (a timeout, an actor gone) are all `unavailable`: the caller
+// retries with the same request id. Every other code is its own.
+errc api_code(const caf::error& err);
 
 } // namespace wager

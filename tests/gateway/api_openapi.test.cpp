@@ -130,3 +130,25 @@ TEST_CASE("markets and bets are encoded as docs/openapi.json describes them") {
   CHECK(settled.contains("settled_at"));
   check_against(doc, "Bet", settled);
 }
+
+// The REST answers and the stream's error messages take their code from
+// api_code: every platform error becomes one of the document's codes.
+// Regression (issue 19): the stream sent journal_failure, sequence_conflict
+// or internal (for a timeout) where REST answered unavailable.
+TEST_CASE("every platform error has an API code the document lists") {
+  auto doc = openapi_document();
+  std::set<std::string> documented;
+  for (auto& code : doc.at("components").at("schemas").at("Error").at("properties").at("error")
+                      .at("properties").at("code").at("enum").as_array())
+    documented.emplace(code.as_string());
+  for (auto i = static_cast<uint8_t>(errc::invalid_field);
+       i <= static_cast<uint8_t>(errc::internal); ++i) {
+    auto err = make_error(static_cast<errc>(i));
+    auto code = std::string{to_code(api_code(err))};
+    CAPTURE(to_code(static_cast<errc>(i)));
+    CHECK_MESSAGE(documented.count(code) == 1, code << " is not an API error code");
+  }
+  CHECK(api_code(make_error(errc::journal_failure)) == errc::unavailable);
+  CHECK(api_code(caf::make_error(caf::sec::request_timeout)) == errc::unavailable);
+  CHECK(api_code(make_error(errc::price_changed)) == errc::price_changed);
+}
