@@ -94,6 +94,16 @@ wager::cluster_health health_of(const wager::cluster_view& view) {
   return health;
 }
 
+// A clustered node is ready (/readyz) once it is an up member and placement
+// gives it shards: while it joins, every shard it would serve is routed to a
+// refuser, and a load balancer must not send it clients yet.
+bool owns_its_shards(const wager::cluster_view& view, const std::string& node_id) {
+  for (auto& m : view.members)
+    if (m.node_id == node_id)
+      return m.status == wager::member_status::up && view.shards_owned > 0;
+  return false;
+}
+
 int fail(const std::string& line) {
   std::fprintf(stderr, "wager-node: %s\n", line.c_str());
   return 1;
@@ -155,6 +165,7 @@ int main(int argc, char** argv) {
   std::string node_id = opts.node_id;
   wager::api_options api_opts;
   api_opts.admin_key = opts.admin_key;
+  api_opts.currency = opts.currency;
   // POST /v1/admin/drain, once its 202 is written, takes the SIGTERM path:
   // every thread blocks the signal, so main's sigwait below receives it.
   std::atomic<bool> drain_requested{false};
@@ -163,6 +174,7 @@ int main(int argc, char** argv) {
     ::kill(::getpid(), SIGTERM);
   };
   std::optional<wager::client_api> api;
+  std::unique_ptr<wager::cluster_node> cluster;
 
   wager::http_server_options http_opts;
   http_opts.host = opts.http_host;
@@ -179,7 +191,14 @@ int main(int argc, char** argv) {
       std::atomic<wager::node_readiness> now{readiness.load()};
       if (now == wager::node_readiness::ready && !platform.journal().health().writable)
         now = wager::node_readiness::degraded;
-      if (auto res = wager::operations_response(req, now, metrics))
+      // /readyz also waits for the cluster; the client API does not refuse
+      // a joining node's requests (the directory routes or refuses them).
+      // `cluster` and `node_id` are set before readiness becomes ready.
+      std::atomic<wager::node_readiness> probe{now.load()};
+      if (probe == wager::node_readiness::ready && cluster &&
+          !owns_its_shards(cluster->view(), node_id))
+        probe = wager::node_readiness::starting;
+      if (auto res = wager::operations_response(req, probe, metrics))
         return respond(std::move(*res));
       // While draining, the health endpoint still answers (wagerctl status).
       bool health = req.method == "GET" && req.path == "/v1/admin/health";
@@ -214,7 +233,6 @@ int main(int argc, char** argv) {
   if (node_id.empty())
     node_id = default_node_id(http.port());
   std::optional<uint16_t> cluster_port;
-  std::unique_ptr<wager::cluster_node> cluster;
   if (opts.cluster_port) {
     std::string err;
     auto copts = cluster_options_of(opts, node_id, cluster_tls);

@@ -20,6 +20,7 @@
 
 #include <wager/actors/ledger_audit.hpp>
 #include <wager/persistence/backup.hpp>
+#include <wager/persistence/journal_schema.hpp>
 #include <wager/runtime/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -115,6 +116,36 @@ int verify(const options& o) {
   std::fprintf(stderr, "wagerctl: verify failed: %s%s\n", checked->problems.front().c_str(),
                total > 1 ? (" (and " + std::to_string(total - 1) + " more)").c_str() : "");
   return exit_violation;
+}
+
+// Brings an older journal layout to this release's, in one transaction (the
+// node does the same when it opens the journal); take a backup first, since
+// an older release cannot open the upgraded file.
+int upgrade(const options& o) {
+  std::string error;
+  auto path = existing_journal(o, error);
+  if (!path)
+    return fail(error);
+  int64_t from = 0;
+  {
+    auto before = wager::open_journal_for_inspection(*path);
+    if (!before)
+      return fail("cannot upgrade " + *path + ": " + wager::message_of(before.error()));
+    auto version = before->query_int("PRAGMA user_version", "reading the schema version");
+    if (!version)
+      return fail("cannot upgrade " + *path + ": " + wager::message_of(version.error()));
+    from = *version;
+  }
+  wager::journal_options jo;
+  jo.path = *path;
+  jo.create_if_missing = false;
+  auto upgraded = wager::open_journal_file(jo, wager::journal_role::writer);
+  if (!upgraded)
+    return fail("cannot upgrade " + *path + ": " + wager::message_of(upgraded.error()));
+  print_json(boost::json::object{{"journal", *path},
+                                 {"from_version", from},
+                                 {"to_version", wager::journal_schema_version}});
+  return exit_ok;
 }
 
 int backup(const options& o) {
@@ -309,13 +340,16 @@ int feed_replay(const options& o) {
 int run(const options& o, const std::string& command) {
   if (command == "feed-replay")
     return feed_replay(o);
-  bool offline = command == "verify" || command == "backup" || command == "restore";
+  bool offline = command == "verify" || command == "backup" || command == "restore"
+                 || command == "upgrade";
   if (offline) {
     if (o.data_dir.empty())
       return fail(command + " works on a node's data dir: give --data-dir DIR"
                   + (o.url.empty() ? "" : " (through --url it is not available yet)"));
     if (command == "verify")
       return verify(o);
+    if (command == "upgrade")
+      return upgrade(o);
     return command == "backup" ? backup(o) : restore(o);
   }
   if (o.url.empty() || o.admin_key.empty())
@@ -331,7 +365,7 @@ int run(const options& o, const std::string& command) {
 int main(int argc, char** argv) {
   options o;
   CLI::App app{"wagerctl: operate a Wager node or its data dir", "wagerctl"};
-  app.add_option("--data-dir", o.data_dir, "a node's data dir (verify, backup, restore)");
+  app.add_option("--data-dir", o.data_dir, "a node's data dir (verify, backup, restore, upgrade)");
   app.add_option("--url", o.url, "a node's client API, e.g. http://127.0.0.1:8080 (status, drain)");
   app.add_option("--admin-key", o.admin_key, "the node's operator key")
     ->envname("WAGER_ADMIN_KEY");
@@ -348,6 +382,7 @@ int main(int argc, char** argv) {
   app.add_subcommand("backup", "copy the live journal to FILE (a new file)")
     ->add_option("FILE", o.file, "the backup to write")
     ->required();
+  app.add_subcommand("upgrade", "bring an older journal layout to this release's (after a backup)");
   app.add_subcommand("restore", "make FILE the journal of an empty data dir")
     ->add_option("FILE", o.file, "a backup made by wagerctl backup")
     ->required();

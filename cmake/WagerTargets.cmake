@@ -1,4 +1,5 @@
 include_guard(GLOBAL)
+include(${CMAKE_CURRENT_LIST_DIR}/WagerPublicHeaders.cmake)
 
 # Compile settings shared by every Wager target: warnings, sanitizers.
 function(wager_target_defaults target)
@@ -18,8 +19,9 @@ function(wager_target_defaults target)
 endfunction()
 
 # A library for one top-level folder: wager_<name>, alias wager::<name>.
-# Sources are the folder's .cpp files; headers install under
-# include/wager/<name>/.
+# Sources are the folder's .cpp files; its public headers
+# (WagerPublicHeaders.cmake) install under include/wager/<name>/, the others
+# stay in the build tree.
 function(wager_folder_library name)
   cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
@@ -44,7 +46,14 @@ function(wager_folder_library name)
   install(TARGETS wager_${name} EXPORT wager-targets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-  install(FILES ${headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/wager/${name})
+  set(public_headers)
+  foreach(header ${WAGER_PUBLIC_HEADERS_${name}})
+    if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${header})
+      message(FATAL_ERROR "WagerPublicHeaders.cmake names ${name}/${header}, which does not exist")
+    endif()
+    list(APPEND public_headers ${CMAKE_CURRENT_SOURCE_DIR}/${header})
+  endforeach()
+  install(FILES ${public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/wager/${name})
 endfunction()
 
 # One doctest executable per tests/<folder>/<name>.test.cpp, named

@@ -76,8 +76,14 @@ struct api_options {
   // Must outlive the API.
   feed_ingest* feed = nullptr;
 
-  // Markets listed at most by GET /v1/markets.
-  uint32_t markets_list_max = 500;
+  // Lists are paginated (shared/API.md): `?limit=` defaults to
+  // list_limit_default and asks at most list_limit_max.
+  uint32_t list_limit_default = 100;
+  uint32_t list_limit_max = 1000;
+  // Markets one GET /v1/markets reads at most to fill a page: a filter few
+  // markets match answers a short page with its `next` cursor instead of
+  // reading every market in one request.
+  uint32_t markets_scan_max = 10'000;
 
   // The cluster as GET /v1/admin/health shows it; the node supplies it from
   // its cluster agent. Without it the API answers what it knows: this node,

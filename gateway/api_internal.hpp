@@ -17,6 +17,7 @@
 #include "wager/gateway/api.hpp"
 #include "wager/gateway/auth.hpp"
 #include "wager/gateway/auth_store.hpp"
+#include "wager/gateway/resource_json.hpp"
 #include "wager/runtime/errors.hpp"
 
 #include <boost/json.hpp>
@@ -99,16 +100,6 @@ http_response error_response(errc code, std::string_view message, std::string_vi
 http_response error_response(const caf::error& err);
 http_response no_content();
 
-// -- formatting --------------------------------------------------------------
-
-// RFC 3339 in UTC with milliseconds: "2026-11-28T00:36:49.123Z".
-std::string format_time(int64_t unix_ms);
-// The same form, or a whole-second one without fraction; nullopt otherwise.
-std::optional<int64_t> parse_time(std::string_view text);
-
-json::object market_json(const market_view& m);
-json::object bet_json(const bet& b);
-
 // -- input -------------------------------------------------------------------
 
 // The body as a JSON object, or the 400 to answer. An empty body is {} when
@@ -175,6 +166,12 @@ private:
 // malformed one or a name not in `allowed`.
 std::optional<std::map<std::string, std::string>>
 parse_query(const call_ptr& c, std::initializer_list<std::string_view> allowed);
+
+// `?limit=` of a list: 1 to `max`, `fallback` when absent; nullopt (after
+// answering 400 invalid_field) otherwise.
+std::optional<uint32_t> parse_limit(const call_ptr& c,
+                                    const std::map<std::string, std::string>& query,
+                                    uint32_t fallback, uint32_t max);
 
 } // namespace wager::api
 

@@ -84,16 +84,11 @@ http_response error_response(errc code, std::string_view message, std::string_vi
 http_response error_response(const caf::error& err) {
   if (err.category() != error_category)
     return error_response(errc::unavailable, "the platform did not answer in time, retry");
-  auto code = code_of(err);
+  auto code = api_code(err);
+  if (code != code_of(err))
+    return error_response(code, "the platform cannot write now, retry");
   auto message = message_of(err);
   auto detail = detail_of(err);
-  switch (code) {
-    case errc::journal_failure:
-    case errc::restart_intensity_exceeded:
-    case errc::sequence_conflict:
-      return error_response(errc::unavailable, "the platform cannot write now, retry");
-    default: break;
-  }
   if (message.empty())
     message = std::string{to_code(code)};
   json::object error{{"code", to_code(code)}, {"message", message}};
@@ -115,93 +110,6 @@ http_response no_content() {
   res.status = 204;
   res.content_type.clear();
   return res;
-}
-
-std::string format_time(int64_t unix_ms) {
-  auto secs = static_cast<time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  // Room for any int in every field, so the compiler can prove no truncation.
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return buf;
-}
-
-std::optional<int64_t> parse_time(std::string_view text) {
-  // YYYY-MM-DDTHH:MM:SS[.mmm]Z
-  if (text.size() != 20 && text.size() != 24)
-    return std::nullopt;
-  auto num = [&](size_t at, size_t n) -> int {
-    int v = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (text[i] < '0' || text[i] > '9')
-        return -1;
-      v = v * 10 + (text[i] - '0');
-    }
-    return v;
-  };
-  if (text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':'
-      || text[16] != ':' || text.back() != 'Z')
-    return std::nullopt;
-  std::tm tm{};
-  int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
-      s = num(17, 2), ms = 0;
-  if (text.size() == 24) {
-    if (text[19] != '.')
-      return std::nullopt;
-    ms = num(20, 3);
-  }
-  if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23
-      || mi < 0 || mi > 59 || s < 0 || s > 59 || ms < 0)
-    return std::nullopt;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  auto t = timegm(&tm);
-  std::tm back{};
-  gmtime_r(&t, &back);
-  if (back.tm_mday != d) // 31 February and friends
-    return std::nullopt;
-  return static_cast<int64_t>(t) * 1000 + ms;
-}
-
-json::object market_json(const market_view& m) {
-  json::array selections;
-  for (auto& s : m.definition.selections)
-    selections.push_back(json::object{{"selection_id", s.id.value},
-                                      {"name", s.name},
-                                      {"price", format_price(s.current)}});
-  return {{"market_id", m.definition.id.value},
-          {"event", m.definition.event},
-          {"name", m.definition.name},
-          {"status", to_string(m.status)},
-          {"selections", std::move(selections)},
-          {"limits", json::object{{"max_stake", m.definition.limits.max_stake.minor},
-                                  {"max_liability", m.definition.limits.max_liability.minor}}},
-          {"in_play_delay_ms", m.definition.in_play_delay_ms},
-          {"version", m.version}};
-}
-
-json::object bet_json(const bet& b) {
-  json::object o{{"bet_id", b.id.value},
-                 {"market_id", b.market.value},
-                 {"selection_id", b.selection.value},
-                 {"stake", b.stake.minor},
-                 {"price", format_price(b.accepted)},
-                 {"status", to_string(b.status)},
-                 {"potential_payout", b.potential().minor},
-                 {"placed_at", format_time(b.placed_at_ms)}};
-  if (b.status != bet_status::open) {
-    o["payout"] = b.payout.minor;
-    if (b.settled_at_ms != 0)
-      o["settled_at"] = format_time(b.settled_at_ms);
-  }
-  return o;
 }
 
 std::optional<json::object> parse_body(const call_ptr& c, bool empty_ok) {
@@ -256,6 +164,27 @@ parse_query(const call_ptr& c, std::initializer_list<std::string_view> allowed) 
     out[*name] = *value;
   }
   return out;
+}
+
+std::optional<uint32_t> parse_limit(const call_ptr& c,
+                                    const std::map<std::string, std::string>& query,
+                                    uint32_t fallback, uint32_t max) {
+  auto i = query.find("limit");
+  if (i == query.end())
+    return fallback;
+  auto& s = i->second;
+  uint32_t v = 0;
+  bool ok = !s.empty() && s.size() <= 9;
+  for (char ch : s) {
+    ok = ok && ch >= '0' && ch <= '9';
+    v = v * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  if (!ok || v < 1 || v > max) {
+    c->respond(error_response(errc::invalid_field, "limit must be 1 to " + std::to_string(max),
+                              "limit"));
+    return std::nullopt;
+  }
+  return v;
 }
 
 } // namespace wager::api

@@ -37,8 +37,99 @@ void client_api::impl::get_market(const call_ptr& c) {
                   [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
 
+namespace {
+
+// One GET /v1/markets: pages of market ids in id order read on the API's
+// pool (a journal read), each page's markets asked for at once, the status
+// filter applied in id order before the limit. The answer's `next` is the
+// id of the last market read, or null once the last market was read.
+struct market_scan : std::enable_shared_from_this<market_scan> {
+  std::shared_ptr<client_api::impl> api;
+  call_ptr c;
+  std::optional<market_status> wanted;
+  uint32_t limit = 0;
+  std::string after; // the cursor: the last market id read
+  uint32_t read = 0;
+  json::array found;
+
+  void post_read_page() {
+    auto self = shared_from_this();
+    if (!api->pool->post([self] { self->read_page(); }))
+      c->respond(error_response(errc::unavailable, "too many requests at once, retry later"));
+  }
+
+  void read_page() {
+    auto want = std::min<uint32_t>(list_page, api->options.markets_scan_max - read);
+    auto page = api->plat.journal().list_streams("market", after.empty() ? "" : "market/" + after,
+                                                 want);
+    if (!page)
+      return c->respond(error_response(page.error()));
+    if (page->empty())
+      return finish(false);
+    std::vector<std::string> ids;
+    for (auto& s : *page) {
+      auto slash = s.find('/');
+      ids.push_back(slash == std::string::npos ? s : s.substr(slash + 1));
+    }
+    ask(std::move(ids), page->size() == want);
+  }
+
+  void ask(std::vector<std::string> ids, bool page_full) {
+    struct gather {
+      std::mutex mutex;
+      size_t left;
+      std::vector<std::optional<market_view>> views;
+    };
+    auto g = std::make_shared<gather>();
+    g->left = ids.size();
+    g->views.resize(ids.size());
+    auto shared_ids = std::make_shared<std::vector<std::string>>(std::move(ids));
+    for (size_t i = 0; i < shared_ids->size(); ++i) {
+      api->plat.get_market(market_id{(*shared_ids)[i]},
+                           [self = shared_from_this(), g, i, shared_ids,
+                            page_full](caf::expected<market_view> m) {
+                             std::unique_lock lock{g->mutex};
+                             // A market that cannot be read now is left out,
+                             // not a failed list.
+                             if (m)
+                               g->views[i] = std::move(*m);
+                             if (--g->left > 0)
+                               return;
+                             lock.unlock();
+                             self->take(*shared_ids, g->views, page_full);
+                           });
+    }
+  }
+
+  void take(const std::vector<std::string>& ids,
+            const std::vector<std::optional<market_view>>& views, bool page_full) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      after = ids[i];
+      ++read;
+      auto& v = views[i];
+      if (v && (!wanted || v->status == *wanted))
+        found.push_back(market_json(*v));
+      if (found.size() == limit)
+        return finish(i + 1 < ids.size() || page_full);
+    }
+    if (!page_full)
+      return finish(false);
+    if (read >= api->options.markets_scan_max)
+      return finish(true);
+    post_read_page();
+  }
+
+  void finish(bool more) {
+    json::value next = more ? json::value(after) : json::value(nullptr);
+    c->respond(json_response(
+      200, json::object{{"markets", std::move(found)}, {"next", std::move(next)}}));
+  }
+};
+
+} // namespace
+
 void client_api::impl::list_markets(const call_ptr& c) {
-  auto q = parse_query(c, {"status"});
+  auto q = parse_query(c, {"status", "limit", "after"});
   if (!q)
     return;
   std::optional<market_status> wanted;
@@ -49,54 +140,23 @@ void client_api::impl::list_markets(const call_ptr& c) {
         errc::invalid_field,
         "status must be pending, open, suspended, closed, settled or voided", "status"));
   }
-  auto self = shared_from_this();
-  auto posted = pool->post([self, c, wanted] {
-    // Which markets exist is a journal read: on the pool, never on I/O.
-    std::vector<std::string> ids;
-    std::string after;
-    while (ids.size() < self->options.markets_list_max) {
-      auto page = self->plat.journal().list_streams("market", after, list_page);
-      if (!page)
-        return c->respond(error_response(page.error()));
-      for (auto& s : *page) {
-        auto slash = s.find('/');
-        ids.push_back(slash == std::string::npos ? s : s.substr(slash + 1));
-        if (ids.size() == self->options.markets_list_max)
-          break;
-      }
-      if (page->size() < list_page)
-        break;
-      after = page->back();
-    }
-    if (ids.empty())
-      return c->respond(json_response(200, json::object{{"markets", json::array{}}}));
-    struct gather {
-      std::mutex mutex;
-      size_t left;
-      std::vector<market_view> found;
-    };
-    auto g = std::make_shared<gather>();
-    g->left = ids.size();
-    for (auto& id : ids) {
-      self->plat.get_market(market_id{id}, [c, g, wanted](caf::expected<market_view> m) {
-        std::lock_guard lock{g->mutex};
-        // A market that cannot be read now is left out, not a failed list.
-        if (m && (!wanted || m->status == *wanted))
-          g->found.push_back(std::move(*m));
-        if (--g->left > 0)
-          return;
-        std::sort(g->found.begin(), g->found.end(), [](auto& a, auto& b) {
-          return a.definition.id.value < b.definition.id.value;
-        });
-        json::array out;
-        for (auto& v : g->found)
-          out.push_back(market_json(v));
-        c->respond(json_response(200, json::object{{"markets", std::move(out)}}));
-      });
-    }
-  });
-  if (!posted)
-    c->respond(error_response(errc::unavailable, "too many requests at once, retry later"));
+  auto limit = parse_limit(c, *q, options.list_limit_default, options.list_limit_max);
+  if (!limit)
+    return;
+  std::string after;
+  if (auto i = q->find("after"); i != q->end()) {
+    if (!valid_id(i->second))
+      return c->respond(
+        error_response(errc::invalid_field, "after must be a market_id", "after"));
+    after = i->second;
+  }
+  auto scan = std::make_shared<market_scan>();
+  scan->api = shared_from_this();
+  scan->c = c;
+  scan->wanted = wanted;
+  scan->limit = *limit;
+  scan->after = std::move(after);
+  scan->post_read_page();
 }
 
 void client_api::impl::admin_create_market(const call_ptr& c) {
@@ -241,9 +301,8 @@ void client_api::impl::admin_health(const call_ptr& c) {
   if (!parse_query(c, {}))
     return;
   auto health = plat.journal().health();
-  auto status = options.draining && options.draining() ? "draining"
-                : health.writable                        ? "ready"
-                                                         : "degraded";
+  bool draining = options.draining && options.draining();
+  auto status = draining ? "draining" : health.writable ? "ready" : "degraded";
   json::array members;
   uint32_t shards_owned = plat.options().shards;
   if (options.cluster) {
@@ -253,8 +312,11 @@ void client_api::impl::admin_health(const call_ptr& c) {
         json::object{{"node_id", m.node_id}, {"address", m.address}, {"status", m.status}});
     shards_owned = cluster.shards_owned;
   } else {
-    members.push_back(
-      json::object{{"node_id", options.node_id}, {"address", ""}, {"status", status}});
+    // A node alone is its cluster's one member: up, or leaving while it
+    // drains (member statuses are joining, up, leaving, down; the node's
+    // readiness is `status` above).
+    members.push_back(json::object{
+      {"node_id", options.node_id}, {"address", ""}, {"status", draining ? "leaving" : "up"}});
   }
   c->respond(json_response(200, json::object{{"node_id", options.node_id},
                                              {"status", status},

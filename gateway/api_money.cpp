@@ -9,6 +9,9 @@
 
 #include <caf/make_message.hpp>
 
+#include <algorithm>
+#include <iterator>
+
 namespace wager {
 
 using namespace api;
@@ -84,18 +87,11 @@ void client_api::impl::get_transactions(const call_ptr& c) {
     if (!q)
       return;
     transactions_query query;
-    if (auto i = q->find("limit"); i != q->end()) {
-      auto& s = i->second;
-      uint32_t v = 0;
-      bool ok = !s.empty() && s.size() <= 4;
-      for (char ch : s)
-        ok = ok && ch >= '0' && ch <= '9' && ((v = v * 10 + static_cast<uint32_t>(ch - '0')), true);
-      if (!ok || v < 1 || v > wallet_ledger_max)
-        return c->respond(error_response(
-          errc::invalid_field, "limit must be 1 to " + std::to_string(wallet_ledger_max),
-          "limit"));
-      query.limit = v;
-    }
+    auto limit = parse_limit(c, *q, options.list_limit_default,
+                             std::min<uint32_t>(options.list_limit_max, wallet_ledger_max));
+    if (!limit)
+      return;
+    query.limit = *limit;
     if (auto i = q->find("before"); i != q->end()) {
       auto before = parse_before(i->second);
       if (!before)
@@ -104,7 +100,7 @@ void client_api::impl::get_transactions(const call_ptr& c) {
       query.before_seq = *before;
     }
     carry<std::vector<wallet_transaction>>(c, caf::make_message(query),
-                      [c](caf::expected<std::vector<wallet_transaction>> ts) {
+                      [c, limit = query.limit](caf::expected<std::vector<wallet_transaction>> ts) {
                         if (!ts)
                           return c->respond(error_response(ts.error()));
                         json::array out;
@@ -116,7 +112,12 @@ void client_api::impl::get_transactions(const call_ptr& c) {
                                                       t.available_after.minor},
                                                      {"at", format_time(t.at_ms)},
                                                      {"ref", t.ref}});
-                        c->respond(json_response(200, json::object{{"transactions", out}}));
+                        // A full page may have older ones after it.
+                        json::value next = nullptr;
+                        if (ts->size() == limit)
+                          next = json::value(ts->back().transaction_id);
+                        c->respond(json_response(
+                          200, json::object{{"transactions", out}, {"next", next}}));
                       });
   });
 }
@@ -169,7 +170,7 @@ void client_api::impl::get_bet(const call_ptr& c) {
 
 void client_api::impl::list_bets(const call_ptr& c) {
   authenticated(c, [this, c] {
-    auto q = parse_query(c, {"status"});
+    auto q = parse_query(c, {"status", "limit", "before"});
     if (!q)
       return;
     bool settled = false;
@@ -179,14 +180,41 @@ void client_api::impl::list_bets(const call_ptr& c) {
           error_response(errc::invalid_field, "status must be open or settled", "status"));
       settled = i->second == "settled";
     }
+    auto limit = parse_limit(c, *q, options.list_limit_default, options.list_limit_max);
+    if (!limit)
+      return;
+    std::string before;
+    if (auto i = q->find("before"); i != q->end()) {
+      if (!valid_id(i->second))
+        return c->respond(
+          error_response(errc::invalid_field, "before must be a bet_id", "before"));
+      before = i->second;
+    }
     carry<std::vector<bet>>(c, caf::make_message(bets_query{settled}),
-              [c](caf::expected<std::vector<bet>> bs) {
+              [c, limit = *limit, before](caf::expected<std::vector<bet>> bs) {
                 if (!bs)
                   return c->respond(error_response(bs.error()));
+                // Newest first; the page starts after the cursor's bet.
+                auto from = bs->begin();
+                if (!before.empty()) {
+                  from = std::find_if(bs->begin(), bs->end(),
+                                      [&](const bet& b) { return b.id.value == before; });
+                  if (from == bs->end())
+                    return c->respond(error_response(
+                      errc::invalid_field, "before must be the bet_id of a bet in this list",
+                      "before"));
+                  ++from;
+                }
                 json::array out;
-                for (auto& b : *bs)
-                  out.push_back(bet_json(b));
-                c->respond(json_response(200, json::object{{"bets", out}}));
+                json::value next = nullptr;
+                for (auto i = from; i != bs->end(); ++i) {
+                  if (out.size() == limit) {
+                    next = json::value(std::prev(i)->id.value);
+                    break;
+                  }
+                  out.push_back(bet_json(*i));
+                }
+                c->respond(json_response(200, json::object{{"bets", out}, {"next", next}}));
               });
   });
 }

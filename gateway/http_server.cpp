@@ -115,7 +115,9 @@ private:
       return reply_and_close(error_response(431, "too_large",
                                             "the request headers are over the size limit"));
     if (ec)
-      return reply_and_close(error_response(400, "bad_request",
+      // shared/API.md's 400 codes name what is wrong with a request's
+      // parts; a request line or header HTTP cannot parse is such a part.
+      return reply_and_close(error_response(400, "invalid_field",
                                             "malformed HTTP request: " + ec.message()));
     auto& msg = parser_->get();
     http_request req;

@@ -6,6 +6,7 @@
 #include "wager/actors/session.hpp"
 #include "wager/actors/wallet.hpp"
 #include "wager/gateway/auth_store.hpp"
+#include "wager/gateway/resource_json.hpp"
 #include "wager/gateway/stream_json.hpp"
 #include "wager/gateway/stream_outbox.hpp"
 #include "wager/runtime/errors.hpp"
@@ -89,7 +90,7 @@ void subscribe_one(session_actor* self, const std::string& market) {
         auto& st = self->state;
         st.subscribing.erase(market);
         st.markets.erase(market);
-        send_error(self, to_code(code_of(err)), "cannot subscribe to market " + market, "markets");
+        send_error(self, to_code(api_code(err)), "cannot subscribe to market " + market, "markets");
       });
 }
 
@@ -126,7 +127,7 @@ void watch_wallet(session_actor* self) {
                  watch_cmd{caf::actor{self}})
     .then([self](wallet_balance& b) { push_reliable(self, wallet_message(b)); },
           [self](caf::error& err) {
-            send_error(self, to_code(code_of(err)), "cannot follow the wallet");
+            send_error(self, to_code(api_code(err)), "cannot follow the wallet");
           });
 }
 

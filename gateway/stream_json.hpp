@@ -11,11 +11,14 @@
 
 namespace wager {
 
-// {"type":"market","market":{market_id, event, name, status, selections, limits, version}}
+// The domain types inside the messages are encoded as REST encodes them
+// (resource_json.hpp).
+
+// {"type":"market","market":market_json(v)}
 std::string market_message(const market_view& v);
 // {"type":"status","market_id","version","status"}
 std::string status_message(const market_update& u);
-// {"type":"bet","bet":{bet_id, market_id, selection_id, stake, price, status, ...}}
+// {"type":"bet","bet":bet_json(b)}
 std::string bet_message(const bet& b);
 // {"type":"wallet","available","held"}
 std::string wallet_message(const wallet_balance& b);

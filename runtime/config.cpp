@@ -163,6 +163,15 @@ const std::vector<option_def>& option_table() {
        o.cluster_tls_ca = v;
        return std::string{};
      }},
+    {"currency", "CODE", "the wallets' currency, an ISO 4217 code (default EUR)",
+     [](node_options& o, const std::string& v) {
+       o.currency = v;
+       bool code = v.size() == 3;
+       for (char c : v)
+         code = code && c >= 'A' && c <= 'Z';
+       return code ? std::string{}
+                   : "expected a three-letter ISO 4217 code such as EUR, got '" + v + "'";
+     }},
     {"admin-key", "KEY", "operator key for the admin endpoints (default none: 403)",
      [](node_options& o, const std::string& v) {
        o.admin_key = v;

@@ -63,6 +63,11 @@ struct node_options {
   std::string cluster_tls_key;
   std::string cluster_tls_ca;
 
+  // The currency of every wallet, shown by GET /v1/wallet: three capital
+  // letters (ISO 4217). Amounts are in its minor unit; a node's journal
+  // holds one currency, so it must not change over the journal's life.
+  std::string currency = "EUR";
+
   // Operator key for the admin endpoints; empty disables them (403).
   std::string admin_key;
 

@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev libcli11-dev prometheus-cpp-dev
   doctest-dev librapidcheck-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev # the libFuzzer target (scripts/test.sh)
+  $(command -v npm >/dev/null || echo nodejs npm) # OpenAPI validator, tests/gateway/openapi
 )
 
 missing=()

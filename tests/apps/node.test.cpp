@@ -4,6 +4,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
@@ -61,8 +62,8 @@ TEST_CASE("the ready line names the ports the node really bound") {
   CHECK(port != 0);
   wager::test::http_client client{host, port};
   CHECK(client.get("/healthz").status == 200);
-  auto readyz = client.get("/readyz");
-  CHECK(readyz.status == 200);
+  // Ready once its cluster agent, the cluster's first member, owns the shards.
+  CHECK(wager::test::wait_until([&] { return client.get("/readyz").status == 200; }));
   auto metrics = client.get("/metrics");
   CHECK(metrics.status == 200);
   CHECK(metrics.headers["content-type"].find("text/plain") == 0);
@@ -76,6 +77,48 @@ TEST_CASE("the ready line names the ports the node really bound") {
     socket.connect({boost::asio::ip::make_address(h), p}, ec);
     CHECK_FALSE(ec);
   }
+}
+
+namespace {
+
+// A port nothing listens on: bound by the kernel, then released.
+uint16_t free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acceptor{
+    ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  return acceptor.local_endpoint().port();
+}
+
+} // namespace
+
+// Regression (issue 19): /readyz answered 200 as soon as the cluster agent
+// started, while the node was still joining and owned no shard.
+TEST_CASE("readyz answers 503 until a clustered node is up and owns its shards") {
+  wager::test::temp_dir dir;
+  std::string secret = "a-cluster-secret-long-enough-for-the-node";
+  uint16_t seed_port = free_port();
+  std::string seed = "127.0.0.1:" + std::to_string(seed_port);
+  child_process joiner{node_binary, node_args(dir, {"--node-id", "n-joiner", "--cluster-port", "0",
+                                                    "--seeds", seed, "--cluster-secret", secret})};
+  auto ready = read_ready(joiner);
+  REQUIRE(ready);
+  auto [host, port] = wager::test::split_address(ready->http);
+  wager::test::http_client client{host, port};
+  // Its seed does not answer yet: the node serves /healthz but is not ready.
+  auto readyz = client.get("/readyz");
+  CHECK(readyz.status == 503);
+  CHECK(readyz.body == R"({"status":"starting"})");
+  CHECK(readyz.headers["retry-after"] == "1");
+  CHECK(client.get("/healthz").status == 200);
+
+  // The seed starts the cluster; the joiner is admitted, becomes up and owns
+  // its share of the shards.
+  child_process first{node_binary, node_args(dir, {"--node-id", "n-first", "--cluster-port",
+                                                   std::to_string(seed_port),
+                                                   "--cluster-secret", secret})};
+  REQUIRE(read_ready(first));
+  CHECK(wager::test::wait_until([&] { return client.get("/readyz").status == 200; },
+                                std::chrono::seconds{20}));
 }
 
 TEST_CASE("an unknown route answers 404 in the API's error shape") {
@@ -144,6 +187,19 @@ TEST_CASE("POST /v1/admin/drain needs the operator key and drains nothing withou
   // Still serving after all of that.
   CHECK(client.get("/readyz").status == 200);
   CHECK_FALSE(node.wait(0ms).has_value());
+}
+
+// Regression (issue 19): the currency was a hard-coded "EUR".
+TEST_CASE("the wallet shows the currency the node is configured with") {
+  wager::test::temp_dir dir;
+  child_process node{node_binary, node_args(dir, {"--currency", "GBP"})};
+  auto ready = read_ready(node);
+  REQUIRE(ready);
+  auto [host, port] = wager::test::split_address(ready->http);
+  wager::test::http_client client{host, port};
+  auto r = client.get("/v1/wallet", user_token(client, "gillian"));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(boost::json::parse(r.body).at("currency").as_string() == "GBP");
 }
 
 // Regression (issue 5): the first drain endpoint raised SIGTERM from its

@@ -8,10 +8,12 @@
 
 #include "wager/actors/platform.hpp"
 #include "wager/actors/wallet_state.hpp"
+#include "wager/persistence/journal_schema.hpp"
 #include "wager/persistence/sqlite_journal.hpp"
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -329,6 +331,55 @@ TEST_CASE("restore refuses a data dir that is not empty") {
   auto again = run_ctl({"--data-dir", data, "backup", backup});
   CHECK(again.status == 2); // a backup never overwrites a file
   CHECK(again.err.find("exists") != std::string::npos);
+}
+
+// Regression (issue 19): shared/API.md lists `wagerctl upgrade` among the
+// journal commands, and wagerctl did not have it.
+TEST_CASE("upgrade brings a version 1 journal to the current layout, keeping its streams") {
+  temp_dir dir;
+  auto data = dir / "data";
+  std::filesystem::create_directories(data);
+  auto path = (data / "journal.db").string();
+  // The tables as schema version 1 shipped them, with one stream.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  auto sql = "PRAGMA journal_mode = WAL; PRAGMA application_id = " +
+             std::to_string(journal_application_id) +
+             "; CREATE TABLE streams (stream TEXT NOT NULL PRIMARY KEY, kind TEXT NOT NULL, "
+             "last_seq INTEGER NOT NULL) WITHOUT ROWID;"
+             "CREATE INDEX streams_by_kind ON streams (kind, stream);"
+             "CREATE TABLE events (stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT "
+             "NOT NULL, version INTEGER NOT NULL, payload TEXT NOT NULL, at_ms INTEGER NOT "
+             "NULL, checksum INTEGER NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;"
+             "CREATE TABLE snapshots (stream TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT "
+             "NULL, version INTEGER NOT NULL, state TEXT NOT NULL, at_ms INTEGER NOT NULL, "
+             "checksum INTEGER NOT NULL) WITHOUT ROWID;"
+             "CREATE TABLE requests (stream TEXT NOT NULL, request_id TEXT NOT NULL, seq "
+             "INTEGER NOT NULL, result TEXT NOT NULL, at_ms INTEGER NOT NULL, checksum "
+             "INTEGER NOT NULL, PRIMARY KEY (stream, request_id)) WITHOUT ROWID;"
+             "CREATE INDEX requests_by_age ON requests (at_ms);"
+             "INSERT INTO streams VALUES ('market/old', 'market', 7);"
+             "PRAGMA user_version = 1;";
+  auto rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+
+  auto r = run_ctl({"--data-dir", data.string(), "upgrade"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  auto s = summary(r);
+  CHECK(s.at("from_version").as_int64() == 1);
+  CHECK(s.at("to_version").as_int64() == journal_schema_version);
+  auto after = open_journal_for_inspection(path);
+  REQUIRE(after);
+  CHECK(*after->query_int("PRAGMA user_version", "") == journal_schema_version);
+  CHECK(*after->query_int("SELECT last_seq FROM streams WHERE stream = 'market/old'", "") == 7);
+
+  // Already current: nothing to do, the same answer.
+  r = run_ctl({"--data-dir", data.string(), "upgrade"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(summary(r).at("from_version").as_int64() == journal_schema_version);
+  r = run_ctl({"--data-dir", (dir / "nothing-here").string(), "upgrade"});
+  CHECK(r.status == 2);
 }
 
 TEST_CASE("bad usage exits 2 with one clear line") {

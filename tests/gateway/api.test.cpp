@@ -4,6 +4,14 @@
 
 #include "support/wait.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
 using namespace wager;
 using namespace wager::test;
 
@@ -194,6 +202,28 @@ TEST_CASE("admin routes need the operator key, and health answers with it") {
   CHECK(r.status == 403);
 }
 
+// Regression (issue 19): a node without a cluster listed itself with its
+// readiness ("ready") as its member status.
+TEST_CASE("health on a node without a cluster lists the node as its one member, up or leaving") {
+  auto options = test_api_options();
+  auto draining = std::make_shared<std::atomic<bool>>(false);
+  options.draining = [draining] { return draining->load(); };
+  api_node node{options};
+  auto member_status = [&] {
+    auto r = node.call("GET", "/v1/admin/health", {}, admin_key);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto health = body_of(r);
+    auto& members = health.at("members").as_array();
+    REQUIRE(members.size() == 1);
+    CHECK(members[0].at("node_id").as_string() == "test-node");
+    return std::pair{std::string{health.at("status").as_string()},
+                     std::string{members[0].at("status").as_string()}};
+  };
+  CHECK(member_status() == std::pair<std::string, std::string>{"ready", "up"});
+  draining->store(true);
+  CHECK(member_status() == std::pair<std::string, std::string>{"draining", "leaving"});
+}
+
 TEST_CASE("without an operator key every admin route is forbidden") {
   auto options = test_api_options();
   options.admin_key.clear();
@@ -248,4 +278,140 @@ TEST_CASE("metrics count requests per route pattern and bets by outcome and reas
   CHECK(text.find(R"(wager_bets_total{outcome="rejected",reason="insufficient_funds"} 1)")
         != std::string::npos);
   CHECK(text.find("m1") == std::string::npos);
+}
+
+namespace {
+
+// Creates markets m000, m001, ... through the platform, all at once (the
+// journal commits them in a few batches), and opens those in `open`.
+void create_markets(api_node& node, int count, const std::set<int>& open) {
+  auto name = [](int i) {
+    auto n = std::to_string(i);
+    return "m" + std::string(3 - std::min<size_t>(3, n.size()), '0') + n;
+  };
+  std::vector<std::future<caf::expected<market_view>>> created;
+  for (int i = 0; i < count; ++i) {
+    market_definition def{market_id{name(i)}, "A v B", "Match odds",
+                          {{selection_id{"home"}, "A", parse_price("2.50").value()},
+                           {selection_id{"away"}, "B", parse_price("1.80").value()}},
+                          {money{100'000}, money{1'000'000}},
+                          0};
+    auto done = std::make_shared<std::promise<caf::expected<market_view>>>();
+    created.push_back(done->get_future());
+    node.plat->create_market(def, [done](caf::expected<market_view> m) {
+      done->set_value(std::move(m));
+    });
+  }
+  for (auto& f : created)
+    REQUIRE(f.get());
+  for (int i : open)
+    REQUIRE(await<market_view>([&](auto done) {
+      node.plat->set_market_status(market_id{name(i)}, market_status::open, done);
+    }));
+}
+
+// Follows `next` from `target` until it is null; the market ids in order.
+std::vector<std::string> all_pages(api_node& node, const std::string& target, int& pages) {
+  std::vector<std::string> ids;
+  std::string after;
+  for (pages = 1; pages < 100; ++pages) {
+    auto sep = target.find('?') == std::string::npos ? "?" : "&";
+    auto r = node.call("GET", target + (after.empty() ? "" : sep + std::string{"after="} + after));
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto body = body_of(r);
+    for (auto& m : body.at("markets").as_array())
+      ids.emplace_back(m.at("market_id").as_string());
+    if (body.at("next").is_null())
+      return ids;
+    after = std::string{body.at("next").as_string()};
+  }
+  FAIL("next never became null");
+  return ids;
+}
+
+} // namespace
+
+// Regression (issue 19): the list read the first 500 markets by id, then
+// filtered, so open markets after them never appeared.
+TEST_CASE("markets?status=open finds open markets after the first 500 ids") {
+  api_node node;
+  create_markets(node, 520, {510, 515, 519});
+  auto r = node.call("GET", "/v1/markets?status=open");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto body = body_of(r);
+  std::vector<std::string> ids;
+  for (auto& m : body.at("markets").as_array())
+    ids.emplace_back(m.at("market_id").as_string());
+  CHECK(ids == std::vector<std::string>{"m510", "m515", "m519"});
+  CHECK(body.at("next").is_null());
+}
+
+TEST_CASE("market lists are paginated by limit and after, the filter before the limit") {
+  auto options = test_api_options();
+  // A small scan bound makes a filtered page come back short, with next.
+  options.markets_scan_max = 4;
+  options.list_limit_max = 5;
+  api_node node{options};
+  create_markets(node, 12, {3, 8, 9, 11});
+
+  auto r = node.call("GET", "/v1/markets?status=open&limit=2");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto body = body_of(r);
+  CHECK(body.at("markets").as_array().size() == 1); // m003; the scan stopped at m003
+  CHECK(body.at("next").as_string() == "m003");
+
+  int pages = 0;
+  CHECK(all_pages(node, "/v1/markets?status=open&limit=2", pages) ==
+        std::vector<std::string>{"m003", "m008", "m009", "m011"});
+  auto all = all_pages(node, "/v1/markets?limit=3", pages);
+  CHECK(all.size() == 12);
+  CHECK(std::is_sorted(all.begin(), all.end()));
+  CHECK(pages == 4);
+
+  r = node.call("GET", "/v1/markets?limit=6");
+  CHECK(r.status == 400);
+  CHECK(error_code(r) == "invalid_field");
+  CHECK(error_field(r) == "limit");
+  r = node.call("GET", "/v1/markets?limit=0");
+  CHECK(error_field(r) == "limit");
+  r = node.call("GET", "/v1/markets?after=not%20an%20id");
+  CHECK(error_field(r) == "after");
+}
+
+TEST_CASE("transactions and bets are paginated by limit and before, with next") {
+  api_node node;
+  node.open_market("m1");
+  auto token = node.user("paula");
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(node.call("POST", "/v1/wallet/deposits",
+                      R"({"request_id":"d)" + std::to_string(i) + R"(","amount":1000})", token)
+              .status == 201);
+  auto r = node.call("GET", "/v1/wallet/transactions?limit=3", {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto page = body_of(r);
+  REQUIRE(page.at("transactions").as_array().size() == 3);
+  auto next = std::string{page.at("next").as_string()};
+  CHECK(next == std::string{page.at("transactions").as_array()[2].at("transaction_id").as_string()});
+  r = node.call("GET", "/v1/wallet/transactions?limit=3&before=" + next, {}, token);
+  page = body_of(r);
+  CHECK(page.at("transactions").as_array().size() == 2);
+  CHECK(page.at("next").is_null());
+
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(node.call("POST", "/v1/bets",
+                      R"({"request_id":"b)" + std::to_string(i) +
+                        R"(","market_id":"m1","selection_id":"home","stake":100,"price":"2.50"})",
+                      token)
+              .status == 201);
+  r = node.call("GET", "/v1/bets?status=open&limit=2", {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  page = body_of(r);
+  REQUIRE(page.at("bets").as_array().size() == 2);
+  next = std::string{page.at("next").as_string()};
+  r = node.call("GET", "/v1/bets?status=open&limit=2&before=" + next, {}, token);
+  page = body_of(r);
+  CHECK(page.at("bets").as_array().size() == 1);
+  CHECK(page.at("next").is_null());
+  r = node.call("GET", "/v1/bets?limit=1001", {}, token);
+  CHECK(error_field(r) == "limit");
 }

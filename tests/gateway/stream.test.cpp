@@ -8,6 +8,7 @@
 #include "wager/actors/platform.hpp"
 #include "wager/gateway/auth.hpp"
 #include "wager/gateway/http_server.hpp"
+#include "wager/gateway/resource_json.hpp"
 #include "wager/gateway/stream.hpp"
 #include "wager/gateway/stream_outbox.hpp"
 
@@ -255,6 +256,50 @@ TEST_CASE_FIXTURE(fixture, "an accepted bet reaches its owner's stream") {
     }
   }
   CHECK(saw_bet);
+}
+
+// Regression (issue 19): the stream's bet gave placed_at and settled_at as
+// integer milliseconds where REST gives RFC 3339, and its market snapshot
+// had no in_play_delay_ms. Both now come from the REST encoders.
+TEST_CASE_FIXTURE(fixture, "the stream encodes markets and bets exactly as REST does") {
+  auto def = match("m1");
+  def.in_play_delay_ms = 1500;
+  REQUIRE(await<market_view>([&](auto done) { p->create_market(def, done); }));
+  auto opened = await<market_view>(
+    [&](auto done) { p->set_market_status(market_id{"m1"}, market_status::open, done); });
+  REQUIRE(opened);
+  auto c = alice();
+  REQUIRE(c->send(R"({"op":"subscribe","markets":["m1"]})"));
+  auto snap = read_json(*c);
+  REQUIRE(snap.at("type") == "market");
+  CHECK(snap.at("market").at("in_play_delay_ms") == 1500);
+  CHECK(snap.at("market") == market_json(*opened));
+
+  REQUIRE(await<wallet_receipt>(
+    [&](auto done) { p->deposit(user_id{"alice"}, request_id{"d1"}, money{10'000}, done); }));
+  place_bet_cmd cmd{request_id{"b1"}, market_id{"m1"}, selection_id{"home"}, money{500},
+                    price{200}, accept_policy::exact};
+  auto placed = await<bet>([&](auto done) { p->place_bet(user_id{"alice"}, cmd, done); });
+  REQUIRE(placed);
+  REQUIRE(await<market_view>([&](auto done) { p->settle_market(market_id{"m1"}, {"home"}, done); }));
+  // The accepted bet, then the settled one (wallet and status messages
+  // come between them).
+  std::vector<json::object> bets;
+  for (int i = 0; i < 20 && bets.size() < 2; ++i) {
+    auto m = read_json(*c);
+    if (m.at("type") == "bet")
+      bets.push_back(m.at("bet").as_object());
+  }
+  REQUIRE(bets.size() == 2);
+  CHECK(bets[0].at("placed_at") == json::value(format_time(placed->placed_at_ms)));
+  CHECK(bets[0] == bet_json(*placed));
+  CHECK(bets[1].at("status") == "won");
+  CHECK(bets[1].at("placed_at") == bets[0].at("placed_at"));
+  REQUIRE(bets[1].at("settled_at").is_string());
+  CHECK(parse_time(bets[1].at("settled_at").as_string()).has_value());
+  auto settled = await<bet>([&](auto done) { p->get_bet(user_id{"alice"}, placed->id, done); });
+  REQUIRE(settled);
+  CHECK(bets[1] == bet_json(*settled));
 }
 
 TEST_CASE_FIXTURE(fixture, "every stream of a session gets the user's wallet changes") {

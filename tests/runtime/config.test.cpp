@@ -113,6 +113,23 @@ TEST_CASE("bad options are refused with one line naming the problem") {
   }
 }
 
+TEST_CASE("the currency is EUR unless a flag, the environment or the file names another") {
+  test::temp_dir dir;
+  fake_env none;
+  CHECK(load_node_options({}, none.lookup()).options.currency == "EUR");
+  CHECK(load_node_options({"--currency", "GBP"}, none.lookup()).options.currency == "GBP");
+  fake_env env{{{"WAGER_CURRENCY", "USD"}}};
+  CHECK(load_node_options({}, env.lookup()).options.currency == "USD");
+  auto file = write_file(dir, R"({"currency": "CHF"})");
+  CHECK(load_node_options({"--config", file}, none.lookup()).options.currency == "CHF");
+  for (std::string bad : {"eur", "EURO", "E1R", "", "€"}) {
+    CAPTURE(bad);
+    auto r = load_node_options({"--currency", bad}, none.lookup());
+    CHECK(r.error.find("--currency") != std::string::npos);
+    CHECK(r.error.find("ISO 4217") != std::string::npos);
+  }
+}
+
 TEST_CASE("a bad environment variable is refused and named") {
   fake_env env{{{"WAGER_HTTP_PORT", "http"}}};
   auto r = load_node_options({}, env.lookup());

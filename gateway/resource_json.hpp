@@ -1,0 +1,43 @@
+#pragma once
+
+// The one JSON form of each domain type the client API shows
+// (shared/API.md): a market, a bet, a point in time, an error's code. REST answers
+// (api_*.cpp) and stream messages (stream_json.cpp) both encode through
+// these, and tests/gateway/api_openapi.test.cpp checks them against the
+// schemas of docs/openapi.json, so the three cannot drift apart.
+
+#include "wager/actors/bet.hpp"
+#include "wager/actors/market.hpp"
+#include "wager/runtime/errors.hpp"
+
+#include <boost/json/object.hpp>
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace wager {
+
+// RFC 3339 in UTC with milliseconds: "2026-11-28T00:36:49.123Z".
+std::string format_time(int64_t unix_ms);
+// The same form, or a whole-second one without fraction; nullopt otherwise.
+std::optional<int64_t> parse_time(std::string_view text);
+
+// {market_id, event, name, status, selections: [{selection_id, name, price}],
+//  limits: {max_stake, max_liability}, in_play_delay_ms, version}
+boost::json::object market_json(const market_view& m);
+
+// {bet_id, market_id, selection_id, stake, price, status, potential_payout,
+//  placed_at, payout? and settled_at? once settled}
+boost::json::object bet_json(const bet& b);
+
+// The API's code for a platform error, the same in a REST answer and a
+// stream's error message. A journal that cannot write, a supervisor that
+// gave up, a lost race on a stream's sequence and errors from outside
+// Wager (a timeout, an actor gone) are all `unavailable`: the caller
+// retries with the same request id. Every other code is its own.
+errc api_code(const caf::error& err);
+
+} // namespace wager
