@@ -56,6 +56,37 @@ function(wager_folder_library name)
   install(FILES ${public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/wager/${name})
 endfunction()
 
+# Each test carries one ctest label (README, "Building by hand"):
+#   unit     in one process, fast: `ctest -L unit` is the inner loop
+#   process  starts wager-node, wagerctl or a worker as a real process
+#   cluster  several nodes, real or simulated (tests/cluster, bench/cluster_quick)
+#   slow     runs for long: crash loops, the package test
+# A doctest suite takes its folder's label unless it has one of its own; a
+# folder with none stops the configure, so no test goes unlabelled.
+set(WAGER_TEST_LABEL_runtime unit)
+set(WAGER_TEST_LABEL_persistence unit)
+set(WAGER_TEST_LABEL_persistence/multi_process process)
+set(WAGER_TEST_LABEL_persistence/crash slow)
+set(WAGER_TEST_LABEL_actors unit)
+set(WAGER_TEST_LABEL_actors/saga_steps process)
+set(WAGER_TEST_LABEL_actors/saga_crash slow)
+set(WAGER_TEST_LABEL_gateway unit)
+set(WAGER_TEST_LABEL_cluster cluster)
+set(WAGER_TEST_LABEL_apps process)
+set(WAGER_TEST_LABEL_bench process)
+set(WAGER_TEST_LABEL_scripts process)
+set(WAGER_TEST_LABEL_scripts/install_deps unit)
+
+function(wager_test_label folder name out)
+  if(DEFINED WAGER_TEST_LABEL_${folder}/${name})
+    set(${out} ${WAGER_TEST_LABEL_${folder}/${name}} PARENT_SCOPE)
+  elseif(DEFINED WAGER_TEST_LABEL_${folder})
+    set(${out} ${WAGER_TEST_LABEL_${folder}} PARENT_SCOPE)
+  else()
+    message(FATAL_ERROR "tests/${folder}/${name}: no ctest label (WAGER_TEST_LABEL_* in cmake/WagerTargets.cmake)")
+  endif()
+endfunction()
+
 # One doctest executable per tests/<folder>/<name>.test.cpp, named
 # wager_<folder>_<name>_test, each TEST_CASE one ctest test "<folder>/<name>: case".
 # One executable per file keeps link units small and lets ctest run files in
@@ -71,8 +102,9 @@ function(wager_test_suite folder)
     target_link_libraries(${target} PRIVATE wager_test_support ${arg_DEPENDS})
     target_precompile_headers(${target} REUSE_FROM wager_test_support)
     wager_target_defaults(${target})
+    wager_test_label(${folder} ${name} label)
     doctest_discover_tests(${target}
       TEST_PREFIX "${folder}/${name}: "
-      PROPERTIES TIMEOUT 300)
+      PROPERTIES TIMEOUT 300 LABELS ${label})
   endforeach()
 endfunction()

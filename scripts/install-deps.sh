@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages Wager builds and tests with, if any is
-# missing. Nothing else is ever downloaded.
+# missing. Nothing else is ever downloaded. Installing needs root: run it as
+# root or with sudo installed; without either it names what is missing and
+# exits 1. With everything installed it needs neither.
+#   install-deps.sh --list   prints the packages, one a line, and installs nothing
 set -euo pipefail
 
 packages=(
-  cmake ninja-build g++ pkg-config git curl
+  cmake ninja-build g++ pkg-config git
+  curl jq # the cluster scripts run by ctest (examples/cluster, bench/cluster)
   libcaf-dev
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3
@@ -15,6 +19,11 @@ packages=(
   $(command -v npm >/dev/null || echo nodejs npm) # OpenAPI validator, tests/gateway/openapi
 )
 
+if [ "${1:-}" = --list ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -23,9 +32,15 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
   sudo_cmd=()
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "install-deps.sh: not root and no sudo, cannot install: ${missing[*]} (run as root, or install sudo)" >&2
+      exit 1
+    fi
+    sudo_cmd=(sudo)
+  fi
+  echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

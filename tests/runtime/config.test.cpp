@@ -4,8 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 
 using namespace wager;
 
@@ -202,4 +205,31 @@ TEST_CASE("cluster options: the secret from a file, and combinations that cannot
     CHECK(bad.error.find('\n') == std::string::npos);
     CHECK_MESSAGE(bad.error.find(c.expected) != std::string::npos, bad.error);
   }
+}
+
+TEST_CASE("every option wager-node accepts is in docs/node.example.json and docs/configuration.md") {
+  fake_env env;
+  auto help = load_node_options({"--help"}, env.lookup()).help;
+  auto read = [](const std::string& relative) {
+    std::ifstream in{std::string{WAGER_SOURCE_DIR} + "/" + relative};
+    REQUIRE(in);
+    return std::string{std::istreambuf_iterator<char>{in}, {}};
+  };
+  auto example = read("docs/node.example.json");
+  auto reference = read("docs/configuration.md");
+  int options = 0;
+  // The help text starts a line with each option ("-h,--help" for help).
+  std::istringstream lines{help};
+  for (std::string line; std::getline(lines, line);) {
+    auto option = line.substr(std::min(line.find_first_not_of(' '), line.size()));
+    if (option.rfind("--", 0) != 0)
+      continue;
+    auto name = option.substr(2, option.find_first_of(" =") - 2);
+    CAPTURE(name);
+    ++options;
+    CHECK(reference.find("`--" + name) != std::string::npos);
+    if (name != "config") // the file cannot name another file
+      CHECK(example.find("\"" + name + "\":") != std::string::npos);
+  }
+  CHECK(options > 20);
 }
