@@ -60,13 +60,13 @@ endfunction()
 #   unit     in one process, fast: `ctest -L unit` is the inner loop
 #   process  starts wager-node, wagerctl or a worker as a real process
 #   cluster  several nodes, real or simulated (tests/cluster, bench/cluster_quick)
-#   slow     runs for long: crash loops, the package test
+#   slow     runs for long: the saga crash loop, the package test
 # A doctest suite takes its folder's label unless it has one of its own; a
 # folder with none stops the configure, so no test goes unlabelled.
 set(WAGER_TEST_LABEL_runtime unit)
 set(WAGER_TEST_LABEL_persistence unit)
 set(WAGER_TEST_LABEL_persistence/multi_process process)
-set(WAGER_TEST_LABEL_persistence/crash slow)
+set(WAGER_TEST_LABEL_persistence/crash process)
 set(WAGER_TEST_LABEL_actors unit)
 set(WAGER_TEST_LABEL_actors/saga_steps process)
 set(WAGER_TEST_LABEL_actors/saga_crash slow)
