@@ -5,6 +5,7 @@
 #include "wager/runtime/crash_point.hpp"
 
 #include <caf/all.hpp>
+#include <prometheus/gauge.h>
 
 namespace wager {
 
@@ -76,6 +77,13 @@ struct market_actor_state {
   bool passivating = false;
   std::unordered_map<uint64_t, std::vector<caf::response_promise>> lookups;
   uint64_t next_lookup = 1;
+  // What this market has added to options.payouts_pending.
+  double payouts_counted = 0;
+
+  ~market_actor_state() {
+    if (options.payouts_pending != nullptr)
+      options.payouts_pending->Decrement(payouts_counted);
+  }
 
   static inline const char* name = "market";
 };
@@ -306,8 +314,18 @@ void persist_acks(market_actor* self) {
   });
 }
 
+// Brings the node's payouts_pending gauge up to this market's outbox.
+void count_payouts(market_actor_state& st) {
+  if (st.options.payouts_pending == nullptr)
+    return;
+  auto now = st.book ? static_cast<double>(st.book->state().outbox.size()) : 0.0;
+  st.options.payouts_pending->Increment(now - st.payouts_counted);
+  st.payouts_counted = now;
+}
+
 void pump_outbox(market_actor* self) {
   auto& st = self->state;
+  count_payouts(st);
   auto& s = st.book->state();
   if (!s.result)
     return;

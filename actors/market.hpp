@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+namespace prometheus {
+class Gauge;
+}
+
 namespace wager {
 
 class journal;
@@ -134,6 +138,10 @@ struct market_options {
   // Subscribers per market; more are refused (unavailable).
   uint32_t subscribers_max = 100'000;
   uint32_t snapshot_every = 1000;
+  // wager_settlement_payouts_pending: payouts recorded by settlements and
+  // not yet acknowledged by their wallets, summed over the node's markets.
+  // Not counted when null. Must outlive the actor system.
+  prometheus::Gauge* payouts_pending = nullptr;
 };
 
 activate_fn market_activator(std::shared_ptr<journal> j, market_options options = {});

@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 #include <filesystem>
 #include <mutex>
@@ -89,7 +90,15 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   std::vector<entity_kind> kinds;
   kinds.push_back({"wallet", wallet_activator(d->journal, options.wallet),
                    options.wallet_idle_timeout, options.wallets_resident_max});
-  kinds.push_back({"market", market_activator(d->journal, options.market),
+  auto market_options = options.market;
+  if (market_options.payouts_pending == nullptr)
+    market_options.payouts_pending =
+      &prometheus::BuildGauge()
+         .Name("wager_settlement_payouts_pending")
+         .Help("Payouts of settled markets not yet acknowledged by their wallets")
+         .Register(d->runtime->metrics().registry())
+         .Add({});
+  kinds.push_back({"market", market_activator(d->journal, market_options),
                    options.market_idle_timeout, options.markets_resident_max});
   kinds.push_back({"user", user_activator(d->journal, options.identity),
                    options.user_idle_timeout, options.users_resident_max});

@@ -410,6 +410,14 @@ caf::actor spawn_cluster_agent(caf::actor_system& sys, metrics& m, cluster_optio
                   .Help("Shards that placement gives this node")
                   .Register(m.registry())
                   .Add({});
+  // The cluster's shard count, so an alert can compare the owned shards
+  // summed over the nodes with it (docs/deploy/alerts.yml).
+  prometheus::BuildGauge()
+    .Name("wager_cluster_shards")
+    .Help("Shards in the cluster (every node's placement has this many)")
+    .Register(m.registry())
+    .Add({})
+    .Set(options.shards);
   // Scheduled, not detached: in CAF 0.17 a detached actor can keep the
   // actor system's destructor waiting forever (actor-framework#1196, seen
   // here as a node that never exits after a drain). The directory bounds

@@ -38,6 +38,15 @@ std::optional<http_response> operations_response(const http_request& request,
   } else {
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
     res.body = registry.render();
+    // The state /readyz reports, read at the scrape: one series per state,
+    // 1 for the current one, so an alert can tell starting from draining.
+    auto now = state.load();
+    res.body += "# HELP wager_node_state What /readyz reports: 1 for the node's current state\n"
+                "# TYPE wager_node_state gauge\n";
+    for (auto each : {node_readiness::starting, node_readiness::ready, node_readiness::draining,
+                      node_readiness::degraded})
+      res.body += "wager_node_state{state=\"" + std::string{readiness_name(each)} + "\"} "
+                  + (each == now ? "1" : "0") + "\n";
   }
   return res;
 }

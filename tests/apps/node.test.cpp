@@ -12,6 +12,8 @@
 
 #include <csignal>
 #include <fstream>
+#include <regex>
+#include <set>
 
 using namespace std::chrono_literals;
 using wager::test::child_process;
@@ -119,6 +121,42 @@ TEST_CASE("readyz answers 503 until a clustered node is up and owns its shards")
   REQUIRE(read_ready(first));
   CHECK(wager::test::wait_until([&] { return client.get("/readyz").status == 200; },
                                 std::chrono::seconds{20}));
+
+  // Every series docs/deploy/alerts.yml watches is one a clustered node
+  // exports: an alert on a name no node exports would stay silent forever.
+  // A feed line makes the feed's producer series exist.
+  auto [feed_host, feed_port] = wager::test::split_address(ready->feed);
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket feed{ioc};
+  feed.connect({boost::asio::ip::make_address(feed_host), feed_port});
+  boost::asio::write(feed, boost::asio::buffer(std::string{
+                             R"({"type":"alive","producer":"alerts","seq":1,"ts":1})" "\n"}));
+  std::string metrics;
+  CHECK(wager::test::wait_until([&] {
+    metrics = client.get("/metrics").body;
+    return metrics.find("wager_feed_producer_up{") != std::string::npos;
+  }));
+  CHECK(metrics.find("wager_node_state{state=\"ready\"} 1") != std::string::npos);
+  std::ifstream rules{std::string{WAGER_SOURCE_DIR} + "/docs/deploy/alerts.yml"};
+  std::string text{std::istreambuf_iterator<char>{rules}, {}};
+  REQUIRE(!text.empty());
+  // Counters whose series appear when the first event happens: a restart, a
+  // producer going down.
+  const std::set<std::string> on_first_event{"wager_restarts_total",
+                                             "wager_feed_producer_down_total"};
+  std::regex name{R"(wager_[a-z_]+)"};
+  int checked = 0;
+  for (std::sregex_iterator i{text.begin(), text.end(), name}, end; i != end; ++i) {
+    auto family = i->str();
+    if (family.size() > 7 && family.compare(family.size() - 7, 7, "_bucket") == 0)
+      family.resize(family.size() - 7);
+    if (on_first_event.count(family) > 0)
+      continue;
+    CAPTURE(family);
+    CHECK(metrics.find("\n# TYPE " + family + " ") != std::string::npos);
+    ++checked;
+  }
+  CHECK(checked >= 8);
 }
 
 TEST_CASE("an unknown route answers 404 in the API's error shape") {
