@@ -426,6 +426,8 @@ caf::result<caf::message> change(market_actor* self, std::vector<market_event> e
                               for (auto& u : *updates)
                                 for (auto& sub : self->state.subscribers)
                                   self->send(sub, u);
+                              if (resulted)
+                                count_payouts(self->state);
                               rp.deliver(view_of(self->state.book->state()));
                               // Payouts go out only once the result is on disk.
                               if (resulted)

@@ -29,6 +29,15 @@ void wait_paid_and_audit(money_world& w) {
   CHECK_MESSAGE(audit.violations.empty(), audit.first_violation());
 }
 
+// wager_settlement_payouts_pending, as /metrics shows it.
+double payouts_pending(money_world& w) {
+  auto text = w.p().metrics().render();
+  std::string name = "\nwager_settlement_payouts_pending ";
+  auto at = text.find(name);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + name.size()));
+}
+
 int64_t available(money_world& w, const std::string& user) {
   return balance(w.p(), user).available.minor;
 }
@@ -182,6 +191,9 @@ TEST_CASE("a settlement cut short by a restart is paid without anyone asking the
   }
   REQUIRE(wait_until([&] { return ready == bettors; }));
   REQUIRE(settle(w.p(), "m1", {"home"}));
+  // The settlement's answer comes once its payouts are counted, and with a
+  // window of one they cannot all have been acknowledged yet.
+  CHECK(payouts_pending(w) > 0);
   w.restart();
   bool paid = wait_until(
     [&] {
@@ -192,6 +204,8 @@ TEST_CASE("a settlement cut short by a restart is paid without anyone asking the
     },
     10s);
   CHECK_MESSAGE(paid, "winners unpaid 10 s after the restart");
+  // The restarted node counted the payouts it resumed, and none is left.
+  CHECK(wait_until([&] { return payouts_pending(w) == 0; }));
 }
 
 TEST_CASE("payouts reach wallets that were passivated") {
