@@ -25,11 +25,22 @@ namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+// Every answer carries these; a handler's own headers replace them (a page
+// that must be framed or cached says so itself). The Server header names the
+// product, never its version.
 http::response<http::string_body> to_beast(http_response&& r, unsigned version,
-                                           bool keep_alive) {
+                                           bool keep_alive, bool tls) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "wager");
   res.set(http::field::content_type, r.content_type);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set(http::field::cache_control, "no-store");
+  res.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Referrer-Policy", "no-referrer");
+  // Browsers honour HSTS only over HTTPS; a year, renewed by every answer.
+  if (tls)
+    res.set(http::field::strict_transport_security, "max-age=31536000");
   for (auto& [name, value] : r.headers)
     res.set(name, value);
   res.body() = std::move(r.body);
@@ -189,7 +200,7 @@ private:
     keep_alive = keep_alive && !gate_->is_stopping();
     auto on_sent = std::move(res.on_sent);
     auto out = std::make_shared<http::response<http::string_body>>(
-      to_beast(std::move(res), version_, keep_alive));
+      to_beast(std::move(res), version_, keep_alive, is_tls));
     lowest().expires_after(options_.read_timeout);
     http::async_write(stream_, *out,
                       [self = this->shared_from_this(), out, keep_alive,

@@ -48,6 +48,11 @@ std::shared_ptr<ssl::context> make_server_tls_context(const std::string& cert_fi
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE
                                 | SSL_OP_NO_COMPRESSION);
+  // Key exchange groups of at least 128-bit strength (no ffdhe2048).
+  if (SSL_CTX_set1_groups_list(native, "X25519:P-256:P-384:X448:P-521") != 1) {
+    error = "TLS: no usable key exchange group";
+    return nullptr;
+  }
   if (SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1) {
     error = "TLS: no usable cipher suite";
     return nullptr;

@@ -17,6 +17,7 @@ packages=(
   doctest-dev librapidcheck-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev # the libFuzzer target (scripts/test.sh)
   prometheus # promtool, which checks docs/deploy/alerts.yml (tests/deploy)
+  sslscan # the TLS penetration check (tests/apps/node_tls)
   $(command -v npm >/dev/null || echo nodejs npm) # OpenAPI validator, tests/gateway/openapi
 )
 

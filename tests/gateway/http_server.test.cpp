@@ -122,6 +122,12 @@ TEST_CASE_FIXTURE(plain_fixture, "keep-alive requests are answered on one connec
     auto r = c.post("/x", "{}");
     CHECK(r.status == 200);
     CHECK(r.body == "POST /x 2");
+    // The security headers are on every answer; HSTS only over HTTPS
+    // (tests/apps/node_tls checks that side).
+    CHECK(r.headers["x-content-type-options"] == "nosniff");
+    CHECK(r.headers["cache-control"] == "no-store");
+    CHECK(r.headers["server"] == "wager");
+    CHECK(r.headers.count("strict-transport-security") == 0);
   }
 }
 
