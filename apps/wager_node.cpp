@@ -166,6 +166,15 @@ int main(int argc, char** argv) {
   wager::api_options api_opts;
   api_opts.admin_key = opts.admin_key;
   api_opts.currency = opts.currency;
+  api_opts.intrusion.window = opts.security_window;
+  api_opts.intrusion.stuffing_usernames = opts.security_stuffing_usernames;
+  api_opts.intrusion.password_failures = opts.security_password_failures;
+  api_opts.intrusion.totp_failures = opts.security_totp_failures;
+  api_opts.intrusion.admin_key_failures = opts.security_admin_key_failures;
+  api_opts.intrusion.token_refusals = opts.security_token_refusals;
+  api_opts.intrusion.settlements_per_minute = opts.security_settlements_per_minute;
+  api_opts.intrusion.block_first = opts.security_block;
+  api_opts.intrusion.block_max = opts.security_block_max;
   // POST /v1/admin/drain, once its 202 is written, takes the SIGTERM path:
   // every thread blocks the signal, so main's sigwait below receives it.
   std::atomic<bool> drain_requested{false};

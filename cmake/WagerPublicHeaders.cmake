@@ -17,6 +17,7 @@ set(WAGER_PUBLIC_HEADERS_actors
   market_status.hpp money.hpp platform.hpp resume.hpp session.hpp user.hpp wallet.hpp
   wallet_state.hpp)
 set(WAGER_PUBLIC_HEADERS_gateway
-  api.hpp auth.hpp auth_store.hpp feed_listener.hpp http_server.hpp operations.hpp stream.hpp)
+  api.hpp auth.hpp auth_store.hpp feed_listener.hpp http_server.hpp intrusion.hpp operations.hpp
+  stream.hpp)
 set(WAGER_PUBLIC_HEADERS_cluster
   cluster_node.hpp membership.hpp placement.hpp)

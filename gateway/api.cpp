@@ -46,6 +46,8 @@ const std::vector<route>& routes() {
     {"GET", {"v1", "admin", "health"}, &I::admin_health},
     {"POST", {"v1", "admin", "drain"}, &I::admin_drain},
     {"POST", {"v1", "admin", "feed"}, &I::admin_feed},
+    {"GET", {"v1", "admin", "blocks"}, &I::admin_blocks},
+    {"DELETE", {"v1", "admin", "blocks", "{}"}, &I::admin_lift_block},
   };
   return table;
 }
@@ -140,6 +142,7 @@ client_api::impl::impl(platform& p, api_options o)
                    options.rate_keys_max),
     request_address(options.request_address_burst, options.request_address_per_s,
                     options.rate_keys_max),
+    intrusion(std::make_shared<intrusion_detector>(options.intrusion, p.metrics())),
     metrics(std::make_shared<api::request_metrics>(p.metrics().registry(), route_labels())),
     bets(std::make_shared<api::bet_counter>(p.metrics().registry())) {}
 
@@ -156,8 +159,23 @@ void client_api::handle(http_request request, http_responder respond) {
   c->req = std::move(request);
   c->respond_fn = std::move(respond);
   c->metrics = impl_->metrics;
+  // A blocked address is refused before anything else, for as long as its
+  // block lasts.
+  if (auto ms = impl_->intrusion->blocked_ms(c->req.remote_address))
+    return c->respond(rate_limited((ms + 999) / 1000));
   if (auto wait = impl_->request_address.take("addr:" + c->req.remote_address))
     return c->respond(rate_limited(wait));
+  // A session token the session refuses (unknown, expired, revoked,
+  // malformed) is counted against the address that sent it. Admin routes
+  // take the operator key instead, counted in admin().
+  if (!bearer_token(c->req).empty() && c->req.path.rfind("/v1/admin/", 0) != 0) {
+    c->respond_fn = [inner = std::move(c->respond_fn), intrusion = impl_->intrusion,
+                     remote = c->req.remote_address](http_response res) {
+      if (res.status == 401)
+        intrusion->token_refused(remote);
+      inner(std::move(res));
+    };
+  }
   impl_->dispatch(c);
 }
 
@@ -227,6 +245,7 @@ bool client_api::impl::admin(const call_ptr& c, std::string action) {
     return false;
   }
   if (!ok) {
+    intrusion->admin_key_refused(c->req.remote_address);
     c->respond(error_response(errc::forbidden, "this needs the operator key"));
     return false;
   }

@@ -18,6 +18,7 @@
 
 #include "wager/gateway/auth_store.hpp"
 #include "wager/gateway/http_server.hpp"
+#include "wager/gateway/intrusion.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -52,6 +53,10 @@ struct api_options {
   std::string currency = "EUR";
 
   auth_options auth;
+
+  // Intrusion detection: thresholds, windows and block lengths
+  // (intrusion.hpp).
+  intrusion_options intrusion;
 
   // Threads and queue for hashing and journal reads.
   uint32_t worker_threads = 2;

@@ -188,6 +188,7 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   rate_limiter login_address;
   rate_limiter signup_address;
   rate_limiter request_address;
+  std::shared_ptr<intrusion_detector> intrusion;
   std::shared_ptr<const api::request_metrics> metrics;
   std::shared_ptr<const api::bet_counter> bets;
 
@@ -238,6 +239,8 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   void admin_health(const api::call_ptr& c);
   void admin_drain(const api::call_ptr& c);
   void admin_feed(const api::call_ptr& c);
+  void admin_blocks(const api::call_ptr& c);
+  void admin_lift_block(const api::call_ptr& c);
 };
 
 } // namespace wager

@@ -256,7 +256,12 @@ void client_api::impl::admin_settle(const call_ptr& c) {
   }
   if (!f.ok())
     return c->respond(f.error());
-  auto done = [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); };
+  auto who = "key:" + sha256_hex(bearer_token(c->req)).substr(0, 12);
+  auto done = [c, intrusion = intrusion, who](caf::expected<market_view> m) {
+    if (m)
+      intrusion->settled(c->req.remote_address, who);
+    answer_market(c, 200, std::move(m));
+  };
   if (has_void)
     plat.void_market(market_id{c->params.at(0)}, done);
   else

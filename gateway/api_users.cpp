@@ -94,13 +94,21 @@ void client_api::impl::create_session(const call_ptr& c) {
   auto wait = std::max(login_address.take("login:" + c->req.remote_address),
                        login_user.take("login-user:" + *username));
   if (wait > 0) {
+    // A refused guess is still a guess.
+    intrusion->login_failed(c->req.remote_address, *username, false);
     auto res = error_response(errc::rate_limited, "too many login attempts, retry later");
     res.headers.emplace_back("Retry-After", std::to_string(wait));
     return c->respond(std::move(res));
   }
-  auth->login(*username, *password, totp, [c](caf::expected<session_grant> g) {
-    if (!g)
+  auth->login(*username, *password, totp, [c, intrusion = intrusion,
+                                           username = *username](caf::expected<session_grant> g) {
+    if (!g) {
+      auto code = code_of(g.error());
+      if (code == errc::invalid_credentials || code == errc::invalid_mfa_code)
+        intrusion->login_failed(c->req.remote_address, username,
+                                code == errc::invalid_mfa_code);
       return c->respond(error_response(g.error()));
+    }
     c->respond(json_response(201, json::object{{"token", g->token},
                                                {"user_id", g->session.user_id},
                                                {"expires_at",
@@ -158,7 +166,9 @@ void client_api::impl::confirm_mfa(const call_ptr& c) {
         res.headers.emplace_back("Retry-After", std::to_string(wait));
         return c->respond(std::move(res));
       }
-      auth->confirm_mfa(*c->session, code, [c](caf::error err) {
+      auth->confirm_mfa(*c->session, code, [c, intrusion = intrusion](caf::error err) {
+        if (code_of(err) == errc::invalid_mfa_code)
+          intrusion->login_failed(c->req.remote_address, c->session->username, true);
         if (err)
           return c->respond(error_response(err));
         c->respond(no_content());

@@ -63,6 +63,14 @@ std::string parse_bounded(const std::string& text, long long low, long long high
   return {};
 }
 
+// A threshold: 0 (off) to a million.
+std::string parse_count(const std::string& text, uint32_t& out) {
+  long long n = 0;
+  auto err = parse_bounded(text, 0, 1'000'000, n);
+  out = static_cast<uint32_t>(n);
+  return err;
+}
+
 std::string require_non_empty(const std::string& text) {
   return text.empty() ? "must not be empty" : "";
 }
@@ -208,6 +216,59 @@ const std::vector<option_def>& option_table() {
        o.feed_silence = std::chrono::milliseconds{ms};
        return err;
      }},
+    {"security-window-ms", "MS",
+     "the window intrusion detection counts failures in (default 300000)",
+     [](node_options& o, const std::string& v) {
+       long long ms = 0;
+       auto err = parse_bounded(v, 1'000, 86'400'000, ms);
+       o.security_window = std::chrono::milliseconds{ms};
+       return err;
+     }},
+    {"security-stuffing-usernames", "N",
+     "usernames failing to log in from one address that block it (default 10, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_stuffing_usernames);
+     }},
+    {"security-password-failures", "N",
+     "failed logins of one username that block the address (default 10, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_password_failures);
+     }},
+    {"security-totp-failures", "N",
+     "wrong TOTP codes for one username that block the address (default 5, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_totp_failures);
+     }},
+    {"security-admin-key-failures", "N",
+     "refused operator keys from one address that block it (default 5, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_admin_key_failures);
+     }},
+    {"security-token-refusals", "N",
+     "refused session tokens from one address that block it (default 20, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_token_refusals);
+     }},
+    {"security-settlements-per-minute", "N",
+     "markets settled by one operator key in a minute that raise an event (default 20, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_settlements_per_minute);
+     }},
+    {"security-block-ms", "MS", "an address's first block lasts MS (default 60000)",
+     [](node_options& o, const std::string& v) {
+       long long ms = 0;
+       auto err = parse_bounded(v, 1'000, 86'400'000, ms);
+       o.security_block = std::chrono::milliseconds{ms};
+       return err;
+     }},
+    {"security-block-max-ms", "MS",
+     "each further block doubles, up to MS (default 3600000)",
+     [](node_options& o, const std::string& v) {
+       long long ms = 0;
+       auto err = parse_bounded(v, 1'000, 30LL * 86'400'000, ms);
+       o.security_block_max = std::chrono::milliseconds{ms};
+       return err;
+     }},
     {"shards", "N", "shards per cluster, fixed for its life (default 256)",
      [](node_options& o, const std::string& v) {
        long long n = 0;
@@ -323,6 +384,8 @@ std::string read_secret_file(node_options& opts) {
 std::string check_cluster(node_options& opts) {
   if (auto err = read_secret_file(opts); !err.empty())
     return err;
+  if (opts.security_block_max < opts.security_block)
+    return "--security-block-max-ms must be at least --security-block-ms";
   if (opts.cluster_down_after < 2 * opts.cluster_heartbeat)
     return "--cluster-down-after-ms must be at least twice --cluster-heartbeat-ms";
   auto tls_set = int{!opts.cluster_tls_cert.empty()} + int{!opts.cluster_tls_key.empty()}

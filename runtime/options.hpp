@@ -83,6 +83,19 @@ struct node_options {
   // suspended. Two seconds is a few missed heartbeats of a 500 ms producer.
   std::chrono::milliseconds feed_silence = std::chrono::milliseconds{2000};
 
+  // Intrusion detection (gateway/intrusion.hpp): the window its thresholds
+  // count in, the thresholds, and how long a block lasts (doubling with each
+  // further block of an address, up to security_block_max).
+  std::chrono::milliseconds security_window = std::chrono::minutes{5};
+  uint32_t security_stuffing_usernames = 10;
+  uint32_t security_password_failures = 10;
+  uint32_t security_totp_failures = 5;
+  uint32_t security_admin_key_failures = 5;
+  uint32_t security_token_refusals = 20;
+  uint32_t security_settlements_per_minute = 20;
+  std::chrono::milliseconds security_block = std::chrono::minutes{1};
+  std::chrono::milliseconds security_block_max = std::chrono::hours{1};
+
   // Shards per cluster. Fixed for the life of a cluster: placement is
   // hash(kind/key) mod shards. 256 spreads well over tens of nodes.
   uint32_t shards = 256;

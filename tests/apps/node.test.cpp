@@ -140,8 +140,8 @@ TEST_CASE("readyz answers 503 until a clustered node is up and owns its shards")
   std::ifstream rules{std::string{WAGER_SOURCE_DIR} + "/docs/deploy/alerts.yml"};
   std::string text{std::istreambuf_iterator<char>{rules}, {}};
   REQUIRE(!text.empty());
-  // Counters whose series appear when the first event happens: a restart, a
-  // producer going down.
+  // Counters whose series appear when their first event happens: a restart,
+  // a producer going down.
   const std::set<std::string> on_first_event{"wager_restarts_total",
                                              "wager_feed_producer_down_total"};
   std::regex name{R"(wager_[a-z_]+)"};

@@ -17,6 +17,7 @@ struct http_client::impl {
   std::string host;
   uint16_t port;
   std::chrono::milliseconds timeout;
+  std::string source;
   net::io_context ioc;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
@@ -27,7 +28,15 @@ struct http_client::impl {
     stream.emplace(ioc);
     stream->expires_after(timeout);
     beast::error_code ec;
-    stream->socket().connect({net::ip::make_address(host), port}, ec);
+    if (!source.empty()) {
+      // Any 127.0.0.0/8 address is this machine's: a second client address
+      // without a second machine.
+      stream->socket().open(tcp::v4(), ec);
+      if (!ec)
+        stream->socket().bind({net::ip::make_address(source), 0}, ec);
+    }
+    if (!ec)
+      stream->socket().connect({net::ip::make_address(host), port}, ec);
     if (ec) {
       stream.reset();
       return false;
@@ -43,7 +52,15 @@ http_client::http_client(std::string host, uint16_t port, std::chrono::milliseco
   impl_->timeout = timeout;
 }
 
+http_client& http_client::from(std::string source_address) {
+  impl_->source = std::move(source_address);
+  impl_->stream.reset();
+  return *this;
+}
+
 http_client::~http_client() = default;
+http_client::http_client(http_client&&) noexcept = default;
+http_client& http_client::operator=(http_client&&) noexcept = default;
 
 http_result http_client::request(const std::string& method, const std::string& target,
                                  const std::string& body, const std::string& bearer) {

@@ -22,6 +22,12 @@ public:
   http_client(std::string host, uint16_t port,
               std::chrono::milliseconds timeout = std::chrono::seconds{10});
   ~http_client();
+  http_client(http_client&&) noexcept;
+  http_client& operator=(http_client&&) noexcept;
+
+  // Connects from this local address (e.g. "127.0.0.2") instead of the one
+  // the kernel picks.
+  http_client& from(std::string source_address);
 
   http_result request(const std::string& method, const std::string& target,
                       const std::string& body = {}, const std::string& bearer = {});
