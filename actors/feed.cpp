@@ -10,6 +10,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -251,6 +252,17 @@ struct feed_ingest::impl {
     auto parsed = parse_feed_line(line);
     if (!parsed.ok()) {
       skip(*metrics, t, number, parsed.invalid);
+      return std::nullopt;
+    }
+    auto& producer = parsed.message->producer;
+    if (!options.producers.empty()
+        && std::find(options.producers.begin(), options.producers.end(), producer)
+             == options.producers.end()) {
+      if (options.on_security_signal)
+        options.on_security_signal(feed_security_signal::unknown_producer, producer);
+      skip(*metrics, t, number,
+           {feed_reject::unknown_producer, "producer", "not one of this node's producers",
+            producer});
       return std::nullopt;
     }
     return envelope{std::move(*parsed.message), clock::now(), t, number};

@@ -57,6 +57,12 @@ namespace wager {
 
 class metrics;
 
+// What the feed tells intrusion detection (feed_options::on_security_signal).
+enum class feed_security_signal : uint8_t {
+  unknown_producer, // a line from a producer the node does not take
+  sequence_gap,     // a producer skipped sequence numbers (it went down)
+};
+
 struct feed_options {
   // A producer silent this long is down (node_options::feed_silence, option
   // --feed-silence-ms). Two seconds is a few missed 500 ms heartbeats.
@@ -79,6 +85,14 @@ struct feed_options {
 
   // Line errors listed in one feed_batch_result; the counts include all.
   size_t batch_errors_max = 100;
+
+  // The producers this node takes lines from; empty: any. A line from
+  // another producer is skipped as unknown_producer.
+  std::vector<std::string> producers;
+
+  // Told (on any thread; it must not block) of a line from an unknown
+  // producer and of every sequence gap, for intrusion detection to judge.
+  std::function<void(feed_security_signal, const std::string& producer)> on_security_signal;
 };
 
 enum class producer_state : uint8_t { up, down };

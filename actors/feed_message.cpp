@@ -255,6 +255,7 @@ std::string_view to_string(feed_reject reason) {
     case feed_reject::refused: return "refused";
     case feed_reject::unavailable: return "unavailable";
     case feed_reject::overloaded: return "overloaded";
+    case feed_reject::unknown_producer: return "unknown_producer";
   }
   return "invalid_json";
 }

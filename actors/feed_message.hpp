@@ -53,6 +53,7 @@ enum class feed_reject : uint8_t {
   refused,        // the market refused it (illegal transition, unknown selection)
   unavailable,    // the market did not answer in time, or is down
   overloaded,     // the producer's backlog is full
+  unknown_producer, // not one of the node's producers (feed_options::producers)
 };
 
 std::string_view to_string(feed_reject reason);

@@ -243,6 +243,8 @@ void go_down(producer_actor* self, std::string_view cause) {
   st.state = producer_state::down;
   st.up_gauge->Set(0);
   st.config.metrics->downs->Add({{"cause", std::string{cause}}}).Increment();
+  if (cause == "gap" && st.config.options.on_security_signal)
+    st.config.options.on_security_signal(feed_security_signal::sequence_gap, st.config.name);
   size_t suspended = 0;
   for (auto& [market, lane] : st.lanes) {
     if (closed_or_final(lane.known))

@@ -31,7 +31,7 @@ namespace feed_detail {
 
 using clock = std::chrono::steady_clock;
 
-inline constexpr size_t reject_kinds = static_cast<size_t>(feed_reject::overloaded) + 1;
+inline constexpr size_t reject_kinds = static_cast<size_t>(feed_reject::unknown_producer) + 1;
 
 // The ingest's metrics, created once per ingest; shared by every thread.
 struct feed_metrics {

@@ -175,6 +175,9 @@ int main(int argc, char** argv) {
   api_opts.intrusion.settlements_per_minute = opts.security_settlements_per_minute;
   api_opts.intrusion.block_first = opts.security_block;
   api_opts.intrusion.block_max = opts.security_block_max;
+  api_opts.intrusion.feed_gaps_per_minute = opts.security_feed_gaps_per_minute;
+  // One detector for the client API and the feed.
+  api_opts.detector = std::make_shared<wager::intrusion_detector>(api_opts.intrusion, metrics);
   // POST /v1/admin/drain, once its 202 is written, takes the SIGTERM path:
   // every thread blocks the signal, so main's sigwait below receives it.
   std::atomic<bool> drain_requested{false};
@@ -222,6 +225,15 @@ int main(int argc, char** argv) {
   // Feed lines from the TCP listener and from POST /v1/admin/feed.
   wager::feed_options feed_opts;
   feed_opts.silence = opts.feed_silence;
+  feed_opts.producers = opts.feed_producers;
+  feed_opts.on_security_signal = [detector = api_opts.detector](
+                                   wager::feed_security_signal signal,
+                                   const std::string& producer) {
+    if (signal == wager::feed_security_signal::unknown_producer)
+      detector->feed_unknown_producer(producer);
+    else
+      detector->feed_gap(producer);
+  };
   wager::feed_ingest ingest{runtime.system(), platform.directory(), metrics, feed_opts};
   api_opts.feed = &ingest;
   std::optional<wager::feed_listener> feed;

@@ -142,7 +142,9 @@ client_api::impl::impl(platform& p, api_options o)
                    options.rate_keys_max),
     request_address(options.request_address_burst, options.request_address_per_s,
                     options.rate_keys_max),
-    intrusion(std::make_shared<intrusion_detector>(options.intrusion, p.metrics())),
+    intrusion(options.detector ? options.detector
+                               : std::make_shared<intrusion_detector>(options.intrusion,
+                                                                      p.metrics())),
     metrics(std::make_shared<api::request_metrics>(p.metrics().registry(), route_labels())),
     bets(std::make_shared<api::bet_counter>(p.metrics().registry())) {}
 

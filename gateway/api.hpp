@@ -57,6 +57,9 @@ struct api_options {
   // Intrusion detection: thresholds, windows and block lengths
   // (intrusion.hpp).
   intrusion_options intrusion;
+  // The detector to report to, shared with the feed (wager-node makes one);
+  // null: the API makes its own from `intrusion`.
+  std::shared_ptr<intrusion_detector> detector;
 
   // Threads and queue for hashing and journal reads.
   uint32_t worker_threads = 2;

@@ -28,6 +28,8 @@ std::string_view to_string(security_event kind) {
     case security_event::token_refused: return "token_refused";
     case security_event::blocked_request: return "blocked_request";
     case security_event::settlement_burst: return "settlement_burst";
+    case security_event::feed_unknown_producer: return "feed_unknown_producer";
+    case security_event::feed_sequence_burst: return "feed_sequence_burst";
   }
   return "unknown";
 }
@@ -207,6 +209,43 @@ void intrusion_detector::settled(const std::string& address, const std::string& 
     event(security_event::settlement_burst, address,
           who + " settled or voided " + std::to_string(options_.settlements_per_minute)
             + " markets within a minute",
+          std::nullopt);
+}
+
+void intrusion_detector::feed_unknown_producer(const std::string& producer) {
+  auto now = clock::now();
+  bool first = false;
+  {
+    std::lock_guard lock{mutex_};
+    if (unknown_producers_.find(producer) == unknown_producers_.end())
+      bound(unknown_producers_);
+    auto& r = unknown_producers_[producer];
+    first = r.at.empty() || now - r.at.back() > options_.window;
+    if (first) {
+      r.at.clear();
+      r.at.push_back(now);
+    }
+    r.last_seen = now;
+  }
+  if (first)
+    event(security_event::feed_unknown_producer, "feed",
+          "lines from unknown producer " + producer.substr(0, 64), std::nullopt);
+  else
+    events_[static_cast<size_t>(security_event::feed_unknown_producer)]->Increment();
+}
+
+void intrusion_detector::feed_gap(const std::string& producer) {
+  auto now = clock::now();
+  bool burst = false;
+  {
+    std::lock_guard lock{mutex_};
+    burst = count(gaps_by_producer_, producer, options_.feed_gaps_per_minute,
+                  std::chrono::minutes{1}, now);
+  }
+  if (burst)
+    event(security_event::feed_sequence_burst, "feed",
+          "producer " + producer + " skipped sequence numbers "
+            + std::to_string(options_.feed_gaps_per_minute) + " times within a minute",
           std::nullopt);
 }
 

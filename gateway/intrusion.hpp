@@ -46,6 +46,9 @@ struct intrusion_options {
   // Markets settled or voided by one operator key within a minute: outside
   // the usual pattern. Recorded, never blocked (it is the operator's key).
   uint32_t settlements_per_minute = 20;
+  // Sequence gaps of one feed producer within a minute: lines lost or
+  // injected between the provider and the node. Recorded, never blocked.
+  uint32_t feed_gaps_per_minute = 3;
   // A first block lasts block_first; each further block of the same
   // address doubles it, up to block_max.
   std::chrono::milliseconds block_first{std::chrono::minutes{1}};
@@ -63,8 +66,10 @@ enum class security_event : uint8_t {
   token_refused,
   blocked_request,
   settlement_burst,
+  feed_unknown_producer,
+  feed_sequence_burst,
 };
-inline constexpr size_t security_event_kinds = 7;
+inline constexpr size_t security_event_kinds = 9;
 
 std::string_view to_string(security_event kind);
 
@@ -91,6 +96,10 @@ public:
   void token_refused(const std::string& address);
   // A market settled or voided with the operator key `who`.
   void settled(const std::string& address, const std::string& who);
+  // A feed line from a producer the node does not take (logged once per
+  // producer and window, every one counted), and a producer's sequence gap.
+  void feed_unknown_producer(const std::string& producer);
+  void feed_gap(const std::string& producer);
 
   std::vector<address_block> blocks();
   // False when the address was not blocked.
@@ -133,6 +142,8 @@ private:
   std::unordered_map<std::string, recent> admin_by_address_;
   std::unordered_map<std::string, recent> tokens_by_address_;
   std::unordered_map<std::string, recent> settles_by_key_;
+  std::unordered_map<std::string, recent> unknown_producers_;
+  std::unordered_map<std::string, recent> gaps_by_producer_;
   std::unordered_map<std::string, block_state> blocks_;
   prometheus::Counter* events_[security_event_kinds] = {};
 };

@@ -254,6 +254,11 @@ const std::vector<option_def>& option_table() {
      [](node_options& o, const std::string& v) {
        return parse_count(v, o.security_settlements_per_minute);
      }},
+    {"security-feed-gaps-per-minute", "N",
+     "sequence gaps of one feed producer in a minute that raise an event (default 3, 0: off)",
+     [](node_options& o, const std::string& v) {
+       return parse_count(v, o.security_feed_gaps_per_minute);
+     }},
     {"security-block-ms", "MS", "an address's first block lasts MS (default 60000)",
      [](node_options& o, const std::string& v) {
        long long ms = 0;
@@ -268,6 +273,17 @@ const std::vector<option_def>& option_table() {
        auto err = parse_bounded(v, 1'000, 30LL * 86'400'000, ms);
        o.security_block_max = std::chrono::milliseconds{ms};
        return err;
+     }},
+    {"feed-producers", "NAME,...",
+     "the only feed producers taken; lines from others are skipped (default: any)",
+     [](node_options& o, const std::string& v) {
+       o.feed_producers.clear();
+       std::stringstream in{v};
+       std::string name;
+       while (std::getline(in, name, ','))
+         if (!name.empty())
+           o.feed_producers.push_back(name);
+       return std::string{};
      }},
     {"shards", "N", "shards per cluster, fixed for its life (default 256)",
      [](node_options& o, const std::string& v) {

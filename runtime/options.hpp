@@ -83,6 +83,9 @@ struct node_options {
   // suspended. Two seconds is a few missed heartbeats of a 500 ms producer.
   std::chrono::milliseconds feed_silence = std::chrono::milliseconds{2000};
 
+  // The feed producers this node takes lines from; empty: any producer.
+  std::vector<std::string> feed_producers;
+
   // Intrusion detection (gateway/intrusion.hpp): the window its thresholds
   // count in, the thresholds, and how long a block lasts (doubling with each
   // further block of an address, up to security_block_max).
@@ -93,6 +96,7 @@ struct node_options {
   uint32_t security_admin_key_failures = 5;
   uint32_t security_token_refusals = 20;
   uint32_t security_settlements_per_minute = 20;
+  uint32_t security_feed_gaps_per_minute = 3;
   std::chrono::milliseconds security_block = std::chrono::minutes{1};
   std::chrono::milliseconds security_block_max = std::chrono::hours{1};
 

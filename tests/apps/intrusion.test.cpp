@@ -173,3 +173,29 @@ TEST_CASE("a revoked token used again is a security event and blocks its address
   CHECK(wager::test::wait_until([&] { return !node.audit("token_refused").empty(); }));
   CHECK(node.audit("token_refused").at(0).at("remote").as_string() == attacker);
 }
+
+TEST_CASE("feed lines from an unknown producer and a burst of sequence gaps are security events") {
+  running_node node{{"--feed-producers", "uof-live", "--security-feed-gaps-per-minute", "3"}};
+  auto op = node.client(legitimate);
+  auto alive = [](const std::string& producer, int seq) {
+    return R"({"type":"alive","producer":")" + producer + R"(","seq":)" + std::to_string(seq)
+           + R"(,"ts":1764320400000})" + "\n";
+  };
+  // Two lines from a producer the node does not take, then uof-live
+  // skipping sequence numbers three times.
+  auto body = alive("rogue", 1) + alive("rogue", 2) + alive("uof-live", 1) + alive("uof-live", 3)
+              + alive("uof-live", 5) + alive("uof-live", 7);
+  auto r = op.post("/v1/admin/feed", body, admin_key);
+  REQUIRE(r.status == 200);
+  auto doc = json::parse(r.body);
+  CHECK(doc.at("invalid").as_int64() == 2);
+  CHECK(doc.at("applied").as_int64() == 4);
+  CHECK(doc.at("errors").as_array().at(0).at("reason").as_string() == "unknown_producer");
+  CHECK(node.events(op, "feed_unknown_producer") == 2);
+  CHECK(wager::test::wait_until([&] { return node.events(op, "feed_sequence_burst") == 1; }));
+  // One audit line for the unknown producer in the window, however many
+  // lines it sent.
+  CHECK(wager::test::wait_until([&] { return node.audit("feed_unknown_producer").size() == 1; }));
+  CHECK(wager::test::wait_until([&] { return !node.audit("feed_sequence_burst").empty(); }));
+  CHECK(node.audit("feed_unknown_producer").size() == 1);
+}
