@@ -421,7 +421,9 @@ struct work_item {
 
 // One thread owns the connection. It takes everything queued, up to
 // batch_max, runs it in one transaction, commits (the fsync), and only then
-// answers: a bet is never answered before it is durable.
+// answers: a bet is never answered before it is durable. The queue needs no
+// bound of its own: it holds at most one bet per client (closed loops) and
+// the feed's changes of one batch's time.
 class writer {
 public:
   writer(sqlite3* db, price_board& board, size_t batch_max)
@@ -876,8 +878,11 @@ constexpr const char* usage =
 double number(const std::string& name, const std::string& v, double low, double high) {
   char* end = nullptr;
   auto x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x >= low && x <= high))
-    bad_option(name + " wants a number from " + std::to_string(low) + " to " + std::to_string(high));
+  if (v.empty() || *end != '\0' || !(x >= low && x <= high)) {
+    char why[160];
+    std::snprintf(why, sizeof why, " wants a number from %g to %g", low, high);
+    bad_option(name + why);
+  }
   return x;
 }
 
