@@ -1,0 +1,135 @@
+#pragma once
+
+// The frame of the ordered log: what one group commit appends at the end of
+// the journal (DESIGN.md, "Persistence: event sourcing on an ordered log").
+// A frame holds the records of one batch, its position in the log, and the
+// SHA-256 of the frame before it, so the log is a hash chain: changing,
+// removing or reordering a frame breaks the link to the next one.
+//
+// Frames are encoded in a compact, versioned binary form with a CRC32C over
+// every byte before the CRC. encode() refuses a frame that decode_log_frame()
+// would refuse, and decode_log_frame() checks every length against the bytes
+// left and the bounds below before it reads or allocates, so a damaged or
+// hostile frame is refused, never read out of bounds.
+//
+// Nothing here touches the disk: this is the format, shared by the writer
+// that appends frames, the readers that rebuild entities and the verifier.
+
+#include "wager/persistence/event.hpp"
+#include "wager/persistence/journal.hpp"
+
+#include <caf/expected.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace wager {
+
+// --- bounds ----------------------------------------------------------------
+//
+// The largest values any valid journal_options allows (journal_options.cpp),
+// so every append a configured journal accepts fits in a frame.
+
+inline constexpr uint8_t log_frame_format_version = 1;
+// events_per_append_max is at most 65536; so is batch_max.
+inline constexpr uint32_t log_record_events_max = 65536;
+inline constexpr uint32_t log_frame_records_max = 65536;
+// event_bytes_max is at most 64 MiB, request_result_bytes_max 16 MiB.
+inline constexpr uint32_t log_payload_bytes_max = 64u << 20;
+inline constexpr uint32_t log_result_bytes_max = 16u << 20;
+// SQLite's default SQLITE_MAX_LENGTH: the largest blob a row holds. A frame
+// is one row, so a batch that would encode larger must be split.
+inline constexpr uint32_t log_frame_bytes_max = 1'000'000'000;
+
+// --- the frame -------------------------------------------------------------
+
+using frame_hash = std::array<uint8_t, 32>; // SHA-256
+using frame_bytes = std::vector<uint8_t>;   // one encoded frame
+
+struct log_event {
+  std::string type;     // 1..event_type_bytes_max bytes
+  uint32_t version = 1; // >= 1
+  std::string payload;  // opaque bytes, at most log_payload_bytes_max
+  int64_t at_ms = 0;    // ms since the epoch, >= 0
+
+  friend bool operator==(const log_event&, const log_event&) = default;
+};
+
+// One append: the events it gave a stream, the request it answered, and
+// where the stream's previous record is.
+struct log_record {
+  std::string stream;                    // "kind/key" (valid_stream_name)
+  uint64_t first_seq = 1;                // seq of events[0]; with no events,
+                                         // the seq the next event will get
+  std::vector<log_event> events;         // at most log_record_events_max
+  std::optional<request_record> request; // idempotency record
+  std::optional<bool> open_work;         // unset: the stream's mark stays
+  // Position of the previous frame holding a record of this stream, 0 if
+  // none: an entity's records after a checkpoint are found by following
+  // these back from its last record, without scanning the whole log.
+  uint64_t previous_position = 0;        // < the frame's position
+
+  friend bool operator==(const log_record&, const log_record&) = default;
+};
+
+struct log_frame {
+  uint64_t position = 1;  // 1 for the first frame of the log, then +1 each
+  frame_hash previous{};  // SHA-256 of the frame before; zeros before the first
+  std::vector<log_record> records; // at most log_frame_records_max
+
+  friend bool operator==(const log_frame&, const log_frame&) = default;
+};
+
+// --- the codec -------------------------------------------------------------
+
+// The frame's bytes. Refused when it breaks a bound or an invariant above
+// (errc::too_large for sizes, errc::invalid_field otherwise), the same
+// checks decode_log_frame applies, so whatever is encoded decodes.
+caf::expected<frame_bytes> encode(const log_frame& frame);
+
+// The frame in `bytes`, which must be exactly one frame. Refused with
+// errc::journal_failure, the message naming the frame's position (as its
+// header says, when the header is there) and what is wrong: truncated,
+// trailing bytes, bad CRC, unknown format version, a field over its bound,
+// a malformed varint, a broken invariant.
+caf::expected<log_frame> decode_log_frame(std::span<const uint8_t> bytes);
+
+// CRC32C (Castagnoli, as iSCSI and ext4 use it) of `bytes`.
+uint32_t crc32c(std::span<const uint8_t> bytes) noexcept;
+
+// SHA-256 of a frame's bytes (all of them, its CRC included): what the next
+// frame holds as `previous`.
+frame_hash hash_of_frame(std::span<const uint8_t> bytes);
+
+// --- the chain -------------------------------------------------------------
+
+// Where a run of frames begins: the position of its first frame and the
+// hash that frame must hold. The default is the start of the log.
+struct chain_start {
+  uint64_t position = 1;
+  frame_hash previous{};
+};
+
+// The first frame that does not match.
+struct chain_break {
+  uint64_t position = 0; // where that frame should be in the log
+  std::string problem;
+};
+
+// Checks `frames`, consecutive and in position order from `start`: each
+// decodes (CRC, bounds), holds the position it is expected at and the
+// SHA-256 of the frame before it, and each record's previous_position names
+// the frame of the stream's record before it, with seqs going on from
+// there. A frame changed and resealed with a valid CRC is caught by the
+// next frame's hash: the break names that next frame. Nothing vouches for
+// the last frame given but a hash of it kept elsewhere.
+//
+// Memory: one entry per stream seen, for the back-pointer check.
+std::optional<chain_break> verify_chain(std::span<const frame_bytes> frames,
+                                        const chain_start& start = {});
+
+} // namespace wager
