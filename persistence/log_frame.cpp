@@ -15,7 +15,8 @@ namespace wager {
 
 namespace {
 
-// Byte layout (all fixed-width integers little-endian):
+// Byte layout (all fixed-width integers little-endian; log_frame.hpp
+// describes every field):
 //   header:  version u8 | length u32 | position u64 | previous 32 bytes
 //   body:    record count varint | records
 //   trailer: CRC32C u32 of every byte before it

@@ -14,6 +14,56 @@
 //
 // Nothing here touches the disk: this is the format, shared by the writer
 // that appends frames, the readers that rebuild entities and the verifier.
+//
+// Byte layout, format version 1
+// -----------------------------
+// u8, u32 and u64 are unsigned, fixed width, little-endian. varint is
+// unsigned LEB128: 7 bits a byte, least significant group first, the high
+// bit set on every byte but the last; at most 10 bytes, and canonical (no
+// last byte 0x00 after the first, the 10th byte 0 or 1), so every value has
+// one encoding and a decoded frame encodes to the bytes it came from.
+// bytes(max) is a varint length n <= max followed by n bytes.
+//
+//   frame:
+//     offset 0   u8      format version, 1
+//     offset 1   u32     length of the whole frame in bytes, this header and
+//                        the CRC included; equals the size of the blob,
+//                        at most log_frame_bytes_max
+//     offset 5   u64     position, >= 1
+//     offset 13  32 B    previous: SHA-256 of the previous frame's bytes (all
+//                        of them, its CRC included); zeros at position 1
+//     offset 45  varint  record count, <= log_frame_records_max
+//                record  x count
+//     length-4   u32     CRC32C (Castagnoli: polynomial 0x1EDC6F41,
+//                        reflected, initial value and final xor 0xFFFFFFFF)
+//                        of bytes [0, length - 4)
+//
+//   record:
+//     bytes(stream_bytes_max)  stream, "kind/key" (valid_stream_name)
+//     varint                   first_seq, >= 1; first_seq + event count
+//                              does not overflow 64 bits
+//     varint                   previous_position, < the frame's position
+//     u8                       flags: 0x01 a request follows the events,
+//                              0x02 open_work is set, 0x04 its value (only
+//                              with 0x02); other bits 0
+//     varint                   event count, <= log_record_events_max; 0
+//                              only with a request
+//     event x count
+//     if flags & 0x01:
+//       bytes(request_id_bytes_max)  request id, not empty
+//       bytes(log_result_bytes_max)  request result
+//
+//   event:
+//     bytes(event_type_bytes_max)  type, not empty
+//     varint                       version, 1..2^32-1
+//     bytes(log_payload_bytes_max) payload
+//     varint                       at_ms, 0..2^63-1
+//
+// A reader checks, in this order: the version byte, the size (at least 50
+// bytes, the least a frame takes, and equal to the length field), the CRC,
+// then the fields in order, each length against its bound and the bytes
+// left, and last that no bytes follow the last record. A newer format
+// changes the version byte; a reader refuses a version it does not know.
 
 #include "wager/persistence/event.hpp"
 #include "wager/persistence/journal.hpp"
