@@ -13,7 +13,8 @@
 // hostile frame is refused, never read out of bounds.
 //
 // Nothing here touches the disk: this is the format, shared by the writer
-// that appends frames, the readers that rebuild entities and the verifier.
+// that appends frames, the readers that rebuild entities and the verifier
+// (log_chain.hpp checks a run of frames).
 //
 // Byte layout, format version 1
 // -----------------------------
@@ -154,32 +155,5 @@ uint32_t crc32c(std::span<const uint8_t> bytes) noexcept;
 // SHA-256 of a frame's bytes (all of them, its CRC included): what the next
 // frame holds as `previous`.
 frame_hash hash_of_frame(std::span<const uint8_t> bytes);
-
-// --- the chain -------------------------------------------------------------
-
-// Where a run of frames begins: the position of its first frame and the
-// hash that frame must hold. The default is the start of the log.
-struct chain_start {
-  uint64_t position = 1;
-  frame_hash previous{};
-};
-
-// The first frame that does not match.
-struct chain_break {
-  uint64_t position = 0; // where that frame should be in the log
-  std::string problem;
-};
-
-// Checks `frames`, consecutive and in position order from `start`: each
-// decodes (CRC, bounds), holds the position it is expected at and the
-// SHA-256 of the frame before it, and each record's previous_position names
-// the frame of the stream's record before it, with seqs going on from
-// there. A frame changed and resealed with a valid CRC is caught by the
-// next frame's hash: the break names that next frame. Nothing vouches for
-// the last frame given but a hash of it kept elsewhere.
-//
-// Memory: one entry per stream seen, for the back-pointer check.
-std::optional<chain_break> verify_chain(std::span<const frame_bytes> frames,
-                                        const chain_start& start = {});
 
 } // namespace wager

@@ -5,6 +5,8 @@
 
 #include "log_frame_support.hpp"
 
+#include <wager/persistence/log_chain.hpp>
+
 #include <wager/runtime/errors.hpp>
 
 #include <doctest/doctest.h>
