@@ -65,6 +65,8 @@ using result_callback = std::function<void(caf::expected<T>)>;
 struct request_record {
   std::string request_id; // at most request_id_bytes_max bytes
   std::string result;     // serialized JSON
+
+  friend bool operator==(const request_record&, const request_record&) = default;
 };
 
 // One event, named by its place and its content: stream, seq and the row

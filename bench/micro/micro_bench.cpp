@@ -1,13 +1,15 @@
 // Google Benchmark micro-benchmarks for the pieces every bet goes through:
 // price and money parsing and formatting, wallet and market event encoding
-// and decoding, the bet decision's stored form, and one journal batch append
-// (fsync'd, on a temporary file). Regressions show up as numbers:
+// and decoding, the bet decision's stored form, one journal batch append
+// (fsync'd, on a temporary file), and a log frame's encoding and decoding.
+// Regressions show up as numbers:
 //
 //   build/bench/wager_bench_micro --benchmark_format=json
 
 #include <wager/actors/market_state.hpp>
 #include <wager/actors/money.hpp>
 #include <wager/actors/wallet_state.hpp>
+#include <wager/persistence/log_frame.hpp>
 #include <wager/persistence/sqlite_journal.hpp>
 
 #include <benchmark/benchmark.h>
@@ -154,6 +156,42 @@ void journal_batch_append_after(benchmark::State& state) {
   batch_append(state, true);
 }
 BENCHMARK(journal_batch_append_after)->Arg(64)->Arg(512)->UseRealTime();
+
+// A group commit of 64 bets as the ordered log stores it: one record each
+// (a stake_held event, its request's answer, a back-pointer), encoded with
+// its CRC32C and SHA-256, then decoded and checked as a reader would.
+log_frame a_64_record_frame() {
+  log_frame f;
+  f.position = 1000;
+  f.previous.fill(0x5a);
+  auto payload = encode(wallet_event{a_stake_held()}).payload;
+  for (int i = 0; i < 64; ++i) {
+    auto id = "c64-12-" + std::to_string(123456 + i);
+    f.records.push_back(log_record{"wallet/w" + std::to_string(i), 40,
+                                   {log_event{"stake_held", 1, payload, 1764900000000 + i}},
+                                   request_record{id, R"({"bet_id":"b-0123456789abcdef"})"},
+                                   true, 990});
+  }
+  return f;
+}
+
+void log_frame_encode_decode(benchmark::State& state) {
+  auto f = a_64_record_frame();
+  size_t bytes = 0;
+  for (auto _ : state) {
+    auto encoded = encode(f);
+    auto hash = hash_of_frame(*encoded);
+    benchmark::DoNotOptimize(hash);
+    auto decoded = decode_log_frame(*encoded);
+    if (!decoded)
+      state.SkipWithError("the frame did not decode");
+    benchmark::DoNotOptimize(decoded);
+    bytes = encoded->size();
+  }
+  state.SetItemsProcessed(state.iterations() * 64);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+BENCHMARK(log_frame_encode_decode);
 
 } // namespace
 
