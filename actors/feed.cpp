@@ -51,6 +51,10 @@ feed_metrics::feed_metrics(metrics& m) {
              .Name("wager_feed_producer_down_total")
              .Help("Feed producers marked down, by cause (gap, silence, overloaded, restart)")
              .Register(r);
+  // Every cause from the start, at 0: an alert on increase() sees the first
+  // one too.
+  for (auto cause : {"gap", "silence", "overloaded", "restart"})
+    downs->Add({{"cause", cause}});
   restarts = &m.restarts();
   prometheus::Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                   0.05,   0.1,   0.25,   0.5,   1,    2.5, 5};

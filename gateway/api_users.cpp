@@ -95,7 +95,8 @@ void client_api::impl::create_session(const call_ptr& c) {
                        login_user.take("login-user:" + *username));
   if (wait > 0) {
     // A refused guess is still a guess.
-    intrusion->login_failed(c->req.remote_address, *username, false);
+    intrusion->login_failed(c->req.remote_address, *username,
+                            intrusion_detector::login_failure::rate_limited);
     auto res = error_response(errc::rate_limited, "too many login attempts, retry later");
     res.headers.emplace_back("Retry-After", std::to_string(wait));
     return c->respond(std::move(res));
@@ -106,7 +107,9 @@ void client_api::impl::create_session(const call_ptr& c) {
       auto code = code_of(g.error());
       if (code == errc::invalid_credentials || code == errc::invalid_mfa_code)
         intrusion->login_failed(c->req.remote_address, username,
-                                code == errc::invalid_mfa_code);
+                                code == errc::invalid_mfa_code
+                                  ? intrusion_detector::login_failure::totp
+                                  : intrusion_detector::login_failure::password);
       return c->respond(error_response(g.error()));
     }
     c->respond(json_response(201, json::object{{"token", g->token},
@@ -168,7 +171,8 @@ void client_api::impl::confirm_mfa(const call_ptr& c) {
       }
       auth->confirm_mfa(*c->session, code, [c, intrusion = intrusion](caf::error err) {
         if (code_of(err) == errc::invalid_mfa_code)
-          intrusion->login_failed(c->req.remote_address, c->session->username, true);
+          intrusion->login_failed(c->req.remote_address, c->session->username,
+                                  intrusion_detector::login_failure::totp);
         if (err)
           return c->respond(error_response(err));
         c->respond(no_content());

@@ -7,6 +7,8 @@
 #include <prometheus/counter.h>
 
 #include <algorithm>
+#include <tuple>
+#include <type_traits>
 
 namespace wager {
 
@@ -48,6 +50,15 @@ template <class Table>
 void intrusion_detector::bound(Table& table) {
   if (table.size() < options_.tracked_max)
     return;
+  if constexpr (std::is_same_v<typename Table::mapped_type, block_state>) {
+    // Blocks that have ended go first; blocks in force are kept while they
+    // can be.
+    auto now = clock::now();
+    for (auto i = table.begin(); i != table.end();)
+      i = i->second.until <= now ? table.erase(i) : std::next(i);
+    if (table.size() < options_.tracked_max)
+      return;
+  }
   // The quietest half goes: an attacker spraying addresses or usernames
   // cannot grow the table, and the active entries stay.
   std::vector<clock::time_point> seen;
@@ -84,6 +95,10 @@ int64_t intrusion_detector::block(const std::string& address, security_event rea
   if (blocks_.find(address) == blocks_.end())
     bound(blocks_);
   auto& b = blocks_[address];
+  // One incident, one block: more failures while blocked (requests that
+  // were already in flight) neither extend nor count it again.
+  if (b.until > now)
+    return b.until_wall_ms;
   auto length = options_.block_first;
   for (uint32_t i = 0; i < b.blocks && length < options_.block_max; ++i)
     length *= 2;
@@ -137,19 +152,55 @@ int64_t intrusion_detector::blocked_ms(const std::string& address) {
   return std::max<int64_t>(left, 1);
 }
 
+std::optional<std::pair<std::vector<std::string>, size_t>>
+intrusion_detector::guess(std::unordered_map<std::string, recent>& table,
+                          const std::string& username, const std::string& address,
+                          uint32_t threshold, clock::time_point now) {
+  if (threshold == 0)
+    return std::nullopt;
+  if (table.find(username) == table.end())
+    bound(table);
+  auto& r = table[username];
+  r.last_seen = now;
+  while (!r.at.empty() && now - r.at.front() > options_.window)
+    r.at.pop_front();
+  if (r.at.empty())
+    r.sources.clear();
+  r.at.push_back(now);
+  // Sources are bounded by the threshold: an address beyond it could not
+  // hold half of the failures anyway.
+  if (r.sources.count(address) > 0 || r.sources.size() < threshold)
+    ++r.sources[address];
+  if (r.at.size() < threshold)
+    return std::nullopt;
+  std::vector<std::string> culprits;
+  for (auto& [source, n] : r.sources)
+    if (2 * n >= threshold)
+      culprits.push_back(source);
+  auto sources = r.sources.size();
+  r.at.clear();
+  r.sources.clear();
+  return std::make_pair(std::move(culprits), sources);
+}
+
 void intrusion_detector::login_failed(const std::string& address, const std::string& username,
-                                      bool totp) {
+                                      login_failure why) {
   auto now = clock::now();
-  std::vector<std::tuple<security_event, std::string, int64_t>> found;
+  std::vector<std::tuple<security_event, std::string, std::optional<int64_t>, std::string>> found;
   {
     std::lock_guard lock{mutex_};
-    if (totp) {
-      if (count(totp_by_user_, username, options_.totp_failures, options_.window, now))
-        found.emplace_back(security_event::totp_brute_force, "user " + username,
-                           block(address, security_event::totp_brute_force, now));
-    } else if (count(by_username_, username, options_.password_failures, options_.window, now)) {
-      found.emplace_back(security_event::password_brute_force, "user " + username,
-                         block(address, security_event::password_brute_force, now));
+    if (why != login_failure::rate_limited) {
+      bool totp = why == login_failure::totp;
+      auto kind = totp ? security_event::totp_brute_force : security_event::password_brute_force;
+      if (auto hit = guess(totp ? totp_by_user_ : by_username_, username, address,
+                           totp ? options_.totp_failures : options_.password_failures, now)) {
+        auto detail = "user " + username + ", from " + std::to_string(hit->second)
+                      + (hit->second == 1 ? " address" : " addresses");
+        if (hit->first.empty())
+          found.emplace_back(kind, detail, std::nullopt, address);
+        for (auto& culprit : hit->first)
+          found.emplace_back(kind, detail, block(culprit, kind, now), culprit);
+      }
     }
     // Credential stuffing: many usernames failing from one address.
     if (by_address_.find(address) == by_address_.end())
@@ -163,12 +214,12 @@ void intrusion_detector::login_failed(const std::string& address, const std::str
     if (options_.stuffing_usernames > 0 && r.names.size() >= options_.stuffing_usernames) {
       found.emplace_back(security_event::credential_stuffing,
                          std::to_string(r.names.size()) + " usernames failed",
-                         block(address, security_event::credential_stuffing, now));
+                         block(address, security_event::credential_stuffing, now), address);
       r.names.clear();
     }
   }
-  for (auto& [kind, detail, until] : found)
-    event(kind, address, detail, until);
+  for (auto& [kind, detail, until, source] : found)
+    event(kind, source, detail, until);
 }
 
 void intrusion_detector::admin_key_refused(const std::string& address) {

@@ -33,10 +33,13 @@ struct intrusion_options {
   // Distinct usernames failing to log in from one address: credential
   // stuffing.
   uint32_t stuffing_usernames = 10;
-  // Failed or refused logins of one username, from any address: password
-  // brute force (blocks the address that crossed the threshold).
+  // Failed logins of one username, from any address: password brute
+  // force. It blocks each address that made at least half of them, so
+  // guesses spread over many addresses raise the event without blocking
+  // the user's own.
   uint32_t password_failures = 10;
-  // Wrong TOTP codes for one username: TOTP brute force.
+  // Wrong TOTP codes for one username: TOTP brute force, blocked the same
+  // way.
   uint32_t totp_failures = 5;
   // Refused operator keys from one address.
   uint32_t admin_key_failures = 5;
@@ -89,9 +92,15 @@ public:
   // block).
   int64_t blocked_ms(const std::string& address);
 
-  // A login that failed on its password (or was refused by the login rate
-  // limit) or on its TOTP code.
-  void login_failed(const std::string& address, const std::string& username, bool totp);
+  enum class login_failure : uint8_t {
+    password,     // wrong username or password
+    totp,         // wrong TOTP code (at login or when confirming one)
+    rate_limited, // refused by the login rate limit before any check
+  };
+  // A login that failed. A rate-limited attempt counts toward credential
+  // stuffing from its address only: it guessed nothing.
+  void login_failed(const std::string& address, const std::string& username,
+                    login_failure why);
   void admin_key_refused(const std::string& address);
   void token_refused(const std::string& address);
   // A market settled or voided with the operator key `who`.
@@ -111,6 +120,9 @@ private:
     std::deque<clock::time_point> at; // newest last, at most the threshold
     // Distinct usernames, by their latest failure (credential stuffing).
     std::map<std::string, clock::time_point> names;
+    // Failures per source address since the window last emptied (brute
+    // force on one username).
+    std::map<std::string, uint32_t> sources;
     clock::time_point last_seen{};
   };
   struct block_state {
@@ -133,6 +145,13 @@ private:
   int64_t block(const std::string& address, security_event reason, clock::time_point now);
   template <class Table>
   void bound(Table& table);
+  // REQUIRES: mutex_ held. Counts a failure of `username` from `address`;
+  // when the window holds `threshold`, returns the addresses to block
+  // (each with at least half of them) and the number of sources, and
+  // starts counting afresh.
+  std::optional<std::pair<std::vector<std::string>, size_t>>
+  guess(std::unordered_map<std::string, recent>& table, const std::string& username,
+        const std::string& address, uint32_t threshold, clock::time_point now);
 
   intrusion_options options_;
   std::mutex mutex_;

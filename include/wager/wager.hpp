@@ -48,6 +48,7 @@
 #include "wager/gateway/auth_store.hpp"
 #include "wager/gateway/feed_listener.hpp"
 #include "wager/gateway/http_server.hpp"
+#include "wager/gateway/intrusion.hpp"
 #include "wager/gateway/operations.hpp"
 #include "wager/gateway/stream.hpp"
 

@@ -28,30 +28,51 @@ int64_t wall_ms() {
 
 } // namespace
 
-TEST_CASE("password and TOTP guessing on one username block the address that crosses the line") {
+using failure = intrusion_detector::login_failure;
+
+TEST_CASE("guessing one username blocks the addresses that made half the guesses, no other") {
   metrics m;
   intrusion_options o;
   o.password_failures = 4;
   o.totp_failures = 2;
   o.stuffing_usernames = 0; // off: one username only here
   intrusion_detector d{o, m};
-  // Guesses from several addresses: the fourth crosses the threshold.
-  d.login_failed("10.0.0.1", "alice", false);
-  d.login_failed("10.0.0.2", "alice", false);
-  d.login_failed("10.0.0.3", "alice", false);
-  CHECK(d.blocked_ms("10.0.0.4") == 0);
-  d.login_failed("10.0.0.4", "alice", false);
-  CHECK(d.blocked_ms("10.0.0.4") > 0);
+  // Three guesses from the attacker and one failure of the user's own.
+  d.login_failed("10.0.0.1", "alice", failure::password);
+  d.login_failed("10.0.0.1", "alice", failure::password);
+  d.login_failed("10.0.0.9", "alice", failure::password);
   CHECK(d.blocked_ms("10.0.0.1") == 0);
+  d.login_failed("10.0.0.1", "alice", failure::password);
+  CHECK(d.blocked_ms("10.0.0.1") > 0);
+  CHECK(d.blocked_ms("10.0.0.9") == 0);
   CHECK(events(m, "password_brute_force") == 1);
-  // Another username's failures are counted apart.
-  d.login_failed("10.0.0.5", "bob", false);
+  // Guesses spread over four addresses raise the event and block none.
+  for (auto address : {"10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4"})
+    d.login_failed(address, "bob", failure::password);
+  CHECK(events(m, "password_brute_force") == 2);
+  CHECK(d.blocks().size() == 1);
+  // Attempts the login rate limit refused guessed nothing.
+  for (int i = 0; i < 10; ++i)
+    d.login_failed("10.0.0.5", "carol", failure::rate_limited);
   CHECK(d.blocked_ms("10.0.0.5") == 0);
-  d.login_failed("10.0.0.6", "carol", true);
-  d.login_failed("10.0.0.6", "carol", true);
+  d.login_failed("10.0.0.6", "carol", failure::totp);
+  d.login_failed("10.0.0.6", "carol", failure::totp);
   CHECK(d.blocked_ms("10.0.0.6") > 0);
   CHECK(events(m, "totp_brute_force") == 1);
   CHECK(events(m, "blocked_request") == 2);
+}
+
+TEST_CASE("failures while an address is blocked neither extend nor count the block again") {
+  metrics m;
+  intrusion_options o;
+  o.admin_key_failures = 2;
+  intrusion_detector d{o, m};
+  for (int i = 0; i < 6; ++i)
+    d.admin_key_refused("10.0.0.1");
+  auto blocks = d.blocks();
+  REQUIRE(blocks.size() == 1);
+  CHECK(blocks[0].blocks == 1);
+  CHECK(blocks[0].blocked_until_ms - wall_ms() <= 60'000);
 }
 
 TEST_CASE("credential stuffing counts distinct usernames from one address") {
@@ -62,10 +83,10 @@ TEST_CASE("credential stuffing counts distinct usernames from one address") {
   intrusion_detector d{o, m};
   // One username again and again is not stuffing.
   for (int i = 0; i < 10; ++i)
-    d.login_failed("10.0.0.1", "same", false);
+    d.login_failed("10.0.0.1", "same", failure::password);
   CHECK(d.blocked_ms("10.0.0.1") == 0);
-  d.login_failed("10.0.0.1", "other", false);
-  d.login_failed("10.0.0.1", "third", false);
+  d.login_failed("10.0.0.1", "other", failure::password);
+  d.login_failed("10.0.0.1", "third", failure::password);
   CHECK(d.blocked_ms("10.0.0.1") > 0);
   CHECK(events(m, "credential_stuffing") == 1);
 }
