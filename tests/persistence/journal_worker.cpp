@@ -7,6 +7,15 @@
 //     STREAMS streams "wallet/s<i>", each with DEPTH pipelined appends in
 //     flight; each append carries 1 to 3 events and a request result. Prints
 //     "ready", then "ack <stream> <last_seq>" per answer. Stops after RUN_MS.
+//   journal_worker power_loss PATH SEED OPS_MAX SYNC
+//     Makes the power-loss VFS (power_loss_vfs.hpp) the default and arms it
+//     to strike at a write, truncation or sync drawn from SEED in
+//     [1, OPS_MAX], dropping or tearing the unsynced writes (drawn too);
+//     SYNC "off" makes xSync a no-op. Prints "armed <op> <drop|tear>",
+//     opens the journal (recovering what an earlier loss left), prints
+//     "ready", and appends from several client threads, printing
+//     "ack <stream> <last_seq>" per answer, until the loss: then it exits
+//     at once with power_loss_exit_code.
 //   journal_worker contend PATH STREAM TOTAL WRITER
 //     Reads the stream's last seq and appends one event claiming the next
 //     seq for WRITER, again and again, until the stream has TOTAL events.
@@ -16,6 +25,7 @@
 // the parent can check every event it reads back.
 
 #include "journal_worker_protocol.hpp"
+#include "power_loss_vfs.hpp"
 
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/runtime/errors.hpp"
@@ -23,13 +33,18 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 
 using namespace wager;
@@ -49,14 +64,30 @@ void say(const std::string& line) {
   std::_Exit(2);
 }
 
-std::unique_ptr<journal> open_journal(const std::string& path) {
+std::unique_ptr<journal> open_journal(const std::string& path, uint32_t checkpoint_pages = 4000) {
   journal_options options;
   options.path = path;
   options.busy_timeout_ms = 60000;
+  options.wal_autocheckpoint_pages = checkpoint_pages;
   auto j = open_sqlite_journal(options);
   if (!j)
     die(message_of(j.error()));
   return std::move(*j);
+}
+
+// The append that continues `stream` after `seq`: 1 to 3 deposits and the
+// request result, keyed by the seq it ends at.
+append_request next_append(const std::string& stream, uint64_t seq) {
+  append_request r;
+  r.stream = stream;
+  r.expected_seq = seq;
+  auto count = test::events_in_append_after(seq);
+  for (uint64_t k = 1; k <= count; ++k)
+    r.events.push_back(event::make(
+      "deposited", 1, boost::json::object{{"amount", test::expected_amount(stream, seq + k)}}));
+  auto last = seq + count;
+  r.request = request_record{test::request_id_of(last), test::request_result_of(last)};
+  return r;
 }
 
 class load {
@@ -85,15 +116,8 @@ private:
     // deadlock with the callback below.
     std::lock_guard lock{mutex_};
     auto& seq = next_[stream];
-    append_request r;
-    r.stream = stream;
-    r.expected_seq = seq;
-    auto count = 1 + seq % 3;
-    for (uint64_t k = 1; k <= count; ++k)
-      r.events.push_back(event::make(
-        "deposited", 1, boost::json::object{{"amount", test::expected_amount(stream, seq + k)}}));
-    seq += count;
-    r.request = request_record{"r" + std::to_string(seq), "{\"seq\":" + std::to_string(seq) + "}"};
+    auto r = next_append(stream, seq);
+    seq = r.expected_seq + r.events.size();
     auto err = j_.append(std::move(r), [this, stream](caf::expected<append_ack> ack) {
       if (!ack)
         die("append to " + stream + " failed: " + message_of(ack.error()));
@@ -109,6 +133,100 @@ private:
   std::mutex mutex_;
   std::map<std::string, uint64_t> next_;
 };
+
+// Appends from several client threads, as wallets do: each thread owns some
+// streams and keeps `depth` appends of each in flight, submitting the next
+// one when an answer comes back (answers arrive on the writer thread).
+class client_threads {
+public:
+  client_threads(journal& j, int threads, int streams_per_thread, int depth)
+      : j_(j), depth_(depth) {
+    for (int t = 0; t < threads; ++t) {
+      auto& c = *clients_.emplace_back(std::make_unique<client>());
+      for (int i = 0; i < streams_per_thread; ++i) {
+        auto name = "wallet/s" + std::to_string(t * streams_per_thread + i);
+        auto last = j_.last_seq(name);
+        if (!last)
+          die(message_of(last.error()));
+        c.next[name] = *last;
+      }
+    }
+  }
+
+  // Runs the clients, this thread being the first, until something ends the
+  // process; dies if nothing has within `deadline`.
+  [[noreturn]] void run(std::chrono::milliseconds deadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < clients_.size(); ++t)
+      threads.emplace_back([this, t, until] { serve(*clients_[t], until); });
+    serve(*clients_[0], until);
+  }
+
+private:
+  struct client {
+    std::map<std::string, uint64_t> next; // owned by the client's thread
+    std::mutex mutex;
+    std::condition_variable answered;
+    std::deque<std::string> acked; // streams answered, waiting for their next append
+  };
+
+  [[noreturn]] void serve(client& c, std::chrono::steady_clock::time_point until) {
+    for (auto& [stream, _] : c.next)
+      for (int d = 0; d < depth_; ++d)
+        submit(c, stream);
+    for (;;) {
+      std::unique_lock lock{c.mutex};
+      if (!c.answered.wait_until(lock, until, [&] { return !c.acked.empty(); }))
+        die("still running at the deadline");
+      auto stream = std::move(c.acked.front());
+      c.acked.pop_front();
+      lock.unlock();
+      submit(c, stream);
+    }
+  }
+
+  void submit(client& c, const std::string& stream) {
+    auto& seq = c.next[stream];
+    auto r = next_append(stream, seq);
+    seq = r.expected_seq + r.events.size();
+    auto err = j_.append(std::move(r), [&c, stream](caf::expected<append_ack> ack) {
+      if (!ack)
+        die("append to " + stream + " failed: " + message_of(ack.error()));
+      say("ack " + stream + " " + std::to_string(ack->last_seq));
+      std::lock_guard lock{c.mutex};
+      c.acked.push_back(stream);
+      c.answered.notify_one();
+    });
+    if (err)
+      die("append refused: " + message_of(err));
+  }
+
+  journal& j_;
+  int depth_;
+  std::vector<std::unique_ptr<client>> clients_;
+};
+
+int run_power_loss(const std::string& path, uint64_t seed, uint64_t ops_max, bool sync) {
+  std::mt19937_64 random{seed};
+  auto op = std::uniform_int_distribution<uint64_t>{1, ops_max}(random);
+  auto mode = random() % 2 == 0 ? test::loss_mode::drop : test::loss_mode::tear;
+  auto& vfs = test::power_loss_vfs::install(true);
+  vfs.set_sync_mode(sync ? test::sync_mode::honoured : test::sync_mode::ignored);
+  vfs.arm(op, mode, random(), [](const test::loss_report& report) {
+    if (!report.error.empty())
+      die("applying the power loss: " + report.error);
+    std::_Exit(test::power_loss_exit_code);
+  });
+  say("armed " + std::to_string(op) + (mode == test::loss_mode::drop ? " drop" : " tear"));
+  // The smallest checkpoint interval, so that short runs write and sync the
+  // database file too, not only the WAL.
+  auto j = open_journal(path, 100);
+  // 16 wallets over 4 threads, 2 appends in flight each: batches of up to 32.
+  client_threads clients{*j, 4, 4, 2};
+  say("ready");
+  clients.run(std::chrono::seconds{30});
+}
 
 int run_load(const std::string& path, int streams, int depth, int run_ms) {
   auto j = open_journal(path);
@@ -155,7 +273,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 5 && args[0] == "load")
     return run_load(args[1], std::stoi(args[2]), std::stoi(args[3]), std::stoi(args[4]));
+  if (args.size() == 5 && args[0] == "power_loss" && (args[4] == "on" || args[4] == "off"))
+    return run_power_loss(args[1], std::stoull(args[2]), std::stoull(args[3]), args[4] == "on");
   if (args.size() == 5 && args[0] == "contend")
     return run_contend(args[1], args[2], std::stoull(args[3]), args[4]);
-  die("usage: journal_worker load PATH STREAMS DEPTH RUN_MS | contend PATH STREAM TOTAL WRITER");
+  die("usage: journal_worker load PATH STREAMS DEPTH RUN_MS | "
+      "power_loss PATH SEED OPS_MAX on|off | contend PATH STREAM TOTAL WRITER");
 }

@@ -19,6 +19,24 @@ inline int64_t expected_amount(std::string_view stream, uint64_t seq) {
   return static_cast<int64_t>(h % 100000);
 }
 
+// How many events the worker's append after `seq` carries (1 to 3), so the
+// parent knows where each append of a stream ends: an append is whole or
+// absent, never cut.
+inline uint64_t events_in_append_after(uint64_t seq) {
+  return 1 + seq % 3;
+}
+
+// The request id of the append that ends at `last_seq`, and its stored result.
+inline std::string request_id_of(uint64_t last_seq) {
+  return "r" + std::to_string(last_seq);
+}
+inline std::string request_result_of(uint64_t last_seq) {
+  return "{\"seq\":" + std::to_string(last_seq) + "}";
+}
+
+// The exit status of a worker that simulated a power loss (power_loss mode).
+inline constexpr int power_loss_exit_code = 86;
+
 // The worker, relative to the build tree (test::binary() makes the path).
 inline constexpr const char* journal_worker = "tests/persistence/wager_persistence_journal_worker";
 
