@@ -7,15 +7,17 @@
 //     STREAMS streams "wallet/s<i>", each with DEPTH pipelined appends in
 //     flight; each append carries 1 to 3 events and a request result. Prints
 //     "ready", then "ack <stream> <last_seq>" per answer. Stops after RUN_MS.
-//   journal_worker power_loss PATH SEED OPS_MAX SYNC
-//     Makes the power-loss VFS (power_loss_vfs.hpp) the default and arms it
-//     to strike at a write, truncation or sync drawn from SEED in
+//   journal_worker power_loss PATH SEED LOSSES OPS_MAX SYNC
+//     LOSSES power losses in a row, each in a forked child that makes the
+//     power-loss VFS (power_loss_vfs.hpp) the default and arms it to strike
+//     at a write, truncation or sync drawn (from loss_seed(SEED, i)) in
 //     [1, OPS_MAX], dropping or tearing the unsynced writes (drawn too);
-//     SYNC "off" makes xSync a no-op. Prints "armed <op> <drop|tear>",
-//     opens the journal (recovering what an earlier loss left), prints
-//     "ready", and appends from several client threads, printing
-//     "ack <stream> <last_seq>" per answer, until the loss: then it exits
-//     at once with power_loss_exit_code.
+//     SYNC "off" makes xSync a no-op. The child prints "armed <op>
+//     <drop|tear>", opens the journal (recovering what the loss before left),
+//     prints "ready", and appends from several client threads, printing
+//     "ack <stream> <last_seq>" per answer, until the loss ends it at once.
+//     Then the worker prints "lost" and, before the next loss, waits for
+//     SIGUSR1.
 //   journal_worker contend PATH STREAM TOTAL WRITER
 //     Reads the stream's last seq and appends one event claiming the next
 //     seq for WRITER, again and again, until the stream has TOTAL events.
@@ -34,6 +36,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -44,8 +47,9 @@
 #include <random>
 #include <string>
 #include <thread>
-#include <vector>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace wager;
 
@@ -64,11 +68,8 @@ void say(const std::string& line) {
   std::_Exit(2);
 }
 
-std::unique_ptr<journal> open_journal(const std::string& path, uint32_t checkpoint_pages = 4000) {
-  journal_options options;
-  options.path = path;
+std::unique_ptr<journal> open_journal(journal_options options) {
   options.busy_timeout_ms = 60000;
-  options.wal_autocheckpoint_pages = checkpoint_pages;
   auto j = open_sqlite_journal(options);
   if (!j)
     die(message_of(j.error()));
@@ -207,7 +208,10 @@ private:
   std::vector<std::unique_ptr<client>> clients_;
 };
 
-int run_power_loss(const std::string& path, uint64_t seed, uint64_t ops_max, bool sync) {
+// One power loss, in a process of its own (forked): opens the journal
+// through the power-loss VFS, armed from `seed`, and appends until the loss
+// ends the process.
+[[noreturn]] void lose_power(const std::string& path, uint64_t seed, uint64_t ops_max, bool sync) {
   std::mt19937_64 random{seed};
   auto op = std::uniform_int_distribution<uint64_t>{1, ops_max}(random);
   auto mode = random() % 2 == 0 ? test::loss_mode::drop : test::loss_mode::tear;
@@ -221,15 +225,52 @@ int run_power_loss(const std::string& path, uint64_t seed, uint64_t ops_max, boo
   say("armed " + std::to_string(op) + (mode == test::loss_mode::drop ? " drop" : " tear"));
   // The smallest checkpoint interval, so that short runs write and sync the
   // database file too, not only the WAL.
-  auto j = open_journal(path, 100);
+  journal_options options;
+  options.path = path;
+  options.wal_autocheckpoint_pages = 100;
+  options.reader_threads = 1; // it reads only at start, synchronously
+  auto j = open_journal(options);
   // 16 wallets over 4 threads, 2 appends in flight each: batches of up to 32.
   client_threads clients{*j, 4, 4, 2};
   say("ready");
   clients.run(std::chrono::seconds{30});
 }
 
+// LOSSES power losses in a row, each in a child forked from this process
+// (single-threaded, so forking is safe, and far cheaper than starting the
+// program again). Between two, it says "lost" and waits for SIGUSR1: the
+// parent checks the files first.
+int run_power_losses(const std::string& path, uint64_t seed, int losses, uint64_t ops_max,
+                     bool sync) {
+  sigset_t go_on;
+  sigemptyset(&go_on);
+  sigaddset(&go_on, SIGUSR1);
+  // Blocked from the start, so a SIGUSR1 sent early waits instead of killing.
+  ::sigprocmask(SIG_BLOCK, &go_on, nullptr);
+  for (int loss = 0; loss < losses; ++loss) {
+    if (loss > 0) {
+      int signo = 0;
+      if (::sigwait(&go_on, &signo) != 0)
+        die("sigwait failed");
+    }
+    auto child = ::fork();
+    if (child < 0)
+      die("fork failed");
+    if (child == 0)
+      lose_power(path, test::loss_seed(seed, loss), ops_max, sync);
+    int status = 0;
+    if (::waitpid(child, &status, 0) != child)
+      die("waitpid failed");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != test::power_loss_exit_code)
+      die("loss " + std::to_string(loss) + ": the child ended with status " +
+          std::to_string(status) + ", not by its power loss");
+    say("lost");
+  }
+  return 0;
+}
+
 int run_load(const std::string& path, int streams, int depth, int run_ms) {
-  auto j = open_journal(path);
+  auto j = open_journal(journal_options{.path = path});
   load work{*j, streams, depth};
   say("ready");
   work.start();
@@ -239,7 +280,7 @@ int run_load(const std::string& path, int streams, int depth, int run_ms) {
 
 int run_contend(const std::string& path, const std::string& stream, uint64_t total,
                 const std::string& writer) {
-  auto j = open_journal(path);
+  auto j = open_journal(journal_options{.path = path});
   say("ready");
   for (;;) {
     auto last = j->last_seq(stream);
@@ -273,10 +314,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 5 && args[0] == "load")
     return run_load(args[1], std::stoi(args[2]), std::stoi(args[3]), std::stoi(args[4]));
-  if (args.size() == 5 && args[0] == "power_loss" && (args[4] == "on" || args[4] == "off"))
-    return run_power_loss(args[1], std::stoull(args[2]), std::stoull(args[3]), args[4] == "on");
+  if (args.size() == 6 && args[0] == "power_loss" && (args[5] == "on" || args[5] == "off"))
+    return run_power_losses(args[1], std::stoull(args[2]), std::stoi(args[3]),
+                            std::stoull(args[4]), args[5] == "on");
   if (args.size() == 5 && args[0] == "contend")
     return run_contend(args[1], args[2], std::stoull(args[3]), args[4]);
   die("usage: journal_worker load PATH STREAMS DEPTH RUN_MS | "
-      "power_loss PATH SEED OPS_MAX on|off | contend PATH STREAM TOTAL WRITER");
+      "power_loss PATH SEED LOSSES OPS_MAX on|off | contend PATH STREAM TOTAL WRITER");
 }

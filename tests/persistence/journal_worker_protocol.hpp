@@ -34,8 +34,18 @@ inline std::string request_result_of(uint64_t last_seq) {
   return "{\"seq\":" + std::to_string(last_seq) + "}";
 }
 
-// The exit status of a worker that simulated a power loss (power_loss mode).
+// The exit status of a worker's child that simulated a power loss
+// (power_loss mode).
 inline constexpr int power_loss_exit_code = 86;
+
+// The seed of the `loss`-th power loss of a run seeded with `seed`
+// (splitmix64), so one seed replays a whole run of losses.
+inline uint64_t loss_seed(uint64_t seed, int loss) {
+  uint64_t x = seed + static_cast<uint64_t>(loss) + 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 
 // The worker, relative to the build tree (test::binary() makes the path).
 inline constexpr const char* journal_worker = "tests/persistence/wager_persistence_journal_worker";

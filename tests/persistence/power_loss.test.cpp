@@ -24,6 +24,7 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -47,14 +48,7 @@ constexpr int losses_per_cycle = 8;
 // The worker's 32 appends in flight make batches of about 60 writes and one
 // sync, and a checkpoint every 100 pages of WAL; this reaches a few
 // checkpoints per run and keeps a run short.
-constexpr uint64_t ops_max = 1500;
-
-uint64_t mix(uint64_t x) { // splitmix64
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+constexpr uint64_t ops_max = 1000;
 
 // What a check found wrong after a loss.
 struct findings {
@@ -128,7 +122,10 @@ findings check_journal(const std::string& path, const std::map<std::string, uint
   }
   for (auto& problem : report->problems)
     f.corrupt.push_back(problem);
-  auto j = open_sqlite_journal(options_at(path));
+  auto options = options_at(path);
+  options.reader_threads = 1; // only synchronous reads here
+  options.read_connections_max = 1;
+  auto j = open_sqlite_journal(options);
   if (!j) {
     f.corrupt.push_back("open: " + message_of(j.error()));
     return f;
@@ -165,19 +162,20 @@ struct loss_outcome {
   std::string armed; // "<op> <mode>", as the worker drew them
 };
 
-// Runs one worker until its power loss and records what it acknowledged.
-loss_outcome lose_power_once(const std::string& path, uint64_t seed, bool sync,
-                             std::map<std::string, uint64_t>& acked) {
+// Reads the worker's lines up to the end of its next power loss, noting
+// what it acknowledged. Lines already in the pipe at the loss were
+// acknowledged before it.
+loss_outcome read_until_lost(child_process& worker, std::map<std::string, uint64_t>& acked) {
   loss_outcome out;
-  child_process worker{binary(journal_worker),
-                       {"power_loss", path, std::to_string(seed), std::to_string(ops_max),
-                        sync ? "on" : "off"}};
-  // Lines already in the pipe at the loss were acknowledged before it.
-  while (auto line = worker.read_line(line_deadline)) {
+  for (;;) {
+    auto line = worker.read_line(line_deadline);
+    REQUIRE_MESSAGE(line, "the worker stopped before its power loss: " << worker.drain_stderr());
     std::istringstream in{*line};
     std::string word, stream;
     uint64_t seq = 0;
     in >> word;
+    if (word == "lost")
+      return out;
     if (word == "armed") {
       std::getline(in >> std::ws, out.armed);
     } else if (word == "ack") {
@@ -190,16 +188,12 @@ loss_outcome lose_power_once(const std::string& path, uint64_t seed, bool sync,
       REQUIRE_MESSAGE(word == "ready", "unexpected worker output: " << *line);
     }
   }
-  auto status = worker.wait(line_deadline);
-  REQUIRE_MESSAGE(status == std::optional<int>{power_loss_exit_code},
-                  "the worker did not end by its power loss: " << worker.drain_stderr());
-  return out;
 }
 
 struct cycle_outcome {
   int losses = 0;
   uint64_t acks = 0;
-  findings found; // at the first loss after which the check failed
+  findings found;        // at the first loss after which the check failed
   std::string failed_at; // which loss, and how it was armed
 };
 
@@ -211,9 +205,13 @@ cycle_outcome run_cycle(uint64_t seed, bool sync) {
   auto path = (dir / "journal.db").string();
   open_or_fail(options_at(path)); // created and closed: an empty journal, synced
   std::map<std::string, uint64_t> acked, checked;
+  child_process worker{binary(journal_worker),
+                       {"power_loss", path, std::to_string(seed), std::to_string(losses_per_cycle),
+                        std::to_string(ops_max), sync ? "on" : "off"}};
   for (int loss = 0; loss < losses_per_cycle; ++loss) {
-    auto loss_seed = mix(seed + static_cast<uint64_t>(loss));
-    auto outcome = lose_power_once(path, loss_seed, sync, acked);
+    if (loss > 0)
+      worker.signal(SIGUSR1);
+    auto outcome = read_until_lost(worker, acked);
     ++out.losses;
     out.acks += outcome.acks;
     auto found = check_journal(copy_for_check(dir.path(), path), acked, checked);
@@ -224,6 +222,7 @@ cycle_outcome run_cycle(uint64_t seed, bool sync) {
       return out;
     }
   }
+  REQUIRE(worker.wait(line_deadline) == std::optional<int>{0});
   return out;
 }
 
@@ -239,12 +238,12 @@ std::optional<uint64_t> seed_to_replay() {
 TEST_CASE("every acknowledged append survives power loss at random writes, whole, and "
           "nothing else is there in part") {
   auto replay = seed_to_replay();
-  auto first = replay ? *replay : mix(std::random_device{}());
+  auto first = replay ? *replay : loss_seed(std::random_device{}(), 0);
   int runs = replay ? 1 : cycles;
   int losses = 0;
   uint64_t acks = 0;
   for (int cycle = 0; cycle < runs; ++cycle) {
-    auto seed = replay ? *replay : mix(first + static_cast<uint64_t>(cycle));
+    auto seed = replay ? *replay : loss_seed(first, cycle);
     INFO("WAGER_SEED=" << seed);
     auto outcome = run_cycle(seed, true);
     losses += outcome.losses;
