@@ -48,8 +48,8 @@ constexpr int losses_per_cycle = 8;
 // A loss strikes at a write, truncation or sync drawn from [1, ops_max].
 // A commit writes tens of WAL frames (two writes each) and one sync, and the
 // worker checkpoints every 100 pages of WAL, so losses land in commits, in
-// checkpoints and in recoveries; 1000 keeps a loss to a few hundred acks.
-constexpr uint64_t ops_max = 1000;
+// checkpoints and in recoveries; 700 keeps a loss to about 150 acks.
+constexpr uint64_t ops_max = 700;
 
 // What a check found wrong after a loss.
 struct findings {
