@@ -7,6 +7,17 @@
 //     STREAMS streams "wallet/s<i>", each with DEPTH pipelined appends in
 //     flight; each append carries 1 to 3 events and a request result. Prints
 //     "ready", then "ack <stream> <last_seq>" per answer. Stops after RUN_MS.
+//   journal_worker power_loss PATH SEED LOSSES OPS_MAX SYNC
+//     LOSSES power losses in a row, each in a forked child that makes the
+//     power-loss VFS (power_loss_vfs.hpp) the default and arms it to strike
+//     at a write, truncation or sync drawn (from loss_seed(SEED, i)) in
+//     [1, OPS_MAX], dropping or tearing the unsynced writes (drawn too);
+//     SYNC "off" makes xSync a no-op. The child prints "armed <op>
+//     <drop|tear>", opens the journal (recovering what the loss before left),
+//     prints "ready", and appends from several client threads, printing
+//     "ack <stream> <last_seq>" per answer, until the loss ends it at once.
+//     Then the worker prints "lost" and, before the next loss, waits for
+//     SIGUSR1.
 //   journal_worker contend PATH STREAM TOTAL WRITER
 //     Reads the stream's last seq and appends one event claiming the next
 //     seq for WRITER, again and again, until the stream has TOTAL events.
@@ -16,6 +27,7 @@
 // the parent can check every event it reads back.
 
 #include "journal_worker_protocol.hpp"
+#include "power_loss_vfs.hpp"
 
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/runtime/errors.hpp"
@@ -23,14 +35,21 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace wager;
 
@@ -49,14 +68,27 @@ void say(const std::string& line) {
   std::_Exit(2);
 }
 
-std::unique_ptr<journal> open_journal(const std::string& path) {
-  journal_options options;
-  options.path = path;
+std::unique_ptr<journal> open_journal(journal_options options) {
   options.busy_timeout_ms = 60000;
   auto j = open_sqlite_journal(options);
   if (!j)
     die(message_of(j.error()));
   return std::move(*j);
+}
+
+// The append that continues `stream` after `seq`: 1 to 3 deposits and the
+// request result, keyed by the seq it ends at.
+append_request next_append(const std::string& stream, uint64_t seq) {
+  append_request r;
+  r.stream = stream;
+  r.expected_seq = seq;
+  auto count = test::events_in_append_after(seq);
+  for (uint64_t k = 1; k <= count; ++k)
+    r.events.push_back(event::make(
+      "deposited", 1, boost::json::object{{"amount", test::expected_amount(stream, seq + k)}}));
+  auto last = seq + count;
+  r.request = request_record{test::request_id_of(last), test::request_result_of(last)};
+  return r;
 }
 
 class load {
@@ -85,15 +117,8 @@ private:
     // deadlock with the callback below.
     std::lock_guard lock{mutex_};
     auto& seq = next_[stream];
-    append_request r;
-    r.stream = stream;
-    r.expected_seq = seq;
-    auto count = 1 + seq % 3;
-    for (uint64_t k = 1; k <= count; ++k)
-      r.events.push_back(event::make(
-        "deposited", 1, boost::json::object{{"amount", test::expected_amount(stream, seq + k)}}));
-    seq += count;
-    r.request = request_record{"r" + std::to_string(seq), "{\"seq\":" + std::to_string(seq) + "}"};
+    auto r = next_append(stream, seq);
+    seq = r.expected_seq + r.events.size();
     auto err = j_.append(std::move(r), [this, stream](caf::expected<append_ack> ack) {
       if (!ack)
         die("append to " + stream + " failed: " + message_of(ack.error()));
@@ -110,8 +135,142 @@ private:
   std::map<std::string, uint64_t> next_;
 };
 
+// Appends from several client threads, as wallets do: each thread owns some
+// streams and keeps `depth` appends of each in flight, submitting the next
+// one when an answer comes back (answers arrive on the writer thread).
+class client_threads {
+public:
+  client_threads(journal& j, int threads, int streams_per_thread, int depth)
+      : j_(j), depth_(depth) {
+    for (int t = 0; t < threads; ++t) {
+      auto& c = *clients_.emplace_back(std::make_unique<client>());
+      for (int i = 0; i < streams_per_thread; ++i) {
+        auto name = "wallet/s" + std::to_string(t * streams_per_thread + i);
+        auto last = j_.last_seq(name);
+        if (!last)
+          die(message_of(last.error()));
+        c.next[name] = *last;
+      }
+    }
+  }
+
+  // Runs the clients, this thread being the first, until something ends the
+  // process; dies if nothing has within `deadline`.
+  [[noreturn]] void run(std::chrono::milliseconds deadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < clients_.size(); ++t)
+      threads.emplace_back([this, t, until] { serve(*clients_[t], until); });
+    serve(*clients_[0], until);
+  }
+
+private:
+  struct client {
+    std::map<std::string, uint64_t> next; // owned by the client's thread
+    std::mutex mutex;
+    std::condition_variable answered;
+    std::deque<std::string> acked; // streams answered, waiting for their next append
+  };
+
+  [[noreturn]] void serve(client& c, std::chrono::steady_clock::time_point until) {
+    for (auto& [stream, _] : c.next)
+      for (int d = 0; d < depth_; ++d)
+        submit(c, stream);
+    for (;;) {
+      std::unique_lock lock{c.mutex};
+      if (!c.answered.wait_until(lock, until, [&] { return !c.acked.empty(); }))
+        die("still running at the deadline");
+      auto stream = std::move(c.acked.front());
+      c.acked.pop_front();
+      lock.unlock();
+      submit(c, stream);
+    }
+  }
+
+  void submit(client& c, const std::string& stream) {
+    auto& seq = c.next[stream];
+    auto r = next_append(stream, seq);
+    seq = r.expected_seq + r.events.size();
+    auto err = j_.append(std::move(r), [&c, stream](caf::expected<append_ack> ack) {
+      if (!ack)
+        die("append to " + stream + " failed: " + message_of(ack.error()));
+      say("ack " + stream + " " + std::to_string(ack->last_seq));
+      std::lock_guard lock{c.mutex};
+      c.acked.push_back(stream);
+      c.answered.notify_one();
+    });
+    if (err)
+      die("append refused: " + message_of(err));
+  }
+
+  journal& j_;
+  int depth_;
+  std::vector<std::unique_ptr<client>> clients_;
+};
+
+// One power loss, in a process of its own (forked): opens the journal
+// through the power-loss VFS, armed from `seed`, and appends until the loss
+// ends the process.
+[[noreturn]] void lose_power(const std::string& path, uint64_t seed, uint64_t ops_max, bool sync) {
+  std::mt19937_64 random{seed};
+  auto op = std::uniform_int_distribution<uint64_t>{1, ops_max}(random);
+  auto mode = random() % 2 == 0 ? test::loss_mode::drop : test::loss_mode::tear;
+  auto& vfs = test::power_loss_vfs::install(true);
+  vfs.set_sync_mode(sync ? test::sync_mode::honoured : test::sync_mode::ignored);
+  vfs.arm(op, mode, random(), [](const test::loss_report& report) {
+    if (!report.error.empty())
+      die("applying the power loss: " + report.error);
+    std::_Exit(test::power_loss_exit_code);
+  });
+  say("armed " + std::to_string(op) + (mode == test::loss_mode::drop ? " drop" : " tear"));
+  // The smallest checkpoint interval, so that short runs write and sync the
+  // database file too, not only the WAL.
+  journal_options options;
+  options.path = path;
+  options.wal_autocheckpoint_pages = 100;
+  options.reader_threads = 1; // it reads only at start, synchronously
+  auto j = open_journal(options);
+  // 16 wallets over 4 threads, 2 appends in flight each: batches of up to 32.
+  client_threads clients{*j, 4, 4, 2};
+  say("ready");
+  clients.run(std::chrono::seconds{30});
+}
+
+// LOSSES power losses in a row, each in a child forked from this process
+// (single-threaded, so forking is safe, and far cheaper than starting the
+// program again). Between two, it says "lost" and waits for SIGUSR1: the
+// parent checks the files first.
+int run_power_losses(const std::string& path, uint64_t seed, int losses, uint64_t ops_max,
+                     bool sync) {
+  sigset_t go_on;
+  sigemptyset(&go_on);
+  sigaddset(&go_on, SIGUSR1);
+  // Blocked from the start, so a SIGUSR1 sent early waits instead of killing.
+  ::sigprocmask(SIG_BLOCK, &go_on, nullptr);
+  for (int loss = 0; loss < losses; ++loss) {
+    if (loss > 0) {
+      int signo = 0;
+      if (::sigwait(&go_on, &signo) != 0)
+        die("sigwait failed");
+    }
+    auto child = ::fork();
+    if (child < 0)
+      die("fork failed");
+    if (child == 0)
+      lose_power(path, test::loss_seed(seed, loss), ops_max, sync);
+    int status = 0;
+    if (::waitpid(child, &status, 0) != child)
+      die("waitpid failed");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != test::power_loss_exit_code)
+      die("loss " + std::to_string(loss) + ": the child ended with status " +
+          std::to_string(status) + ", not by its power loss");
+    say("lost");
+  }
+  return 0;
+}
+
 int run_load(const std::string& path, int streams, int depth, int run_ms) {
-  auto j = open_journal(path);
+  auto j = open_journal(journal_options{.path = path});
   load work{*j, streams, depth};
   say("ready");
   work.start();
@@ -121,7 +280,7 @@ int run_load(const std::string& path, int streams, int depth, int run_ms) {
 
 int run_contend(const std::string& path, const std::string& stream, uint64_t total,
                 const std::string& writer) {
-  auto j = open_journal(path);
+  auto j = open_journal(journal_options{.path = path});
   say("ready");
   for (;;) {
     auto last = j->last_seq(stream);
@@ -155,7 +314,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 5 && args[0] == "load")
     return run_load(args[1], std::stoi(args[2]), std::stoi(args[3]), std::stoi(args[4]));
+  if (args.size() == 6 && args[0] == "power_loss" && (args[5] == "on" || args[5] == "off"))
+    return run_power_losses(args[1], std::stoull(args[2]), std::stoi(args[3]),
+                            std::stoull(args[4]), args[5] == "on");
   if (args.size() == 5 && args[0] == "contend")
     return run_contend(args[1], args[2], std::stoull(args[3]), args[4]);
-  die("usage: journal_worker load PATH STREAMS DEPTH RUN_MS | contend PATH STREAM TOTAL WRITER");
+  die("usage: journal_worker load PATH STREAMS DEPTH RUN_MS | "
+      "power_loss PATH SEED LOSSES OPS_MAX on|off | contend PATH STREAM TOTAL WRITER");
 }
