@@ -78,6 +78,8 @@ public:
 
 private:
   static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+  // What one read of a TLS stream takes at most while waiting for a request.
+  static constexpr size_t read_chunk_bytes = 4096;
 
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
@@ -95,12 +97,26 @@ private:
     if (bytes_buffered())
       return read_request();
     lowest().expires_after(options_.idle_timeout);
-    lowest().socket().async_wait(tcp::socket::wait_read,
-                                 [self = this->shared_from_this()](beast::error_code ec) {
-                                   if (ec)
-                                     return self->close();
-                                   self->read_request();
-                                 });
+    if constexpr (is_tls) {
+      // The TLS engine may already hold the request's bytes, read from the
+      // socket together with the handshake's last flight (a client that
+      // sends its request at once): waiting on the socket would then wait
+      // for bytes that never come. Read through the stream instead.
+      stream_.async_read_some(buffer_.prepare(read_chunk_bytes),
+                              [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                                if (ec)
+                                  return self->close();
+                                self->buffer_.commit(n);
+                                self->read_request();
+                              });
+    } else {
+      lowest().socket().async_wait(tcp::socket::wait_read,
+                                   [self = this->shared_from_this()](beast::error_code ec) {
+                                     if (ec)
+                                       return self->close();
+                                     self->read_request();
+                                   });
+    }
   }
 
   void read_request() {

@@ -60,7 +60,7 @@ struct running_node {
 
   // The node's security audit lines of `kind` so far.
   std::vector<json::object> audit(const std::string& kind) {
-    stderr_text += process.drain_stderr();
+    stderr_text = process.drain_stderr(); // everything so far
     std::vector<json::object> out;
     std::istringstream lines{stderr_text};
     for (std::string line; std::getline(lines, line);) {

@@ -116,7 +116,8 @@ std::map<std::string, std::string> https_headers(const cert_files& certs, uint16
                                                  const std::string& path) {
   auto host = "localhost:" + std::to_string(port);
   child_process curl{WAGER_CURL,
-                     {"-s", "-o", "/dev/null", "-D", "-", "-X", method, "--cacert", certs.cert,
+                     {"-s", "--max-time", "20", "-o", "/dev/null", "-D", "-", "-X", method,
+                      "--cacert", certs.cert,
                       "--resolve", host + ":127.0.0.1", "https://" + host + path}};
   std::map<std::string, std::string> headers;
   while (auto line = curl.read_line(30s)) {

@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -196,6 +198,59 @@ TEST_CASE("the TLS port answers WSS to a verifying client and nothing in the cle
   auto plain = raw_exchange(s.port(), "GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 3s);
   CHECK(plain.data.find("HTTP/") == std::string::npos);
   CHECK(plain.closed);
+}
+
+// A client may send its request in the same segment as the handshake's last
+// flight. The server's TLS engine then holds the request before the first
+// wait for it: waiting on the socket instead of the stream left such a
+// client unanswered until the idle timeout (seen with curl under load).
+TEST_CASE("a TLS client whose request rides with its handshake Finished is answered") {
+  cert_files files;
+  http_server_options o;
+  o.port = 0;
+  o.tls_cert_file = files.cert;
+  o.tls_key_file = files.key;
+  o.idle_timeout = 30s;
+  http_server s{o, echo};
+  REQUIRE(s.start() == "");
+
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(s.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  auto* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  // TCP_CORK holds what is written until it is lifted: the client's Finished
+  // (written by SSL_connect) and the request leave in one segment.
+  int on = 1, off = 0;
+  REQUIRE(::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0);
+  REQUIRE(SSL_connect(ssl) == 1);
+  std::string request = "GET /riding HTTP/1.1\r\nHost: a\r\n\r\n";
+  REQUIRE(SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0);
+  REQUIRE(::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off) == 0);
+  std::string answer;
+  auto start = std::chrono::steady_clock::now();
+  char buf[4096];
+  while (answer.find("GET /riding 0") == std::string::npos) {
+    int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  CHECK(answer.find("HTTP/1.1 200") == 0);
+  CHECK(answer.find("GET /riding 0") != std::string::npos);
+  // Answered at once, not after a timeout.
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
 }
 
 TEST_CASE("a client that does not trust the certificate cannot connect") {

@@ -137,7 +137,7 @@ TEST_CASE("each block of an address doubles, up to the bound, and a lift keeps t
   CHECK(lengths[3] <= 35'000);
 }
 
-TEST_CASE("a threshold of 0 turns its detection off; settlements are recorded, never blocked") {
+TEST_CASE("a threshold of 0 turns its detection off, and settlements are recorded, never blocked") {
   metrics m;
   intrusion_options o;
   o.admin_key_failures = 0;
