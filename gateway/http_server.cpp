@@ -348,6 +348,9 @@ void http_server::stop() {
     return;
   // No new connections; answers already owed are written (within the grace)
   // before any connection closes, so a request that got through is answered.
+  // Every answer from here on says Connection: close, also one written
+  // before the acceptor has closed.
+  d.gate->begin_stopping();
   std::promise<void> closed;
   net::post(d.acceptor->get_executor(), [&d, &closed] {
     beast::error_code ec;

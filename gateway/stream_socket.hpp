@@ -62,6 +62,13 @@ struct io_gate {
     return stopping;
   }
 
+  // Marks the gate stopping: answers written from now on close their
+  // connection.
+  void begin_stopping() {
+    std::lock_guard lock{mutex};
+    stopping = true;
+  }
+
   // Marks the gate stopping and waits until every open answer is written,
   // at most `grace`. Whether they all were.
   bool finish_answers(std::chrono::milliseconds grace) {
