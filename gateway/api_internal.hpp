@@ -173,6 +173,11 @@ std::optional<uint32_t> parse_limit(const call_ptr& c,
                                     const std::map<std::string, std::string>& query,
                                     uint32_t fallback, uint32_t max);
 
+// `?odds=` of a market or bet read: decimal (also when absent), fractional
+// or american; nullopt (after answering 400 invalid_field) otherwise.
+std::optional<odds_format> parse_odds(const call_ptr& c,
+                                      const std::map<std::string, std::string>& query);
+
 } // namespace wager::api
 
 namespace wager {

@@ -187,4 +187,16 @@ std::optional<uint32_t> parse_limit(const call_ptr& c,
   return v;
 }
 
+std::optional<odds_format> parse_odds(const call_ptr& c,
+                                      const std::map<std::string, std::string>& query) {
+  auto i = query.find("odds");
+  if (i == query.end())
+    return odds_format::decimal;
+  auto odds = parse_odds_format(i->second);
+  if (!odds)
+    c->respond(error_response(errc::invalid_field,
+                              "odds must be decimal, fractional or american", "odds"));
+  return odds;
+}
+
 } // namespace wager::api

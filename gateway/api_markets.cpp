@@ -22,19 +22,25 @@ namespace {
 constexpr size_t selections_max = feed_selections_max; // per market
 constexpr uint32_t list_page = 256;
 
-void answer_market(const call_ptr& c, int status, caf::expected<market_view> m) {
+void answer_market(const call_ptr& c, int status, caf::expected<market_view> m,
+                   odds_format odds = odds_format::decimal) {
   if (!m)
     return c->respond(error_response(m.error()));
-  c->respond(json_response(status, market_json(*m)));
+  c->respond(json_response(status, market_json(*m, odds)));
 }
 
 } // namespace
 
 void client_api::impl::get_market(const call_ptr& c) {
-  if (!parse_query(c, {}))
+  auto q = parse_query(c, {"odds"});
+  if (!q)
     return;
-  plat.get_market(market_id{c->params.at(0)},
-                  [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
+  auto odds = parse_odds(c, *q);
+  if (!odds)
+    return;
+  plat.get_market(market_id{c->params.at(0)}, [c, odds = *odds](caf::expected<market_view> m) {
+    answer_market(c, 200, std::move(m), odds);
+  });
 }
 
 namespace {
@@ -47,6 +53,7 @@ struct market_scan : std::enable_shared_from_this<market_scan> {
   std::shared_ptr<client_api::impl> api;
   call_ptr c;
   std::optional<market_status> wanted;
+  odds_format odds = odds_format::decimal;
   uint32_t limit = 0;
   std::string after; // the cursor: the last market id read
   uint32_t read = 0;
@@ -108,7 +115,7 @@ struct market_scan : std::enable_shared_from_this<market_scan> {
       ++read;
       auto& v = views[i];
       if (v && (!wanted || v->status == *wanted))
-        found.push_back(market_json(*v));
+        found.push_back(market_json(*v, odds));
       if (found.size() == limit)
         return finish(i + 1 < ids.size() || page_full);
     }
@@ -129,8 +136,11 @@ struct market_scan : std::enable_shared_from_this<market_scan> {
 } // namespace
 
 void client_api::impl::list_markets(const call_ptr& c) {
-  auto q = parse_query(c, {"status", "limit", "after"});
+  auto q = parse_query(c, {"status", "limit", "after", "odds"});
   if (!q)
+    return;
+  auto odds = parse_odds(c, *q);
+  if (!odds)
     return;
   std::optional<market_status> wanted;
   if (auto i = q->find("status"); i != q->end()) {
@@ -154,6 +164,7 @@ void client_api::impl::list_markets(const call_ptr& c) {
   scan->api = shared_from_this();
   scan->c = c;
   scan->wanted = wanted;
+  scan->odds = *odds;
   scan->limit = *limit;
   scan->after = std::move(after);
   scan->post_read_page();

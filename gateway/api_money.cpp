@@ -157,21 +157,28 @@ void client_api::impl::place_bet(const call_ptr& c) {
 
 void client_api::impl::get_bet(const call_ptr& c) {
   authenticated(c, [this, c] {
-    if (!parse_query(c, {}))
+    auto q = parse_query(c, {"odds"});
+    if (!q)
+      return;
+    auto odds = parse_odds(c, *q);
+    if (!odds)
       return;
     carry<bet>(c, caf::make_message(bet_query{bet_id{c->params.at(0)}}),
-                 [c](caf::expected<bet> b) {
+                 [c, odds = *odds](caf::expected<bet> b) {
                    if (!b)
                      return c->respond(error_response(b.error()));
-                   c->respond(json_response(200, bet_json(*b)));
+                   c->respond(json_response(200, bet_json(*b, odds)));
                  });
   });
 }
 
 void client_api::impl::list_bets(const call_ptr& c) {
   authenticated(c, [this, c] {
-    auto q = parse_query(c, {"status", "limit", "before"});
+    auto q = parse_query(c, {"status", "limit", "before", "odds"});
     if (!q)
+      return;
+    auto odds = parse_odds(c, *q);
+    if (!odds)
       return;
     bool settled = false;
     if (auto i = q->find("status"); i != q->end()) {
@@ -191,7 +198,7 @@ void client_api::impl::list_bets(const call_ptr& c) {
       before = i->second;
     }
     carry<std::vector<bet>>(c, caf::make_message(bets_query{settled}),
-              [c, limit = *limit, before](caf::expected<std::vector<bet>> bs) {
+              [c, limit = *limit, before, odds = *odds](caf::expected<std::vector<bet>> bs) {
                 if (!bs)
                   return c->respond(error_response(bs.error()));
                 // Newest first; the page starts after the cursor's bet.
@@ -212,7 +219,7 @@ void client_api::impl::list_bets(const call_ptr& c) {
                     next = json::value(std::prev(i)->id.value);
                     break;
                   }
-                  out.push_back(bet_json(*i));
+                  out.push_back(bet_json(*i, odds));
                 }
                 c->respond(json_response(200, json::object{{"bets", out}, {"next", next}}));
               });

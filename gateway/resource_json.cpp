@@ -64,12 +64,27 @@ std::optional<int64_t> parse_time(std::string_view text) {
   return static_cast<int64_t>(t) * 1000 + ms;
 }
 
-json::object market_json(const market_view& m) {
+namespace {
+
+void add_odds(json::object& o, price p, odds_format odds) {
+  switch (odds) {
+    case odds_format::decimal: break;
+    case odds_format::fractional: o["price_fractional"] = fractional_odds(p); break;
+    case odds_format::american: o["price_american"] = american_odds(p); break;
+  }
+}
+
+} // namespace
+
+json::object market_json(const market_view& m, odds_format odds) {
   json::array selections;
-  for (auto& s : m.definition.selections)
-    selections.push_back(json::object{{"selection_id", s.id.value},
-                                      {"name", s.name},
-                                      {"price", format_price(s.current)}});
+  for (auto& s : m.definition.selections) {
+    json::object o{{"selection_id", s.id.value},
+                   {"name", s.name},
+                   {"price", format_price(s.current)}};
+    add_odds(o, s.current, odds);
+    selections.push_back(std::move(o));
+  }
   return {{"market_id", m.definition.id.value},
           {"event", m.definition.event},
           {"name", m.definition.name},
@@ -81,7 +96,7 @@ json::object market_json(const market_view& m) {
           {"version", m.version}};
 }
 
-json::object bet_json(const bet& b) {
+json::object bet_json(const bet& b, odds_format odds) {
   json::object o{{"bet_id", b.id.value},
                  {"market_id", b.market.value},
                  {"selection_id", b.selection.value},
@@ -90,6 +105,7 @@ json::object bet_json(const bet& b) {
                  {"status", to_string(b.status)},
                  {"potential_payout", b.potential().minor},
                  {"placed_at", format_time(b.placed_at_ms)}};
+  add_odds(o, b.accepted, odds);
   if (b.status != bet_status::open) {
     o["payout"] = b.payout.minor;
     if (b.settled_at_ms != 0)

@@ -8,6 +8,7 @@
 
 #include "wager/actors/bet.hpp"
 #include "wager/actors/market.hpp"
+#include "wager/actors/odds.hpp"
 #include "wager/runtime/errors.hpp"
 
 #include <boost/json/object.hpp>
@@ -27,11 +28,14 @@ std::optional<int64_t> parse_time(std::string_view text);
 
 // {market_id, event, name, status, selections: [{selection_id, name, price}],
 //  limits: {max_stake, max_liability}, in_play_delay_ms, version}
-boost::json::object market_json(const market_view& m);
+// With odds other than decimal, each selection also carries its price in
+// that form: price_fractional ("6/4") or price_american ("+150").
+boost::json::object market_json(const market_view& m, odds_format odds = odds_format::decimal);
 
 // {bet_id, market_id, selection_id, stake, price, status, potential_payout,
-//  placed_at, payout? and settled_at? once settled}
-boost::json::object bet_json(const bet& b);
+//  placed_at, payout? and settled_at? once settled}, and price_fractional
+// or price_american as for a market.
+boost::json::object bet_json(const bet& b, odds_format odds = odds_format::decimal);
 
 // The API's code for a platform error, the same in a REST answer and a
 // stream's error message. A journal that cannot write, a supervisor that

@@ -36,6 +36,7 @@
 #include "wager/actors/market_state.hpp"
 #include "wager/actors/market_status.hpp"
 #include "wager/actors/money.hpp"
+#include "wager/actors/odds.hpp"
 #include "wager/actors/platform.hpp"
 #include "wager/actors/resume.hpp"
 #include "wager/actors/session.hpp"

@@ -415,3 +415,60 @@ TEST_CASE("transactions and bets are paginated by limit and before, with next") 
   r = node.call("GET", "/v1/bets?limit=1001", {}, token);
   CHECK(error_field(r) == "limit");
 }
+
+TEST_CASE("market and bet reads show prices as fractional or American odds when asked") {
+  api_node node;
+  node.open_market("m1");
+  auto selection = [](const json::value& market, size_t i) {
+    return market.at("selections").as_array()[i].as_object();
+  };
+  auto r = node.call("GET", "/v1/markets/m1?odds=fractional");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto m = body_of(r);
+  CHECK(selection(m, 0).at("price").as_string() == "2.50");
+  CHECK(selection(m, 0).at("price_fractional").as_string() == "6/4");
+  CHECK(selection(m, 1).at("price_fractional").as_string() == "4/5");
+  CHECK_FALSE(selection(m, 0).contains("price_american"));
+  r = node.call("GET", "/v1/markets/m1?odds=american");
+  m = body_of(r);
+  CHECK(selection(m, 0).at("price_american").as_string() == "+150");
+  CHECK(selection(m, 1).at("price_american").as_string() == "-125");
+  CHECK_FALSE(selection(m, 0).contains("price_fractional"));
+  // Decimal, asked or not, adds nothing.
+  for (auto path : {"/v1/markets/m1", "/v1/markets/m1?odds=decimal"}) {
+    m = body_of(node.call("GET", path));
+    CHECK_FALSE(selection(m, 0).contains("price_fractional"));
+    CHECK_FALSE(selection(m, 0).contains("price_american"));
+  }
+  r = node.call("GET", "/v1/markets?status=open&odds=fractional");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(selection(body_of(r).at("markets").as_array()[0], 0).at("price_fractional").as_string()
+        == "6/4");
+
+  auto token = node.user("fran");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":10000})", token)
+            .status == 201);
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"b1","market_id":"m1","selection_id":"away","stake":1000,"price":"1.80"})",
+                token);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto bet_id = std::string{body_of(r).at("bet_id").as_string()};
+  r = node.call("GET", "/v1/bets/" + bet_id + "?odds=fractional", {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("price").as_string() == "1.80");
+  CHECK(body_of(r).at("price_fractional").as_string() == "4/5");
+  r = node.call("GET", "/v1/bets?odds=american", {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("bets").as_array()[0].at("price_american").as_string() == "-125");
+
+  // Any other form is refused, naming the parameter, on every read that takes it.
+  for (auto& path : std::vector<std::string>{"/v1/markets/m1?odds=uk", "/v1/markets?odds=",
+                                             "/v1/bets/" + bet_id + "?odds=US",
+                                             "/v1/bets?odds=fractional&odds=american"}) {
+    CAPTURE(path);
+    r = node.call("GET", path, {}, token);
+    CHECK(r.status == 400);
+    CHECK(error_code(r) == "invalid_field");
+    CHECK(error_field(r) == "odds");
+  }
+}

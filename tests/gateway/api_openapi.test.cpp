@@ -120,9 +120,14 @@ TEST_CASE("markets and bets are encoded as docs/openapi.json describes them") {
   m.status = market_status::open;
   m.version = 3;
   check_against(doc, "Market", market_json(m));
+  for (auto odds : {odds_format::decimal, odds_format::fractional, odds_format::american})
+    check_against(doc, "Selection",
+                  market_json(m, odds).at("selections").as_array().at(0).as_object());
   bet b{bet_id{"b-1"}, market_id{"m1"}, selection_id{"home"}, money{100}, price{250}};
   b.placed_at_ms = 1'700'000'000'000;
   check_against(doc, "Bet", bet_json(b));
+  check_against(doc, "Bet", bet_json(b, odds_format::fractional));
+  check_against(doc, "Bet", bet_json(b, odds_format::american));
   b.status = bet_status::won;
   b.payout = money{250};
   b.settled_at_ms = 1'700'000'100'000;
