@@ -4,6 +4,7 @@
 
 #include "wager/actors/ids.hpp"
 #include "wager/actors/money.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -63,5 +64,10 @@ typename Inspector::result_type inspect(Inspector& f, bet& x) {
   return f(x.id, x.market, x.selection, x.stake.minor, x.accepted.hundredths, x.status,
            x.payout.minor, x.placed_at_ms, x.settled_at_ms);
 }
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types bet_messages{
+  message_type<bet>{"wager::bet"},
+};
 
 } // namespace wager

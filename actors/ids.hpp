@@ -4,6 +4,8 @@
 // never be passed where a user id belongs. All are API ids: 1 to 64
 // characters of [A-Za-z0-9_.:-].
 
+#include "wager/runtime/message_types.hpp"
+
 #include <compare>
 #include <functional>
 #include <string>
@@ -42,6 +44,13 @@ using market_id = named_id<struct market_id_tag>;
 using selection_id = named_id<struct selection_id_tag>;
 using bet_id = named_id<struct bet_id_tag>;
 using request_id = named_id<struct request_id_tag>;
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types id_messages{
+  message_type<user_id>{"wager::user_id"},
+  message_type<market_id>{"wager::market_id"},
+  message_type<bet_id>{"wager::bet_id"},
+};
 
 } // namespace wager
 

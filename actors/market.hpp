@@ -12,6 +12,7 @@
 #include "wager/actors/market_state.hpp"
 #include "wager/actors/money.hpp"
 #include "wager/runtime/directory.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
@@ -216,5 +217,20 @@ typename I::result_type inspect(I& f, bet_decision& x) {
   return f(caf::meta::type_name("wager::bet_decision"), x.bet, x.accepted, x.at, x.reason,
            x.current, x.recorded);
 }
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types market_messages{
+  message_type<create_market_cmd>{"wager::create_market_cmd"},
+  message_type<update_market_cmd>{"wager::update_market_cmd"},
+  message_type<set_status_cmd>{"wager::set_status_cmd"},
+  message_type<set_prices_cmd>{"wager::set_prices_cmd"},
+  message_type<settle_cmd>{"wager::settle_cmd"},
+  message_type<market_query>{"wager::market_query"},
+  message_type<accept_bet_cmd>{"wager::accept_bet_cmd"},
+  message_type<subscribe_cmd>{"wager::subscribe_cmd"},
+  message_type<unsubscribe_cmd>{"wager::unsubscribe_cmd"},
+  message_type<market_view>{"wager::market_view"},
+  message_type<market_update>{"wager::market_update"},
+};
 
 } // namespace wager

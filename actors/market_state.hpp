@@ -11,6 +11,7 @@
 #include "wager/persistence/event.hpp"
 #include "wager/persistence/journal.hpp"
 #include "wager/runtime/errors.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -154,5 +155,11 @@ std::optional<market_state> market_state_from_json(const boost::json::value& v);
 
 boost::json::object definition_to_json(const market_definition& d);
 std::optional<market_definition> definition_from_json(const boost::json::value& v);
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types market_state_messages{
+  message_type<market_definition>{"wager::market_definition"},
+  message_type<bet_decision>{"wager::bet_decision"},
+};
 
 } // namespace wager

@@ -4,6 +4,8 @@
 // a price is decimal odds as an integer count of hundredths ("2.50" is 250).
 // No floating point touches either, anywhere.
 
+#include "wager/runtime/message_types.hpp"
+
 #include <compare>
 #include <cstdint>
 #include <optional>
@@ -75,5 +77,11 @@ constexpr money liability(money stake, price p) {
   auto numerator = stake.minor * (p.hundredths - 100);
   return {(numerator + 99) / 100};
 }
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types money_messages{
+  message_type<money>{"wager::money"},
+  message_type<price>{"wager::price"},
+};
 
 } // namespace wager

@@ -11,6 +11,7 @@
 
 #include "wager/actors/user.hpp"
 #include "wager/actors/wallet.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
@@ -74,5 +75,12 @@ template <class I>
 typename I::result_type inspect(I& f, stream_attached& x) {
   return f(caf::meta::type_name("wager::stream_attached"), x.info, x.balance, x.session);
 }
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types session_messages{
+  message_type<session_request_cmd>{"wager::session_request_cmd"},
+  message_type<attach_stream_cmd>{"wager::attach_stream_cmd"},
+  message_type<stream_attached>{"wager::stream_attached"},
+};
 
 } // namespace wager

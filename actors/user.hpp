@@ -19,6 +19,7 @@
 // illegal_transition, invalid_field, journal_failure, unavailable.
 
 #include "wager/runtime/directory.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <caf/meta/type_name.hpp>
 
@@ -137,5 +138,18 @@ template <class I>
 typename I::result_type inspect(I& f, revoke_session_cmd&) {
   return f(caf::meta::type_name("wager::revoke_session_cmd"));
 }
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types user_messages{
+  message_type<create_user_cmd>{"wager::create_user_cmd"},
+  message_type<credentials_query>{"wager::credentials_query"},
+  message_type<enrol_mfa_cmd>{"wager::enrol_mfa_cmd"},
+  message_type<confirm_mfa_cmd>{"wager::confirm_mfa_cmd"},
+  message_type<user_credentials>{"wager::user_credentials"},
+  message_type<session_info>{"wager::session_info"},
+  message_type<create_session_cmd>{"wager::create_session_cmd"},
+  message_type<check_session_cmd>{"wager::check_session_cmd"},
+  message_type<revoke_session_cmd>{"wager::revoke_session_cmd"},
+};
 
 } // namespace wager

@@ -17,6 +17,7 @@
 #include "wager/actors/money.hpp"
 #include "wager/actors/wallet_state.hpp"
 #include "wager/runtime/directory.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
@@ -240,5 +241,25 @@ template <class I>
 typename I::result_type inspect(I& f, payout_ack& x) {
   return f(caf::meta::type_name("wager::payout_ack"), x.bet);
 }
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types wallet_messages{
+  message_type<deposit_cmd>{"wager::deposit_cmd"},
+  message_type<withdraw_cmd>{"wager::withdraw_cmd"},
+  message_type<place_bet_cmd>{"wager::place_bet_cmd"},
+  message_type<credit_payout_cmd>{"wager::credit_payout_cmd"},
+  message_type<set_limits_cmd>{"wager::set_limits_cmd"},
+  message_type<watch_cmd>{"wager::watch_cmd"},
+  message_type<unwatch_cmd>{"wager::unwatch_cmd"},
+  message_type<balance_query>{"wager::balance_query"},
+  message_type<transactions_query>{"wager::transactions_query"},
+  message_type<bet_query>{"wager::bet_query"},
+  message_type<bets_query>{"wager::bets_query"},
+  message_type<wallet_receipt>{"wager::wallet_receipt"},
+  message_type<wallet_balance>{"wager::wallet_balance"},
+  message_type<wallet_limits>{"wager::wallet_limits"},
+  message_type<wallet_transaction>{"wager::wallet_transaction"},
+  message_type<payout_ack>{"wager::payout_ack"},
+};
 
 } // namespace wager

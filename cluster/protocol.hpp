@@ -17,6 +17,7 @@
 //   (directory_query_atom) -> caf::actor (invalid: the node does not route)
 
 #include "wager/cluster/membership.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
@@ -41,9 +42,14 @@ typename Inspector::result_type inspect(Inspector& f, heartbeat& x) {
   return f(caf::meta::type_name("wager::heartbeat"), x.self, x.view);
 }
 
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types cluster_protocol_messages{
+  message_type<heartbeat>{"wager::heartbeat"},
+};
+
 // Registers the types above; every node must, before its actor system starts.
 inline void add_cluster_message_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<heartbeat>("wager::heartbeat");
+  add_message_types(cfg, cluster_protocol_messages);
 }
 
 } // namespace wager

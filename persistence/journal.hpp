@@ -43,6 +43,7 @@
 // checked (checksum, contiguous seqs) and upcast before it is returned.
 
 #include "wager/persistence/event.hpp"
+#include "wager/runtime/message_types.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -196,6 +197,11 @@ public:
   [[nodiscard]] caf::error list_streams_async(std::string kind, std::string after,
                                               uint32_t max_count,
                                               result_callback<std::vector<std::string>> done);
+};
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types journal_messages{
+  message_type<event_position>{"wager::event_position"},
 };
 
 } // namespace wager

@@ -42,7 +42,7 @@ std::optional<entity_id> parse_entity_id(std::string_view text) {
 }
 
 void add_entity_message_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<entity_id>("wager::entity_id");
+  add_message_types(cfg, entity_id_messages);
 }
 
 uint64_t entity_hash(const entity_id& id) noexcept {

@@ -29,6 +29,8 @@
 // them), so callers retry, and the directory activates it again on the next
 // message, from the journal.
 
+#include "wager/runtime/message_types.hpp"
+
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
@@ -99,6 +101,11 @@ void begin_recovery(caf::event_based_actor* self);
 // oldest first, and restores CAF's default for unexpected messages (an
 // unexpected_message error to the sender).
 void end_recovery(caf::event_based_actor* self, caf::behavior running);
+
+// The messages above that may cross nodes (runtime/message_types.hpp).
+inline constexpr message_types entity_id_messages{
+  message_type<entity_id>{"wager::entity_id"},
+};
 
 } // namespace wager
 

@@ -14,6 +14,7 @@
 #include "wager/runtime/entity.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
+#include "wager/runtime/message_types.hpp"
 #include "wager/runtime/metrics.hpp"
 #include "wager/runtime/node_runtime.hpp"
 #include "wager/runtime/options.hpp"
