@@ -396,7 +396,7 @@ TEST_CASE("random operation sequences with restarts keep every answer and balanc
   // Few, short sequences by default: each step is a durable round trip and
   // a restart starts a platform. RC_PARAMS overrides (e.g. for a long soak).
   ::setenv("RC_PARAMS", "max_success=100", 0);
-  CHECK(rc::check([] {
+  CHECK(rc::check("operation sequences with restarts match the model", [] {
     harness h;
     auto steps = any_in(1, 50);
     for (int i = 0; i < steps; ++i) {
