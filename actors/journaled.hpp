@@ -63,6 +63,10 @@ inline int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// A wall clock in milliseconds since the epoch, injected through an
+// entity's options so that a test sets the date; empty means now_ms.
+using wall_clock_ms = std::function<int64_t()>;
+
 // Runs on a journal reader thread: latest snapshot, then every event after
 // it, folded with invariants checked after each.
 template <class Traits>
@@ -111,8 +115,10 @@ public:
   using event_type = typename Traits::event_type;
   using continuation = std::function<void(const caf::error&)>;
 
-  journaled(std::shared_ptr<journal> j, std::string stream, uint32_t snapshot_every)
-    : journal_(std::move(j)), stream_(std::move(stream)), snapshot_every_(snapshot_every) {}
+  journaled(std::shared_ptr<journal> j, std::string stream, uint32_t snapshot_every,
+            wall_clock_ms clock = {})
+    : journal_(std::move(j)), stream_(std::move(stream)), snapshot_every_(snapshot_every),
+      clock_(clock ? std::move(clock) : wall_clock_ms{now_ms}) {}
 
   const std::string& stream() const { return stream_; }
   const state_type& state() const { return state_; }
@@ -159,7 +165,7 @@ public:
     append_request req;
     req.stream = stream_;
     req.expected_seq = Traits::seq_of(state_);
-    auto at = now_ms();
+    auto at = clock_();
     req.at_ms = at;
     req.after = std::move(after);
     event_position last;
@@ -253,6 +259,7 @@ private:
   std::shared_ptr<journal> journal_;
   std::string stream_;
   uint32_t snapshot_every_;
+  wall_clock_ms clock_; // the time of the events appended
   state_type state_;
   uint64_t snapshot_seq_ = 0;
   uint64_t next_token_ = 1;
@@ -265,19 +272,22 @@ private:
 // set its state from the entity's key and directory, open its journaled book
 // on stream "<kind>/<key>", start recovery (routed messages wait until it
 // ends) and behave as `recovering`. Actor state needs a member
-// `std::unique_ptr<journaled<Traits>> book`.
+// `std::unique_ptr<journaled<Traits>> book`. Events carry the time of `clock`.
 template <class Traits, class Actor, class Fill>
 activate_fn journaled_activator(std::shared_ptr<journal> j, std::string kind,
                                 uint32_t snapshot_every, Fill fill,
-                                caf::behavior (*recovering)(Actor*)) {
-  return [j, kind, snapshot_every, fill, recovering](const activation_context& ctx) -> caf::actor {
+                                caf::behavior (*recovering)(Actor*),
+                                wall_clock_ms clock = {}) {
+  return [j, kind, snapshot_every, fill, recovering,
+          clock](const activation_context& ctx) -> caf::actor {
     auto key = ctx.id.key;
     auto dir = ctx.dir;
     return ctx.system.spawn(
-      [j, kind, snapshot_every, fill, recovering, key, dir](Actor* self) -> caf::behavior {
+      [j, kind, snapshot_every, fill, recovering, clock, key, dir](Actor* self) -> caf::behavior {
         auto& st = self->state;
         fill(st, key, dir);
-        st.book = std::make_unique<journaled<Traits>>(j, kind + "/" + key, snapshot_every);
+        st.book = std::make_unique<journaled<Traits>>(j, kind + "/" + key, snapshot_every,
+                                                      clock);
         begin_recovery(self);
         if (auto err = st.book->recover(self)) {
           self->quit(err);

@@ -75,6 +75,11 @@ struct wallet_actor_state {
 
 using wallet_actor = caf::stateful_actor<wallet_actor_state>;
 
+// The time the wallet's rules read, from the same clock as its events' times.
+int64_t wall_ms(const wallet_actor_state& st) {
+  return st.options.clock_ms ? st.options.clock_ms() : now_ms();
+}
+
 // Bet ids are 96 random bits: markets and the ledger know a bet by its id
 // alone, so ids of different wallets must never meet. One generator per
 // scheduler thread, seeded with 256 bits: a generator per wallet seeded with
@@ -402,7 +407,7 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
     return make_error(errc::invalid_field, "stake must be 1 to 10^12 minor units", "stake");
   if (!valid_price(cmd.asked))
     return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "price");
-  if (now_ms() < s.self_exclude_until_ms)
+  if (wall_ms(st) < s.self_exclude_until_ms)
     return reject(self, cmd.request.value, hash, errc::self_excluded,
                   "this account is self-excluded");
   if (s.holds.size() >= st.options.holds_max)
@@ -461,10 +466,11 @@ caf::result<caf::message> move_money(wallet_actor* self, const request_id& reque
   if (!valid_amount(amount.minor))
     return make_error(errc::invalid_field, "amount must be 1 to 10^12 minor units", "amount");
   if (deposit) {
-    if (now_ms() < s.self_exclude_until_ms)
+    auto now = wall_ms(st);
+    if (now < s.self_exclude_until_ms)
       return reject(self, request.value, hash, errc::self_excluded,
                     "this account is self-excluded");
-    auto today = utc_day(now_ms()) == s.deposit_day ? s.deposited_today : money{};
+    auto today = utc_day(now) == s.deposit_day ? s.deposited_today : money{};
     if (s.daily_deposit_limit && today + amount > *s.daily_deposit_limit)
       return reject(self, request.value, hash, errc::limit_exceeded,
                     "the deposit is over the daily deposit limit");
@@ -658,7 +664,7 @@ activate_fn wallet_activator(std::shared_ptr<journal> j, wallet_options options)
     st.user = user_id{key};
   };
   return journaled_activator<wallet_traits, wallet_actor>(j, "wallet", options.snapshot_every,
-                                                          fill, recovering);
+                                                          fill, recovering, options.clock_ms);
 }
 
 } // namespace wager

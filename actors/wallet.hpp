@@ -25,6 +25,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/optional.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -162,6 +163,11 @@ struct wallet_options {
   bool early_decisions = true;
 
   uint32_t snapshot_every = 1000;
+
+  // The wall clock, in milliseconds since the epoch, of the wallet's events,
+  // of its daily deposit limit's UTC day and of self-exclusion. Empty: the
+  // system clock. A test sets it to cross a UTC midnight, or never to.
+  std::function<int64_t()> clock_ms;
 };
 
 // The activate function for the directory's "wallet" kind.

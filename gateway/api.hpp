@@ -78,6 +78,8 @@ struct api_options {
   // their session's budget (actors/session.hpp).
   double request_address_burst = 400;
   double request_address_per_s = 200;
+  // Keys each of these limiters tracks; past that a new key evicts the
+  // bucket closest to full (rate_limiter, auth.hpp).
   size_t rate_keys_max = 100'000;
 
   // POST /v1/admin/feed hands its lines to this ingest; null answers 503.

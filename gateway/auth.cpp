@@ -20,6 +20,9 @@ constexpr size_t hash_bytes = 32;
 // Stored hashes with absurd parameters are refused rather than run.
 constexpr uint32_t pbkdf2_iterations_max = 10'000'000;
 constexpr int64_t totp_step_s = 30;
+// A rate limiter bucket further than this from full (about 31 years) is
+// treated as full then.
+constexpr double refill_horizon_s = 1e9;
 
 std::string to_hex(const unsigned char* data, size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -211,10 +214,25 @@ rate_limiter::rate_limiter(double burst, double per_second, size_t keys_max)
   WAGER_ASSERT(burst >= 1 && per_second > 0 && keys_max > 0, "a usable rate limit");
 }
 
-void rate_limiter::refill(bucket& b, std::chrono::steady_clock::time_point now) const {
+void rate_limiter::refill(bucket& b, time_point now) const {
   std::chrono::duration<double> elapsed = now - b.at;
   b.tokens = std::min(burst_, b.tokens + elapsed.count() * per_second_);
   b.at = now;
+}
+
+rate_limiter::time_point rate_limiter::full_at(const bucket& b) const {
+  // Capped so that the time point stays representable whatever the rate.
+  auto seconds = std::min((burst_ - b.tokens) / per_second_, refill_horizon_s);
+  return b.at + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                  std::chrono::duration<double>(seconds));
+}
+
+void rate_limiter::evict_soonest_full() {
+  auto soonest = by_full_at_.begin();
+  auto victim = buckets_.find(*soonest->second);
+  WAGER_ASSERT(victim != buckets_.end(), "every refill entry has its bucket");
+  by_full_at_.erase(soonest);
+  buckets_.erase(victim);
 }
 
 int64_t rate_limiter::take(const std::string& key) {
@@ -222,24 +240,30 @@ int64_t rate_limiter::take(const std::string& key) {
   std::lock_guard lock{mutex_};
   auto i = buckets_.find(key);
   if (i == buckets_.end()) {
-    if (buckets_.size() >= keys_max_) {
-      for (auto j = buckets_.begin(); j != buckets_.end();) {
-        refill(j->second, now);
-        j = j->second.tokens >= burst_ ? buckets_.erase(j) : std::next(j);
-      }
-      if (buckets_.size() >= keys_max_)
-        buckets_.clear();
-    }
-    i = buckets_.emplace(key, bucket{burst_, now}).first;
+    if (buckets_.size() >= keys_max_)
+      evict_soonest_full();
+    i = buckets_.emplace(key, bucket{burst_, now, {}}).first;
+    i->second.full_at = by_full_at_.emplace(now, &i->first);
   }
   auto& b = i->second;
   refill(b, now);
-  if (b.tokens >= 1) {
+  int64_t wait_s = 0;
+  if (b.tokens >= 1)
     b.tokens -= 1;
-    return 0;
-  }
-  auto wait = (1 - b.tokens) / per_second_;
-  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait)));
+  else
+    wait_s = std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1 - b.tokens) / per_second_)));
+  // Moved, not reallocated: the entry's node gets its new time.
+  auto entry = by_full_at_.extract(b.full_at);
+  entry.key() = full_at(b);
+  b.full_at = by_full_at_.insert(std::move(entry));
+  WAGER_ASSERT(buckets_.size() <= keys_max_ && by_full_at_.size() == buckets_.size(),
+               "the limiter's table is bounded and indexed whole");
+  return wait_s;
+}
+
+size_t rate_limiter::keys() const {
+  std::lock_guard lock{mutex_};
+  return buckets_.size();
 }
 
 // -- worker_pool -------------------------------------------------------------

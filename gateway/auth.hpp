@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -54,9 +55,12 @@ std::string totp_code(std::string_view secret_bytes, int64_t unix_seconds, int d
 bool totp_verify(std::string_view secret_base32, std::string_view code, int64_t unix_seconds);
 
 // A token bucket per key: `burst` tokens, refilled at `per_second`. At most
-// `keys_max` keys are tracked; past that, full buckets are dropped first
-// and, if none is full, the whole table is reset (an attacker spraying keys
-// gains a fresh bucket, never unbounded memory).
+// `keys_max` keys are tracked. A new key past that evicts one bucket, the one
+// that is full again soonest (a full one if any): dropping it hands its key
+// the fewest unearned tokens. A spray of fresh keys, each one token down,
+// so evicts its own buckets before the empty bucket of a key being guessed
+// (issue #20: the table used to be cleared, resetting every limit). Memory
+// stays bounded and a take costs O(log keys_max).
 class rate_limiter {
 public:
   rate_limiter(double burst, double per_second, size_t keys_max);
@@ -65,18 +69,29 @@ public:
   // is back (for Retry-After, at least 1).
   int64_t take(const std::string& key);
 
+  // Keys tracked now; never more than keys_max.
+  size_t keys() const;
+
 private:
+  using time_point = std::chrono::steady_clock::time_point;
+  // Every bucket by the time it is full again, earliest first; the keys
+  // point into buckets_, whose nodes do not move.
+  using refill_order = std::multimap<time_point, const std::string*>;
   struct bucket {
     double tokens;
-    std::chrono::steady_clock::time_point at;
+    time_point at;
+    refill_order::iterator full_at; // this bucket's entry in by_full_at_
   };
-  void refill(bucket& b, std::chrono::steady_clock::time_point now) const;
+  void refill(bucket& b, time_point now) const;
+  time_point full_at(const bucket& b) const;
+  void evict_soonest_full();
 
   double burst_;
   double per_second_;
   size_t keys_max_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, bucket> buckets_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, bucket> buckets_; // REQUIRES: mutex_ is held
+  refill_order by_full_at_;                         // REQUIRES: mutex_ is held
 };
 
 // A fixed number of threads over a bounded queue, for blocking work.

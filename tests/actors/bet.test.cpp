@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <future>
 #include <mutex>
 
@@ -242,6 +243,27 @@ TEST_CASE("deposits past the daily deposit limit are refused as limit_exceeded")
   REQUIRE(set_limits(w.p(), "u1", off));
   CHECK(deposit(w.p(), "u1", "d7", 5'000));
   check_money(w, "u1", 5'000);
+}
+
+TEST_CASE("the daily deposit limit starts again at UTC midnight by the wallet's clock") {
+  constexpr int64_t day_ms = 86'400'000;
+  auto midnight = (wall_ms() / day_ms + 1) * day_ms;
+  std::atomic<int64_t> now{midnight - 1'000};
+  auto options = test_platform_options("");
+  options.wallet.clock_ms = [&now] { return now.load(); };
+  money_world w{options};
+  set_limits_cmd limits;
+  limits.daily_deposit_limit = 1'000;
+  REQUIRE(set_limits(w.p(), "u1", limits));
+  CHECK(deposit(w.p(), "u1", "d1", 1'000));
+  CHECK(code(deposit(w.p(), "u1", "d2", 1)) == errc::limit_exceeded);
+  now = midnight + 1'000;
+  CHECK(deposit(w.p(), "u1", "d3", 1'000));
+  CHECK(code(deposit(w.p(), "u1", "d4", 1)) == errc::limit_exceeded);
+  // The new day's deposits are counted after a restart, too.
+  w.restart();
+  CHECK(code(deposit(w.p(), "u1", "d5", 1)) == errc::limit_exceeded);
+  check_money(w, "u1", 2'000);
 }
 
 TEST_CASE("a withdrawal above the available balance is refused as insufficient_funds") {

@@ -268,7 +268,7 @@ market_state fold(const std::vector<market_event>& h, size_t from, size_t to,
 } // namespace
 
 TEST_CASE("every market event decodes to itself") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("market events decode to themselves", [] {
     auto e = gen_any_event();
     auto decoded = decode_market_event(encode(e));
     RC_ASSERT(decoded.has_value());
@@ -277,7 +277,7 @@ TEST_CASE("every market event decodes to itself") {
 }
 
 TEST_CASE("a market rebuilt from its events equals the live market") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("a market rebuilt from its events equals the live one", [] {
     auto h = gen_history(*rc::gen::inRange<size_t>(1, 120));
     market_state live;
     for (size_t i = 0; i < h.size(); ++i)
@@ -289,7 +289,7 @@ TEST_CASE("a market rebuilt from its events equals the live market") {
 }
 
 TEST_CASE("a market snapshot read back equals the market, also with the tail replayed on it") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("a market snapshot read back equals the market", [] {
     auto h = gen_history(*rc::gen::inRange<size_t>(1, 120));
     auto live = fold(h, 0, h.size());
     auto cut = *rc::gen::inRange<size_t>(0, h.size() + 1);
@@ -306,7 +306,7 @@ TEST_CASE("a market snapshot read back equals the market, also with the tail rep
 }
 
 TEST_CASE("a stored bet decision reads back the same") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("a stored bet decision reads back the same", [] {
     bet_decision d;
     d.bet = bet_id{gen_id_text()};
     d.accepted = *rc::gen::arbitrary<bool>();
@@ -340,7 +340,7 @@ TEST_CASE("settlement lines are exact: won floor(stake x price), lost 0, void th
   auto voided = settle_line({{}, true}, b);
   CHECK(voided.outcome == bet_status::void_);
   CHECK(voided.amount.minor == 333);
-  CHECK(rc::check([] {
+  CHECK(rc::check("settlement lines are exact for any stake and price", [] {
     auto stake = *rc::gen::inRange<int64_t>(1, amount_max_minor + 1);
     auto p = gen_price();
     accepted_bet x{bet_id{"b"}, user_id{"u"}, selection_id{"s"}, money{stake}, p};

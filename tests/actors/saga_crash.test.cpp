@@ -8,6 +8,7 @@
 #include "money_fixture.hpp"
 
 #include "support/process.hpp"
+#include "support/seed.hpp"
 
 #include <doctest/doctest.h>
 
@@ -130,8 +131,8 @@ void check_answers(platform& p, journal& j, const journal_audit& audit,
 TEST_CASE("bet sagas killed with SIGKILL at random moments resume with no money lost or "
           "created") {
   temp_dir dir;
-  auto seed = std::random_device{}();
-  INFO("seed " << seed);
+  auto seed = seed_for_run();
+  INFO("WAGER_SEED=" << seed);
   std::mt19937_64 rng{seed};
   std::vector<answer> answers;
   for (int run = 0; run < kills; ++run) {

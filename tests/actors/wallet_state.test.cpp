@@ -277,7 +277,7 @@ std::optional<wallet_state> through_snapshot(const wallet_state& s) {
 } // namespace
 
 TEST_CASE("every wallet event decodes to itself") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("wallet events decode to themselves", [] {
     auto e = gen_any_event();
     auto decoded = decode_wallet_event(encode(e));
     RC_ASSERT(decoded.has_value());
@@ -305,7 +305,7 @@ TEST_CASE("an event of an unknown type or with a missing field does not decode")
 }
 
 TEST_CASE("a wallet rebuilt from its events equals the live wallet") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("a wallet rebuilt from its events equals the live one", [] {
     auto h = gen_history(*rc::gen::inRange<size_t>(1, 120));
     wallet_state live;
     for (size_t i = 0; i < h.events.size(); ++i) {
@@ -318,7 +318,7 @@ TEST_CASE("a wallet rebuilt from its events equals the live wallet") {
 }
 
 TEST_CASE("a wallet snapshot read back equals the wallet, also with the tail replayed on it") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("a wallet snapshot read back equals the wallet", [] {
     auto h = gen_history(*rc::gen::inRange<size_t>(1, 120));
     auto live = fold(h, 0, h.events.size());
     auto cut = *rc::gen::inRange<size_t>(0, h.events.size() + 1);

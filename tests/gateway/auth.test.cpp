@@ -69,6 +69,35 @@ TEST_CASE("the rate limiter's memory stays bounded under many keys") {
   rate_limiter limiter{1, 1, 10};
   for (int i = 0; i < 1000; ++i)
     CHECK(limiter.take("key" + std::to_string(i)) == 0);
+  CHECK(limiter.keys() == 10);
+}
+
+// Issue #20: a full table used to be cleared, so spraying usernames reset the
+// limit of the one being guessed.
+TEST_CASE("a limited key stays limited while a spray of other keys overflows the table") {
+  // A token back every 100 s: nothing refills while the test runs.
+  rate_limiter limiter{3, 0.01, 100};
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(limiter.take("login-user:victim") == 0);
+  REQUIRE(limiter.take("login-user:victim") >= 1);
+  // Each sprayed key spends one token of three: closer to full than the
+  // victim's empty bucket, so they are the ones evicted.
+  for (int i = 0; i < 1000; ++i)
+    CHECK(limiter.take("login-user:spray" + std::to_string(i)) == 0);
+  CHECK(limiter.take("login-user:victim") >= 1);
+  CHECK(limiter.keys() == 100);
+}
+
+TEST_CASE("a new key past the table's bound evicts the bucket that is full again soonest") {
+  rate_limiter limiter{3, 0.01, 2};
+  REQUIRE(limiter.take("a") == 0); // two tokens left
+  REQUIRE(limiter.take("b") == 0);
+  REQUIRE(limiter.take("b") == 0); // one token left
+  REQUIRE(limiter.take("c") == 0); // evicts a
+  CHECK(limiter.keys() == 2);
+  // b kept its bucket: one token, then a wait.
+  CHECK(limiter.take("b") == 0);
+  CHECK(limiter.take("b") >= 1);
 }
 
 TEST_CASE("the worker pool runs everything queued before it stops") {

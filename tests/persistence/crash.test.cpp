@@ -7,6 +7,7 @@
 #include "wager/persistence/backup.hpp"
 
 #include "support/process.hpp"
+#include "support/seed.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -77,9 +78,9 @@ void check_nothing_acknowledged_is_lost(const std::string& path,
 TEST_CASE("every acknowledged append survives SIGKILL at random moments") {
   temp_dir dir;
   auto path = (dir / "journal.db").string();
-  auto seed = std::random_device{}();
-  INFO("seed " << seed);
-  std::mt19937 random{seed};
+  auto seed = seed_for_run();
+  INFO("WAGER_SEED=" << seed);
+  std::mt19937_64 random{seed};
   std::map<std::string, uint64_t> acked;
   uint64_t acks = 0;
   constexpr int kills = 24;

@@ -73,7 +73,7 @@ frame_bytes encoded(const log_frame& f) {
 } // namespace
 
 TEST_CASE("any frame decodes to itself and encodes again to the same bytes") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("frames round-trip", [] {
     auto f = arbitrary_frame();
     auto bytes = encoded(f);
     auto back = decode_log_frame(bytes);
@@ -84,7 +84,7 @@ TEST_CASE("any frame decodes to itself and encodes again to the same bytes") {
 }
 
 TEST_CASE("any changed byte or truncation of a frame is refused") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("changed or truncated frames are refused", [] {
     auto bytes = encoded(arbitrary_frame());
     auto changed = bytes;
     auto at = *rc::gen::inRange<size_t>(0, bytes.size());
@@ -100,7 +100,7 @@ TEST_CASE("any changed byte or truncation of a frame is refused") {
 }
 
 TEST_CASE("random bytes, sealed or not, are refused or decode to a frame that encodes to them") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("random bytes are refused or canonical", [] {
     auto bytes = *rc::gen::container<frame_bytes>(rc::gen::arbitrary<uint8_t>());
     if (auto raw = decode_log_frame(bytes))
       RC_ASSERT(encoded(*raw) == bytes);
@@ -118,7 +118,7 @@ TEST_CASE("random bytes, sealed or not, are refused or decode to a frame that en
 TEST_CASE("a frame changed and resealed is refused or decodes to a frame that encodes to it") {
   // The body parser on inputs close to valid frames: any byte changed, the
   // length and CRC made to match. Decoding accepts only canonical bytes.
-  CHECK(rc::check([] {
+  CHECK(rc::check("resealed frames are refused or canonical", [] {
     auto bytes = encoded(arbitrary_frame());
     auto at = *rc::gen::inRange<size_t>(45, bytes.size() - 4);
     bytes[at] ^= *rc::gen::inRange<uint8_t>(1, 255);
@@ -135,7 +135,7 @@ TEST_CASE("a frame changed and resealed is refused or decodes to a frame that en
 
 TEST_CASE("in a chain with one frame changed, verify_chain names that frame, or the next when "
           "it was resealed") {
-  CHECK(rc::check([] {
+  CHECK(rc::check("verify_chain names the changed frame", [] {
     chain_builder chain;
     auto n = *rc::gen::inRange<size_t>(2, 9);
     for (size_t i = 0; i < n; ++i) {

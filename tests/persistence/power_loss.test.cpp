@@ -21,15 +21,14 @@
 #include "wager/persistence/backup.hpp"
 
 #include "support/process.hpp"
+#include "support/seed.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
 #include <csignal>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <random>
 #include <sstream>
 
 using namespace wager;
@@ -230,24 +229,18 @@ cycle_outcome run_cycle(uint64_t seed, bool sync) {
   return out;
 }
 
-std::optional<uint64_t> seed_to_replay() {
-  auto* text = std::getenv("WAGER_SEED");
-  if (text == nullptr || *text == '\0')
-    return std::nullopt;
-  return std::stoull(text);
-}
-
 } // namespace
 
 TEST_CASE("every acknowledged append survives power loss at random writes, whole, and "
           "nothing else is there in part") {
-  auto replay = seed_to_replay();
-  auto first = replay ? *replay : loss_seed(std::random_device{}(), 0);
+  auto replay = seed_from_environment();
+  auto first = replay ? *replay : fresh_seed();
   int runs = replay ? 1 : cycles;
   int losses = 0;
   uint64_t acks = 0;
   for (int cycle = 0; cycle < runs; ++cycle) {
     auto seed = replay ? *replay : loss_seed(first, cycle);
+    print_seed(seed, "cycle " + std::to_string(cycle));
     INFO("WAGER_SEED=" << seed);
     auto outcome = run_cycle(seed, true);
     losses += outcome.losses;
@@ -263,11 +256,12 @@ TEST_CASE("every acknowledged append survives power loss at random writes, whole
 TEST_CASE("with syncs ignored the check finds acknowledged appends lost") {
   // The same harness over a disk that ignores fsync: the test above must be
   // able to fail. Each cycle's first drop loss after an ack loses it.
-  auto replay = seed_to_replay();
-  auto first = replay ? *replay : loss_seed(std::random_device{}(), 0);
+  auto replay = seed_from_environment();
+  auto first = replay ? *replay : fresh_seed();
   int losses = 0;
   for (int cycle = 0; cycle < (replay ? 1 : cycles) && losses < 200; ++cycle) {
     auto seed = replay ? *replay : loss_seed(first, cycle);
+    print_seed(seed, "cycle " + std::to_string(cycle));
     INFO("WAGER_SEED=" << seed);
     auto outcome = run_cycle(seed, false);
     losses += outcome.losses;

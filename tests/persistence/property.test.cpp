@@ -61,7 +61,7 @@ TEST_CASE("for random histories, replay equals the live state and snapshot plus 
   auto writer = open_or_fail(options_at(path));
   auto reader = open_or_fail(options_at(path));
   int run = 0;
-  CHECK(rc::check([&] {
+  CHECK(rc::check("replay and snapshot plus tail equal the live state", [&] {
     auto amounts = *rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(-500, 500));
     auto per_append = *rc::gen::inRange<size_t>(1, 6);
     auto every = *rc::gen::inRange<uint64_t>(1, 25);
@@ -100,7 +100,7 @@ TEST_CASE("for random appends with stale and future expected seqs, exactly those
   temp_dir dir;
   auto j = open_or_fail(options_at((dir / "journal.db").string()));
   int run = 0;
-  CHECK(rc::check([&] {
+  CHECK(rc::check("only appends expecting the current seq are written", [&] {
     struct attempt {
       int stream;
       int offset; // expected seq = model seq + offset

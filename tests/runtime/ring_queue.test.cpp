@@ -10,7 +10,7 @@
 using wager::ring_queue;
 
 TEST_CASE("a ring queue behaves like a deque under random pushes, pops and clears") {
-  auto ok = rc::check([](const std::vector<int>& ops) {
+  auto ok = rc::check("a ring queue behaves like a deque", [](const std::vector<int>& ops) {
     ring_queue<std::string> q;
     std::deque<std::string> model;
     for (auto op : ops) {
