@@ -18,8 +18,8 @@
 // Input: the first byte picks the line bound (below 0x80 the listener's
 // default, 1 MiB; else 1 to 128 bytes, so that oversized lines are
 // reached), the second how the rest is cut into reads; the rest is what
-// the producer sent. Seeds (fuzz/corpus/feed_line/) start with two
-// printable bytes, so they read as the default bound.
+// the producer sent. Seeds (fuzz/corpus/feed_line/) mostly start with "##",
+// the default bound; small_bound starts with 0xaf, a bound of 48 bytes.
 
 #include "wager/actors/feed_message.hpp"
 #include "wager/gateway/feed_line_framer.hpp"
