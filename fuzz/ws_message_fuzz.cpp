@@ -16,6 +16,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -46,6 +47,24 @@ bool same(const stream_client_read& a, const stream_client_read& b) {
     return write_message(*a.message) == write_message(*b.message);
   return a.error.code == b.error.code && a.error.field == b.error.field
          && a.error.message == b.error.message;
+}
+
+// Boost.JSON reads a number too large for a double as infinity, and writes
+// infinity as `Infinity`, which is not JSON: such a document has no other
+// spelling to compare with.
+bool has_infinity(const json::value& v) {
+  if (v.is_double())
+    return !std::isfinite(v.get_double());
+  if (v.is_array()) {
+    for (auto& e : v.get_array())
+      if (has_infinity(e))
+        return true;
+  } else if (v.is_object()) {
+    for (auto& kv : v.get_object())
+      if (has_infinity(kv.value()))
+        return true;
+  }
+  return false;
 }
 
 void check_error(const stream_client_error& e) {
@@ -123,6 +142,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   check_contract(doc, r);
+  if (has_infinity(doc))
+    return 0;
   auto respelled = read_stream_client_message(json::serialize(doc));
   WAGER_ASSERT(same(r, respelled), "the same JSON spelled otherwise reads otherwise");
   return 0;
