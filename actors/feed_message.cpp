@@ -15,8 +15,12 @@ namespace {
 using json_fields::reader;
 
 void read_selections(reader& f, const json::array& sels, std::vector<selection>& out) {
-  if (sels.empty() || sels.size() > feed_selections_max)
+  // Not one entry more is read: the check for repeated ids is quadratic, and
+  // a line within the listener's bound holds some 20,000 selections.
+  if (sels.empty() || sels.size() > feed_selections_max) {
     f.fail(errc::invalid_field, "selections", "selections must have 1 to 100 entries");
+    return;
+  }
   for (auto& s : sels) {
     if (!s.is_object()) {
       f.fail(errc::invalid_field, "selections", "each selection must be an object");

@@ -36,7 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void) parse_time(input);
   (void) parse_price(input);
   (void) base32_decode(input);
-  if (size < 256)
+  // A stored hash whose iteration field is over four characters is not
+  // verified: the parsing is the same below, and the ten million iterations
+  // such a field may name take minutes under ASan, past the run's 30 s
+  // timeout (1.2 million took 22 s).
+  auto first = input.find('$');
+  auto second = first == std::string::npos ? first : input.find('$', first + 1);
+  if (size < 256 && (second == std::string::npos || second - first <= 5))
     (void) verify_password("password", input);
   return 0;
 }

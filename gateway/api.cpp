@@ -1,8 +1,9 @@
-// The client API's router, authentication and admin guard.
+// The client API's dispatch (the routes are in api_router.cpp), authentication and
+// admin guard.
 
 #include "wager/gateway/api_internal.hpp"
+#include "wager/gateway/api_router.hpp"
 
-#include "wager/actors/ids.hpp"
 #include "wager/runtime/log.hpp"
 
 #include <chrono>
@@ -13,77 +14,35 @@ using namespace api;
 
 namespace {
 
-using handler_fn = void (client_api::impl::*)(const call_ptr&);
-
-struct route {
-  std::string_view method;
-  std::vector<std::string_view> pattern; // "{}" matches one id
-  handler_fn handler;
-};
-
-const std::vector<route>& routes() {
-  using I = client_api::impl;
-  static const std::vector<route> table{
-    {"POST", {"v1", "users"}, &I::create_user},
-    {"POST", {"v1", "sessions"}, &I::create_session},
-    {"DELETE", {"v1", "sessions", "current"}, &I::delete_session},
-    {"POST", {"v1", "users", "me", "mfa"}, &I::enrol_mfa},
-    {"POST", {"v1", "users", "me", "mfa", "confirm"}, &I::confirm_mfa},
-    {"PUT", {"v1", "users", "me", "limits"}, &I::set_limits},
-    {"GET", {"v1", "wallet"}, &I::get_wallet},
-    {"POST", {"v1", "wallet", "deposits"}, nullptr},
-    {"POST", {"v1", "wallet", "withdrawals"}, nullptr},
-    {"GET", {"v1", "wallet", "transactions"}, &I::get_transactions},
-    {"GET", {"v1", "markets"}, &I::list_markets},
-    {"GET", {"v1", "markets", "{}"}, &I::get_market},
-    {"POST", {"v1", "bets"}, &I::place_bet},
-    {"GET", {"v1", "bets"}, &I::list_bets},
-    {"GET", {"v1", "bets", "{}"}, &I::get_bet},
-    {"POST", {"v1", "admin", "markets"}, &I::admin_create_market},
-    {"POST", {"v1", "admin", "markets", "{}", "status"}, &I::admin_market_status},
-    {"POST", {"v1", "admin", "markets", "{}", "prices"}, &I::admin_market_prices},
-    {"POST", {"v1", "admin", "markets", "{}", "settle"}, &I::admin_settle},
-    {"GET", {"v1", "admin", "health"}, &I::admin_health},
-    {"POST", {"v1", "admin", "drain"}, &I::admin_drain},
-    {"POST", {"v1", "admin", "feed"}, &I::admin_feed},
-    {"GET", {"v1", "admin", "blocks"}, &I::admin_blocks},
-    {"DELETE", {"v1", "admin", "blocks", "{}"}, &I::admin_lift_block},
-  };
-  return table;
-}
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  if (path.empty() || path.front() != '/')
-    return out;
-  path.remove_prefix(1);
-  for (;;) {
-    auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos)
-      break;
-    path.remove_prefix(slash + 1);
+// Runs the route's handler.
+void serve(client_api::impl& api, route_id id, const call_ptr& c) {
+  using enum route_id;
+  switch (id) {
+    case create_user: return api.create_user(c);
+    case create_session: return api.create_session(c);
+    case delete_session: return api.delete_session(c);
+    case enrol_mfa: return api.enrol_mfa(c);
+    case confirm_mfa: return api.confirm_mfa(c);
+    case set_limits: return api.set_limits(c);
+    case get_wallet: return api.get_wallet(c);
+    case deposit: return api.move_money(c, true);
+    case withdraw: return api.move_money(c, false);
+    case get_transactions: return api.get_transactions(c);
+    case list_markets: return api.list_markets(c);
+    case get_market: return api.get_market(c);
+    case place_bet: return api.place_bet(c);
+    case list_bets: return api.list_bets(c);
+    case get_bet: return api.get_bet(c);
+    case admin_create_market: return api.admin_create_market(c);
+    case admin_market_status: return api.admin_market_status(c);
+    case admin_market_prices: return api.admin_market_prices(c);
+    case admin_settle: return api.admin_settle(c);
+    case admin_health: return api.admin_health(c);
+    case admin_drain: return api.admin_drain(c);
+    case admin_feed: return api.admin_feed(c);
+    case admin_blocks: return api.admin_blocks(c);
+    case admin_lift_block: return api.admin_lift_block(c);
   }
-  return out;
-}
-
-// Matches `segments` against `pattern`, collecting {} segments.
-bool match(const std::vector<std::string_view>& pattern,
-           const std::vector<std::string_view>& segments, std::vector<std::string>& params) {
-  if (pattern.size() != segments.size())
-    return false;
-  std::vector<std::string> found;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == "{}") {
-      if (!valid_id(segments[i]))
-        return false;
-      found.emplace_back(segments[i]);
-    } else if (pattern[i] != segments[i]) {
-      return false;
-    }
-  }
-  params = std::move(found);
-  return true;
 }
 
 http_response rate_limited(int64_t retry_after_s) {
@@ -91,17 +50,6 @@ http_response rate_limited(int64_t retry_after_s) {
   res.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
   return res;
 }
-
-std::string route_label(const route& r) {
-  std::string path;
-  for (auto seg : r.pattern)
-    path += "/" + std::string{seg};
-  return path;
-}
-
-} // namespace
-
-namespace {
 
 std::vector<std::string> route_labels() {
   std::vector<std::string> out;
@@ -182,29 +130,18 @@ void client_api::handle(http_request request, http_responder respond) {
 }
 
 void client_api::impl::dispatch(const call_ptr& c) {
-  auto segments = split_path(c->req.path);
-  std::string allowed;
-  for (auto& r : routes()) {
-    std::vector<std::string> params;
-    if (!match(r.pattern, segments, params))
-      continue;
-    if (r.method != c->req.method) {
-      allowed += allowed.empty() ? "" : ", ";
-      allowed += r.method;
-      continue;
-    }
-    c->params = std::move(params);
-    c->route = route_label(r);
-    if (r.handler == nullptr) // deposits and withdrawals share one handler
-      return move_money(c, segments[2] == "deposits");
-    return (this->*r.handler)(c);
+  auto m = match_route(c->req.method, c->req.path);
+  if (m.matched) {
+    c->params = std::move(m.params);
+    c->route = route_label(*m.matched);
+    return serve(*this, m.matched->id, c);
   }
-  if (allowed.empty())
+  if (m.allowed.empty())
     return c->respond(error_response(errc::not_found, "no such resource"));
   auto res = json_response(
     405, json::object{{"error", json::object{{"code", "method_not_allowed"},
-                                             {"message", "use " + allowed}}}});
-  res.headers.emplace_back("Allow", allowed);
+                                             {"message", "use " + m.allowed}}}});
+  res.headers.emplace_back("Allow", m.allowed);
   c->respond(std::move(res));
 }
 

@@ -1,5 +1,7 @@
 #include "wager/gateway/feed_listener.hpp"
 
+#include "wager/gateway/feed_line_framer.hpp"
+
 #include <boost/asio.hpp>
 
 #include <array>
@@ -16,7 +18,7 @@ class feed_connection : public std::enable_shared_from_this<feed_connection> {
 public:
   feed_connection(tcp::socket socket, uint64_t id, const feed_listener_options& options,
                   const feed_line_sink& sink)
-    : socket_(std::move(socket)), id_(id), options_(options), sink_(sink) {}
+    : socket_(std::move(socket)), id_(id), sink_(sink), framer_(options.line_max_bytes) {}
 
   void read() {
     socket_.async_read_some(net::buffer(chunk_),
@@ -31,42 +33,16 @@ public:
 
 private:
   void consume(std::string_view data) {
-    while (!data.empty()) {
-      auto nl = data.find('\n');
-      auto piece = data.substr(0, nl);
-      if (!skipping_) {
-        if (line_.size() + piece.size() > options_.line_max_bytes) {
-          skipping_ = true;
-          line_.clear();
-        } else {
-          line_.append(piece);
-        }
-      }
-      if (nl == std::string_view::npos)
-        return;
-      if (skipping_)
-        sink_(id_, {}, true);
-      else if (auto line = trim(line_); !line.empty())
-        sink_(id_, line, false);
-      line_.clear();
-      skipping_ = false;
-      data.remove_prefix(nl + 1);
-    }
-  }
-
-  static std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == '\r' || s.back() == ' '))
-      s.remove_suffix(1);
-    return s;
+    framer_.consume(data, [this](std::string_view line, bool oversized) {
+      sink_(id_, line, oversized);
+    });
   }
 
   tcp::socket socket_;
   uint64_t id_;
-  const feed_listener_options& options_;
   const feed_line_sink& sink_;
   std::array<char, 16 * 1024> chunk_;
-  std::string line_;
-  bool skipping_ = false;
+  feed_line_framer framer_;
 };
 
 } // namespace

@@ -7,6 +7,7 @@
 #include "wager/actors/wallet.hpp"
 #include "wager/gateway/auth_store.hpp"
 #include "wager/gateway/resource_json.hpp"
+#include "wager/gateway/stream_client_message.hpp"
 #include "wager/gateway/stream_json.hpp"
 #include "wager/gateway/stream_outbox.hpp"
 #include "wager/runtime/errors.hpp"
@@ -16,8 +17,6 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <boost/json.hpp>
-
 #include <map>
 #include <set>
 
@@ -25,8 +24,6 @@
 namespace wager {
 
 namespace {
-
-namespace json = boost::json;
 
 using auth_result_atom = caf::atom_constant<caf::atom("strmauth")>;
 using auth_timeout_atom = caf::atom_constant<caf::atom("strmauthto")>;
@@ -102,25 +99,6 @@ void unsubscribe_one(session_actor* self, const std::string& market) {
     st.dir.send(self, entity_id{"market", market}, unsubscribe_cmd{caf::actor{self}});
 }
 
-// Reads {"op":..., "markets":[ids]}; reports what is wrong to the client.
-std::optional<std::vector<std::string>> markets_of(session_actor* self,
-                                                   const json::object& o) {
-  auto* v = o.if_contains("markets");
-  if (!v)
-    return send_error(self, "missing_field", "markets is required", "markets"), std::nullopt;
-  if (!v->is_array())
-    return send_error(self, "invalid_field", "markets must be an array", "markets"),
-           std::nullopt;
-  std::vector<std::string> out;
-  for (auto& m : v->get_array()) {
-    if (!m.is_string() || !valid_id(m.get_string()))
-      return send_error(self, "invalid_field", "markets must hold market ids", "markets"),
-             std::nullopt;
-    out.emplace_back(m.get_string());
-  }
-  return out;
-}
-
 void watch_wallet(session_actor* self) {
   auto& st = self->state;
   st.dir.request(self, caf::duration{st.options.call_timeout}, entity_id{"wallet", st.user},
@@ -159,20 +137,17 @@ void attach_to_session(session_actor* self) {
       });
 }
 
-void on_auth_frame(session_actor* self, const json::object& o) {
+void on_auth_frame(session_actor* self, const std::string& token) {
   auto& st = self->state;
-  auto* token = o.if_contains("token");
-  if (!token || !token->is_string() || token->get_string().empty())
-    return refuse(self, "unauthorized", "the first message must be auth with a token");
   st.authenticating = true;
   if (!st.validate) {
-    st.token = parse_session_token(token->get_string());
+    st.token = parse_session_token(token);
     if (!st.token)
       return refuse(self, "unauthorized", "the token is not valid");
     return attach_to_session(self);
   }
   caf::actor me{self};
-  st.validate(std::string{token->get_string()}, [me](std::optional<std::string> user) {
+  st.validate(token, [me](std::optional<std::string> user) {
     caf::anon_send(me, auth_result_atom::value, user.has_value(), user.value_or(""));
   });
 }
@@ -185,42 +160,35 @@ void on_client_frame(session_actor* self, const std::string& text) {
     st.pending.push_back(text);
     return;
   }
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec || !v.is_object()) {
-    if (st.user.empty())
-      return refuse(self, "unauthorized", "the first message must be auth with a token");
-    return send_error(self, "invalid_json", "a message must be a JSON object");
-  }
-  auto& o = v.get_object();
-  auto* op = o.if_contains("op");
-  std::string_view name = op && op->is_string() ? std::string_view{op->get_string()} : "";
+  auto read = read_stream_client_message(text);
   if (st.user.empty()) {
-    if (name != "auth")
+    if (!read.ok() || read.message->op != stream_client_op::auth
+        || read.message->token.empty())
       return refuse(self, "unauthorized", "the first message must be auth with a token");
-    return on_auth_frame(self, o);
+    return on_auth_frame(self, read.message->token);
   }
-  if (name == "subscribe") {
-    auto markets = markets_of(self, o);
-    if (!markets)
+  if (!read.ok())
+    return send_error(self, read.error.code, read.error.message, read.error.field);
+  auto& markets = read.message->markets;
+  switch (read.message->op) {
+    case stream_client_op::subscribe: {
+      size_t added = 0;
+      for (auto& m : markets)
+        added += st.markets.count(m) == 0;
+      if (st.markets.size() + added > st.options.subscriptions_max)
+        return send_error(self, "limit_exceeded", "too many markets on one connection",
+                          "markets");
+      for (auto& m : markets)
+        if (st.markets.count(m) == 0)
+          subscribe_one(self, m);
       return;
-    size_t added = 0;
-    for (auto& m : *markets)
-      added += st.markets.count(m) == 0;
-    if (st.markets.size() + added > st.options.subscriptions_max)
-      return send_error(self, "limit_exceeded", "too many markets on one connection",
-                        "markets");
-    for (auto& m : *markets)
-      if (st.markets.count(m) == 0)
-        subscribe_one(self, m);
-  } else if (name == "unsubscribe") {
-    if (auto markets = markets_of(self, o))
-      for (auto& m : *markets)
+    }
+    case stream_client_op::unsubscribe:
+      for (auto& m : markets)
         unsubscribe_one(self, m);
-  } else if (name == "auth") {
-    send_error(self, "invalid_field", "already authenticated", "op");
-  } else {
-    send_error(self, "invalid_field", "op must be subscribe or unsubscribe", "op");
+      return;
+    case stream_client_op::auth:
+      return send_error(self, "invalid_field", "already authenticated", "op");
   }
 }
 

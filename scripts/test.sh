@@ -6,9 +6,9 @@
 #     in tests/{ubsan,lsan}.supp)
 #   WAGER_SANITIZE=OFF scripts/test.sh   a plain build
 # Both compile at -O1 -g1 (line tables for stack traces, a small build tree);
-# WAGER_TEST_OPT_FLAGS overrides that. After the suite, the libFuzzer target
-# runs for WAGER_FUZZ_SECONDS (default 60; 0 skips it), built with clang in
-# build-fuzz/.
+# WAGER_TEST_OPT_FLAGS overrides that. After the suite, the four libFuzzer
+# targets (fuzz/) run for WAGER_FUZZ_SECONDS in all (default 60, a quarter
+# each; 0 skips them), built with clang in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,23 +35,32 @@ start=$(date +%s)
 ctest --test-dir "$build_dir" -j "$jobs" --output-on-failure --timeout 600
 echo "tests: $(( $(date +%s) - start )) s"
 
-# The libFuzzer target over request parsing and validation (fuzz/), built
-# with clang in its own tree, run for a minute from the committed seeds. New
-# inputs go to the build tree, never into fuzz/corpus; a crash, a leak or a
-# sanitizer finding stops the run and fails the script, leaving the input in
-# $fuzz_dir/crash-*.
-if [ "${WAGER_FUZZ_SECONDS:-60}" -gt 0 ]; then
+# The libFuzzer targets (fuzz/CMakeLists.txt), built with clang in their own
+# tree; each runs from its committed seeds (fuzz/corpus/<target>/) for its
+# share of WAGER_FUZZ_SECONDS, so adding a target does not make CI slower.
+# New inputs go to the build tree, never into fuzz/corpus; a crash, a leak,
+# a sanitizer finding or a broken property stops that target and fails the
+# script, leaving the input in $fuzz_dir/<target>-crash-* (or -leak-,
+# -timeout-, -oom-).
+fuzz_seconds=${WAGER_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" -gt 0 ]; then
   start=$(date +%s)
   fuzz_dir=${WAGER_FUZZ_BUILD_DIR:-build-fuzz}
+  fuzz_targets=(api_request feed_line ws_message router)
   CXX=clang++-14 cmake -S . -B "$fuzz_dir" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     -DWAGER_FUZZ=ON -DWAGER_BUILD_TESTS=OFF -DWAGER_BUILD_EXAMPLES=OFF \
     -DWAGER_BUILD_BENCH=OFF >/dev/null
-  ninja -C "$fuzz_dir" wager_fuzz_api_request
-  mkdir -p "$fuzz_dir/corpus"
-  "$fuzz_dir/fuzz/wager_fuzz_api_request" -max_total_time="${WAGER_FUZZ_SECONDS:-60}" \
-    -timeout=30 -print_final_stats=1 -artifact_prefix="$fuzz_dir/" \
-    "$fuzz_dir/corpus" fuzz/corpus
+  ninja -C "$fuzz_dir" "${fuzz_targets[@]/#/wager_fuzz_}"
+  # At least a second each: libFuzzer takes 0 as "no limit".
+  per_target=$(( fuzz_seconds / ${#fuzz_targets[@]} ))
+  [ "$per_target" -gt 0 ] || per_target=1
+  for target in "${fuzz_targets[@]}"; do
+    mkdir -p "$fuzz_dir/corpus/$target"
+    "$fuzz_dir/fuzz/wager_fuzz_$target" -max_total_time="$per_target" \
+      -timeout=30 -print_final_stats=1 -artifact_prefix="$fuzz_dir/$target-" \
+      "$fuzz_dir/corpus/$target" "fuzz/corpus/$target"
+  done
   echo "fuzz: $(( $(date +%s) - start )) s"
 fi
