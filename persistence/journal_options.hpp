@@ -16,6 +16,18 @@ namespace wager {
 
 class metrics;
 
+// How a journal file holds its history.
+enum class journal_layout {
+  // One row per event in (stream, seq) order, a row per stored request and
+  // a row per stream: every append writes at random places in three
+  // B-trees.
+  rows,
+  // The ordered log: one frame per group commit appended at the end
+  // (log_frame.hpp), read through an in-memory index of each stream's
+  // records rebuilt at open (log_journal.hpp).
+  log,
+};
+
 struct journal_options {
   // The journal file, e.g. "<data-dir>/journal.db". Its directory must exist:
   // the journal never creates directories, so a mistyped data dir fails
@@ -25,6 +37,10 @@ struct journal_options {
   // Create the file when it does not exist. A file that exists but is empty
   // is never taken as new: it is reported as corrupt (a truncated journal).
   bool create_if_missing = true;
+
+  // The layout of a journal this opening creates. A file that exists keeps
+  // the layout it was created with.
+  journal_layout layout = journal_layout::rows;
 
   // Group commit: the most appends one transaction takes [1, 65536].
   // Larger batches amortize the fsync further but make the appends at the

@@ -37,6 +37,19 @@ journal_reader::journal_reader(sqlite::connection db,
 
 journal_reader::~journal_reader() = default;
 
+sqlite::statement& journal_reader::frame_at() {
+  if (frame_at_.get() == nullptr)
+    frame_at_ = sqlite::statement{db_.get(), "SELECT frame, crc FROM log WHERE position = ?1"};
+  return frame_at_;
+}
+
+sqlite::statement& journal_reader::frames_after() {
+  if (frames_after_.get() == nullptr)
+    frames_after_ = sqlite::statement{db_.get(), "SELECT position, frame, crc FROM log WHERE "
+                                                 "position > ?1 ORDER BY position LIMIT ?2"};
+  return frames_after_;
+}
+
 caf::expected<std::vector<recorded_event>>
 journal_reader::read_events(const std::string& stream, uint64_t from_seq, uint32_t max_count) {
   std::vector<recorded_event> out;

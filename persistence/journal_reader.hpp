@@ -46,12 +46,21 @@ public:
                                                             const std::string& request_id);
 
   sqlite::connection& connection() { return db_; }
+  const std::shared_ptr<const upcaster_registry>& upcasters() const { return upcasters_; }
+
+  // The log layout's reads (log_journal.hpp), prepared on first use: a file
+  // of schema version 2 has no log table.
+  //   frame_at:     SELECT frame, crc WHERE position = ?1
+  //   frames_after: SELECT position, frame, crc WHERE position > ?1, in
+  //                 position order, LIMIT ?2
+  sqlite::statement& frame_at();
+  sqlite::statement& frames_after();
 
 private:
   sqlite::connection db_;
   std::shared_ptr<const upcaster_registry> upcasters_;
   sqlite::statement events_, last_seq_, snapshot_, streams_of_kind_, open_streams_,
-    all_streams_, request_;
+    all_streams_, request_, frame_at_, frames_after_;
 };
 
 } // namespace wager

@@ -71,9 +71,28 @@ ALTER TABLE streams ADD COLUMN open_work INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX streams_with_open_work ON streams (kind, stream) WHERE open_work <> 0;
 )sql";
 
+// Version 3: the ordered log (DESIGN.md, "Persistence"). One row per group
+// commit: its position (the rowid, so every append lands at the right-hand
+// edge of the B-tree), the frame (log_frame.hpp) and the frame's CRC32C. The
+// layout row says which of the two layouts holds the file's history: "rows"
+// (streams, events and requests, one row per event) or "log" (frames; the
+// snapshots table serves both). Files from version 2 are "rows".
+constexpr const char* schema_v3 = R"sql(
+CREATE TABLE log (
+  position INTEGER NOT NULL PRIMARY KEY,
+  frame    BLOB    NOT NULL,
+  crc      INTEGER NOT NULL
+);
+CREATE TABLE layout (
+  id   INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+  name TEXT    NOT NULL CHECK (name IN ('rows', 'log'))
+);
+INSERT INTO layout (id, name) VALUES (1, 'rows');
+)sql";
+
 // migrations[v] brings a file from version v to v + 1. Version 0 is a file
 // with no schema yet. Append here; never edit a shipped migration.
-constexpr const char* migrations[] = {schema_v1, schema_v2};
+constexpr const char* migrations[] = {schema_v1, schema_v2, schema_v3};
 static_assert(std::size(migrations) == journal_schema_version);
 
 caf::error journal_error(const std::string& path, const std::string& what) {
@@ -132,7 +151,7 @@ caf::error migrate(sqlite::connection& db, const std::string& path) {
 // target path never names a half-made file, and a second process creating
 // the same journal at the same moment loses cleanly (link refuses to
 // replace) and opens the winner's file.
-caf::error create_journal(const std::string& path, uint32_t page_size) {
+caf::error create_journal(const std::string& path, uint32_t page_size, journal_layout layout) {
   std::random_device random;
   auto temp = path + ".creating-" + std::to_string(::getpid()) + "-" + std::to_string(random());
   auto remove_temp = [&] {
@@ -151,6 +170,8 @@ caf::error create_journal(const std::string& path, uint32_t page_size) {
                     "creating journal " + path);
     if (!err)
       err = migrate(db, path);
+    if (!err && layout == journal_layout::log)
+      err = db.exec("UPDATE layout SET name = 'log'", "creating journal " + path);
   }
   if (!err)
     err = sync_path(temp);
@@ -206,7 +227,7 @@ caf::expected<sqlite::connection> open_journal_file(const journal_options& optio
   if (!fs::exists(path, ec)) {
     if (!options.create_if_missing || role == journal_role::reader)
       return journal_error(path, "file does not exist");
-    if (auto err = create_journal(path, options.page_size))
+    if (auto err = create_journal(path, options.page_size, options.layout))
       return err;
   }
   if (fs::file_size(path, ec) == 0 && !ec)
@@ -224,6 +245,19 @@ caf::expected<sqlite::connection> open_journal_file(const journal_options& optio
     if (auto err = migrate(db, path))
       return err;
   return db;
+}
+
+caf::expected<journal_layout> layout_of(sqlite::connection& db, const std::string& path) {
+  auto version = db.query_int("PRAGMA user_version", "reading journal " + path);
+  if (!version)
+    return version.error();
+  if (*version < 3)
+    return journal_layout::rows;
+  auto is_log = db.query_int("SELECT name = 'log' FROM layout WHERE id = 1",
+                             "reading the layout of journal " + path);
+  if (!is_log)
+    return is_log.error();
+  return *is_log != 0 ? journal_layout::log : journal_layout::rows;
 }
 
 caf::expected<sqlite::connection> open_journal_for_inspection(const std::string& path) {

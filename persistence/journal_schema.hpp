@@ -19,7 +19,7 @@
 namespace wager {
 
 inline constexpr int64_t journal_application_id = 0x57414752; // "WAGR"
-inline constexpr int64_t journal_schema_version = 2;
+inline constexpr int64_t journal_schema_version = 3;
 
 // How a connection will be used.
 enum class journal_role {
@@ -37,6 +37,10 @@ caf::expected<sqlite::connection> open_journal_file(const journal_options& optio
 // Opens a file only to read it (backup, verify), without creating or
 // migrating anything. Refuses foreign files and newer schemas as above.
 caf::expected<sqlite::connection> open_journal_for_inspection(const std::string& path);
+
+// Which layout holds the file's history (journal_options.hpp). A file of
+// schema version 2 or older is the row layout.
+caf::expected<journal_layout> layout_of(sqlite::connection& db, const std::string& path);
 
 // Flushes a file's (or directory's) data to disk.
 caf::error sync_path(const std::string& path);

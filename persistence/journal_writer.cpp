@@ -4,8 +4,6 @@
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 
 namespace wager {
@@ -13,10 +11,6 @@ namespace wager {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// The seq cache is dropped whole when it outgrows this: a miss costs one
-// indexed read, so a simple bound beats bookkeeping for an LRU.
-constexpr size_t seq_cache_max = 1 << 18;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -26,39 +20,15 @@ int64_t now_ms() {
 
 } // namespace
 
-journal_writer::statements::statements(sqlite3* db)
-    : begin(db, "BEGIN IMMEDIATE"),
-      commit(db, "COMMIT"),
-      data_version(db, "PRAGMA data_version"),
-      last_seq(db, "SELECT last_seq FROM streams WHERE stream = ?1"),
-      insert_event(db, "INSERT INTO events (stream, seq, type, version, payload, at_ms, "
-                       "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-      upsert_stream(db, "INSERT INTO streams (stream, kind, last_seq, open_work) "
-                        "VALUES (?1, ?2, ?3, coalesce(?4, 0)) ON CONFLICT (stream) DO UPDATE "
-                        "SET last_seq = excluded.last_seq, open_work = coalesce(?4, open_work)"),
-      insert_request(db, "INSERT INTO requests (stream, request_id, seq, result, at_ms, "
-                         "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-      event_checksum(db, "SELECT checksum FROM events WHERE stream = ?1 AND seq = ?2"),
-      snapshot_seq(db, "SELECT seq FROM snapshots WHERE stream = ?1"),
-      upsert_snapshot(db, "INSERT INTO snapshots (stream, seq, version, state, at_ms, checksum) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (stream) DO UPDATE SET "
-                          "seq = excluded.seq, version = excluded.version, "
-                          "state = excluded.state, at_ms = excluded.at_ms, "
-                          "checksum = excluded.checksum"),
-      prune(db, "DELETE FROM requests WHERE (stream, request_id) IN (SELECT stream, request_id "
-                "FROM requests WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)") {}
-
-journal_writer::journal_writer(sqlite::connection db, const journal_options& options,
-                               journal_metrics* metrics)
-  : options_(options), metrics_(metrics), db_(std::move(db)),
-    sql_(std::make_unique<statements>(db_.get())),
+journal_writer::journal_writer(std::unique_ptr<journal_store> store,
+                               const journal_options& options, journal_metrics* metrics)
+  : options_(options), metrics_(metrics), store_(std::move(store)),
     next_prune_(clock::now() + std::chrono::milliseconds{options_.prune_interval_ms}) {
   thread_ = std::thread{[this] { run(); }};
 }
 
 journal_writer::~journal_writer() {
   stop();
-  sql_.reset(); // statements before their connection
 }
 
 void journal_writer::stop() {
@@ -222,79 +192,22 @@ journal_writer::attempt(std::vector<op>& batch, std::vector<outcome>& outcomes,
 }
 
 caf::error journal_writer::begin_transaction() {
-  if (db_.file_moved())
-    return make_error(errc::journal_failure,
-                      "journal " + options_.path + " was deleted or replaced while open; reopen it");
   batch_fences_.clear();
   batch_lifted_.clear();
-  {
-    sqlite::reset_on_exit reset{sql_->begin};
-    auto rc = sql_->begin.step();
-    if (rc == SQLITE_BUSY)
-      return make_error(errc::unavailable, "journal " + options_.path +
-                                             " write lock held elsewhere for " +
-                                             std::to_string(options_.busy_timeout_ms) + " ms");
-    if (rc != SQLITE_DONE)
-      return sqlite::failure(db_.get(), rc, "starting a journal transaction");
-  }
-  sqlite::reset_on_exit reset{sql_->data_version};
-  auto rc = sql_->data_version.step();
-  if (rc != SQLITE_ROW)
-    return sqlite::failure(db_.get(), rc, "reading the journal's data version");
-  // Another connection committed since our last transaction: the seqs we
-  // cached may be stale.
-  auto version = sql_->data_version.column_int(0);
-  if (version != seq_cache_version_ || seq_cache_.size() > seq_cache_max) {
-    seq_cache_.clear();
-    seq_cache_version_ = version;
-  }
-  return {};
+  return store_->begin();
 }
 
 caf::error journal_writer::commit_transaction(size_t writes) {
   auto started = clock::now();
-  int rc;
-  {
-    sqlite::reset_on_exit reset{sql_->commit};
-    rc = sql_->commit.step();
-  }
+  auto err = store_->commit(writes);
   if (metrics_ != nullptr)
     metrics_->commit_seconds.Observe(
       std::chrono::duration<double>(clock::now() - started).count());
-  if (rc != SQLITE_DONE)
-    return sqlite::failure(db_.get(), rc, "committing a batch of " + std::to_string(writes) +
-                                            " journal writes");
-  // Committed, but into a file no longer reachable by its name: a restart
-  // would not see it, so it is not acknowledged.
-  if (db_.file_moved())
-    return make_error(errc::journal_failure,
-                      "journal " + options_.path +
-                        " was deleted or replaced while a batch was written; reopen it");
-  return {};
+  return err;
 }
 
 void journal_writer::rollback() {
-  if (sqlite3_get_autocommit(db_.get()) == 0)
-    db_.exec("ROLLBACK", "rolling back a journal batch");
-  // Rows this attempt wrote are gone, and seqs it cached with them.
-  seq_cache_.clear();
-}
-
-caf::expected<uint64_t> journal_writer::current_seq(const std::string& stream) {
-  if (auto i = seq_cache_.find(stream); i != seq_cache_.end())
-    return i->second;
-  auto& st = sql_->last_seq;
-  sqlite::reset_on_exit reset{st};
-  st.bind(1, stream);
-  auto rc = st.step();
-  if (rc == SQLITE_ROW) {
-    auto seq = static_cast<uint64_t>(st.column_int(0));
-    seq_cache_.emplace(stream, seq);
-    return seq;
-  }
-  if (rc == SQLITE_DONE)
-    return uint64_t{0};
-  return sqlite::failure(db_.get(), rc, "reading the last seq of " + stream);
+  store_->rollback();
 }
 
 void journal_writer::record_batch_success() {
@@ -322,25 +235,12 @@ void journal_writer::record_batch_failure(const caf::error& err) {
 void journal_writer::prune_requests() {
   next_prune_ = clock::now() + std::chrono::milliseconds{options_.prune_interval_ms};
   auto cutoff = now_ms() - static_cast<int64_t>(options_.request_retention_ms);
-  auto err = db_.exec("BEGIN IMMEDIATE", "starting a prune of stored requests");
-  int changes = 0;
-  if (!err) {
-    auto& st = sql_->prune;
-    sqlite::reset_on_exit reset{st};
-    st.bind(1, cutoff).bind(2, static_cast<int64_t>(options_.prune_rows_max));
-    auto rc = st.step();
-    if (rc != SQLITE_DONE)
-      err = sqlite::failure(db_.get(), rc, "pruning stored requests");
-    changes = sqlite3_changes(db_.get());
-  }
-  if (!err)
-    err = db_.exec("COMMIT", "committing a prune of stored requests");
-  if (err) {
-    rollback();
-    log().warn("journal {}: {}", options_.path, message_of(err));
+  auto pruned = store_->prune_requests(cutoff, options_.prune_rows_max);
+  if (!pruned) {
+    log().warn("journal {}: {}", options_.path, message_of(pruned.error()));
     return;
   }
-  if (changes >= static_cast<int>(options_.prune_rows_max))
+  if (*pruned >= options_.prune_rows_max)
     next_prune_ = clock::now(); // more expired rows wait: go on between batches
 }
 

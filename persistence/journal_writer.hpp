@@ -1,14 +1,16 @@
 #pragma once
 
-// The SQLite journal's writer: one thread, one connection, group commit.
-// Internal to sqlite_journal; see journal.hpp for the contract it keeps.
+// The journal's writer: one thread, group commit. Internal to persistence/;
+// see journal.hpp for the contract it keeps. The file is its store's
+// (journal_store.hpp, one per layout); the queue, the batches, the fences
+// and the answers are the writer's.
 //
 // A batch is up to batch_max queued writes taken in queue order, committed
-// in one IMMEDIATE transaction (the write lock across processes). Each
+// in one transaction of the store (the write lock across processes). Each
 // append's sequence check runs inside that transaction, before it writes, so
 // a conflicting append writes nothing and the rest of the batch goes on.
-// Appends are answered only after COMMIT has returned (WAL fsync'd,
-// synchronous=FULL), in queue order.
+// Appends are answered only after the commit has returned (durable), in
+// queue order.
 //
 // States of the writer:
 //   running  - takes batches from the queue
@@ -16,7 +18,7 @@
 
 #include "wager/persistence/journal.hpp"
 #include "wager/persistence/journal_options.hpp"
-#include "wager/persistence/sqlite_db.hpp"
+#include "wager/persistence/journal_store.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -39,7 +41,7 @@ caf::error validate_snapshot(const snapshot& snap, const journal_options& option
 
 class journal_writer {
 public:
-  journal_writer(sqlite::connection db, const journal_options& options,
+  journal_writer(std::unique_ptr<journal_store> store, const journal_options& options,
                  journal_metrics* metrics);
   ~journal_writer(); // stops, after answering everything queued
 
@@ -104,9 +106,8 @@ private:
   step apply_append(const op& o, uint64_t batch_last_ticket, outcome& out,
                     caf::error& batch_error);
   step apply_snapshot(const queued_snapshot& s, outcome& out, caf::error& batch_error);
-  step statement_failed(int rc, const std::string& context, outcome& out,
-                        caf::error& batch_error);
-  caf::expected<uint64_t> current_seq(const std::string& stream);
+  step stored(journal_store::result result, caf::error error, outcome& out,
+              caf::error& batch_error);
   // The fence in force for `stream` during the current attempt.
   const fence* fence_of(const std::string& stream) const;
   bool fenced(const fence* f, const op& o, const append_request& request) const;
@@ -138,22 +139,12 @@ private:
   journal_health health_;
 
   // Writer thread only.
-  sqlite::connection db_;
-  struct statements {
-    explicit statements(sqlite3* db);
-    sqlite::statement begin, commit, data_version, last_seq, insert_event, upsert_stream,
-      insert_request, event_checksum, snapshot_seq, upsert_snapshot, prune;
-  };
-  std::unique_ptr<statements> sql_;
+  std::unique_ptr<journal_store> store_;
   std::unordered_map<std::string, fence> fences_;
   std::unordered_map<std::string, fence> batch_fences_; // this attempt's changes
   std::unordered_map<std::string, bool> batch_lifted_; // fences lifted this attempt
   std::deque<std::pair<uint64_t, std::string>> fence_order_;
   uint64_t fence_counter_ = 0;
-  // Last seq per stream, trusted only while no other connection has
-  // committed (PRAGMA data_version unchanged): saves a read per append.
-  std::unordered_map<std::string, uint64_t> seq_cache_;
-  int64_t seq_cache_version_ = -1;
   std::chrono::steady_clock::time_point next_prune_;
 
   std::thread thread_;

@@ -7,8 +7,6 @@
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 
 namespace wager {
@@ -23,10 +21,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::system_clock::now().time_since_epoch())
     .count();
-}
-
-int64_t as_int(uint64_t value) {
-  return static_cast<int64_t>(value);
 }
 
 template <class T>
@@ -46,18 +40,20 @@ void call_back(const result_callback<T>& done, caf::expected<T> value) {
 
 } // namespace
 
-journal_writer::step journal_writer::statement_failed(int rc, const std::string& context,
-                                                      outcome& out, caf::error& batch_error) {
-  auto err = sqlite::failure(db_.get(), rc, context);
-  if (sqlite::is_storage_error(rc)) {
-    batch_error = std::move(err);
-    return step::storage_failed;
+journal_writer::step journal_writer::stored(journal_store::result result, caf::error error,
+                                            outcome& out, caf::error& batch_error) {
+  switch (result) {
+    case journal_store::result::ok:
+    case journal_store::result::request_taken:
+      return step::done;
+    case journal_store::result::op_failed:
+      out = outcome{std::move(error), {}, true, true};
+      return step::op_failed;
+    case journal_store::result::storage_failed:
+      break;
   }
-  // A constraint or data problem of this one write: the file disagrees with
-  // itself (e.g. an event row beyond the stream's last seq). Only this
-  // write fails; the others are retried without it.
-  out = outcome{std::move(err), {}, true, true};
-  return step::op_failed;
+  batch_error = std::move(error);
+  return step::storage_failed;
 }
 
 journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_last_ticket,
@@ -73,7 +69,7 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
     return fail(errc::sequence_conflict, "stream " + r.stream +
                                            ": an earlier append of this stream failed; re-read "
                                            "the stream before appending");
-  auto current = current_seq(r.stream);
+  auto current = store_->last_seq(r.stream);
   if (!current) {
     batch_error = current.error();
     return step::storage_failed;
@@ -83,56 +79,25 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
                                            std::to_string(*current) + ", the append expected " +
                                            std::to_string(r.expected_seq));
   for (auto& p : r.after) {
-    auto& st = sql_->event_checksum;
-    sqlite::reset_on_exit reset{st};
-    st.bind(1, p.stream).bind(2, as_int(p.seq));
-    auto rc = st.step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-      return statement_failed(rc, "reading event " + std::to_string(p.seq) + " of " + p.stream,
-                              out, batch_error);
-    if (rc == SQLITE_DONE || static_cast<uint64_t>(st.column_int(0)) != p.checksum)
+    auto sum = store_->event_checksum(p.stream, p.seq);
+    if (!sum) {
+      batch_error = sum.error();
+      return step::storage_failed;
+    }
+    if (!*sum || **sum != p.checksum)
       return fail(errc::sequence_conflict, "stream " + r.stream + " builds on event " +
                                              std::to_string(p.seq) + " of " + p.stream +
                                              ", which is not in the journal");
   }
   auto now = r.at_ms > 0 ? r.at_ms : now_ms();
   auto last = r.expected_seq + count;
-  if (r.request) {
-    // First write of the append: if the id is taken, nothing is written yet.
-    auto& st = sql_->insert_request;
-    sqlite::reset_on_exit reset{st};
-    auto sum = row_checksum(r.stream, last, r.request->request_id, 0, r.request->result);
-    st.bind(1, r.stream).bind(2, r.request->request_id).bind(3, as_int(last));
-    st.bind(4, r.request->result).bind(5, now).bind(6, as_int(sum));
-    auto rc = st.step();
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-      return fail(errc::request_id_reused, "request " + r.request->request_id +
-                                             " is already stored for " + r.stream);
-    if (rc != SQLITE_DONE)
-      return statement_failed(rc, "storing request " + r.request->request_id, out, batch_error);
-  }
-  auto seq = r.expected_seq;
-  for (auto& e : r.events) {
-    ++seq;
-    auto& st = sql_->insert_event;
-    sqlite::reset_on_exit reset{st};
-    auto sum = row_checksum(r.stream, seq, e.type, e.version, e.payload);
-    st.bind(1, r.stream).bind(2, as_int(seq)).bind(3, e.type).bind(4, int64_t{e.version});
-    st.bind(5, e.payload).bind(6, now).bind(7, as_int(sum));
-    if (auto rc = st.step(); rc != SQLITE_DONE)
-      return statement_failed(rc, "writing event " + std::to_string(seq) + " of " + r.stream, out,
-                              batch_error);
-  }
-  if (count > 0) {
-    auto& st = sql_->upsert_stream;
-    sqlite::reset_on_exit reset{st};
-    st.bind(1, r.stream).bind(2, kind_of(r.stream)).bind(3, as_int(last));
-    if (r.open_work)
-      st.bind(4, int64_t{*r.open_work ? 1 : 0}); // unbound: NULL, the mark stays
-    if (auto rc = st.step(); rc != SQLITE_DONE)
-      return statement_failed(rc, "advancing stream " + r.stream, out, batch_error);
-    seq_cache_[r.stream] = last;
-  }
+  caf::error error;
+  auto result = store_->write_append(r, now, error);
+  if (result == journal_store::result::request_taken)
+    return fail(errc::request_id_reused,
+                "request " + r.request->request_id + " is already stored for " + r.stream);
+  if (result != journal_store::result::ok)
+    return stored(result, std::move(error), out, batch_error);
   batch_fences_.erase(r.stream);
   batch_lifted_[r.stream] = true;
   out = outcome{{}, append_ack{r.expected_seq + 1, last}, true, false};
@@ -146,7 +111,7 @@ journal_writer::step journal_writer::apply_snapshot(const queued_snapshot& s, ou
     out = outcome{make_error(errc::sequence_conflict, std::move(message)), {}, true, false};
     return step::done;
   };
-  auto current = current_seq(snap.stream);
+  auto current = store_->last_seq(snap.stream);
   if (!current) {
     batch_error = current.error();
     return step::storage_failed;
@@ -154,24 +119,18 @@ journal_writer::step journal_writer::apply_snapshot(const queued_snapshot& s, ou
   if (snap.seq > *current)
     return fail("snapshot of " + snap.stream + " at seq " + std::to_string(snap.seq) +
                 " is ahead of the stream (seq " + std::to_string(*current) + ")");
-  {
-    auto& st = sql_->snapshot_seq;
-    sqlite::reset_on_exit reset{st};
-    st.bind(1, snap.stream);
-    auto rc = st.step();
-    if (rc == SQLITE_ROW && static_cast<uint64_t>(st.column_int(0)) > snap.seq)
-      return fail("snapshot of " + snap.stream + " at seq " + std::to_string(snap.seq) +
-                  " is older than the stored one (seq " + std::to_string(st.column_int(0)) + ")");
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-      return statement_failed(rc, "reading the snapshot of " + snap.stream, out, batch_error);
+  auto stored_seq = store_->snapshot_seq(snap.stream);
+  if (!stored_seq) {
+    batch_error = stored_seq.error();
+    return step::storage_failed;
   }
-  auto& st = sql_->upsert_snapshot;
-  sqlite::reset_on_exit reset{st};
-  auto sum = row_checksum(snap.stream, snap.seq, "snapshot", snap.version, snap.state);
-  st.bind(1, snap.stream).bind(2, as_int(snap.seq)).bind(3, int64_t{snap.version});
-  st.bind(4, snap.state).bind(5, now_ms()).bind(6, as_int(sum));
-  if (auto rc = st.step(); rc != SQLITE_DONE)
-    return statement_failed(rc, "saving the snapshot of " + snap.stream, out, batch_error);
+  if (*stored_seq && **stored_seq > snap.seq)
+    return fail("snapshot of " + snap.stream + " at seq " + std::to_string(snap.seq) +
+                " is older than the stored one (seq " + std::to_string(**stored_seq) + ")");
+  caf::error error;
+  auto result = store_->write_snapshot(snap, now_ms(), error);
+  if (result != journal_store::result::ok)
+    return stored(result, std::move(error), out, batch_error);
   out = outcome{{}, append_ack{snap.seq, snap.seq}, true, false};
   return step::done;
 }

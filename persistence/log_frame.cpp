@@ -97,6 +97,10 @@ std::optional<flaw> check_record(const log_record& r, uint64_t position) {
       return too_large(r.stream + ": request id", q->request_id.size(), request_id_bytes_max);
     if (q->result.size() > log_result_bytes_max)
       return too_large(r.stream + ": request result", q->result.size(), log_result_bytes_max);
+    if (r.request_at_ms < 0)
+      return invalid(r.stream + ": negative request timestamp");
+  } else if (r.request_at_ms != 0) {
+    return invalid(r.stream + ": a request timestamp without a request");
   }
   return std::nullopt;
 }
@@ -131,7 +135,8 @@ uint64_t record_size(const log_record& r) {
     n += text_size(e.type.size()) + varint_size(e.version) + text_size(e.payload.size()) +
          varint_size(static_cast<uint64_t>(e.at_ms));
   if (r.request)
-    n += text_size(r.request->request_id.size()) + text_size(r.request->result.size());
+    n += text_size(r.request->request_id.size()) + text_size(r.request->result.size()) +
+         varint_size(static_cast<uint64_t>(r.request_at_ms));
   return n;
 }
 
@@ -184,6 +189,7 @@ void write_record(frame_writer& w, const log_record& r) {
   if (r.request) {
     w.text(r.request->request_id);
     w.text(r.request->result);
+    w.varint(static_cast<uint64_t>(r.request_at_ms));
   }
 }
 
@@ -288,8 +294,12 @@ public:
       r.open_work = (flags & flag_open_work_value) != 0;
     if ((flags & flag_request) != 0) {
       auto& q = r.request.emplace();
-      return text(q.request_id, request_id_bytes_max, "request id")
-             && text(q.result, log_result_bytes_max, "request result");
+      uint64_t at = 0;
+      if (!text(q.request_id, request_id_bytes_max, "request id")
+          || !text(q.result, log_result_bytes_max, "request result")
+          || !bounded(at, std::numeric_limits<int64_t>::max(), "request timestamp"))
+        return false;
+      r.request_at_ms = static_cast<int64_t>(at);
     }
     return true;
   }

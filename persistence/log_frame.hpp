@@ -53,6 +53,7 @@
 //     if flags & 0x01:
 //       bytes(request_id_bytes_max)  request id, not empty
 //       bytes(log_result_bytes_max)  request result
+//       varint                       request_at_ms, 0..2^63-1
 //
 //   event:
 //     bytes(event_type_bytes_max)  type, not empty
@@ -123,6 +124,10 @@ struct log_record {
   // none: an entity's records after a checkpoint are found by following
   // these back from its last record, without scanning the whole log.
   uint64_t previous_position = 0;        // < the frame's position
+  // When the request was answered (ms since the epoch, >= 0): the
+  // retention of idempotency records counts from it. Encoded only with a
+  // request.
+  int64_t request_at_ms = 0;
 
   friend bool operator==(const log_record&, const log_record&) = default;
 };

@@ -83,6 +83,19 @@ void statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
+statement& statement::bind_blob(int index, std::span<const uint8_t> bytes) {
+  sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC);
+  return *this;
+}
+
+std::span<const uint8_t> statement::column_blob(int index) const {
+  auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, index));
+  auto size = sqlite3_column_bytes(stmt_, index);
+  if (data == nullptr)
+    return {};
+  return {data, static_cast<size_t>(size)};
+}
+
 int64_t statement::column_int(int index) const {
   return sqlite3_column_int64(stmt_, index);
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,7 @@ public:
   // outlive the statement's next reset().
   statement& bind(int index, int64_t value);
   statement& bind(int index, std::string_view text);
+  statement& bind_blob(int index, std::span<const uint8_t> bytes);
 
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step();
@@ -46,6 +48,7 @@ public:
 
   int64_t column_int(int index) const;
   std::string_view column_text(int index) const;
+  std::span<const uint8_t> column_blob(int index) const;
   bool column_is_null(int index) const;
 
   sqlite3_stmt* get() const noexcept { return stmt_; }

@@ -4,6 +4,7 @@
 #include "wager/persistence/journal_reader.hpp"
 #include "wager/persistence/journal_schema.hpp"
 #include "wager/persistence/journal_writer.hpp"
+#include "wager/persistence/log_journal.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
@@ -133,12 +134,24 @@ private:
 
 class sqlite_journal final : public journal {
 public:
-  sqlite_journal(journal_options options, sqlite::connection writer_db)
-    : options_(std::move(options)) {
+  // `index` is null for the row layout.
+  sqlite_journal(journal_options options, sqlite::connection writer_db,
+                 std::shared_ptr<log_index> index)
+    : options_(std::move(options)), index_(std::move(index)) {
     if (options_.metrics_registry != nullptr)
       metrics_ = std::make_unique<journal_metrics>(*options_.metrics_registry);
-    writer_ = std::make_unique<journal_writer>(std::move(writer_db), options_, metrics_.get());
+    auto store = index_ != nullptr ? make_log_store(std::move(writer_db), options_, index_)
+                                   : make_row_store(std::move(writer_db), options_);
+    writer_ = std::make_unique<journal_writer>(std::move(store), options_, metrics_.get());
     readers_ = std::make_unique<reader_pool>(options_);
+  }
+
+  // The log layout: reads every frame into the index before the journal
+  // is used, checking the hash chain.
+  caf::error load_index() {
+    if (index_ == nullptr)
+      return {};
+    return readers_->with_reader([&](journal_reader& r) { return catch_up(*index_, r); });
   }
 
   ~sqlite_journal() override {
@@ -162,12 +175,20 @@ public:
                                                          uint64_t from_seq,
                                                          uint32_t max_count) override {
     auto count = std::min(max_count, options_.read_page_max);
-    return readers_->with_reader(
-      [&](journal_reader& r) { return r.read_events(stream, from_seq, count); });
+    return readers_->with_reader([&](journal_reader& r) {
+      return index_ != nullptr ? read_log_events(*index_, r, stream, from_seq, count)
+                               : r.read_events(stream, from_seq, count);
+    });
   }
 
   caf::expected<uint64_t> last_seq(const std::string& stream) override {
-    return readers_->with_reader([&](journal_reader& r) { return r.last_seq(stream); });
+    return readers_->with_reader([&](journal_reader& r) -> caf::expected<uint64_t> {
+      if (index_ == nullptr)
+        return r.last_seq(stream);
+      if (auto err = catch_up(*index_, r))
+        return err;
+      return index_->stream(stream).last_seq;
+    });
   }
 
   caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) override {
@@ -178,22 +199,22 @@ public:
                                                        const std::string& after,
                                                        uint32_t max_count) override {
     auto count = std::min(max_count, options_.read_page_max);
-    return readers_->with_reader(
-      [&](journal_reader& r) { return r.list_streams(kind, after, count); });
+    return readers_->with_reader([&](journal_reader& r) { return list(r, kind, after, count, false); });
   }
 
   caf::expected<std::vector<std::string>> list_open_streams(std::string_view kind,
                                                             const std::string& after,
                                                             uint32_t max_count) override {
     auto count = std::min(max_count, options_.read_page_max);
-    return readers_->with_reader(
-      [&](journal_reader& r) { return r.list_open_streams(kind, after, count); });
+    return readers_->with_reader([&](journal_reader& r) { return list(r, kind, after, count, true); });
   }
 
   caf::expected<std::optional<stored_request>>
   find_request(const std::string& stream, const std::string& request_id) override {
-    return readers_->with_reader(
-      [&](journal_reader& r) { return r.find_request(stream, request_id); });
+    return readers_->with_reader([&](journal_reader& r) {
+      return index_ != nullptr ? find_log_request(*index_, r, stream, request_id)
+                               : r.find_request(stream, request_id);
+    });
   }
 
   journal_health health() const override {
@@ -205,7 +226,19 @@ public:
   }
 
 private:
+  caf::expected<std::vector<std::string>> list(journal_reader& r, std::string_view kind,
+                                               const std::string& after, uint32_t count,
+                                               bool open_work_only) {
+    if (index_ == nullptr)
+      return open_work_only ? r.list_open_streams(kind, after, count)
+                            : r.list_streams(kind, after, count);
+    if (auto err = catch_up(*index_, r))
+      return err;
+    return index_->streams(kind, after, count, open_work_only);
+  }
+
   journal_options options_;
+  std::shared_ptr<log_index> index_;
   std::unique_ptr<journal_metrics> metrics_;
   std::unique_ptr<journal_writer> writer_;
   std::unique_ptr<reader_pool> readers_;
@@ -219,8 +252,16 @@ caf::expected<std::unique_ptr<journal>> open_sqlite_journal(journal_options opti
   auto db = open_journal_file(options, journal_role::writer);
   if (!db)
     return db.error();
-  return std::unique_ptr<journal>{std::make_unique<sqlite_journal>(std::move(options),
-                                                                   std::move(*db))};
+  auto layout = layout_of(*db, options.path);
+  if (!layout)
+    return layout.error();
+  std::shared_ptr<log_index> index;
+  if (*layout == journal_layout::log)
+    index = std::make_shared<log_index>();
+  auto j = std::make_unique<sqlite_journal>(std::move(options), std::move(*db), std::move(index));
+  if (auto err = j->load_index())
+    return err;
+  return std::unique_ptr<journal>{std::move(j)};
 }
 
 } // namespace wager

@@ -19,7 +19,9 @@
 
 namespace wager {
 
-// Opens (creating if allowed) the journal at options.path. Errors:
+// Opens (creating if allowed) the journal at options.path, in the layout
+// the file was created with (options.layout for a new file; the row layout
+// for files older than schema version 3). Errors:
 // invalid_field (options out of bounds), journal_failure (missing directory,
 // read-only or corrupt file, newer schema: the message says which).
 caf::expected<std::unique_ptr<journal>> open_sqlite_journal(journal_options options);

@@ -12,6 +12,8 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
+#include <string_view>
 #include <future>
 #include <memory>
 #include <string>
@@ -20,9 +22,19 @@ namespace wager::test {
 
 inline constexpr auto answer_deadline = std::chrono::seconds{30};
 
+// The layout new journals are created with: the row layout, or the log
+// layout when WAGER_TEST_JOURNAL_LAYOUT=log (ctest runs the layout-neutral
+// suites once in each).
+inline journal_layout test_layout() {
+  auto* layout = std::getenv("WAGER_TEST_JOURNAL_LAYOUT");
+  return layout != nullptr && std::string_view{layout} == "log" ? journal_layout::log
+                                                                 : journal_layout::rows;
+}
+
 inline journal_options options_at(const std::string& path) {
   journal_options o;
   o.path = path;
+  o.layout = test_layout();
   return o;
 }
 

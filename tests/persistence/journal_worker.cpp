@@ -46,6 +46,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,11 @@ void say(const std::string& line) {
 
 std::unique_ptr<journal> open_journal(journal_options options) {
   options.busy_timeout_ms = 60000;
+  // The layout of a journal the worker creates: as the suite that started
+  // it runs (journal_support.hpp).
+  if (auto* layout = std::getenv("WAGER_TEST_JOURNAL_LAYOUT");
+      layout != nullptr && std::string_view{layout} == "log")
+    options.layout = journal_layout::log;
   auto j = open_sqlite_journal(options);
   if (!j)
     die(message_of(j.error()));

@@ -137,6 +137,11 @@ TEST_CASE("encode refuses what decode would refuse") {
   CHECK(one([](log_frame& f) { f.records[0].events[0].payload.assign(log_payload_bytes_max + 1, 'p'); })
         == errc::too_large);
   CHECK(one([](log_frame& f) { f.records[0].request->request_id.clear(); }) == errc::invalid_field);
+  CHECK(one([](log_frame& f) { f.records[0].request_at_ms = -1; }) == errc::invalid_field);
+  CHECK(one([](log_frame& f) {
+          f.records[0].request.reset();
+          f.records[0].request_at_ms = 7;
+        }) == errc::invalid_field);
   CHECK(one([](log_frame& f) { f.records[0].request->request_id.assign(129, 'r'); })
         == errc::too_large);
   CHECK(one([](log_frame& f) { f.records[0].request->result.assign(log_result_bytes_max + 1, 'x'); })

@@ -45,6 +45,8 @@ log_record arbitrary_record(uint64_t position) {
   if (count == 0 || *rc::gen::arbitrary<bool>())
     r.request = request_record{text_of(1, request_id_bytes_max, '!', '~'),
                                *rc::gen::resize(64, rc::gen::arbitrary<std::string>())};
+  if (r.request)
+    r.request_at_ms = *rc::gen::inRange<int64_t>(0, std::numeric_limits<int64_t>::max());
   if (*rc::gen::arbitrary<bool>())
     r.open_work = *rc::gen::arbitrary<bool>();
   r.previous_position = *rc::gen::inRange<uint64_t>(0, position);

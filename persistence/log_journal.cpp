@@ -1,0 +1,528 @@
+#include "wager/persistence/log_journal.hpp"
+
+#include "wager/runtime/errors.hpp"
+#include "wager/runtime/log.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_set>
+
+namespace wager {
+
+namespace {
+
+// Frames read per query when catching up.
+constexpr int64_t catch_up_page = 256;
+
+// Recent events' checksums the store keeps for `after` checks, dropped whole
+// beyond this: a miss reads the event's frame back.
+constexpr size_t recent_checksums_max = 1 << 16;
+
+caf::error corrupt(const std::string& what) {
+  return make_error(errc::journal_failure, "journal is corrupt: " + what);
+}
+
+std::string request_key(std::string_view stream, std::string_view request_id) {
+  std::string key;
+  key.reserve(stream.size() + 1 + request_id.size());
+  key.append(stream).push_back('\0');
+  key.append(request_id);
+  return key;
+}
+
+std::string event_key(std::string_view stream, uint64_t seq) {
+  std::string key{stream};
+  key.push_back('\0');
+  key += std::to_string(seq);
+  return key;
+}
+
+uint32_t stored_crc(std::span<const uint8_t> frame) {
+  uint32_t crc = 0;
+  if (frame.size() >= 4)
+    for (size_t i = 0; i < 4; ++i)
+      crc |= uint32_t{frame[frame.size() - 4 + i]} << (8 * i);
+  return crc;
+}
+
+// The frame at `position`, decoded and checked.
+caf::expected<log_frame> read_frame(journal_reader& file, uint64_t position) {
+  auto& st = file.frame_at();
+  sqlite::reset_on_exit reset{st};
+  st.bind(1, static_cast<int64_t>(position));
+  auto rc = st.step();
+  if (rc == SQLITE_DONE)
+    return corrupt("frame " + std::to_string(position) + " is missing");
+  if (rc != SQLITE_ROW)
+    return sqlite::failure(file.connection().get(), rc,
+                           "reading frame " + std::to_string(position));
+  auto bytes = st.column_blob(0);
+  if (static_cast<uint32_t>(st.column_int(1)) != stored_crc(bytes))
+    return corrupt("frame " + std::to_string(position) + ": its CRC column does not match");
+  auto frame = decode_log_frame(bytes);
+  if (!frame)
+    return frame.error();
+  if (frame->position != position)
+    return corrupt("the row of frame " + std::to_string(position) + " holds frame " +
+                   std::to_string(frame->position));
+  return frame;
+}
+
+const log_record* find_record(const log_frame& frame, const std::string& stream,
+                              uint64_t first_seq) {
+  for (auto& r : frame.records)
+    if (r.first_seq == first_seq && !r.events.empty() && r.stream == stream)
+      return &r;
+  return nullptr;
+}
+
+} // namespace
+
+// --- the index -----------------------------------------------------------------
+
+caf::error log_index::apply(const log_frame& frame, std::span<const uint8_t> bytes) {
+  auto hash = hash_of_frame(bytes);
+  std::unique_lock lock{mutex_};
+  if (frame.position <= applied_)
+    return {};
+  if (frame.position != applied_ + 1)
+    return corrupt("frame " + std::to_string(frame.position) + " follows frame " +
+                   std::to_string(applied_));
+  if (frame.previous != last_hash_)
+    return corrupt("frame " + std::to_string(frame.position) +
+                   " does not hold the SHA-256 of the frame before it; run wagerctl verify");
+  for (auto& r : frame.records) {
+    auto it = streams_.find(r.stream);
+    if (it == streams_.end())
+      it = streams_.emplace(r.stream, stream_state{}).first;
+    auto& s = it->second;
+    auto back = s.last_position == frame.position ? s.before_position : s.last_position;
+    if (r.previous_position != back)
+      return corrupt("frame " + std::to_string(frame.position) + ": " + r.stream +
+                     " points back to frame " + std::to_string(r.previous_position) +
+                     ", but its previous record is in frame " + std::to_string(back));
+    auto next_seq = s.last_seq + 1;
+    if (r.first_seq != next_seq)
+      return corrupt("frame " + std::to_string(frame.position) + ": " + r.stream +
+                     " goes on at seq " + std::to_string(r.first_seq) + ", not " +
+                     std::to_string(next_seq));
+    if (!r.events.empty()) {
+      s.records.push_back(record_location{r.first_seq, frame.position});
+      s.last_seq = r.first_seq + r.events.size() - 1;
+      if (r.open_work) {
+        s.open_work = *r.open_work;
+        if (s.open_work)
+          open_.insert(r.stream);
+        else
+          open_.erase(r.stream);
+      }
+    }
+    if (s.last_position != frame.position) {
+      s.before_position = s.last_position;
+      s.last_position = frame.position;
+    }
+    if (r.request)
+      requests_[request_key(r.stream, r.request->request_id)] =
+        request_view{frame.position, s.last_seq, r.request_at_ms};
+  }
+  applied_ = frame.position;
+  last_hash_ = hash;
+  return {};
+}
+
+uint64_t log_index::applied() const {
+  std::shared_lock lock{mutex_};
+  return applied_;
+}
+
+frame_hash log_index::last_hash() const {
+  std::shared_lock lock{mutex_};
+  return last_hash_;
+}
+
+log_index::stream_view log_index::stream(const std::string& name) const {
+  std::shared_lock lock{mutex_};
+  auto it = streams_.find(name);
+  if (it == streams_.end())
+    return {};
+  return stream_view{it->second.last_seq, it->second.last_position};
+}
+
+std::optional<log_index::request_view> log_index::request(const std::string& stream,
+                                                          const std::string& request_id) const {
+  auto key = request_key(stream, request_id);
+  std::shared_lock lock{mutex_};
+  auto it = requests_.find(key);
+  if (it == requests_.end())
+    return std::nullopt;
+  return it->second;
+}
+
+std::vector<log_index::record_location>
+log_index::records_from(const std::string& stream, uint64_t from, uint64_t count) const {
+  std::vector<record_location> out;
+  std::shared_lock lock{mutex_};
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || from > it->second.last_seq || count == 0)
+    return out;
+  auto& records = it->second.records;
+  auto first = std::upper_bound(records.begin(), records.end(), from,
+                                [](uint64_t seq, const record_location& r) {
+                                  return seq < r.first_seq;
+                                });
+  if (first == records.begin())
+    return out; // cannot happen: the first record starts at seq 1
+  --first;
+  uint64_t covered = 0;
+  for (auto r = first; r != records.end() && covered < count; ++r) {
+    auto end = std::next(r) != records.end() ? std::next(r)->first_seq : it->second.last_seq + 1;
+    covered += end - std::max(from, r->first_seq);
+    out.push_back(*r);
+  }
+  return out;
+}
+
+std::vector<std::string> log_index::streams(std::string_view kind, const std::string& after,
+                                            uint32_t max_count, bool open_work_only) const {
+  std::vector<std::string> out;
+  std::string prefix{kind};
+  prefix.push_back('/');
+  auto start = std::max(after, prefix);
+  std::shared_lock lock{mutex_};
+  auto in_kind = [&](const std::string& name) {
+    return name.compare(0, prefix.size(), prefix) == 0;
+  };
+  if (open_work_only) {
+    for (auto it = open_.upper_bound(start); it != open_.end() && out.size() < max_count; ++it) {
+      if (!in_kind(*it))
+        break;
+      out.push_back(*it);
+    }
+    return out;
+  }
+  for (auto it = streams_.upper_bound(start); it != streams_.end() && out.size() < max_count;
+       ++it) {
+    if (!in_kind(it->first))
+      break;
+    if (it->second.last_seq > 0) // streams with only stored requests have no events
+      out.push_back(it->first);
+  }
+  return out;
+}
+
+std::vector<std::string> log_index::all_streams(const std::string& after,
+                                                uint32_t max_count) const {
+  std::vector<std::string> out;
+  std::shared_lock lock{mutex_};
+  for (auto it = streams_.upper_bound(after); it != streams_.end() && out.size() < max_count; ++it)
+    if (it->second.last_seq > 0)
+      out.push_back(it->first);
+  return out;
+}
+
+uint64_t log_index::requests() const {
+  std::shared_lock lock{mutex_};
+  return requests_.size();
+}
+
+uint64_t log_index::prune_requests(int64_t cutoff_ms, uint32_t max_count) {
+  std::unique_lock lock{mutex_};
+  uint64_t pruned = 0;
+  for (auto it = requests_.begin(); it != requests_.end() && pruned < max_count;) {
+    if (it->second.at_ms < cutoff_ms) {
+      it = requests_.erase(it);
+      ++pruned;
+    } else {
+      ++it;
+    }
+  }
+  return pruned;
+}
+
+caf::error catch_up(log_index& index, journal_reader& file) {
+  for (;;) {
+    auto& st = file.frames_after();
+    sqlite::reset_on_exit reset{st};
+    st.bind(1, static_cast<int64_t>(index.applied())).bind(2, catch_up_page);
+    int64_t rows = 0;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+      ++rows;
+      auto position = static_cast<uint64_t>(st.column_int(0));
+      auto bytes = st.column_blob(1);
+      if (static_cast<uint32_t>(st.column_int(2)) != stored_crc(bytes))
+        return corrupt("frame " + std::to_string(position) + ": its CRC column does not match");
+      auto frame = decode_log_frame(bytes);
+      if (!frame)
+        return frame.error();
+      if (frame->position != position)
+        return corrupt("the row of frame " + std::to_string(position) + " holds frame " +
+                       std::to_string(frame->position));
+      if (auto err = index.apply(*frame, bytes))
+        return err;
+    }
+    if (rc != SQLITE_DONE)
+      return sqlite::failure(file.connection().get(), rc, "reading the log");
+    if (rows < catch_up_page)
+      return {};
+  }
+}
+
+// --- the store -----------------------------------------------------------------
+
+namespace {
+
+class log_store final : public journal_store {
+public:
+  log_store(sqlite::connection writer, const journal_options& options,
+            std::shared_ptr<log_index> index)
+    : options_(options), index_(std::move(index)),
+      file_(std::make_unique<journal_reader>(std::move(writer), nullptr)),
+      begin_(db().get(), "BEGIN IMMEDIATE"), commit_(db().get(), "COMMIT"),
+      insert_frame_(db().get(), "INSERT INTO log (position, frame, crc) VALUES (?1, ?2, ?3)"),
+      snapshot_seq_(db().get(), "SELECT seq FROM snapshots WHERE stream = ?1"),
+      upsert_snapshot_(db().get(), upsert_snapshot_sql) {}
+
+  ~log_store() override {
+    // Statements before their connection.
+    begin_ = {};
+    commit_ = {};
+    insert_frame_ = {};
+    snapshot_seq_ = {};
+    upsert_snapshot_ = {};
+    file_.reset();
+  }
+
+  caf::error begin() override {
+    clear_attempt();
+    if (auto err = begin_batch(db(), begin_, options_))
+      return err;
+    // Under the write lock: every frame any process committed is taken in,
+    // so the sequence checks below see them.
+    return catch_up(*index_, *file_);
+  }
+
+  caf::expected<uint64_t> last_seq(const std::string& stream) override {
+    if (auto it = pending_.find(stream); it != pending_.end())
+      return it->second.last_seq;
+    return index_->stream(stream).last_seq;
+  }
+
+  caf::expected<std::optional<uint64_t>> event_checksum(const std::string& stream,
+                                                        uint64_t seq) override {
+    if (auto it = pending_.find(stream); it != pending_.end())
+      for (auto i : it->second.records) {
+        auto& r = frame_.records[i];
+        if (seq >= r.first_seq && seq - r.first_seq < r.events.size()) {
+          auto& e = r.events[seq - r.first_seq];
+          return std::optional<uint64_t>{row_checksum(stream, seq, e.type, e.version, e.payload)};
+        }
+      }
+    if (auto it = recent_.find(event_key(stream, seq)); it != recent_.end())
+      return std::optional<uint64_t>{it->second};
+    auto where = index_->records_from(stream, seq, 1);
+    if (where.empty())
+      return std::optional<uint64_t>{};
+    auto frame = read_frame(*file_, where.front().position);
+    if (!frame)
+      return frame.error();
+    auto* r = find_record(*frame, stream, where.front().first_seq);
+    if (r == nullptr || seq - r->first_seq >= r->events.size())
+      return corrupt("frame " + std::to_string(where.front().position) + " has no event " +
+                     std::to_string(seq) + " of " + stream);
+    auto& e = r->events[seq - r->first_seq];
+    return std::optional<uint64_t>{row_checksum(stream, seq, e.type, e.version, e.payload)};
+  }
+
+  result write_append(const append_request& request, int64_t at_ms, caf::error&) override {
+    if (request.request) {
+      auto key = request_key(request.stream, request.request->request_id);
+      if (pending_requests_.count(key) > 0
+          || index_->request(request.stream, request.request->request_id))
+        return result::request_taken;
+      pending_requests_.insert(std::move(key));
+    }
+    auto [it, first_in_frame] = pending_.try_emplace(request.stream);
+    auto& p = it->second;
+    if (first_in_frame) {
+      auto before = index_->stream(request.stream);
+      p.last_seq = before.last_seq;
+      p.back_pointer = before.last_position;
+    }
+    log_record r;
+    r.stream = request.stream;
+    r.first_seq = request.expected_seq + 1;
+    r.previous_position = p.back_pointer;
+    r.events.reserve(request.events.size());
+    for (auto& e : request.events)
+      r.events.push_back(log_event{e.type, e.version, e.payload, at_ms});
+    if (request.request) {
+      r.request = request.request;
+      r.request_at_ms = at_ms;
+    }
+    r.open_work = request.open_work;
+    p.last_seq = request.expected_seq + request.events.size();
+    p.records.push_back(frame_.records.size());
+    frame_.records.push_back(std::move(r));
+    return result::ok;
+  }
+
+  caf::expected<std::optional<uint64_t>> snapshot_seq(const std::string& stream) override {
+    sqlite::reset_on_exit reset{snapshot_seq_};
+    snapshot_seq_.bind(1, stream);
+    auto rc = snapshot_seq_.step();
+    if (rc == SQLITE_ROW)
+      return std::optional<uint64_t>{static_cast<uint64_t>(snapshot_seq_.column_int(0))};
+    if (rc == SQLITE_DONE)
+      return std::optional<uint64_t>{};
+    return sqlite::failure(db().get(), rc, "reading the snapshot of " + stream);
+  }
+
+  result write_snapshot(const snapshot& snap, int64_t at_ms, caf::error& error) override {
+    return write_snapshot_row(db(), upsert_snapshot_, snap, at_ms, error);
+  }
+
+  caf::error commit(size_t writes) override {
+    frame_bytes bytes;
+    if (!frame_.records.empty()) {
+      frame_.position = index_->applied() + 1;
+      frame_.previous = index_->last_hash();
+      auto encoded = encode(frame_);
+      if (!encoded)
+        return encoded.error();
+      bytes = std::move(*encoded);
+      sqlite::reset_on_exit reset{insert_frame_};
+      insert_frame_.bind(1, static_cast<int64_t>(frame_.position));
+      insert_frame_.bind_blob(2, bytes).bind(3, int64_t{stored_crc(bytes)});
+      if (auto rc = insert_frame_.step(); rc != SQLITE_DONE)
+        return sqlite::failure(db().get(), rc,
+                               "appending frame " + std::to_string(frame_.position));
+    }
+    if (auto err = commit_batch(db(), commit_, options_.path, writes))
+      return err;
+    if (!frame_.records.empty()) {
+      // Durable: the index takes it in before anyone is answered, so an
+      // answered append is readable.
+      if (auto err = index_->apply(frame_, bytes))
+        log().error("journal {}: {}", options_.path, message_of(err));
+      remember_checksums();
+    }
+    clear_attempt();
+    return {};
+  }
+
+  void rollback() override {
+    if (sqlite3_get_autocommit(db().get()) == 0)
+      db().exec("ROLLBACK", "rolling back a journal batch");
+    clear_attempt();
+  }
+
+  caf::expected<uint64_t> prune_requests(int64_t cutoff_ms, uint32_t max_count) override {
+    return index_->prune_requests(cutoff_ms, max_count);
+  }
+
+private:
+  // What this attempt did to one stream.
+  struct pending_stream {
+    uint64_t last_seq = 0;
+    uint64_t back_pointer = 0; // every record of it in this frame points here
+    std::vector<size_t> records; // its records in frame_.records
+  };
+
+  sqlite::connection& db() { return file_->connection(); }
+
+  void clear_attempt() {
+    frame_.records.clear();
+    pending_.clear();
+    pending_requests_.clear();
+  }
+
+  void remember_checksums() {
+    for (auto& r : frame_.records)
+      for (size_t i = 0; i < r.events.size(); ++i) {
+        if (recent_.size() >= recent_checksums_max)
+          recent_.clear();
+        auto& e = r.events[i];
+        auto seq = r.first_seq + i;
+        recent_.insert_or_assign(event_key(r.stream, seq),
+                                 row_checksum(r.stream, seq, e.type, e.version, e.payload));
+      }
+  }
+
+  const journal_options& options_;
+  std::shared_ptr<log_index> index_;
+  std::unique_ptr<journal_reader> file_; // the writer connection, with the log reads
+  sqlite::statement begin_, commit_, insert_frame_, snapshot_seq_, upsert_snapshot_;
+  log_frame frame_; // this attempt's records
+  std::unordered_map<std::string, pending_stream> pending_;
+  std::unordered_set<std::string> pending_requests_;
+  std::unordered_map<std::string, uint64_t> recent_;
+};
+
+} // namespace
+
+std::unique_ptr<journal_store> make_log_store(sqlite::connection db,
+                                              const journal_options& options,
+                                              std::shared_ptr<log_index> index) {
+  return std::make_unique<log_store>(std::move(db), options, std::move(index));
+}
+
+// --- reads -------------------------------------------------------------------------
+
+caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, journal_reader& file,
+                                                           const std::string& stream,
+                                                           uint64_t from_seq,
+                                                           uint32_t max_count) {
+  if (auto err = catch_up(index, file))
+    return err;
+  std::vector<recorded_event> out;
+  auto from = std::max<uint64_t>(from_seq, 1);
+  for (auto& where : index.records_from(stream, from, max_count)) {
+    auto frame = read_frame(file, where.position);
+    if (!frame)
+      return frame.error();
+    auto* r = find_record(*frame, stream, where.first_seq);
+    if (r == nullptr)
+      return corrupt("frame " + std::to_string(where.position) + " has no record of " + stream +
+                     " from seq " + std::to_string(where.first_seq));
+    for (size_t i = 0; i < r->events.size() && out.size() < max_count; ++i) {
+      auto seq = r->first_seq + i;
+      if (seq < from)
+        continue;
+      if (seq != from + out.size())
+        return corrupt(stream + " has no event " + std::to_string(from + out.size()) +
+                       " before event " + std::to_string(seq));
+      auto& e = r->events[i];
+      out.push_back(recorded_event{seq, e.at_ms, event{e.type, e.version, e.payload}});
+    }
+  }
+  if (auto& upcasters = file.upcasters(); upcasters != nullptr && !upcasters->empty())
+    for (auto& e : out)
+      if (auto err = upcasters->upcast(e.data))
+        return err;
+  return out;
+}
+
+caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
+                                                              journal_reader& file,
+                                                              const std::string& stream,
+                                                              const std::string& request_id) {
+  if (auto err = catch_up(index, file))
+    return err;
+  auto where = index.request(stream, request_id);
+  if (!where)
+    return std::optional<stored_request>{};
+  auto frame = read_frame(file, where->position);
+  if (!frame)
+    return frame.error();
+  for (auto& r : frame->records)
+    if (r.request && r.request->request_id == request_id && r.stream == stream)
+      return std::optional<stored_request>{
+        stored_request{request_id, where->seq, r.request->result, where->at_ms}};
+  return corrupt("frame " + std::to_string(where->position) + " has no request " + request_id +
+                 " of " + stream);
+}
+
+} // namespace wager

@@ -1,0 +1,137 @@
+#pragma once
+
+// The log layout of the SQLite journal (journal_options.hpp,
+// journal_layout::log): every group commit appends one frame
+// (log_frame.hpp) at the end of the `log` table, and nothing else is
+// written on the commit path. Internal to persistence/; open it with
+// open_sqlite_journal, which picks the layout the file was created with.
+//
+// What finds things in the log is an in-memory index, rebuilt at open by
+// reading every frame (checking the hash chain as it goes) and kept up by
+// the writer after each commit:
+//   - per stream: its last seq, the frame of its last record (the next
+//     record's back-pointer), its open-work mark, and where each record
+//     with events starts (first seq, frame position), in seq order;
+//   - per stored request (stream, request id): its frame, the seq it
+//     answered at and when, until request_retention_ms has passed.
+// A read looks the frames up in the index and decodes them (CRC checked);
+// snapshots stay in the snapshots table, as in the row layout.
+//
+// Several processes may share the file: before each batch (under the write
+// lock) and before each read, the index takes in the frames other processes
+// appended, in position order, each checked against the hash of the frame
+// before it. So the sequence check always sees every commit to the file.
+//
+// Memory: about 60 bytes per stream, 16 per record with events and 80 plus
+// the id per stored request within the retention.
+
+#include "wager/persistence/journal_reader.hpp"
+#include "wager/persistence/journal_store.hpp"
+#include "wager/persistence/log_frame.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace wager {
+
+class log_index {
+public:
+  // Where a record with events starts.
+  struct record_location {
+    uint64_t first_seq = 0;
+    uint64_t position = 0;
+  };
+
+  struct stream_view {
+    uint64_t last_seq = 0;
+    uint64_t last_position = 0; // frame of its last record, 0 if none
+  };
+
+  struct request_view {
+    uint64_t position = 0;
+    uint64_t seq = 0; // last seq of the append that stored it
+    int64_t at_ms = 0;
+  };
+
+  // The frame at applied() + 1, taken in after checking that it holds the
+  // SHA-256 of the frame before it, that each record's back-pointer names
+  // its stream's previous frame and that its seqs go on where the stream's
+  // ended: the whole of verify_chain (log_chain.hpp), frame by frame. A
+  // frame at or below applied() is already in and ignored.
+  // errc::journal_failure naming the frame for a gap or a break.
+  caf::error apply(const log_frame& frame, std::span<const uint8_t> bytes);
+
+  uint64_t applied() const;
+  frame_hash last_hash() const;
+
+  stream_view stream(const std::string& name) const;
+  std::optional<request_view> request(const std::string& stream,
+                                      const std::string& request_id) const;
+
+  // The records holding the events of `stream` from seq `from` on: the one
+  // holding `from` first, then the next ones until at least `count` events
+  // are covered. Empty when the stream has no event at or after `from`.
+  std::vector<record_location> records_from(const std::string& stream, uint64_t from,
+                                            uint64_t count) const;
+
+  // Streams with at least one event, of `kind`, after `after`, sorted.
+  std::vector<std::string> streams(std::string_view kind, const std::string& after,
+                                   uint32_t max_count, bool open_work_only) const;
+
+  // Every stream with at least one event after `after`, sorted.
+  std::vector<std::string> all_streams(const std::string& after, uint32_t max_count) const;
+
+  uint64_t requests() const; // stored requests within the retention
+
+  // Forgets at most max_count requests answered before cutoff_ms.
+  uint64_t prune_requests(int64_t cutoff_ms, uint32_t max_count);
+
+private:
+  struct stream_state {
+    uint64_t last_seq = 0;
+    uint64_t last_position = 0;
+    uint64_t before_position = 0; // the back-pointer of records in last_position
+    bool open_work = false;
+    std::vector<record_location> records;
+  };
+
+  mutable std::shared_mutex mutex_;
+  uint64_t applied_ = 0;
+  frame_hash last_hash_{};
+  std::map<std::string, stream_state, std::less<>> streams_;
+  std::set<std::string, std::less<>> open_;
+  // Key: stream, a NUL, the request id.
+  std::unordered_map<std::string, request_view> requests_;
+};
+
+// Takes every frame after index.applied() into the index, reading through
+// `file` (any connection to the journal), in pages.
+caf::error catch_up(log_index& index, journal_reader& file);
+
+// The log layout's store, writing through `db` (the writer connection) and
+// keeping `index` up after each commit.
+std::unique_ptr<journal_store> make_log_store(sqlite::connection db,
+                                              const journal_options& options,
+                                              std::shared_ptr<log_index> index);
+
+// The log layout's reads, through `file` (a pooled read connection), each
+// after catching the index up with the file.
+caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, journal_reader& file,
+                                                           const std::string& stream,
+                                                           uint64_t from_seq, uint32_t max_count);
+caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
+                                                              journal_reader& file,
+                                                              const std::string& stream,
+                                                              const std::string& request_id);
+
+} // namespace wager

@@ -1,0 +1,121 @@
+// The log layout of the SQLite journal (log_journal.hpp): what it writes,
+// that it keeps its layout, and that a changed frame is caught.
+
+#include "journal_support.hpp"
+
+#include "wager/persistence/backup.hpp"
+#include "wager/persistence/journal_schema.hpp"
+#include "wager/persistence/log_frame.hpp"
+
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+using namespace wager;
+using namespace wager::test;
+
+namespace {
+
+journal_options log_options(const std::string& path) {
+  auto o = options_at(path);
+  o.layout = journal_layout::log;
+  return o;
+}
+
+int64_t count(const std::string& path, const std::string& table) {
+  auto db = open_journal_for_inspection(path);
+  REQUIRE(db);
+  return *db->query_int("SELECT count(*) FROM " + table, "counting");
+}
+
+void fill(journal& j) {
+  for (uint64_t seq = 0; seq < 3; ++seq)
+    for (auto stream : {"wallet/a", "wallet/b"}) {
+      append_request r{stream, seq, {amount_event("deposited", 10 + int64_t(seq))}, std::nullopt};
+      r.request = request_record{"r" + std::to_string(seq), "{}"};
+      REQUIRE(append_sync(j, std::move(r)));
+    }
+}
+
+} // namespace
+
+TEST_CASE("a log journal appends one frame per batch and no per-event rows, and keeps its "
+          "layout when reopened") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  {
+    auto j = open_or_fail(log_options(path));
+    fill(*j);
+  }
+  CHECK(count(path, "log") == 6); // one append at a time: one frame each
+  CHECK(count(path, "events") == 0);
+  CHECK(count(path, "streams") == 0);
+  CHECK(count(path, "requests") == 0);
+  // Reopened without asking for the log layout: the file's own layout wins.
+  auto j = open_or_fail(options_at(path) /* rows unless the suite says log */);
+  auto events = j->read_events("wallet/b", 2, 10);
+  REQUIRE(events);
+  REQUIRE(events->size() == 2u);
+  CHECK((*events)[0].seq == 2u);
+  CHECK((*events)[1].data.json().as_object().at("amount").to_number<int64_t>() == 12);
+  CHECK(*j->last_seq("wallet/a") == 3u);
+  auto request = j->find_request("wallet/a", "r1");
+  REQUIRE(request);
+  REQUIRE(request->has_value());
+  CHECK((*request)->seq == 2u);
+  auto reused = append_sync(*j, append_request{"wallet/a", 3, {}, request_record{"r1", "{}"}});
+  REQUIRE_FALSE(reused);
+  CHECK(code_of(reused.error()) == errc::request_id_reused);
+  j.reset();
+  auto report = verify_journal(path);
+  REQUIRE(report);
+  CHECK(report->ok());
+  CHECK(report->streams == 2u);
+  CHECK(report->events == 6u);
+  CHECK(report->requests == 6u);
+}
+
+TEST_CASE("a frame changed and resealed with a valid CRC is caught by the next frame's hash") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  {
+    auto j = open_or_fail(log_options(path));
+    fill(*j);
+  }
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT frame FROM log WHERE position = 3", -1, &st, nullptr) ==
+            SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
+    frame_bytes bytes(data, data + sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    auto frame = decode_log_frame(bytes);
+    REQUIRE(frame);
+    frame->records[0].events[0].payload = R"({"amount":1000000})";
+    auto resealed = encode(*frame);
+    REQUIRE(resealed);
+    REQUIRE(sqlite3_prepare_v2(db, "UPDATE log SET frame = ?1, crc = ?2 WHERE position = 3", -1,
+                               &st, nullptr) == SQLITE_OK);
+    sqlite3_bind_blob(st, 1, resealed->data(), static_cast<int>(resealed->size()), SQLITE_STATIC);
+    uint32_t crc = 0;
+    for (size_t i = 0; i < 4; ++i)
+      crc |= uint32_t{(*resealed)[resealed->size() - 4 + i]} << (8 * i);
+    sqlite3_bind_int64(st, 2, crc);
+    REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  auto report = verify_journal(path);
+  REQUIRE(report);
+  REQUIRE_FALSE(report->ok());
+  CHECK(report->problems.front().find("frame 4 does not hold the SHA-256") != std::string::npos);
+  auto reopened = open_sqlite_journal(log_options(path));
+  REQUIRE_FALSE(reopened);
+  CHECK(code_of(reopened.error()) == errc::journal_failure);
+  CHECK(message_of(reopened.error()).find("frame 4") != std::string::npos);
+}
