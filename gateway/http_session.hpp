@@ -3,9 +3,10 @@
 // One HTTP connection of http_server (the http_session template), for the
 // gateway's .cpp files only: it pulls in Beast. The template is instantiated
 // once per stream type, each in its own translation unit
-// (http_session_tcp.cpp, http_session_tls.cpp): together with the WebSocket
-// stream_socket they are the costliest code in the build to compile, and
-// split this way two cores compile them side by side.
+// (http_session_tcp.cpp, http_session_tls.cpp), and the WebSocket
+// stream_socket likewise (stream_socket_tcp.cpp, stream_socket_tls.cpp):
+// together they are the costliest code in the build to compile, and split
+// this way two cores compile them side by side.
 
 #include "wager/gateway/http_server.hpp"
 #include "wager/gateway/stream_socket.hpp"
@@ -14,7 +15,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <memory>
 #include <optional>
@@ -51,6 +52,16 @@ inline http::response<http::string_body> to_beast(http_response&& r, unsigned ve
   res.prepare_payload();
   return res;
 }
+
+// Hands an upgraded connection to a stream_socket, which answers the
+// upgrade. Each is defined in its own .cpp (stream_socket_tcp.cpp,
+// stream_socket_tls.cpp), apart from the session code.
+void accept_websocket(beast::tcp_stream&& stream, const http_server_options& options,
+                      http_request request, std::shared_ptr<io_gate> gate,
+                      http::request<http::string_body>&& upgrade);
+void accept_websocket(beast::ssl_stream<beast::tcp_stream>&& stream,
+                      const http_server_options& options, http_request request,
+                      std::shared_ptr<io_gate> gate, http::request<http::string_body>&& upgrade);
 
 template <class Stream>
 class http_session : public std::enable_shared_from_this<http_session<Stream>> {
@@ -171,9 +182,8 @@ private:
                      keep_alive_);
       }
       // The connection now belongs to the stream; this session ends.
-      auto ws = std::make_shared<detail::stream_socket<Stream>>(std::move(stream_), options_,
-                                                                std::move(req), gate_);
-      return ws->accept(parser_->release());
+      return accept_websocket(std::move(stream_), options_, std::move(req), gate_,
+                              parser_->release());
     }
     // No deadline while the platform works on the answer.
     lowest().expires_never();
