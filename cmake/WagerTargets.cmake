@@ -89,6 +89,26 @@ function(wager_test_label folder name out)
   endif()
 endfunction()
 
+# ctest -j starts the tests of higher COST first. A fresh build tree has no
+# timings of earlier runs, so without a cost the suites run in the order
+# they were added and the cluster tests (20 to 60 s each) come last, where
+# one of them can keep a single core busy while the other waits. The costs
+# are rough seconds per test of each label.
+set(WAGER_TEST_COST_cluster 30)
+set(WAGER_TEST_COST_slow 40)
+set(WAGER_TEST_COST_process 5)
+set(WAGER_TEST_COST_unit 0)
+# Suites far longer than their label's other tests.
+set(WAGER_TEST_COST_persistence/power_loss 50)
+set(WAGER_TEST_COST_persistence/crash 20)
+function(wager_test_cost folder name label out)
+  if(DEFINED WAGER_TEST_COST_${folder}/${name})
+    set(${out} ${WAGER_TEST_COST_${folder}/${name}} PARENT_SCOPE)
+  else()
+    set(${out} ${WAGER_TEST_COST_${label}} PARENT_SCOPE)
+  endif()
+endfunction()
+
 # One doctest executable per tests/<folder>/<name>.test.cpp, named
 # wager_<folder>_<name>_test, each TEST_CASE one ctest test "<folder>/<name>: case".
 # One executable per file keeps link units small and lets ctest run files in
@@ -105,8 +125,9 @@ function(wager_test_suite folder)
     target_precompile_headers(${target} REUSE_FROM wager_test_support)
     wager_target_defaults(${target})
     wager_test_label(${folder} ${name} label)
+    wager_test_cost(${folder} ${name} ${label} cost)
     doctest_discover_tests(${target}
       TEST_PREFIX "${folder}/${name}: "
-      PROPERTIES TIMEOUT 300 LABELS ${label})
+      PROPERTIES TIMEOUT 300 LABELS ${label} COST ${cost})
   endforeach()
 endfunction()

@@ -20,7 +20,7 @@ include=$prefix/include/wager
 
 # Implementation headers stay in the build tree; Beast and Asio stay in
 # gateway/'s .cpp files.
-for internal in gateway/api_internal.hpp gateway/stream_socket.hpp \
+for internal in gateway/api_internal.hpp gateway/stream_socket.hpp gateway/http_session.hpp \
                 actors/wallet_codec.hpp cluster/agent_state.hpp; do
   [ ! -e "$include/$internal" ] || fail "internal header installed: $internal"
 done
