@@ -47,6 +47,21 @@ uint32_t stored_crc(std::span<const uint8_t> frame) {
   return crc;
 }
 
+// The frame in the log row at `position`: its CRC column matches the CRC
+// the frame ends with, it decodes, and it holds that position.
+caf::expected<log_frame> checked_frame(uint64_t position, std::span<const uint8_t> bytes,
+                                       int64_t crc_column) {
+  if (static_cast<uint32_t>(crc_column) != stored_crc(bytes))
+    return corrupt("frame " + std::to_string(position) + ": its CRC column does not match");
+  auto frame = decode_log_frame(bytes);
+  if (!frame)
+    return frame.error();
+  if (frame->position != position)
+    return corrupt("the row of frame " + std::to_string(position) + " holds frame " +
+                   std::to_string(frame->position));
+  return frame;
+}
+
 // The frame at `position`, decoded and checked.
 caf::expected<log_frame> read_frame(journal_reader& file, uint64_t position) {
   auto& st = file.frame_at();
@@ -58,16 +73,7 @@ caf::expected<log_frame> read_frame(journal_reader& file, uint64_t position) {
   if (rc != SQLITE_ROW)
     return sqlite::failure(file.connection().get(), rc,
                            "reading frame " + std::to_string(position));
-  auto bytes = st.column_blob(0);
-  if (static_cast<uint32_t>(st.column_int(1)) != stored_crc(bytes))
-    return corrupt("frame " + std::to_string(position) + ": its CRC column does not match");
-  auto frame = decode_log_frame(bytes);
-  if (!frame)
-    return frame.error();
-  if (frame->position != position)
-    return corrupt("the row of frame " + std::to_string(position) + " holds frame " +
-                   std::to_string(frame->position));
-  return frame;
+  return checked_frame(position, st.column_blob(0), st.column_int(1));
 }
 
 const log_record* find_record(const log_frame& frame, const std::string& stream,
@@ -250,16 +256,11 @@ caf::error catch_up(log_index& index, journal_reader& file) {
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
       ++rows;
-      auto position = static_cast<uint64_t>(st.column_int(0));
       auto bytes = st.column_blob(1);
-      if (static_cast<uint32_t>(st.column_int(2)) != stored_crc(bytes))
-        return corrupt("frame " + std::to_string(position) + ": its CRC column does not match");
-      auto frame = decode_log_frame(bytes);
+      auto frame = checked_frame(static_cast<uint64_t>(st.column_int(0)), bytes,
+                                 st.column_int(2));
       if (!frame)
         return frame.error();
-      if (frame->position != position)
-        return corrupt("the row of frame " + std::to_string(position) + " holds frame " +
-                       std::to_string(frame->position));
       if (auto err = index.apply(*frame, bytes))
         return err;
     }

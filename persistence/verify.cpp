@@ -24,16 +24,15 @@ void check_integrity(sqlite::connection& db, verify_report& report) {
     report.add_problem("integrity_check failed: " + std::string{sqlite3_errmsg(db.get())});
 }
 
-void check_stream(journal_reader& reader, const std::string& stream, journal_visitor* visitor,
-                  verify_report& report) {
-  auto last = reader.last_seq(stream);
-  if (!last) {
-    report.add_problem(stream + ": " + message_of(last.error()));
-    return;
-  }
+// Reads `stream` page by page through read_page(from_seq, max_count), in
+// either layout, hands each page to the visitor, and checks the events end
+// at `last` and the snapshot is not ahead of it.
+template <class ReadPage>
+void check_stream(journal_reader& reader, const std::string& stream, uint64_t last,
+                  ReadPage&& read_page, journal_visitor* visitor, verify_report& report) {
   uint64_t seq = 0;
   for (;;) {
-    auto page = reader.read_events(stream, seq + 1, verify_page_events);
+    caf::expected<std::vector<recorded_event>> page = read_page(seq + 1, verify_page_events);
     if (!page) {
       report.add_problem(stream + ": " + message_of(page.error()));
       return;
@@ -45,15 +44,15 @@ void check_stream(journal_reader& reader, const std::string& stream, journal_vis
     if (visitor != nullptr)
       visitor->on_events(stream, *page, report);
   }
-  if (seq != *last)
+  if (seq != last)
     report.add_problem(stream + ": events end at seq " + std::to_string(seq) +
-                       " but the stream's last seq is " + std::to_string(*last));
+                       " but the stream's last seq is " + std::to_string(last));
   auto snap = reader.load_snapshot(stream);
   if (!snap)
     report.add_problem(stream + ": " + message_of(snap.error()));
-  else if (*snap && (*snap)->seq > *last)
+  else if (*snap && (*snap)->seq > last)
     report.add_problem(stream + ": snapshot at seq " + std::to_string((*snap)->seq) +
-                       " is ahead of the last event " + std::to_string(*last));
+                       " is ahead of the last event " + std::to_string(last));
 }
 
 // Rows that belong to no listed stream: events or snapshots a bug or a torn
@@ -103,30 +102,12 @@ void verify_log(journal_reader& reader, journal_visitor* visitor, verify_report&
       break;
     for (auto& stream : streams) {
       ++report.streams;
-      auto last = index.stream(stream).last_seq;
-      uint64_t seq = 0;
-      for (;;) {
-        auto page = read_log_events(index, reader, stream, seq + 1, verify_page_events);
-        if (!page) {
-          report.add_problem(stream + ": " + message_of(page.error()));
-          break;
-        }
-        if (page->empty())
-          break;
-        seq = page->back().seq;
-        report.events += page->size();
-        if (visitor != nullptr)
-          visitor->on_events(stream, *page, report);
-      }
-      if (seq != last)
-        report.add_problem(stream + ": events end at seq " + std::to_string(seq) +
-                           " but the stream's last seq is " + std::to_string(last));
-      auto snap = reader.load_snapshot(stream);
-      if (!snap)
-        report.add_problem(stream + ": " + message_of(snap.error()));
-      else if (*snap && (*snap)->seq > last)
-        report.add_problem(stream + ": snapshot at seq " + std::to_string((*snap)->seq) +
-                           " is ahead of the last event " + std::to_string(last));
+      check_stream(
+        reader, stream, index.stream(stream).last_seq,
+        [&](uint64_t from, uint32_t count) {
+          return read_log_events(index, reader, stream, from, count);
+        },
+        visitor, report);
     }
     after = streams.back();
   }
@@ -172,7 +153,15 @@ caf::expected<verify_report> verify_journal(const std::string& path, journal_vis
       break;
     for (auto& stream : *streams) {
       ++report.streams;
-      check_stream(reader, stream, visitor, report);
+      auto last = reader.last_seq(stream);
+      if (!last) {
+        report.add_problem(stream + ": " + message_of(last.error()));
+        continue;
+      }
+      check_stream(
+        reader, stream, *last,
+        [&](uint64_t from, uint32_t count) { return reader.read_events(stream, from, count); },
+        visitor, report);
     }
     after = streams->back();
   }
