@@ -10,8 +10,16 @@
 // size is what group commit makes of them. A last configuration lets each
 // appender pipeline 16 appends, as entity actors do.
 //
+// Each journal configuration runs in both layouts (journal_options.hpp),
+// rows first, then log, one after the other on one machine; the JSON line
+// says which. With --streams-per-appender K, an appender with one append in
+// flight spreads its appends over K streams in turn, so 64 appenders touch
+// 64 x K streams: the row layout's writes land at as many places in its
+// B-trees, the log layout's do not.
+//
 //   wager_bench_journal [--seconds S] [--dir DIR] [--payload-bytes N]
-//                       [--batch-wait-us US]
+//                       [--batch-wait-us US] [--layout rows|log|both]
+//                       [--streams-per-appender K]
 
 #include "wager/persistence/journal_schema.hpp"
 #include "wager/persistence/sqlite_db.hpp"
@@ -45,7 +53,13 @@ struct settings {
   std::string dir = fs::temp_directory_path().string();
   size_t payload_bytes = 100;
   uint32_t batch_wait_us = journal_options{}.batch_wait_us;
+  std::vector<journal_layout> layouts{journal_layout::rows, journal_layout::log};
+  size_t streams_per_appender = 1;
 };
+
+const char* name_of(journal_layout layout) {
+  return layout == journal_layout::log ? "log" : "rows";
+}
 
 event make_event(size_t payload_bytes, uint64_t n) {
   return event::make("deposited", 1,
@@ -83,10 +97,14 @@ histogram_totals histogram(metrics& m, const std::string& name) {
 // queued on the appenders' thread, not on the journal's writer thread.
 class appenders {
 public:
-  appenders(journal& j, int count, int depth, size_t payload_bytes)
-    : j_(j), payload_bytes_(payload_bytes), next_seq_(count, 0) {
+  // With depth 1, appender i writes streams i x spread .. i x spread +
+  // spread - 1 in turn; deeper pipelines stay on one stream each.
+  appenders(journal& j, int count, int depth, size_t payload_bytes, size_t spread)
+    : j_(j), payload_bytes_(payload_bytes), spread_(depth == 1 ? spread : 1),
+      next_seq_(count * spread_, 0), turn_(count, 0) {
+    for (size_t n = 0; n < count * spread_; ++n)
+      names_.push_back("wallet/bench" + std::to_string(n));
     for (int i = 0; i < count; ++i) {
-      names_.push_back("wallet/bench" + std::to_string(i));
       for (int d = 0; d < depth; ++d)
         ready_.push_back({static_cast<size_t>(i), clock_type::time_point{}, true});
     }
@@ -159,18 +177,20 @@ private:
     }
   }
 
-  void submit(size_t i) {
+  void submit(size_t appender) {
+    auto i = appender * spread_ + turn_[appender];
+    turn_[appender] = (turn_[appender] + 1) % spread_;
     auto sent = clock_type::now();
     ++in_flight_;
     auto err = j_.append({names_[i], next_seq_[i], {make_event(payload_bytes_, next_seq_[i])},
                           std::nullopt},
-                         [this, i, sent](caf::expected<append_ack> ack) {
+                         [this, appender, sent](caf::expected<append_ack> ack) {
                            if (ack)
                              ++acked_;
                            else
                              ++failed_;
                            --in_flight_;
-                           on_answer({i, sent, static_cast<bool>(ack)});
+                           on_answer({appender, sent, static_cast<bool>(ack)});
                          });
     if (err) {
       --in_flight_;
@@ -183,8 +203,10 @@ private:
   static constexpr size_t latencies_max = 1 << 20;
   journal& j_;
   size_t payload_bytes_;
+  size_t spread_;
   std::vector<std::string> names_;
-  std::vector<uint64_t> next_seq_; // appenders' thread only
+  std::vector<uint64_t> next_seq_; // per stream; appenders' thread only
+  std::vector<size_t> turn_;       // per appender; appenders' thread only
   std::atomic<int> in_flight_ = 0;
   std::atomic<uint64_t> acked_ = 0;
   std::atomic<uint64_t> failed_ = 0;
@@ -202,11 +224,12 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
-void run_journal(const settings& s, int count, int depth) {
+void run_journal(const settings& s, int count, int depth, journal_layout layout) {
   auto dir = fresh_dir(s, "journal-" + std::to_string(count));
   metrics m;
   journal_options options;
   options.path = dir + "/journal.db";
+  options.layout = layout;
   options.metrics_registry = &m;
   options.batch_wait_us = s.batch_wait_us;
   auto j = open_sqlite_journal(options);
@@ -214,7 +237,7 @@ void run_journal(const settings& s, int count, int depth) {
     std::fprintf(stderr, "open failed: %s\n", message_of(j.error()).c_str());
     std::exit(1);
   }
-  appenders load{**j, count, depth, s.payload_bytes};
+  appenders load{**j, count, depth, s.payload_bytes, s.streams_per_appender};
   load.start();
   // Warm up (file growth, caches) before measuring.
   std::this_thread::sleep_for(std::chrono::milliseconds{300});
@@ -230,12 +253,14 @@ void run_journal(const settings& s, int count, int depth) {
   auto batch_mean = histogram(m, "wager_journal_batch_size").mean_since(batches_before);
   auto commit_ms = histogram(m, "wager_journal_commit_seconds").mean_since(commits_before) * 1000;
   load.stop();
-  std::printf("{\"bench\":\"journal\",\"mode\":\"journal\",\"appenders\":%d,\"in_flight_each\":%d,"
-              "\"appends_per_s\":%.0f,"
+  std::printf("{\"bench\":\"journal\",\"mode\":\"journal\",\"layout\":\"%s\",\"appenders\":%d,"
+              "\"in_flight_each\":%d,\"streams\":%zu,\"appends_per_s\":%.0f,"
               "\"batch_mean\":%.1f,\"commit_ms_mean\":%.3f,\"latency_ms_p50\":%.3f,"
               "\"latency_ms_p99\":%.3f,\"failed\":%llu,\"payload_bytes\":%zu,\"batch_wait_us\":%u,"
               "\"cores\":%u}\n",
-              count, depth, acked / elapsed, batch_mean, commit_ms, percentile(latencies, 0.5),
+              name_of(layout), count, depth,
+              static_cast<size_t>(count) * (depth == 1 ? s.streams_per_appender : 1),
+              acked / elapsed, batch_mean, commit_ms, percentile(latencies, 0.5),
               percentile(latencies, 0.99), static_cast<unsigned long long>(load.failed()),
               s.payload_bytes, s.batch_wait_us, std::thread::hardware_concurrency());
   std::fflush(stdout);
@@ -315,11 +340,29 @@ int main(int argc, char** argv) {
       s.payload_bytes = std::stoul(argv[i + 1]);
     else if (flag == "--batch-wait-us")
       s.batch_wait_us = static_cast<uint32_t>(std::stoul(argv[i + 1]));
+    else if (flag == "--streams-per-appender")
+      s.streams_per_appender = std::max<size_t>(1, std::stoul(argv[i + 1]));
+    else if (flag == "--layout") {
+      std::string layout = argv[i + 1];
+      if (layout == "rows")
+        s.layouts = {journal_layout::rows};
+      else if (layout == "log")
+        s.layouts = {journal_layout::log};
+      else if (layout != "both") {
+        std::fprintf(stderr, "--layout: rows, log or both, not %s\n", layout.c_str());
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", flag.c_str());
+      return 2;
+    }
   }
   run_raw(s, 64);
   for (int count : {1, 16, 64})
-    run_journal(s, count, 1);
+    for (auto layout : s.layouts)
+      run_journal(s, count, 1, layout);
   // Actors pipeline: 64 appenders with 16 appends in flight each.
-  run_journal(s, 64, 16);
+  for (auto layout : s.layouts)
+    run_journal(s, 64, 16, layout);
   run_raw(s, 64); // again at the end: the machine's load drifts
 }
