@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   app.add_option("--journal-cache-kib", o.journal_cache_kib,
                  "inproc: the journal writer's SQLite page cache in KiB (default 2048)")
     ->check(CLI::Range(2048, 4194304));
+  app.add_option("--journal-layout", o.journal_layout,
+                 "inproc: how the new journal holds its history: rows (one row per event) or "
+                 "log (one frame per group commit) (default rows)")
+    ->check(CLI::IsMember({"rows", "log"}));
   bool late_decisions = false;
   app.add_flag("--late-decisions", late_decisions,
                "inproc: wallets wait for each market decision to be durable before "
