@@ -129,9 +129,13 @@ caf::error log_index::apply(const log_frame& frame, std::span<const uint8_t> byt
       s.before_position = s.last_position;
       s.last_position = frame.position;
     }
-    if (r.request)
-      requests_[request_key(r.stream, r.request->request_id)] =
-        request_view{frame.position, s.last_seq, r.request_at_ms};
+    if (r.request) {
+      auto [it, inserted] =
+        requests_.insert_or_assign(request_key(r.stream, r.request->request_id),
+                                   request_view{frame.position, s.last_seq, r.request_at_ms});
+      if (inserted)
+        request_order_.push_back({r.request_at_ms, &it->first});
+    }
   }
   applied_ = frame.position;
   last_hash_ = hash;
@@ -236,12 +240,18 @@ uint64_t log_index::requests() const {
 uint64_t log_index::prune_requests(int64_t cutoff_ms, uint32_t max_count) {
   std::unique_lock lock{mutex_};
   uint64_t pruned = 0;
-  for (auto it = requests_.begin(); it != requests_.end() && pruned < max_count;) {
+  // Oldest first, stopping at the first request still within the
+  // retention: a request taken in after a later one (another process's
+  // clock) waits for the requests before it, which only keeps it longer.
+  while (!request_order_.empty() && pruned < max_count &&
+         request_order_.front().first < cutoff_ms) {
+    auto it = requests_.find(*request_order_.front().second);
+    request_order_.pop_front();
     if (it->second.at_ms < cutoff_ms) {
-      it = requests_.erase(it);
+      requests_.erase(it);
       ++pruned;
     } else {
-      ++it;
+      request_order_.push_back({it->second.at_ms, &it->first}); // stored again since
     }
   }
   return pruned;

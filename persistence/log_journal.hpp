@@ -22,8 +22,9 @@
 // appended, in position order, each checked against the hash of the frame
 // before it. So the sequence check always sees every commit to the file.
 //
-// Memory: about 60 bytes per stream, 16 per record with events and 80 plus
-// the id per stored request within the retention.
+// Memory: about 60 bytes per stream, 16 per record with events and 96 plus
+// the id per stored request within the retention (16 of them for the
+// queue that prunes them in the order taken in).
 
 #include "wager/persistence/journal_reader.hpp"
 #include "wager/persistence/journal_store.hpp"
@@ -32,6 +33,7 @@
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -112,6 +114,11 @@ private:
   std::set<std::string, std::less<>> open_;
   // Key: stream, a NUL, the request id.
   std::unordered_map<std::string, request_view> requests_;
+  // Each key of requests_ once, in the order taken in, with its at_ms then:
+  // pruning reads from the front and stops at the first one still kept, so
+  // it costs the requests it forgets, not all of them. The keys point into
+  // requests_, whose nodes stay put when it rehashes.
+  std::deque<std::pair<int64_t, const std::string*>> request_order_;
 };
 
 // Takes every frame after index.applied() into the index, reading through

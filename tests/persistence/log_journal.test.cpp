@@ -1,11 +1,14 @@
 // The log layout of the SQLite journal (log_journal.hpp): what it writes,
-// that it keeps its layout, and that a changed frame is caught.
+// that it keeps its layout, that a changed frame is caught, and how its
+// index forgets stored requests.
 
 #include "journal_support.hpp"
+#include "log_frame_support.hpp"
 
 #include "wager/persistence/backup.hpp"
 #include "wager/persistence/journal_schema.hpp"
 #include "wager/persistence/log_frame.hpp"
+#include "wager/persistence/log_journal.hpp"
 
 #include "support/temp_dir.hpp"
 
@@ -118,4 +121,40 @@ TEST_CASE("a frame changed and resealed with a valid CRC is caught by the next f
   REQUIRE_FALSE(reopened);
   CHECK(code_of(reopened.error()) == errc::journal_failure);
   CHECK(message_of(reopened.error()).find("frame 4") != std::string::npos);
+}
+
+TEST_CASE("the index forgets stored requests oldest first, only those past the cutoff, at most "
+          "as many as asked") {
+  // Four frames of one stream, each storing request r<n> answered at n x 100 ms.
+  log_index index;
+  frame_bytes previous;
+  for (uint64_t position = 1; position <= 4; ++position) {
+    log_frame f;
+    f.position = position;
+    if (position > 1)
+      f.previous = hash_of_frame(previous);
+    log_record r;
+    r.stream = "wallet/a";
+    r.first_seq = position;
+    r.previous_position = position - 1;
+    r.events = {a_log_event(static_cast<int>(position))};
+    r.request = request_record{"r" + std::to_string(position), "{}"};
+    r.request_at_ms = static_cast<int64_t>(position) * 100;
+    f.records.push_back(std::move(r));
+    auto bytes = encode(f);
+    REQUIRE(bytes);
+    REQUIRE_FALSE(index.apply(f, *bytes));
+    previous = std::move(*bytes);
+  }
+  REQUIRE(index.requests() == 4);
+  CHECK(index.prune_requests(250, 1) == 1);
+  CHECK_FALSE(index.request("wallet/a", "r1"));
+  CHECK(index.request("wallet/a", "r2"));
+  CHECK(index.prune_requests(250, 10) == 1);
+  CHECK_FALSE(index.request("wallet/a", "r2"));
+  CHECK(index.request("wallet/a", "r3")->seq == 3);
+  CHECK(index.prune_requests(250, 10) == 0);
+  CHECK(index.requests() == 2);
+  CHECK(index.prune_requests(401, 10) == 2);
+  CHECK(index.requests() == 0);
 }
