@@ -27,6 +27,8 @@ struct market_traits {
   }
   // Payouts not yet acknowledged by their wallets.
   static bool open_work(const market_state& s) { return !s.outbox.empty(); }
+  // Its open bets and unacknowledged payouts: the bulk of a snapshot.
+  static uint64_t snapshot_size(const market_state& s) { return s.bets.size() + s.outbox.size(); }
   static boost::json::value to_json(const market_state& s) { return wager::to_json(s); }
   static std::optional<market_state> from_json(const boost::json::value& v) {
     return market_state_from_json(v);

@@ -26,6 +26,11 @@ struct wallet_traits {
   static void check(const wallet_state& s) { check_invariants(s); }
   // A held stake waits for its market's decision.
   static bool open_work(const wallet_state& s) { return !s.holds.empty(); }
+  // What a snapshot lists: held stakes, open and recently settled bets,
+  // remembered requests.
+  static uint64_t snapshot_size(const wallet_state& s) {
+    return s.holds.size() + s.open_bets.size() + s.settled_bets.size() + s.requests.size();
+  }
   static boost::json::value to_json(const wallet_state& s) { return wager::to_json(s); }
   static std::optional<wallet_state> from_json(const boost::json::value& v) {
     return wallet_state_from_json(v);

@@ -6,6 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/json.hpp>
+
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -160,4 +163,45 @@ TEST_CASE("subscribers see pipelined price changes one version at a time") {
   CHECK(prices.size() == changes);
   CHECK(now->version == seen.back().version);
   CHECK(now->definition.selections[0].current == seen.back().prices.at("home"));
+}
+
+// A market's snapshot holds every open bet, so one taken every
+// snapshot_every events would cost more and more per bet as they pile up on
+// a popular market. Snapshots are spaced by at least the open bets of the
+// last one (journaled.hpp): here, with snapshot_every = 1, a market taking
+// bets one at a time is not snapshotted after each, the events after its
+// last snapshot are fewer than the bets it holds, and it restarts whole.
+TEST_CASE("a market's snapshots are spaced by the bets they hold, and it restarts from the last") {
+  auto options = test_platform_options("");
+  options.market.snapshot_every = 1;
+  money_world w{options};
+  open_two_way(w.p(), two_way_market("m1", 250, 300, 1'000'000));
+  constexpr int bets = 45;
+  for (int i = 1; i <= bets; ++i)
+    REQUIRE(ask(w.p(), "m1", bet_on_home("b-" + std::to_string(i), 100, 250)));
+  // The market queues a snapshot right after answering; once it has served
+  // one more message, and an append queued after that is durable, the
+  // journal's writer has committed that snapshot.
+  REQUIRE(get_market(w.p(), "m1"));
+  auto& j = w.p().journal();
+  auto done = std::make_shared<std::promise<caf::expected<append_ack>>>();
+  auto marker = done->get_future();
+  REQUIRE_FALSE(j.append({"wallet/marker", 0,
+                          {encode(deposited{request_id{"m"}, money{1}, body_hash({"deposit", "1"})})},
+                          std::nullopt},
+                         [done](caf::expected<append_ack> a) { done->set_value(std::move(a)); }));
+  REQUIRE(marker.get());
+  auto last = j.last_seq("market/m1");
+  REQUIRE(last);
+  auto snap = j.load_snapshot("market/m1");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  auto held = boost::json::parse((*snap)->state).as_object().at("bets").as_array().size();
+  INFO("last seq " << *last << ", snapshot at " << (*snap)->seq << " holding " << held << " bets");
+  CHECK((*snap)->seq < *last);
+  CHECK(*last - (*snap)->seq < std::max<uint64_t>(1, held));
+  w.restart();
+  auto view = get_market(w.p(), "m1");
+  REQUIRE(view);
+  CHECK(view->liability["home"] == bets * 150);
 }
