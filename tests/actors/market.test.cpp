@@ -184,13 +184,13 @@ TEST_CASE("a market's snapshots are spaced by the bets they hold, and it restart
   // journal's writer has committed that snapshot.
   REQUIRE(get_market(w.p(), "m1"));
   auto& j = w.p().journal();
-  auto done = std::make_shared<std::promise<caf::expected<append_ack>>>();
-  auto marker = done->get_future();
-  REQUIRE_FALSE(j.append({"wallet/marker", 0,
-                          {encode(deposited{request_id{"m"}, money{1}, body_hash({"deposit", "1"})})},
-                          std::nullopt},
-                         [done](caf::expected<append_ack> a) { done->set_value(std::move(a)); }));
-  REQUIRE(marker.get());
+  auto marker = await<append_ack>([&](auto done) {
+    REQUIRE_FALSE(j.append(
+      {"wallet/marker", 0,
+       {encode(deposited{request_id{"m"}, money{1}, body_hash({"deposit", "1"})})}, std::nullopt},
+      done));
+  });
+  REQUIRE(marker);
   auto last = j.last_seq("market/m1");
   REQUIRE(last);
   auto snap = j.load_snapshot("market/m1");

@@ -49,8 +49,9 @@ constexpr int losses_per_cycle = 8;
 // one sync, and the worker checkpoints every 100 pages of WAL, so losses land
 // in commits, in checkpoints and in recoveries; 700 keeps a loss to about 150
 // acks. A log-layout commit appends one frame, a few pages, so the same 700
-// would be about ten times the acks (and the checking time); 250 still
-// reaches past the first checkpoint of WAL.
+// would be about ten times the acks (and the checking time); 250 is still
+// more than the writes of the 100 WAL pages that start the worker's
+// checkpoint.
 uint64_t ops_max() { return test_layout() == journal_layout::log ? 250 : 700; }
 
 // What a check found wrong after a loss.
