@@ -1,11 +1,13 @@
 #include "wager/persistence/log_journal.hpp"
 
+#include "wager/runtime/assert.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <functional>
 #include <mutex>
 #include <unordered_set>
 
@@ -130,11 +132,14 @@ caf::error log_index::apply(const log_frame& frame, std::span<const uint8_t> byt
       s.last_position = frame.position;
     }
     if (r.request) {
-      auto [it, inserted] =
-        requests_.insert_or_assign(request_key(r.stream, r.request->request_id),
-                                   request_view{frame.position, s.last_seq, r.request_at_ms});
-      if (inserted)
-        request_order_.push_back({r.request_at_ms, &it->first});
+      auto hash = hasher_(r.stream, r.request->request_id);
+      if (!requests_.try_emplace(hash, frame.position).second)
+        colliding_.emplace(hash, frame.position);
+      request_order_.push_back(stored{hash, frame.position});
+      if (request_frames_.empty() || request_frames_.back().position != frame.position)
+        request_frames_.push_back(request_frame{frame.position, r.request_at_ms});
+      else
+        request_frames_.back().at_ms = std::max(request_frames_.back().at_ms, r.request_at_ms);
     }
   }
   applied_ = frame.position;
@@ -160,14 +165,32 @@ log_index::stream_view log_index::stream(const std::string& name) const {
   return stream_view{it->second.last_seq, it->second.last_position};
 }
 
-std::optional<log_index::request_view> log_index::request(const std::string& stream,
-                                                          const std::string& request_id) const {
-  auto key = request_key(stream, request_id);
+uint64_t log_index::hash_request(std::string_view stream, std::string_view request_id) {
+  // Each part hashed alone, so ("ab", "c") and ("a", "bc") differ, then
+  // mixed (splitmix64's finaliser) so that the pair's bits all count.
+  auto h = std::hash<std::string_view>{}(stream) * 0x9e3779b97f4a7c15ULL
+           + std::hash<std::string_view>{}(request_id);
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+log_index::log_index(request_hasher hasher) : hasher_(hasher) {}
+
+std::vector<uint64_t> log_index::request_frames(std::string_view stream,
+                                                std::string_view request_id) const {
+  auto hash = hasher_(stream, request_id);
+  std::vector<uint64_t> out;
   std::shared_lock lock{mutex_};
-  auto it = requests_.find(key);
+  auto it = requests_.find(hash);
   if (it == requests_.end())
-    return std::nullopt;
-  return it->second;
+    return out;
+  out.push_back(it->second);
+  auto [first, last] = colliding_.equal_range(hash);
+  for (auto c = first; c != last; ++c)
+    out.push_back(c->second);
+  std::sort(out.begin(), out.end(), std::greater<>{});
+  return out;
 }
 
 std::vector<log_index::record_location>
@@ -234,25 +257,46 @@ std::vector<std::string> log_index::all_streams(const std::string& after,
 
 uint64_t log_index::requests() const {
   std::shared_lock lock{mutex_};
-  return requests_.size();
+  return requests_.size() + colliding_.size();
+}
+
+void log_index::forget(const stored& request) {
+  auto it = requests_.find(request.hash);
+  WAGER_ASSERT(it != requests_.end(), "a stored request to forget is in the index");
+  auto [first, last] = colliding_.equal_range(request.hash);
+  if (it->second == request.position) {
+    if (first == last) {
+      requests_.erase(it);
+    } else {
+      it->second = first->second;
+      colliding_.erase(first);
+    }
+    return;
+  }
+  for (auto c = first; c != last; ++c)
+    if (c->second == request.position) {
+      colliding_.erase(c);
+      return;
+    }
+  WAGER_ASSERT(false, "a stored request to forget is in the index");
 }
 
 uint64_t log_index::prune_requests(int64_t cutoff_ms, uint32_t max_count) {
   std::unique_lock lock{mutex_};
   uint64_t pruned = 0;
-  // Oldest first, stopping at the first request still within the
-  // retention: a request taken in after a later one (another process's
-  // clock) waits for the requests before it, which only keeps it longer.
-  while (!request_order_.empty() && pruned < max_count &&
-         request_order_.front().first < cutoff_ms) {
-    auto it = requests_.find(*request_order_.front().second);
-    request_order_.pop_front();
-    if (it->second.at_ms < cutoff_ms) {
-      requests_.erase(it);
+  // Oldest frame first, stopping at the first frame still within the
+  // retention: a frame stamped before an earlier one (another process's
+  // clock) waits for the frames before it, which only keeps it longer.
+  while (!request_frames_.empty() && request_frames_.front().at_ms < cutoff_ms) {
+    auto position = request_frames_.front().position;
+    while (!request_order_.empty() && request_order_.front().position == position) {
+      if (pruned == max_count)
+        return pruned;
+      forget(request_order_.front());
+      request_order_.pop_front();
       ++pruned;
-    } else {
-      request_order_.push_back({it->second.at_ms, &it->first}); // stored again since
     }
+    request_frames_.pop_front();
   }
   return pruned;
 }
@@ -347,11 +391,18 @@ public:
     return std::optional<uint64_t>{row_checksum(stream, seq, e.type, e.version, e.payload)};
   }
 
-  result write_append(const append_request& request, int64_t at_ms, caf::error&) override {
+  result write_append(const append_request& request, int64_t at_ms, caf::error& error) override {
     if (request.request) {
       auto key = request_key(request.stream, request.request->request_id);
-      if (pending_requests_.count(key) > 0
-          || index_->request(request.stream, request.request->request_id))
+      if (pending_requests_.count(key) > 0)
+        return result::request_taken;
+      auto stored =
+        find_indexed_request(*index_, *file_, request.stream, request.request->request_id);
+      if (!stored) {
+        error = stored.error();
+        return result::storage_failed;
+      }
+      if (*stored)
         return result::request_taken;
       pending_requests_.insert(std::move(key));
     }
@@ -516,24 +567,33 @@ caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, jou
   return out;
 }
 
+caf::expected<std::optional<stored_request>> find_indexed_request(const log_index& index,
+                                                                  journal_reader& file,
+                                                                  const std::string& stream,
+                                                                  const std::string& request_id) {
+  auto frames = index.request_frames(stream, request_id);
+  for (auto position : frames) {
+    auto frame = read_frame(file, position);
+    if (!frame)
+      return frame.error();
+    for (auto& r : frame->records)
+      if (r.request && r.request->request_id == request_id && r.stream == stream)
+        return std::optional<stored_request>{
+          stored_request{request_id, r.first_seq + r.events.size() - 1, r.request->result,
+                         r.request_at_ms}};
+  }
+  // Every candidate held another request with the same hash, or none: not
+  // stored.
+  return std::optional<stored_request>{};
+}
+
 caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
                                                               journal_reader& file,
                                                               const std::string& stream,
                                                               const std::string& request_id) {
   if (auto err = catch_up(index, file))
     return err;
-  auto where = index.request(stream, request_id);
-  if (!where)
-    return std::optional<stored_request>{};
-  auto frame = read_frame(file, where->position);
-  if (!frame)
-    return frame.error();
-  for (auto& r : frame->records)
-    if (r.request && r.request->request_id == request_id && r.stream == stream)
-      return std::optional<stored_request>{
-        stored_request{request_id, where->seq, r.request->result, where->at_ms}};
-  return corrupt("frame " + std::to_string(where->position) + " has no request " + request_id +
-                 " of " + stream);
+  return find_indexed_request(index, file, stream, request_id);
 }
 
 } // namespace wager

@@ -12,8 +12,11 @@
 //   - per stream: its last seq, the frame of its last record (the next
 //     record's back-pointer), its open-work mark, and where each record
 //     with events starts (first seq, frame position), in seq order;
-//   - per stored request (stream, request id): its frame, the seq it
-//     answered at and when, until request_retention_ms has passed.
+//   - per stored request: a 64-bit hash of (stream, request id) and the
+//     frame holding it, until request_retention_ms has passed. The frame
+//     says the rest (the seq it answered at, when, the result), so a hit is
+//     confirmed by reading it; requests whose hashes collide are all kept,
+//     and every candidate frame is read.
 // A read looks the frames up in the index and decodes them (CRC checked);
 // snapshots stay in the snapshots table, as in the row layout.
 //
@@ -22,14 +25,16 @@
 // appended, in position order, each checked against the hash of the frame
 // before it. So the sequence check always sees every commit to the file.
 //
-// Memory: about 60 bytes per stream, 16 per record with events and 96 plus
-// the id per stored request within the retention (16 of them for the
-// queue that prunes them in the order taken in).
+// Memory: about 60 bytes per stream, 16 per record with events, and about
+// 42 per stored request within the retention (26 in the hash table at its
+// average load, 16 in the queue that prunes them in the order taken in),
+// whatever the length of its id.
 
 #include "wager/persistence/journal_reader.hpp"
 #include "wager/persistence/journal_store.hpp"
 #include "wager/persistence/log_frame.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <caf/expected.hpp>
 
 #include <cstdint>
@@ -59,11 +64,12 @@ public:
     uint64_t last_position = 0; // frame of its last record, 0 if none
   };
 
-  struct request_view {
-    uint64_t position = 0;
-    uint64_t seq = 0; // last seq of the append that stored it
-    int64_t at_ms = 0;
-  };
+  // The hash of a stored request's (stream, request id).
+  using request_hasher = uint64_t (*)(std::string_view stream, std::string_view request_id);
+  static uint64_t hash_request(std::string_view stream, std::string_view request_id);
+
+  // `hasher` is for tests, to make requests collide.
+  explicit log_index(request_hasher hasher = &hash_request);
 
   // The frame at applied() + 1, taken in after checking that it holds the
   // SHA-256 of the frame before it, that each record's back-pointer names
@@ -77,8 +83,11 @@ public:
   frame_hash last_hash() const;
 
   stream_view stream(const std::string& name) const;
-  std::optional<request_view> request(const std::string& stream,
-                                      const std::string& request_id) const;
+  // The frames that may hold a stored request of `stream` with
+  // `request_id`, newest first: those of every stored request within the
+  // retention whose hash is the same. Empty means it is not stored.
+  std::vector<uint64_t> request_frames(std::string_view stream,
+                                       std::string_view request_id) const;
 
   // The records holding the events of `stream` from seq `from` on: the one
   // holding `from` first, then the next ones until at least `count` events
@@ -112,13 +121,29 @@ private:
   frame_hash last_hash_{};
   std::map<std::string, stream_state, std::less<>> streams_;
   std::set<std::string, std::less<>> open_;
-  // Key: stream, a NUL, the request id.
-  std::unordered_map<std::string, request_view> requests_;
-  // Each key of requests_ once, in the order taken in, with its at_ms then:
-  // pruning reads from the front and stops at the first one still kept, so
-  // it costs the requests it forgets, not all of them. The keys point into
-  // requests_, whose nodes stay put when it rehashes.
-  std::deque<std::pair<int64_t, const std::string*>> request_order_;
+  struct stored {
+    uint64_t hash = 0;
+    uint64_t position = 0;
+  };
+  // One frame that stored requests, with when the last of them was answered.
+  struct request_frame {
+    uint64_t position = 0;
+    int64_t at_ms = 0;
+  };
+
+  void forget(const stored& request);
+
+  request_hasher hasher_;
+  // Stored requests: hash -> frame, and the rare second (third...) request
+  // with a hash already in requests_.
+  boost::unordered_flat_map<uint64_t, uint64_t> requests_;
+  std::unordered_multimap<uint64_t, uint64_t> colliding_;
+  // Every stored request once, and every frame that stored any, in the order
+  // taken in (position order): pruning reads both from the front and stops
+  // at the first frame still kept, so it costs the requests it forgets, not
+  // all of them.
+  std::deque<stored> request_order_;
+  std::deque<request_frame> request_frames_;
 };
 
 // Takes every frame after index.applied() into the index, reading through
@@ -140,5 +165,13 @@ caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
                                                               journal_reader& file,
                                                               const std::string& stream,
                                                               const std::string& request_id);
+
+// The stored request of `stream` with `request_id` that the index already
+// holds (no catching up): its candidate frames read through `file`, the
+// newest that holds it.
+caf::expected<std::optional<stored_request>> find_indexed_request(const log_index& index,
+                                                                  journal_reader& file,
+                                                                  const std::string& stream,
+                                                                  const std::string& request_id);
 
 } // namespace wager

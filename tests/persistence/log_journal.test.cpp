@@ -123,12 +123,13 @@ TEST_CASE("a frame changed and resealed with a valid CRC is caught by the next f
   CHECK(message_of(reopened.error()).find("frame 4") != std::string::npos);
 }
 
-TEST_CASE("the index forgets stored requests oldest first, only those past the cutoff, at most "
-          "as many as asked") {
-  // Four frames of one stream, each storing request r<n> answered at n x 100 ms.
-  log_index index;
+namespace {
+
+// Frames 1..n of one stream, frame p storing request r<p> answered at
+// p x 100 ms, taken into `index`.
+void store_requests(log_index& index, uint64_t n) {
   frame_bytes previous;
-  for (uint64_t position = 1; position <= 4; ++position) {
+  for (uint64_t position = 1; position <= n; ++position) {
     log_frame f;
     f.position = position;
     if (position > 1)
@@ -146,15 +147,74 @@ TEST_CASE("the index forgets stored requests oldest first, only those past the c
     REQUIRE_FALSE(index.apply(f, *bytes));
     previous = std::move(*bytes);
   }
+}
+
+uint64_t one_hash(std::string_view, std::string_view) { return 42; }
+
+} // namespace
+
+TEST_CASE("the index forgets stored requests oldest first, only those past the cutoff, at most "
+          "as many as asked") {
+  log_index index;
+  store_requests(index, 4);
   REQUIRE(index.requests() == 4);
+  CHECK(index.request_frames("wallet/a", "r3") == std::vector<uint64_t>{3});
+  CHECK(index.request_frames("wallet/b", "r3").empty());
   CHECK(index.prune_requests(250, 1) == 1);
-  CHECK_FALSE(index.request("wallet/a", "r1"));
-  CHECK(index.request("wallet/a", "r2"));
+  CHECK(index.request_frames("wallet/a", "r1").empty());
+  CHECK(index.request_frames("wallet/a", "r2") == std::vector<uint64_t>{2});
   CHECK(index.prune_requests(250, 10) == 1);
-  CHECK_FALSE(index.request("wallet/a", "r2"));
-  CHECK(index.request("wallet/a", "r3")->seq == 3);
+  CHECK(index.request_frames("wallet/a", "r2").empty());
+  CHECK(index.request_frames("wallet/a", "r3") == std::vector<uint64_t>{3});
   CHECK(index.prune_requests(250, 10) == 0);
   CHECK(index.requests() == 2);
   CHECK(index.prune_requests(401, 10) == 2);
   CHECK(index.requests() == 0);
+}
+
+TEST_CASE("requests whose hashes collide are all kept, each lookup names every candidate frame, "
+          "and forgetting one keeps the others") {
+  log_index index{&one_hash};
+  store_requests(index, 3);
+  REQUIRE(index.requests() == 3);
+  // Any request, stored or not, has the same hash: every frame is a
+  // candidate, newest first, for the reader to confirm.
+  CHECK(index.request_frames("wallet/a", "r1") == std::vector<uint64_t>{3, 2, 1});
+  CHECK(index.request_frames("wallet/z", "never") == std::vector<uint64_t>{3, 2, 1});
+  CHECK(index.prune_requests(150, 10) == 1); // r1, the one in the table's own slot
+  CHECK(index.request_frames("wallet/a", "r2") == std::vector<uint64_t>{3, 2});
+  CHECK(index.prune_requests(250, 10) == 1);
+  CHECK(index.request_frames("wallet/a", "r3") == std::vector<uint64_t>{3});
+  CHECK(index.prune_requests(350, 10) == 1);
+  CHECK(index.request_frames("wallet/a", "r3").empty());
+  CHECK(index.requests() == 0);
+}
+
+TEST_CASE("with every request hash colliding, a lookup reads the candidate frames and finds "
+          "exactly the stored request, or none") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  {
+    auto j = open_or_fail(log_options(path));
+    fill(*j); // r0, r1, r2 on wallet/a and on wallet/b: six frames
+  }
+  auto db = open_journal_for_inspection(path);
+  REQUIRE(db);
+  journal_reader file{std::move(*db), nullptr};
+  log_index index{&one_hash};
+  REQUIRE_FALSE(catch_up(index, file));
+  CHECK(index.request_frames("wallet/a", "r0").size() == 6u);
+  for (uint64_t n = 0; n < 3; ++n)
+    for (auto stream : {"wallet/a", "wallet/b"}) {
+      auto found = find_log_request(index, file, stream, "r" + std::to_string(n));
+      REQUIRE(found);
+      REQUIRE(found->has_value());
+      CHECK((*found)->request_id == "r" + std::to_string(n));
+      CHECK((*found)->seq == n + 1);
+    }
+  for (auto [stream, id] : {std::pair{"wallet/a", "r3"}, std::pair{"wallet/c", "r0"}}) {
+    auto missing = find_log_request(index, file, stream, id);
+    REQUIRE(missing);
+    CHECK_FALSE(missing->has_value());
+  }
 }
