@@ -88,6 +88,91 @@ const log_record* find_record(const log_frame& frame, const std::string& stream,
 
 } // namespace
 
+// --- a stream's records ----------------------------------------------------------
+
+namespace {
+
+void put_varint(std::vector<uint8_t>& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(v));
+}
+
+uint64_t get_varint(const std::vector<uint8_t>& in, size_t& offset) {
+  uint64_t v = 0;
+  for (int shift = 0;; shift += 7) {
+    auto byte = in[offset++];
+    v |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0)
+      return v;
+  }
+}
+
+} // namespace
+
+void record_list::push_back(const record_location& r) {
+  WAGER_ASSERT(size_ == 0 || (r.first_seq > last_.first_seq && r.position >= last_.position),
+               "a stream's records are taken in in seq and log order");
+  if (size_ > 0 && size_ % mark_every == 0)
+    marks_.push_back(mark{r, bytes_.size()});
+  put_varint(bytes_, r.first_seq - last_.first_seq);
+  put_varint(bytes_, r.position - last_.position);
+  last_ = r;
+  ++size_;
+}
+
+std::vector<record_location> record_list::covering(uint64_t from, uint64_t last_seq,
+                                                   uint64_t count) const {
+  std::vector<record_location> out;
+  if (size_ == 0 || from > last_seq || count == 0)
+    return out;
+  // Start at the last mark at or before `from` (or the first record).
+  size_t offset = 0;
+  record_location at{};
+  auto m = std::upper_bound(marks_.begin(), marks_.end(), from,
+                            [](uint64_t seq, const mark& k) { return seq < k.record.first_seq; });
+  if (m != marks_.begin()) {
+    --m;
+    at = m->record;
+    offset = m->offset;
+    get_varint(bytes_, offset); // past the mark's own record
+    get_varint(bytes_, offset);
+  } else {
+    auto seq_delta = get_varint(bytes_, offset);
+    auto position_delta = get_varint(bytes_, offset);
+    at = record_location{seq_delta, position_delta};
+  }
+  if (at.first_seq > from)
+    return out; // before the first record: cannot happen, the first starts at seq 1
+  // Records after `at`, one at a time.
+  auto next = [&](record_location& r) {
+    if (offset >= bytes_.size())
+      return false;
+    r.first_seq += get_varint(bytes_, offset);
+    r.position += get_varint(bytes_, offset);
+    return true;
+  };
+  auto following = at;
+  bool more = next(following);
+  while (more && following.first_seq <= from) {
+    at = following;
+    more = next(following);
+  }
+  // `at` holds `from`; then each next record until `count` events.
+  uint64_t covered = 0;
+  for (;;) {
+    auto end = more ? following.first_seq : last_seq + 1;
+    covered += end - std::max(from, at.first_seq);
+    out.push_back(at);
+    if (!more || covered >= count)
+      return out;
+    at = following;
+    more = next(following);
+  }
+}
+
 // --- the index -----------------------------------------------------------------
 
 caf::error log_index::apply(const log_frame& frame, std::span<const uint8_t> bytes) {
@@ -195,26 +280,11 @@ std::vector<uint64_t> log_index::request_frames(std::string_view stream,
 
 std::vector<log_index::record_location>
 log_index::records_from(const std::string& stream, uint64_t from, uint64_t count) const {
-  std::vector<record_location> out;
   std::shared_lock lock{mutex_};
   auto it = streams_.find(stream);
-  if (it == streams_.end() || from > it->second.last_seq || count == 0)
-    return out;
-  auto& records = it->second.records;
-  auto first = std::upper_bound(records.begin(), records.end(), from,
-                                [](uint64_t seq, const record_location& r) {
-                                  return seq < r.first_seq;
-                                });
-  if (first == records.begin())
-    return out; // cannot happen: the first record starts at seq 1
-  --first;
-  uint64_t covered = 0;
-  for (auto r = first; r != records.end() && covered < count; ++r) {
-    auto end = std::next(r) != records.end() ? std::next(r)->first_seq : it->second.last_seq + 1;
-    covered += end - std::max(from, r->first_seq);
-    out.push_back(*r);
-  }
-  return out;
+  if (it == streams_.end() || count == 0)
+    return {};
+  return it->second.records.covering(from, it->second.last_seq, count);
 }
 
 std::vector<std::string> log_index::streams(std::string_view kind, const std::string& after,

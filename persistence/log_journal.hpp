@@ -25,7 +25,7 @@
 // appended, in position order, each checked against the hash of the frame
 // before it. So the sequence check always sees every commit to the file.
 //
-// Memory: about 60 bytes per stream, 16 per record with events, and about
+// Memory: about 120 bytes per stream, a few per record with events, and about
 // 42 per stored request within the retention (26 in the hash table at its
 // average load, 16 in the queue that prunes them in the order taken in),
 // whatever the length of its id.
@@ -51,13 +51,50 @@
 
 namespace wager {
 
+// Where a record with events starts.
+struct record_location {
+  uint64_t first_seq = 0;
+  uint64_t position = 0;
+
+  friend bool operator==(const record_location&, const record_location&) = default;
+};
+
+// One stream's records with events, in seq order: each record's first seq
+// and frame as the differences from the record before (the seq grows, the
+// frame does not fall), as varints, with every 64th record's place kept
+// aside so a lookup decodes at most 64 records after a binary search. A few
+// bytes a record when a stream's records are close in the log, against 16
+// for the pair; 64 bytes for the list itself.
+class record_list {
+public:
+  // `r` starts after the last record's seq, in its frame or a later one.
+  void push_back(const record_location& r);
+
+  size_t size() const { return size_; }
+
+  // The records holding the events from seq `from` on, given the stream's
+  // last seq: the one holding `from` first, then the next ones until at
+  // least `count` events are covered. Empty when `from` is past last_seq or
+  // before the first record.
+  std::vector<record_location> covering(uint64_t from, uint64_t last_seq, uint64_t count) const;
+
+private:
+  static constexpr size_t mark_every = 64;
+  // Record number mark_every x (k + 1), and where its difference starts.
+  struct mark {
+    record_location record;
+    size_t offset = 0;
+  };
+
+  std::vector<uint8_t> bytes_;
+  std::vector<mark> marks_;
+  record_location last_;
+  size_t size_ = 0;
+};
+
 class log_index {
 public:
-  // Where a record with events starts.
-  struct record_location {
-    uint64_t first_seq = 0;
-    uint64_t position = 0;
-  };
+  using record_location = wager::record_location;
 
   struct stream_view {
     uint64_t last_seq = 0;
@@ -113,7 +150,7 @@ private:
     uint64_t last_position = 0;
     uint64_t before_position = 0; // the back-pointer of records in last_position
     bool open_work = false;
-    std::vector<record_location> records;
+    record_list records;
   };
 
   mutable std::shared_mutex mutex_;

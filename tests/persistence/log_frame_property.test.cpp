@@ -1,11 +1,14 @@
 // Properties of the log frame format over random frames (rapidcheck): every
 // frame round-trips byte for byte, every damage to its bytes is refused, a
 // changed frame in a chain is named where it is, and no input, however
-// malformed, makes decoding read out of bounds (run under ASan).
+// malformed, makes decoding read out of bounds (run under ASan). And the
+// index's compact list of a stream's records (log_journal.hpp) answers as a
+// plain sorted vector of them would.
 
 #include "log_frame_support.hpp"
 
 #include <wager/persistence/log_chain.hpp>
+#include <wager/persistence/log_journal.hpp>
 
 #include <wager/runtime/errors.hpp>
 
@@ -170,6 +173,58 @@ TEST_CASE("in a chain with one frame changed, verify_chain names that frame, or 
         RC_ASSERT(b.has_value());
         RC_ASSERT(b->position == k + 2);
       }
+    }
+  }));
+}
+
+namespace {
+
+// What record_list::covering answers, from a plain vector.
+std::vector<record_location> covering_by_scan(const std::vector<record_location>& records,
+                                              uint64_t from, uint64_t last_seq, uint64_t count) {
+  std::vector<record_location> out;
+  if (records.empty() || from > last_seq || count == 0 || from < records.front().first_seq)
+    return out;
+  size_t i = 0;
+  while (i + 1 < records.size() && records[i + 1].first_seq <= from)
+    ++i;
+  uint64_t covered = 0;
+  for (; i < records.size() && covered < count; ++i) {
+    auto end = i + 1 < records.size() ? records[i + 1].first_seq : last_seq + 1;
+    covered += end - std::max(from, records[i].first_seq);
+    out.push_back(records[i]);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a stream's compact record list answers every lookup as the plain list does") {
+  CHECK(rc::check("record_list::covering equals a scan", [] {
+    // Records from seq 1, each of 1 to 5 events (or sometimes many), each in
+    // the same frame as the one before or a later one (sometimes far).
+    auto n = *rc::gen::inRange<size_t>(0, 400);
+    std::vector<record_location> records;
+    record_list list;
+    uint64_t seq = 1;
+    uint64_t position = *rc::gen::inRange<uint64_t>(1, 1u << 20);
+    for (size_t i = 0; i < n; ++i) {
+      records.push_back(record_location{seq, position});
+      list.push_back(records.back());
+      seq += *rc::gen::weightedOneOf<uint64_t>(
+        {{9, rc::gen::inRange<uint64_t>(1, 6)}, {1, rc::gen::inRange<uint64_t>(6, 70000)}});
+      position += *rc::gen::weightedOneOf<uint64_t>(
+        {{3, rc::gen::just<uint64_t>(0)}, {6, rc::gen::inRange<uint64_t>(1, 300)},
+         {1, rc::gen::inRange<uint64_t>(300, uint64_t{1} << 40)}});
+    }
+    RC_ASSERT(list.size() == n);
+    auto last_seq = seq - 1;
+    for (int probe = 0; probe < 20; ++probe) {
+      auto from = *rc::gen::inRange<uint64_t>(0, last_seq + 3);
+      auto count = *rc::gen::weightedOneOf<uint64_t>(
+        {{3, rc::gen::inRange<uint64_t>(0, 4)}, {1, rc::gen::inRange<uint64_t>(4, 5000)}});
+      RC_ASSERT(list.covering(from, last_seq, count) ==
+                covering_by_scan(records, from, last_seq, count));
     }
   }));
 }
