@@ -39,9 +39,7 @@ struct platform::impl {
     runtime->system().spawn(
       [d, id = std::move(id), done = std::move(done), timeout,
        msg = caf::make_message(std::forward<Ts>(xs)...)](caf::event_based_actor* self) {
-        self->request(d.partition_for(id), timeout, route_atom::value, id, msg)
-          .then([self, done](T& x) { done(std::move(x)); self->quit(); },
-                [self, done](caf::error& err) { done(std::move(err)); self->quit(); });
+        d.ask_and_quit<T>(self, timeout, id, msg, done);
       });
   }
 };

@@ -83,16 +83,7 @@ void client_api::impl::carry(const call_ptr& c, caf::message request,
   auto timeout = caf::duration{plat.options().call_timeout};
   plat.system().spawn([dir, id = std::move(id), cmd = std::move(cmd), timeout,
                        done = std::move(done)](caf::event_based_actor* self) mutable {
-    dir.request(self, timeout, id, std::move(cmd))
-      .then(
-        [self, done](T& x) {
-          done(std::move(x));
-          self->quit();
-        },
-        [self, done](caf::error& err) {
-          done(std::move(err));
-          self->quit();
-        });
+    dir.ask_and_quit<T>(self, timeout, id, caf::make_message(std::move(cmd)), done);
   });
 }
 

@@ -32,6 +32,8 @@ namespace detail {
 struct directory_core {
   uint32_t shards = 0;
   std::vector<caf::actor> partitions;
+  // The timeouts of directory::request (request_deadlines.hpp).
+  std::unique_ptr<request_deadlines> deadlines = std::make_unique<request_deadlines>();
 };
 
 } // namespace detail
@@ -1002,6 +1004,19 @@ caf::error validate(const directory_options& opts, const std::vector<entity_kind
 
 directory::directory(std::shared_ptr<const detail::directory_core> core)
   : core_(std::move(core)) {}
+
+request_deadlines::ticket directory::time_out(caf::actor_control_block* requester,
+                                               caf::message_id response_id,
+                                               caf::duration timeout) const {
+  WAGER_ASSERT(core_ != nullptr, "a directory from spawn_directory");
+  return core_->deadlines->arm(requester, response_id, timeout);
+}
+
+void directory::disarm(const request_deadlines::ticket& ticket,
+                       caf::message_id response_id) const {
+  WAGER_ASSERT(core_ != nullptr, "a directory from spawn_directory");
+  core_->deadlines->disarm(ticket, response_id);
+}
 
 uint32_t directory::shards() const noexcept {
   return core_ ? core_->shards : 0;

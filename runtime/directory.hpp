@@ -66,12 +66,16 @@
 // released to the node that asked for it.
 
 #include "wager/runtime/entity.hpp"
+#include "wager/runtime/request_deadlines.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/actor_control_block.hpp>
 #include <caf/duration.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
+#include <caf/message_id.hpp>
 #include <caf/send.hpp>
 
 #include <chrono>
@@ -127,10 +131,38 @@ public:
   // errc::not_found (unknown kind), errc::unavailable (crash loop, too many
   // held messages, placements disagree), request_timeout, and CAF's
   // request_receiver_down when the entity crashed with the request queued.
+  // The timeout is armed in the directory's request_deadlines, not in CAF's
+  // clock: it fires up to a tick (10 ms) late.
   template <class Self, class... Ts>
   auto request(Self&& self, caf::duration timeout, const entity_id& id, Ts&&... xs) const {
-    return self->request(partition_for(id), timeout, route_atom::value, id,
-                         caf::make_message(std::forward<Ts>(xs)...));
+    auto handle = self->request(partition_for(id), caf::infinite, route_atom::value, id,
+                                caf::make_message(std::forward<Ts>(xs)...));
+    time_out(self->ctrl(), handle.id(), timeout);
+    return handle;
+  }
+
+  // For an actor spawned to ask once: sends `msg` to the entity as a
+  // request, hands the answer (a T) or the error to `done`, gives the
+  // timeout back (disarm, below) and quits.
+  template <class T, class Done>
+  void ask_and_quit(caf::event_based_actor* self, caf::duration timeout, const entity_id& id,
+                    caf::message msg, Done done) const {
+    auto answer =
+      self->request(partition_for(id), caf::infinite, route_atom::value, id, std::move(msg));
+    auto rid = answer.id();
+    auto ticket = time_out(self->ctrl(), rid, timeout);
+    auto dir = *this;
+    answer.then(
+      [self, done, dir, ticket, rid](T& x) {
+        dir.disarm(ticket, rid);
+        done(std::move(x));
+        self->quit();
+      },
+      [self, done, dir, ticket, rid](caf::error& err) {
+        dir.disarm(ticket, rid);
+        done(std::move(err));
+        self->quit();
+      });
   }
 
   template <class Self, class Rep, class Period, class... Ts>
@@ -139,6 +171,15 @@ public:
     return request(std::forward<Self>(self), caf::duration{timeout}, id,
                    std::forward<Ts>(xs)...);
   }
+
+  // Arms the timeout of a request `requester` made with caf::infinite, whose
+  // answer is `response_id` (its response handle's id): sec::request_timeout
+  // after `timeout`, as CAF's clock would send it (request_deadlines.hpp).
+  // An actor that asks once and quits on the answer gives the ticket back
+  // with disarm before it quits.
+  request_deadlines::ticket time_out(caf::actor_control_block* requester,
+                                     caf::message_id response_id, caf::duration timeout) const;
+  void disarm(const request_deadlines::ticket& ticket, caf::message_id response_id) const;
 
   // Tells every partition that the placement function's answers changed:
   // live entities whose shard is now elsewhere passivate.

@@ -742,3 +742,39 @@ TEST_CASE_FIXTURE(fixture, "options out of bounds and malformed kinds are refuse
   no_shards.shards = 0;
   CHECK(refused(no_shards, {counter_kind()}));
 }
+
+TEST_CASE_FIXTURE(fixture, "a request the entity never answers fails with request_timeout, "
+                           "for a blocking and for an event-based requester") {
+  // An entity that keeps every request open and never answers it.
+  auto open_requests = std::make_shared<std::vector<caf::response_promise>>();
+  wager::entity_kind silent{"silent", [open_requests](const wager::activation_context& ctx) {
+                              return ctx.system.spawn(
+                                [open_requests](caf::event_based_actor* self) -> caf::behavior {
+                                  return {[=](count_atom, int64_t) -> caf::response_promise {
+                                            auto rp = self->make_response_promise();
+                                            open_requests->push_back(rp);
+                                            return rp;
+                                          },
+                                          [](wager::passivate_atom) {}};
+                                });
+                            }};
+  auto dir = start(fast_options(), silent);
+  entity_id id{"silent", "a"};
+
+  caf::scoped_actor self{sys};
+  caf::error blocking_error;
+  dir.request(self, 50ms, id, count_atom::value, int64_t{1})
+    .receive([](int64_t) { FAIL("the silent entity answered"); },
+             [&](caf::error& err) { blocking_error = std::move(err); });
+  CHECK(blocking_error == caf::sec::request_timeout);
+
+  auto out = std::make_shared<std::promise<caf::error>>();
+  auto answer = out->get_future();
+  sys.spawn([=](caf::event_based_actor* me) {
+    dir.request(me, 50ms, id, count_atom::value, int64_t{2})
+      .then([=](int64_t) { out->set_value(caf::make_error(caf::sec::unexpected_response)); },
+            [=](caf::error& err) { out->set_value(std::move(err)); });
+  });
+  REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+  CHECK(answer.get() == caf::sec::request_timeout);
+}
