@@ -9,7 +9,8 @@ include_guard(GLOBAL)
 
 set(WAGER_PUBLIC_HEADERS_runtime
   assert.hpp config.hpp directory.hpp entity.hpp errors.hpp log.hpp metrics.hpp
-  message_types.hpp node_runtime.hpp options.hpp ring_queue.hpp supervisor.hpp)
+  message_types.hpp node_runtime.hpp options.hpp request_deadlines.hpp ring_queue.hpp
+  supervisor.hpp)
 set(WAGER_PUBLIC_HEADERS_persistence
   backup.hpp event.hpp journal.hpp journal_options.hpp sqlite_journal.hpp upcasting.hpp)
 set(WAGER_PUBLIC_HEADERS_actors

@@ -18,6 +18,7 @@
 #include "wager/runtime/metrics.hpp"
 #include "wager/runtime/node_runtime.hpp"
 #include "wager/runtime/options.hpp"
+#include "wager/runtime/request_deadlines.hpp"
 #include "wager/runtime/ring_queue.hpp"
 #include "wager/runtime/supervisor.hpp"
 
