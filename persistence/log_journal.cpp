@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
+#include <tuple>
 #include <mutex>
 #include <unordered_set>
 
@@ -634,6 +636,67 @@ caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, jou
     for (auto& e : out)
       if (auto err = upcasters->upcast(e.data))
         return err;
+  return out;
+}
+
+caf::expected<std::vector<std::vector<recorded_event>>>
+read_log_streams(const log_index& index, journal_reader& file,
+                 const std::vector<std::string>& streams) {
+  // Every record wanted, in log order, then by stream and seq.
+  struct wanted {
+    uint64_t position;
+    size_t stream;
+    uint64_t first_seq;
+    auto key() const { return std::tie(position, stream, first_seq); }
+  };
+  std::vector<wanted> wants;
+  for (size_t i = 0; i < streams.size(); ++i)
+    for (auto& r : index.records_from(streams[i], 1, std::numeric_limits<uint64_t>::max()))
+      wants.push_back(wanted{r.position, i, r.first_seq});
+  std::sort(wants.begin(), wants.end(),
+            [](const wanted& a, const wanted& b) { return a.key() < b.key(); });
+  std::vector<std::vector<recorded_event>> out(streams.size());
+  for (size_t first = 0; first < wants.size();) {
+    auto position = wants[first].position;
+    auto last = first;
+    while (last < wants.size() && wants[last].position == position)
+      ++last;
+    auto frame = read_frame(file, position);
+    if (!frame)
+      return frame.error();
+    size_t found = 0;
+    for (auto& r : frame->records) {
+      if (r.events.empty())
+        continue;
+      auto s = std::lower_bound(streams.begin(), streams.end(), r.stream);
+      if (s == streams.end() || *s != r.stream)
+        continue;
+      auto stream = static_cast<size_t>(s - streams.begin());
+      wanted probe{position, stream, r.first_seq};
+      auto w = std::lower_bound(wants.begin() + static_cast<ptrdiff_t>(first),
+                                wants.begin() + static_cast<ptrdiff_t>(last), probe,
+                                [](const wanted& a, const wanted& b) { return a.key() < b.key(); });
+      if (w == wants.begin() + static_cast<ptrdiff_t>(last) || w->key() != probe.key())
+        continue;
+      auto& events = out[stream];
+      if (r.first_seq != events.size() + 1)
+        return corrupt(r.stream + " has no event " + std::to_string(events.size() + 1) +
+                       " before event " + std::to_string(r.first_seq));
+      for (size_t i = 0; i < r.events.size(); ++i) {
+        auto& e = r.events[i];
+        events.push_back(recorded_event{r.first_seq + i, e.at_ms, event{e.type, e.version, e.payload}});
+      }
+      ++found;
+    }
+    if (found != last - first)
+      return corrupt("frame " + std::to_string(position) + " lacks records the index places in it");
+    first = last;
+  }
+  if (auto& upcasters = file.upcasters(); upcasters != nullptr && !upcasters->empty())
+    for (auto& events : out)
+      for (auto& e : events)
+        if (auto err = upcasters->upcast(e.data))
+          return err;
   return out;
 }
 

@@ -203,6 +203,15 @@ caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
                                                               const std::string& stream,
                                                               const std::string& request_id);
 
+// Every event of each of `streams` (sorted, distinct), in seq order, one
+// vector per stream: the reads of whole streams at once (verify), with each
+// frame that holds any of their records read and decoded once, in log order,
+// where reading stream by stream would decode a frame once per record. The
+// index must be caught up; events are upcast as the journal reads them.
+caf::expected<std::vector<std::vector<recorded_event>>>
+read_log_streams(const log_index& index, journal_reader& file,
+                 const std::vector<std::string>& streams);
+
 // The stored request of `stream` with `request_id` that the index already
 // holds (no catching up): its candidate frames read through `file`, the
 // newest that holds it.

@@ -12,6 +12,8 @@ namespace {
 
 constexpr uint32_t verify_page_events = 4096;
 constexpr uint32_t verify_page_streams = 1024;
+// Events of the log layout read at once (verify_log).
+constexpr uint64_t verify_chunk_events = 1 << 18;
 
 void check_integrity(sqlite::connection& db, verify_report& report) {
   // integrity_check returns "ok" or up to 100 lines describing damage.
@@ -89,28 +91,68 @@ void check_requests(sqlite::connection& db, verify_report& report) {
 
 // The log layout: the chain of frames first (each frame's CRC, position,
 // hash link, back-pointers and seqs, log_index::apply), then every stream
-// through the index the chain built, as the journal reads it.
-void verify_log(journal_reader& reader, journal_visitor* visitor, verify_report& report) {
+// through the index the chain built. Streams are read in chunks of about
+// verify_chunk_events events (read_log_streams: each frame holding any of a
+// chunk's records decoded once); a chunk that fails to read is read again
+// stream by stream, as the journal reads it, so that each problem is named
+// with its stream.
+void verify_log(journal_reader& reader, journal_visitor* visitor, verify_report& report,
+                uint64_t chunk_events) {
   log_index index;
   if (auto err = catch_up(index, reader))
     report.add_problem("log: " + message_of(err) + " (frames before it check out: " +
                        std::to_string(index.applied()) + ")");
+  auto check_one_by_one = [&](const std::string& stream) {
+    check_stream(
+      reader, stream, index.stream(stream).last_seq,
+      [&](uint64_t from, uint32_t count) {
+        return read_log_events(index, reader, stream, from, count);
+      },
+      visitor, report);
+  };
+  auto check_chunk = [&](const std::vector<std::string>& chunk) {
+    report.streams += chunk.size();
+    auto events = read_log_streams(index, reader, chunk);
+    if (!events) {
+      for (auto& stream : chunk)
+        check_one_by_one(stream);
+      return;
+    }
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      auto& all = (*events)[i];
+      check_stream(
+        reader, chunk[i], index.stream(chunk[i]).last_seq,
+        [&](uint64_t from, uint32_t count) -> caf::expected<std::vector<recorded_event>> {
+          std::vector<recorded_event> page;
+          for (auto seq = from; seq < from + count && seq <= all.size(); ++seq)
+            page.push_back(std::move(all[seq - 1]));
+          return page;
+        },
+        visitor, report);
+      all = {};
+    }
+  };
   std::string after;
+  std::vector<std::string> chunk;
+  uint64_t chunk_size = 0;
   for (;;) {
     auto streams = index.all_streams(after, verify_page_streams);
     if (streams.empty())
       break;
     for (auto& stream : streams) {
-      ++report.streams;
-      check_stream(
-        reader, stream, index.stream(stream).last_seq,
-        [&](uint64_t from, uint32_t count) {
-          return read_log_events(index, reader, stream, from, count);
-        },
-        visitor, report);
+      auto events = index.stream(stream).last_seq;
+      if (!chunk.empty() && chunk_size + events > chunk_events) {
+        check_chunk(chunk);
+        chunk.clear();
+        chunk_size = 0;
+      }
+      chunk.push_back(stream);
+      chunk_size += events;
     }
     after = streams.back();
   }
+  if (!chunk.empty())
+    check_chunk(chunk);
   report.requests = index.requests();
 }
 
@@ -133,7 +175,7 @@ caf::expected<verify_report> verify_journal(const std::string& path, journal_vis
   if (!layout)
     return layout.error();
   if (*layout == journal_layout::log) {
-    verify_log(reader, visitor, report);
+    verify_log(reader, visitor, report, verify_chunk_events);
     auto snapshots = conn.query_int("SELECT count(*) FROM snapshots", "counting snapshots");
     if (snapshots)
       report.snapshots = static_cast<uint64_t>(*snapshots);

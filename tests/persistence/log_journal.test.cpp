@@ -16,6 +16,10 @@
 
 #include <sqlite3.h>
 
+#include <future>
+#include <map>
+#include <random>
+
 using namespace wager;
 using namespace wager::test;
 
@@ -216,5 +220,61 @@ TEST_CASE("with every request hash colliding, a lookup reads the candidate frame
     auto missing = find_log_request(index, file, stream, id);
     REQUIRE(missing);
     CHECK_FALSE(missing->has_value());
+  }
+}
+
+TEST_CASE("reading whole streams at once gives each stream the events reading it alone gives") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  uint64_t records = 0;
+  {
+    auto j = open_or_fail(log_options(path));
+    // 40 streams, 25 rounds; each round appends 1 to 3 events to every
+    // stream at once, so group commit puts many streams' records in a frame.
+    std::mt19937 rng{7};
+    std::map<std::string, uint64_t> seqs;
+    for (int round = 0; round < 25; ++round) {
+      std::vector<std::future<caf::expected<append_ack>>> answers;
+      for (int s = 0; s < 40; ++s) {
+        auto stream = "wallet/s" + std::to_string(100 + s);
+        std::vector<event> events;
+        auto n = 1 + rng() % 3;
+        for (uint32_t e = 0; e < n; ++e)
+          events.push_back(amount_event("deposited", round * 100 + s * 10 + e));
+        auto promise = std::make_shared<std::promise<caf::expected<append_ack>>>();
+        answers.push_back(promise->get_future());
+        REQUIRE_FALSE(j->append(append_request{stream, seqs[stream], std::move(events), std::nullopt},
+                                [promise](caf::expected<append_ack> r) {
+                                  promise->set_value(std::move(r));
+                                }));
+        seqs[stream] += n;
+        ++records;
+      }
+      for (auto& answer : answers)
+        REQUIRE(answer.get());
+    }
+  }
+  CHECK(count(path, "log") < static_cast<int64_t>(records)); // frames hold several records
+
+  auto db = open_journal_for_inspection(path);
+  REQUIRE(db);
+  journal_reader file{std::move(*db), nullptr};
+  log_index index;
+  REQUIRE_FALSE(catch_up(index, file));
+  auto streams = index.all_streams("", 1000);
+  REQUIRE(streams.size() == 40u);
+  std::vector<std::string> every_other;
+  for (size_t i = 0; i < streams.size(); i += 2)
+    every_other.push_back(streams[i]);
+  for (auto& subset : {streams, every_other, std::vector<std::string>{streams.back()}}) {
+    auto all = read_log_streams(index, file, subset);
+    REQUIRE(all);
+    REQUIRE(all->size() == subset.size());
+    for (size_t i = 0; i < subset.size(); ++i) {
+      auto alone = read_log_events(index, file, subset[i], 1, 100000);
+      REQUIRE(alone);
+      CHECK(alone->size() == index.stream(subset[i]).last_seq);
+      CHECK(*alone == (*all)[i]);
+    }
   }
 }
