@@ -4,6 +4,8 @@
 //   wagerctl --data-dir DIR verify         journal integrity and the money audit
 //   wagerctl --data-dir DIR backup FILE    a consistent copy of the live journal
 //   wagerctl --data-dir DIR restore FILE   FILE becomes the journal of an empty DIR
+//   wagerctl --data-dir DIR upgrade [FILE] an older journal to this release's layout,
+//                                           after a backup to FILE (no node running)
 // Online, through a node's admin endpoints:
 //   wagerctl --url URL --admin-key KEY status
 //   wagerctl --url URL --admin-key KEY drain
@@ -21,6 +23,7 @@
 #include <wager/actors/ledger_audit.hpp>
 #include <wager/persistence/backup.hpp>
 #include <wager/persistence/journal_schema.hpp>
+#include <wager/persistence/layout_upgrade.hpp>
 #include <wager/runtime/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +32,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -118,15 +122,29 @@ int verify(const options& o) {
   return exit_violation;
 }
 
-// Brings an older journal layout to this release's, in one transaction (the
-// node does the same when it opens the journal); take a backup first, since
-// an older release cannot open the upgraded file.
+// The name of the backup `upgrade` takes before it changes anything, in the
+// data dir beside the journal: journal.db.before-upgrade-<UTC time>.
+std::string upgrade_backup_name(const std::string& journal_path) {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  return journal_path + ".before-upgrade-" + stamp;
+}
+
+// Brings an older journal to this release's: the schema migrated (in one
+// transaction), then the row layout rewritten in the log layout (in one
+// more; persistence/layout_upgrade.hpp). A backup is taken first, since an
+// older release cannot open the upgraded file; a journal already current is
+// left alone.
 int upgrade(const options& o) {
   std::string error;
   auto path = existing_journal(o, error);
   if (!path)
     return fail(error);
   int64_t from = 0;
+  wager::journal_layout layout = wager::journal_layout::rows;
   {
     auto before = wager::open_journal_for_inspection(*path);
     if (!before)
@@ -135,16 +153,47 @@ int upgrade(const options& o) {
     if (!version)
       return fail("cannot upgrade " + *path + ": " + wager::message_of(version.error()));
     from = *version;
+    auto found = wager::layout_of(*before, *path);
+    if (!found)
+      return fail("cannot upgrade " + *path + ": " + wager::message_of(found.error()));
+    layout = *found;
   }
-  wager::journal_options jo;
-  jo.path = *path;
-  jo.create_if_missing = false;
-  auto upgraded = wager::open_journal_file(jo, wager::journal_role::writer);
-  if (!upgraded)
-    return fail("cannot upgrade " + *path + ": " + wager::message_of(upgraded.error()));
-  print_json(boost::json::object{{"journal", *path},
-                                 {"from_version", from},
-                                 {"to_version", wager::journal_schema_version}});
+  boost::json::object out{{"journal", *path},
+                          {"from_version", from},
+                          {"to_version", wager::journal_schema_version},
+                          {"from_layout", layout == wager::journal_layout::log ? "log" : "rows"},
+                          {"layout", "log"}};
+  if (from == wager::journal_schema_version && layout == wager::journal_layout::log) {
+    out["upgraded"] = false;
+    print_json(out);
+    return exit_ok;
+  }
+  auto backup_file = o.file.empty() ? upgrade_backup_name(*path) : o.file;
+  auto saved = wager::backup_journal(*path, backup_file);
+  if (!saved)
+    return fail("cannot upgrade " + *path + ": the backup first failed: " +
+                wager::message_of(saved.error()));
+  {
+    wager::journal_options jo;
+    jo.path = *path;
+    jo.create_if_missing = false;
+    auto migrated = wager::open_journal_file(jo, wager::journal_role::writer);
+    if (!migrated)
+      return fail("cannot upgrade " + *path + " (backup in " + backup_file +
+                  "): " + wager::message_of(migrated.error()));
+  }
+  auto converted = wager::upgrade_to_log_layout(*path);
+  if (!converted)
+    return fail("cannot upgrade " + *path + " (unchanged from schema version " +
+                std::to_string(wager::journal_schema_version) + " on; backup in " + backup_file +
+                "): " + wager::message_of(converted.error()));
+  out["upgraded"] = true;
+  out["backup"] = backup_file;
+  out["streams"] = converted->streams;
+  out["events"] = converted->events;
+  out["requests"] = converted->requests;
+  out["frames"] = converted->frames;
+  print_json(out);
   return exit_ok;
 }
 
@@ -382,7 +431,10 @@ int main(int argc, char** argv) {
   app.add_subcommand("backup", "copy the live journal to FILE (a new file)")
     ->add_option("FILE", o.file, "the backup to write")
     ->required();
-  app.add_subcommand("upgrade", "bring an older journal layout to this release's (after a backup)");
+  app.add_subcommand("upgrade",
+                     "bring an older journal layout to this release's, after a backup to FILE "
+                     "(by default DIR/journal.db.before-upgrade-<UTC time>)")
+    ->add_option("FILE", o.file, "where the backup taken first goes (a new file)");
   app.add_subcommand("restore", "make FILE the journal of an empty data dir")
     ->add_option("FILE", o.file, "a backup made by wagerctl backup")
     ->required();

@@ -78,8 +78,12 @@ market_definition match(const std::string& id) {
           {money{100'000}, money{10'000'000}}, 0};
 }
 
-std::unique_ptr<platform> start_platform(const std::string& data_dir) {
-  auto p = platform::start({.data_dir = data_dir});
+std::unique_ptr<platform> start_platform(const std::string& data_dir,
+                                         journal_layout layout = journal_options{}.layout) {
+  platform_options o;
+  o.data_dir = data_dir;
+  o.journal.layout = layout;
+  auto p = platform::start(std::move(o));
   REQUIRE_MESSAGE(p, message_of(p.error()));
   return std::move(*p);
 }
@@ -100,8 +104,9 @@ bet place(platform& p, const std::string& user, const std::string& request,
 //   u1 deposits 10000, stakes 1000 on home at 2.00, wins 2000, withdraws 3000
 //   u2 deposits 5000, stakes 500 on away at 3.00, loses
 // Returns u1's bet.
-bet write_settled_ledger(const std::string& data_dir) {
-  auto p = start_platform(data_dir);
+bet write_settled_ledger(const std::string& data_dir,
+                         journal_layout layout = journal_options{}.layout) {
+  auto p = start_platform(data_dir, layout);
   open_market(*p, "m1");
   must<wallet_receipt>([&](auto done) { p->deposit(user_id{"u1"}, request_id{"d1"}, money{10'000}, done); });
   must<wallet_receipt>([&](auto done) { p->deposit(user_id{"u2"}, request_id{"d2"}, money{5000}, done); });
@@ -340,7 +345,7 @@ TEST_CASE("upgrade brings a version 1 journal to the current layout, keeping its
   auto data = dir / "data";
   std::filesystem::create_directories(data);
   auto path = (data / "journal.db").string();
-  // The tables as schema version 1 shipped them, with one stream.
+  // The tables as schema version 1 shipped them, with one stream of 7 events.
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   auto sql = "PRAGMA journal_mode = WAL; PRAGMA application_id = " +
@@ -358,28 +363,108 @@ TEST_CASE("upgrade brings a version 1 journal to the current layout, keeping its
              "INTEGER NOT NULL, result TEXT NOT NULL, at_ms INTEGER NOT NULL, checksum "
              "INTEGER NOT NULL, PRIMARY KEY (stream, request_id)) WITHOUT ROWID;"
              "CREATE INDEX requests_by_age ON requests (at_ms);"
-             "INSERT INTO streams VALUES ('market/old', 'market', 7);"
-             "PRAGMA user_version = 1;";
+             "INSERT INTO streams VALUES ('market/old', 'market', 7);";
+  for (uint64_t seq = 1; seq <= 7; ++seq) {
+    auto payload = "{\"n\":" + std::to_string(seq) + "}";
+    auto sum = static_cast<int64_t>(row_checksum("market/old", seq, "noted", 1, payload));
+    sql += "INSERT INTO events VALUES ('market/old', " + std::to_string(seq) + ", 'noted', 1, '" +
+           payload + "', 1000, " + std::to_string(sum) + ");";
+  }
+  sql += "PRAGMA user_version = 1;";
   auto rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
   sqlite3_close(db);
   REQUIRE(rc == SQLITE_OK);
 
-  auto r = run_ctl({"--data-dir", data.string(), "upgrade"});
+  auto backup = (dir / "before.db").string();
+  auto r = run_ctl({"--data-dir", data.string(), "upgrade", backup});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   auto s = summary(r);
   CHECK(s.at("from_version").as_int64() == 1);
   CHECK(s.at("to_version").as_int64() == journal_schema_version);
+  CHECK(s.at("from_layout").as_string() == "rows");
+  CHECK(s.at("layout").as_string() == "log");
+  CHECK(s.at("upgraded").as_bool());
+  CHECK(s.at("backup").as_string() == backup);
+  CHECK(s.at("streams").as_int64() == 1);
+  CHECK(s.at("events").as_int64() == 7);
   auto after = open_journal_for_inspection(path);
   REQUIRE(after);
   CHECK(*after->query_int("PRAGMA user_version", "") == journal_schema_version);
-  CHECK(*after->query_int("SELECT last_seq FROM streams WHERE stream = 'market/old'", "") == 7);
+  CHECK(*after->query_int("SELECT count(*) FROM layout WHERE name = 'log'", "") == 1);
+  CHECK(*after->query_int("SELECT count(*) FROM events", "") == 0);
+  after->close();
+  // The backup is the file as it was.
+  auto saved = open_journal_for_inspection(backup);
+  REQUIRE(saved);
+  CHECK(*saved->query_int("PRAGMA user_version", "") == 1);
+  CHECK(*saved->query_int("SELECT count(*) FROM events", "") == 7);
+  saved->close();
+  {
+    journal_options o;
+    o.path = path;
+    o.create_if_missing = false;
+    auto j = open_sqlite_journal(std::move(o));
+    REQUIRE_MESSAGE(j, message_of(j.error()));
+    auto events = (*j)->read_events("market/old", 1, 100);
+    REQUIRE(events);
+    REQUIRE(events->size() == 7u);
+    CHECK(events->back().data.payload == "{\"n\":7}");
+    CHECK(events->back().at_ms == 1000);
+  }
+  // The journal checks pass (the money audit does not know these events).
+  auto verified = run_ctl({"--data-dir", data.string(), "verify"});
+  CHECK(at(summary(verified), {"journal", "events"}) == 7);
+  CHECK(at(summary(verified), {"journal", "problems"}) == 0);
 
-  // Already current: nothing to do, the same answer.
+  // Already current: nothing to do, no backup.
   r = run_ctl({"--data-dir", data.string(), "upgrade"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   CHECK(summary(r).at("from_version").as_int64() == journal_schema_version);
+  CHECK_FALSE(summary(r).at("upgraded").as_bool());
+  CHECK(std::distance(std::filesystem::directory_iterator{data},
+                      std::filesystem::directory_iterator{}) == 1);
   r = run_ctl({"--data-dir", (dir / "nothing-here").string(), "upgrade"});
   CHECK(r.status == 2);
+}
+
+TEST_CASE("upgrade rewrites a row journal a platform wrote, and the money and bets stay") {
+  temp_dir dir;
+  auto data = (dir / "data").string();
+  auto b1 = write_settled_ledger(data, journal_layout::rows);
+  auto before = run_ctl({"--data-dir", data, "verify"});
+  REQUIRE_MESSAGE(before.status == 0, before.err);
+
+  // Not while something has the journal open.
+  {
+    auto p = start_platform(data);
+    auto busy = run_ctl({"--data-dir", data, "upgrade", (dir / "busy.db").string()});
+    CHECK(busy.status == 2);
+    CHECK(busy.err.find("in use") != std::string::npos);
+    p->stop();
+  }
+  auto r = run_ctl({"--data-dir", data, "upgrade"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  auto s = summary(r);
+  CHECK(s.at("upgraded").as_bool());
+  CHECK(std::filesystem::is_regular_file(std::string{s.at("backup").as_string()}));
+  auto after = run_ctl({"--data-dir", data, "verify"});
+  REQUIRE_MESSAGE(after.status == 0, after.err);
+  auto money_before = summary(before);
+  auto money_after = summary(after);
+  for (auto* key : {"path", "snapshots"}) {
+    money_before.at("journal").as_object().erase(key);
+    money_after.at("journal").as_object().erase(key);
+  }
+  CHECK(boost::json::serialize(money_after) == boost::json::serialize(money_before));
+
+  auto p = start_platform(data);
+  auto bets = wager::await<std::vector<bet>>([&](auto done) { p->bets(user_id{"u1"}, true, done); });
+  REQUIRE(bets);
+  REQUIRE(bets->size() == 1u);
+  CHECK(bets->front().id == b1.id);
+  auto wallet = must<wallet_balance>([&](auto done) { p->balance(user_id{"u1"}, done); });
+  CHECK(wallet.available == money{10'000 - 1000 + 2000 - 3000});
+  p->stop();
 }
 
 TEST_CASE("bad usage exits 2 with one clear line") {
