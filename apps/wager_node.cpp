@@ -5,6 +5,7 @@
 #include <wager/cluster/cluster_node.hpp>
 #include <wager/actors/platform.hpp>
 #include <wager/persistence/journal.hpp>
+#include <wager/persistence/journal_schema.hpp>
 #include <wager/gateway/api.hpp>
 #include <wager/gateway/feed_listener.hpp>
 #include <wager/gateway/http_server.hpp>
@@ -43,6 +44,24 @@ std::string prepare_data_dir(const std::string& dir) {
   }
   std::filesystem::remove(probe, ec);
   return {};
+}
+
+// A journal an earlier release wrote in the row layout is refused with the
+// command that upgrades it: the node runs the log layout. Any other problem
+// with the file is left to the platform's start, which names it.
+std::string check_journal_layout(const std::string& dir) {
+  auto path = (std::filesystem::path{dir} / "journal.db").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return {};
+  auto db = wager::open_journal_for_inspection(path);
+  if (!db)
+    return {};
+  auto layout = wager::layout_of(*db, path);
+  if (!layout || *layout == wager::journal_layout::log)
+    return {};
+  return "the journal " + path + " has the row layout of an earlier release; run 'wagerctl "
+         "--data-dir " + dir + " upgrade' (it takes a backup first), then start the node again";
 }
 
 std::string default_node_id(uint16_t http_port) {
@@ -138,6 +157,8 @@ int main(int argc, char** argv) {
   wager::configure_logging(level, format);
 
   if (auto err = prepare_data_dir(opts.data_dir); !err.empty())
+    return fail(err);
+  if (auto err = check_journal_layout(opts.data_dir); !err.empty())
     return fail(err);
 
   if (auto err = check_cluster_options(opts); !err.empty())

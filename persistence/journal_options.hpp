@@ -39,8 +39,9 @@ struct journal_options {
   bool create_if_missing = true;
 
   // The layout of a journal this opening creates. A file that exists keeps
-  // the layout it was created with.
-  journal_layout layout = journal_layout::rows;
+  // the layout it was created with (a row-layout file is rewritten in the
+  // log layout by upgrade_to_log_layout, `wagerctl upgrade`).
+  journal_layout layout = journal_layout::log;
 
   // Group commit: the most appends one transaction takes [1, 65536].
   // Larger batches amortize the fsync further but make the appends at the

@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(2048, 4194304));
   app.add_option("--journal-layout", o.journal_layout,
                  "inproc: how the new journal holds its history: rows (one row per event) or "
-                 "log (one frame per group commit) (default rows)")
+                 "log (one frame per group commit) (default log)")
     ->check(CLI::IsMember({"rows", "log"}));
   bool late_decisions = false;
   app.add_flag("--late-decisions", late_decisions,

@@ -38,7 +38,7 @@ struct bench_options {
   bool early_decisions = true;    // inproc: wallet_options::early_decisions
   uint32_t journal_page_size = 4096; // inproc: journal_options::page_size
   uint32_t journal_cache_kib = 2048; // inproc: journal_options::writer_cache_kib
-  std::string journal_layout = "rows"; // inproc: journal_options::layout, rows or log
+  std::string journal_layout = "log"; // inproc: journal_options::layout, rows or log
   // http
   std::string url;               // one or more nodes, comma-separated
   std::vector<std::string> urls; // `url` split at commas

@@ -6,6 +6,8 @@
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
+#include "wager/persistence/sqlite_journal.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
@@ -299,6 +301,39 @@ TEST_CASE("an unusable data dir exits non-zero with one clear line") {
   auto err = node.drain_stderr();
   CHECK(err.find("data dir") != std::string::npos);
   CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+}
+
+TEST_CASE("a row-layout journal is refused with the command that upgrades it, and starts once "
+          "upgraded") {
+  wager::test::temp_dir dir;
+  auto data = dir / "data";
+  std::filesystem::create_directories(data);
+  {
+    wager::journal_options o;
+    o.path = (data / "journal.db").string();
+    o.layout = wager::journal_layout::rows;
+    auto j = wager::open_sqlite_journal(std::move(o));
+    REQUIRE(j);
+  }
+  {
+    child_process node{node_binary, node_args(dir)};
+    auto status = node.wait(30s);
+    REQUIRE(status.has_value());
+    CHECK(*status != 0);
+    CHECK_FALSE(node.read_line(1s).has_value()); // no ready line
+    auto err = node.drain_stderr();
+    CHECK(err.rfind("wager-node: ", 0) == 0);
+    CHECK(err.find("row layout") != std::string::npos);
+    CHECK(err.find("wagerctl --data-dir " + data.string() + " upgrade") != std::string::npos);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  }
+  child_process upgrade{wager::test::binary("apps/wagerctl"),
+                        {"--data-dir", data.string(), "upgrade"}};
+  auto upgraded = upgrade.wait(60s);
+  REQUIRE(upgraded.has_value());
+  REQUIRE_MESSAGE(*upgraded == 0, upgrade.drain_stderr());
+  child_process node{node_binary, node_args(dir)};
+  REQUIRE(read_ready(node));
 }
 
 TEST_CASE("a port already in use is refused with one clear line") {
