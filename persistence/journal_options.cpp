@@ -42,6 +42,7 @@ caf::error validate(const journal_options& o) {
   WAGER_CHECK_BOUND(snapshot_every, 1, 10000000)
   WAGER_CHECK_BOUND(prune_interval_ms, 10, 3600000)
   WAGER_CHECK_BOUND(prune_rows_max, 1, 1000000)
+  WAGER_CHECK_BOUND(index_checkpoint_frames, 0, 1073741824)
   WAGER_CHECK_BOUND(wal_autocheckpoint_pages, 100, 1000000)
   WAGER_CHECK_BOUND(writer_cache_kib, 2048, 4194304)
   WAGER_CHECK_BOUND(page_size, 512, 65536)

@@ -100,6 +100,14 @@ struct journal_options {
   uint32_t prune_interval_ms = 10000;
   uint32_t prune_rows_max = 10000;
 
+  // The log layout: frames appended to the log (by any process) after which
+  // the writer, between batches, saves its index as the file's checkpoint
+  // (log_journal.hpp, save_index_checkpoint) [0, 1073741824]; it saves one
+  // when it closes too. A journal opening loads the checkpoint and reads
+  // only the frames after it. 0 never saves one: every opening reads every
+  // frame.
+  uint32_t index_checkpoint_frames = 20000;
+
   // WAL pages after which a commit checkpoints the WAL into the main file
   // [100, 1000000]. Larger means fewer (but longer) checkpoints.
   uint32_t wal_autocheckpoint_pages = 4000;

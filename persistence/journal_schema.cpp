@@ -90,9 +90,20 @@ CREATE TABLE layout (
 INSERT INTO layout (id, name) VALUES (1, 'rows');
 )sql";
 
+// Version 4: the log index checkpoint (log_journal.hpp): the in-memory index
+// of the log layout as it stood at one frame, in parts, so start-up reads
+// only the frames after it. Empty in the row layout.
+constexpr const char* schema_v4 = R"sql(
+CREATE TABLE index_checkpoint (
+  part     INTEGER NOT NULL PRIMARY KEY,
+  position INTEGER NOT NULL,
+  data     BLOB    NOT NULL
+);
+)sql";
+
 // migrations[v] brings a file from version v to v + 1. Version 0 is a file
 // with no schema yet. Append here; never edit a shipped migration.
-constexpr const char* migrations[] = {schema_v1, schema_v2, schema_v3};
+constexpr const char* migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 static_assert(std::size(migrations) == journal_schema_version);
 
 caf::error journal_error(const std::string& path, const std::string& what) {

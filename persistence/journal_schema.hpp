@@ -19,7 +19,7 @@
 namespace wager {
 
 inline constexpr int64_t journal_application_id = 0x57414752; // "WAGR"
-inline constexpr int64_t journal_schema_version = 3;
+inline constexpr int64_t journal_schema_version = 4;
 
 // How a connection will be used.
 enum class journal_role {

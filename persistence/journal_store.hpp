@@ -70,6 +70,12 @@ public:
   // Forgets at most max_count stored request results answered before
   // cutoff_ms, outside any batch. Returns how many it forgot.
   virtual caf::expected<uint64_t> prune_requests(int64_t cutoff_ms, uint32_t max_count) = 0;
+
+  // Work between batches, outside any transaction: after each batch, and
+  // once more when the writer stops (`closing`). The log layout saves its
+  // index checkpoint here. Failures are the store's to log: nothing
+  // answered depends on it.
+  virtual void between_batches(bool closing) { (void)closing; }
 };
 
 // --- shared by the SQLite stores ---

@@ -95,7 +95,9 @@ void journal_writer::run() {
     batch.clear();
     if (options_.request_retention_ms > 0 && clock::now() >= next_prune_)
       prune_requests();
+    store_->between_batches(false);
   }
+  store_->between_batches(true);
 }
 
 bool journal_writer::take_batch(std::vector<op>& batch) {

@@ -7,10 +7,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <limits>
-#include <tuple>
 #include <mutex>
+#include <tuple>
 #include <unordered_set>
 
 namespace wager {
@@ -373,6 +374,365 @@ uint64_t log_index::prune_requests(int64_t cutoff_ms, uint32_t max_count) {
   return pruned;
 }
 
+// --- the index checkpoint ---------------------------------------------------------
+//
+// log_index::save()'s bytes, format version 1. varint as in log_frame.hpp
+// (unsigned LEB128); u64 and u32 little-endian; bytes is a varint length
+// and that many bytes.
+//
+//   u8      version, 1
+//   varint  applied (the last frame taken in)
+//   32 B    the SHA-256 of that frame
+//   varint  stream count; per stream, in name order:
+//     bytes   name
+//     varint  last_seq, last_position, before_position
+//     u8      open work, 0 or 1
+//     varint  record count; the last record's first seq and frame
+//     bytes   the record list's varints (record_list)
+//     varint  mark count; per mark: first seq, frame, offset
+//   varint  stored request count; per request, in the order taken in:
+//     u64     hash; varint frame
+//   varint  request frame count; per frame: varint position, varint at_ms
+//   u32     CRC32C of every byte before it
+
+struct index_codec {
+  static void put_u64(std::vector<uint8_t>& out, uint64_t v) {
+    for (int i = 0; i < 8; ++i)
+      out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+
+  static void put_bytes(std::vector<uint8_t>& out, std::span<const uint8_t> bytes) {
+    put_varint(out, bytes.size());
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+
+  // Reads with every length checked against what is left.
+  struct reader {
+    std::span<const uint8_t> in;
+    size_t at = 0;
+    bool bad = false;
+
+    uint64_t varint() {
+      uint64_t v = 0;
+      for (int shift = 0; shift < 70; shift += 7) {
+        if (at >= in.size()) {
+          bad = true;
+          return 0;
+        }
+        auto byte = in[at++];
+        v |= uint64_t{byte & 0x7fu} << shift;
+        if ((byte & 0x80) == 0)
+          return v;
+      }
+      bad = true;
+      return 0;
+    }
+
+    uint8_t u8() {
+      if (at >= in.size()) {
+        bad = true;
+        return 0;
+      }
+      return in[at++];
+    }
+
+    uint64_t u64() {
+      uint64_t v = 0;
+      for (int i = 0; i < 8; ++i)
+        v |= uint64_t{u8()} << (8 * i);
+      return v;
+    }
+
+    std::span<const uint8_t> bytes() {
+      auto n = varint();
+      if (bad || n > in.size() - at) {
+        bad = true;
+        return {};
+      }
+      auto out = in.subspan(at, n);
+      at += n;
+      return out;
+    }
+
+    // A count of items each taking at least `least` bytes: more than the
+    // bytes left could hold is malformed (and never allocated).
+    uint64_t count(size_t least) {
+      auto n = varint();
+      if (bad || n > (in.size() - at) / least) {
+        bad = true;
+        return 0;
+      }
+      return n;
+    }
+  };
+
+  static void save_records(std::vector<uint8_t>& out, const record_list& list) {
+    put_varint(out, list.size_);
+    put_varint(out, list.last_.first_seq);
+    put_varint(out, list.last_.position);
+    put_bytes(out, list.bytes_);
+    put_varint(out, list.marks_.size());
+    for (auto& m : list.marks_) {
+      put_varint(out, m.record.first_seq);
+      put_varint(out, m.record.position);
+      put_varint(out, m.offset);
+    }
+  }
+
+  static bool load_records(reader& in, record_list& list) {
+    list.size_ = in.varint();
+    list.last_.first_seq = in.varint();
+    list.last_.position = in.varint();
+    auto bytes = in.bytes();
+    list.bytes_.assign(bytes.begin(), bytes.end());
+    auto marks = in.count(3);
+    list.marks_.reserve(marks);
+    for (uint64_t i = 0; i < marks && !in.bad; ++i) {
+      record_list::mark m;
+      m.record.first_seq = in.varint();
+      m.record.position = in.varint();
+      m.offset = in.varint();
+      if (m.offset >= list.bytes_.size())
+        return false;
+      list.marks_.push_back(m);
+    }
+    if (in.bad || list.marks_.size() != (list.size_ == 0 ? 0 : (list.size_ - 1) / record_list::mark_every))
+      return false;
+    // The varints decode to exactly size_ records, seqs rising and frames
+    // not falling, ending at last_, each mark where its record starts: so
+    // record_list::covering never reads past its bytes.
+    record_location at{};
+    size_t offset = 0;
+    reader records{list.bytes_};
+    for (size_t i = 0; i < list.size_; ++i) {
+      if (i > 0 && i % record_list::mark_every == 0) {
+        auto& m = list.marks_[i / record_list::mark_every - 1];
+        if (m.offset != offset)
+          return false;
+      }
+      auto seq_delta = records.varint();
+      auto position_delta = records.varint();
+      if (records.bad || (i > 0 && seq_delta == 0))
+        return false;
+      at.first_seq += seq_delta;
+      at.position += position_delta;
+      offset = records.at;
+      if (i > 0 && i % record_list::mark_every == 0
+          && !(list.marks_[i / record_list::mark_every - 1].record == at))
+        return false;
+    }
+    return records.at == list.bytes_.size() && (list.size_ == 0 || at == list.last_);
+  }
+
+  // REQUIRES: the index's lock is held.
+  static void clear_locked(log_index& index) {
+    index.streams_.clear();
+    index.open_.clear();
+    index.requests_.clear();
+    index.colliding_.clear();
+    index.request_order_.clear();
+    index.request_frames_.clear();
+    index.applied_ = 0;
+    index.last_hash_ = {};
+  }
+
+  static void clear(log_index& index) {
+    std::unique_lock lock{index.mutex_};
+    clear_locked(index);
+  }
+
+  static std::vector<uint8_t> save(const log_index& index) {
+    std::vector<uint8_t> out;
+    std::shared_lock lock{index.mutex_};
+    out.reserve(64 + index.streams_.size() * 48 + index.request_order_.size() * 12);
+    out.push_back(1);
+    put_varint(out, index.applied_);
+    out.insert(out.end(), index.last_hash_.begin(), index.last_hash_.end());
+    put_varint(out, index.streams_.size());
+    for (auto& [name, s] : index.streams_) {
+      put_bytes(out, std::span{reinterpret_cast<const uint8_t*>(name.data()), name.size()});
+      put_varint(out, s.last_seq);
+      put_varint(out, s.last_position);
+      put_varint(out, s.before_position);
+      out.push_back(s.open_work ? 1 : 0);
+      save_records(out, s.records);
+    }
+    put_varint(out, index.request_order_.size());
+    for (auto& r : index.request_order_) {
+      put_u64(out, r.hash);
+      put_varint(out, r.position);
+    }
+    put_varint(out, index.request_frames_.size());
+    for (auto& f : index.request_frames_) {
+      put_varint(out, f.position);
+      put_varint(out, static_cast<uint64_t>(f.at_ms));
+    }
+    auto crc = crc32c(out);
+    for (int i = 0; i < 4; ++i)
+      out.push_back(static_cast<uint8_t>(crc >> (8 * i)));
+    return out;
+  }
+
+  static caf::error load(log_index& index, std::span<const uint8_t> bytes) {
+    auto malformed = [](const std::string& what) {
+      return corrupt("the log index checkpoint is malformed: " + what);
+    };
+    if (bytes.size() < 1 + 1 + 32 + 4)
+      return malformed("too short");
+    uint32_t stored = 0;
+    for (size_t i = 0; i < 4; ++i)
+      stored |= uint32_t{bytes[bytes.size() - 4 + i]} << (8 * i);
+    auto body = bytes.first(bytes.size() - 4);
+    if (crc32c(body) != stored)
+      return malformed("its CRC does not match");
+    reader in{body};
+    if (in.u8() != 1)
+      return malformed("unknown version");
+    std::unique_lock lock{index.mutex_};
+    if (index.applied_ != 0 || !index.streams_.empty() || !index.request_order_.empty())
+      return malformed("loaded into an index in use");
+    auto fail = [&](const std::string& what) {
+      clear_locked(index);
+      return malformed(what);
+    };
+    auto applied = in.varint();
+    frame_hash hash{};
+    for (auto& b : hash)
+      b = in.u8();
+    auto streams = in.count(6);
+    std::string previous;
+    for (uint64_t i = 0; i < streams && !in.bad; ++i) {
+      auto name = in.bytes();
+      std::string stream{reinterpret_cast<const char*>(name.data()), name.size()};
+      if (i > 0 && stream <= previous)
+        return fail("streams out of order at " + stream);
+      log_index::stream_state s;
+      s.last_seq = in.varint();
+      s.last_position = in.varint();
+      s.before_position = in.varint();
+      auto open = in.u8();
+      if (open > 1 || s.last_position > applied || s.before_position > s.last_position)
+        return fail("stream " + stream);
+      s.open_work = open == 1;
+      if (!load_records(in, s.records))
+        return fail("the records of " + stream);
+      if (s.open_work)
+        index.open_.insert(index.open_.end(), stream);
+      previous = stream;
+      index.streams_.emplace_hint(index.streams_.end(), std::move(stream), std::move(s));
+    }
+    auto requests = in.count(9);
+    for (uint64_t i = 0; i < requests && !in.bad; ++i) {
+      log_index::stored r{in.u64(), in.varint()};
+      if (r.position > applied || r.position == 0)
+        return fail("a stored request's frame");
+      if (!index.requests_.try_emplace(r.hash, r.position).second)
+        index.colliding_.emplace(r.hash, r.position);
+      index.request_order_.push_back(r);
+    }
+    auto frames = in.count(2);
+    for (uint64_t i = 0; i < frames && !in.bad; ++i) {
+      log_index::request_frame f{in.varint(), static_cast<int64_t>(in.varint())};
+      if (f.position > applied || f.position == 0 || f.at_ms < 0)
+        return fail("a request frame");
+      index.request_frames_.push_back(f);
+    }
+    if (in.bad)
+      return fail("truncated");
+    if (in.at != body.size())
+      return fail("bytes after the end");
+    index.applied_ = applied;
+    index.last_hash_ = hash;
+    return {};
+  }
+};
+
+std::vector<uint8_t> log_index::save() const {
+  return index_codec::save(*this);
+}
+
+caf::error log_index::load(std::span<const uint8_t> bytes) {
+  return index_codec::load(*this, bytes);
+}
+
+namespace {
+
+constexpr size_t checkpoint_part_bytes = 64u << 20;
+
+} // namespace
+
+caf::error save_index_checkpoint(const log_index& index, sqlite::connection& db) {
+  auto bytes = index.save();
+  auto position = static_cast<int64_t>(index_codec::reader{bytes, 1}.varint());
+  if (auto err = db.exec("BEGIN IMMEDIATE; DELETE FROM index_checkpoint",
+                         "replacing the log index checkpoint"))
+    return err;
+  sqlite::statement insert{db.get(),
+                           "INSERT INTO index_checkpoint (part, position, data) VALUES (?1, ?2, ?3)"};
+  int64_t part = 0;
+  for (size_t at = 0; at < bytes.size(); at += checkpoint_part_bytes, ++part) {
+    auto n = std::min(checkpoint_part_bytes, bytes.size() - at);
+    insert.bind(1, part).bind(2, position).bind_blob(3, std::span{bytes}.subspan(at, n));
+    auto rc = insert.step();
+    insert.reset();
+    if (rc != SQLITE_DONE) {
+      auto err = sqlite::failure(db.get(), rc, "writing the log index checkpoint");
+      db.exec("ROLLBACK", "rolling back the log index checkpoint");
+      return err;
+    }
+  }
+  insert = {};
+  if (auto err = db.exec("COMMIT", "committing the log index checkpoint")) {
+    db.exec("ROLLBACK", "rolling back the log index checkpoint");
+    return err;
+  }
+  return {};
+}
+
+caf::expected<bool> load_index_checkpoint(log_index& index, journal_reader& file) {
+  auto& db = file.connection();
+  sqlite::statement parts{db.get(),
+                          "SELECT part, position, data FROM index_checkpoint ORDER BY part"};
+  std::vector<uint8_t> bytes;
+  int64_t position = -1;
+  int64_t expected_part = 0;
+  int rc;
+  while ((rc = parts.step()) == SQLITE_ROW) {
+    if (parts.column_int(0) != expected_part++
+        || (position >= 0 && parts.column_int(1) != position)) {
+      log().warn("journal: the log index checkpoint's parts do not match; reading every frame");
+      return false;
+    }
+    position = parts.column_int(1);
+    auto data = parts.column_blob(2);
+    bytes.insert(bytes.end(), data.begin(), data.end());
+  }
+  if (rc != SQLITE_DONE)
+    return sqlite::failure(db.get(), rc, "reading the log index checkpoint");
+  if (position <= 0)
+    return false;
+  if (auto err = index.load(bytes)) {
+    log().warn("journal: {}; reading every frame", message_of(err));
+    return false;
+  }
+  // It must describe this log: its last frame is here, with its hash.
+  auto& st = file.frame_at();
+  sqlite::reset_on_exit reset{st};
+  st.bind(1, position);
+  rc = st.step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return sqlite::failure(db.get(), rc, "reading frame " + std::to_string(position));
+  if (index.applied() != static_cast<uint64_t>(position) || rc == SQLITE_DONE
+      || hash_of_frame(st.column_blob(0)) != index.last_hash()) {
+    log().warn("journal: the log index checkpoint at frame {} does not match the log; reading "
+               "every frame",
+               position);
+    index_codec::clear(index);
+    return false;
+  }
+  return true;
+}
+
 caf::error catch_up(log_index& index, journal_reader& file) {
   for (;;) {
     auto& st = file.frames_after();
@@ -557,6 +917,35 @@ public:
     return index_->prune_requests(cutoff_ms, max_count);
   }
 
+  void between_batches(bool closing) override {
+    if (options_.index_checkpoint_frames == 0)
+      return;
+    if (!checkpointed_) {
+      auto at = db().query_int("SELECT coalesce(max(position), 0) FROM index_checkpoint",
+                               "reading the log index checkpoint");
+      if (!at) {
+        log().warn("journal {}: {}", options_.path, message_of(at.error()));
+        return;
+      }
+      checkpointed_ = static_cast<uint64_t>(*at);
+    }
+    auto applied = index_->applied();
+    if (applied <= *checkpointed_
+        || (!closing && applied - *checkpointed_ < options_.index_checkpoint_frames))
+      return;
+    auto started = std::chrono::steady_clock::now();
+    if (auto err = save_index_checkpoint(*index_, db())) {
+      log().warn("journal {}: {}", options_.path, message_of(err));
+      checkpointed_ = applied; // try again after as many frames more
+      return;
+    }
+    checkpointed_ = applied;
+    log().debug("journal {}: log index checkpoint at frame {} in {} ms", options_.path, applied,
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count());
+  }
+
 private:
   // What this attempt did to one stream.
   struct pending_stream {
@@ -593,6 +982,7 @@ private:
   std::unordered_map<std::string, pending_stream> pending_;
   std::unordered_set<std::string> pending_requests_;
   std::unordered_map<std::string, uint64_t> recent_;
+  std::optional<uint64_t> checkpointed_; // the frame of the file's checkpoint
 };
 
 } // namespace

@@ -44,6 +44,7 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -79,6 +80,7 @@ public:
   std::vector<record_location> covering(uint64_t from, uint64_t last_seq, uint64_t count) const;
 
 private:
+  friend struct index_codec;
   static constexpr size_t mark_every = 64;
   // Record number mark_every x (k + 1), and where its difference starts.
   struct mark {
@@ -144,7 +146,18 @@ public:
   // Forgets at most max_count requests answered before cutoff_ms.
   uint64_t prune_requests(int64_t cutoff_ms, uint32_t max_count);
 
+  // The whole index as bytes, as it stands at applied(): what start-up
+  // loads instead of reading every frame (save_index_checkpoint). Stored
+  // requests are kept as their hashes, so the index that loads them must
+  // use the same hasher.
+  std::vector<uint8_t> save() const;
+  // Makes this index, which must be empty (nothing applied), the one save()
+  // wrote. errc::journal_failure when the bytes are damaged (their CRC32C)
+  // or malformed; the index is then left empty.
+  caf::error load(std::span<const uint8_t> bytes);
+
 private:
+  friend struct index_codec;
   struct stream_state {
     uint64_t last_seq = 0;
     uint64_t last_position = 0;
@@ -186,6 +199,22 @@ private:
 // Takes every frame after index.applied() into the index, reading through
 // `file` (any connection to the journal), in pages.
 caf::error catch_up(log_index& index, journal_reader& file);
+
+// The index checkpoint: log_index::save()'s bytes in the index_checkpoint
+// table (journal_schema.cpp, version 4), in parts of at most 64 MiB, all
+// naming the frame they were taken at. Start-up loads it and reads only the
+// frames after it, instead of every frame from the first.
+//
+// Writes the index as the file's checkpoint, replacing the one before, in
+// one transaction on `db` (the writer connection, outside a batch).
+caf::error save_index_checkpoint(const log_index& index, sqlite::connection& db);
+// Loads the file's checkpoint into `index` (empty) when it still describes
+// this log: the frame it was taken at is there and hashes to what the
+// checkpoint says. Returns whether it did. A checkpoint that is damaged or
+// describes another log is not an error: the index stays empty and is
+// rebuilt from the frames (the chain before the checkpoint is then checked
+// again, as `wagerctl verify` always does). A file that fails to read is.
+caf::expected<bool> load_index_checkpoint(log_index& index, journal_reader& file);
 
 // The log layout's store, writing through `db` (the writer connection) and
 // keeping `index` up after each commit.

@@ -146,12 +146,18 @@ public:
     readers_ = std::make_unique<reader_pool>(options_);
   }
 
-  // The log layout: reads every frame into the index before the journal
-  // is used, checking the hash chain.
+  // The log layout: loads the index checkpoint, if the file has one that
+  // matches its log, then reads every frame after it into the index,
+  // checking the hash chain from there, before the journal is used.
   caf::error load_index() {
     if (index_ == nullptr)
       return {};
-    return readers_->with_reader([&](journal_reader& r) { return catch_up(*index_, r); });
+    return readers_->with_reader([&](journal_reader& r) -> caf::error {
+      if (options_.index_checkpoint_frames > 0)
+        if (auto loaded = load_index_checkpoint(*index_, r); !loaded)
+          return loaded.error();
+      return catch_up(*index_, r);
+    });
   }
 
   ~sqlite_journal() override {

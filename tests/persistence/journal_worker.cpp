@@ -73,9 +73,12 @@ std::unique_ptr<journal> open_journal(journal_options options) {
   options.busy_timeout_ms = 60000;
   // The layout of a journal the worker creates: as the suite that started
   // it runs (journal_support.hpp).
-  if (auto* layout = std::getenv("WAGER_TEST_JOURNAL_LAYOUT");
-      layout != nullptr && std::string_view{layout} == "log")
-    options.layout = journal_layout::log;
+  auto* layout = std::getenv("WAGER_TEST_JOURNAL_LAYOUT");
+  options.layout = layout != nullptr && std::string_view{layout} == "log" ? journal_layout::log
+                                                                          : journal_layout::rows;
+  // Index checkpoints every few frames, so crashes and power losses strike
+  // while one is written, and recoveries open from one.
+  options.index_checkpoint_frames = 20;
   auto j = open_sqlite_journal(options);
   if (!j)
     die(message_of(j.error()));

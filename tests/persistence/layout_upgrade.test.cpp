@@ -92,7 +92,7 @@ TEST_CASE("a row journal rewritten in the log layout answers every read as befor
     // Random appends: one to several events, some with a request, some
     // with only a request (a refusal stored with no events), some marking
     // open work; a long stream so its records span many frames.
-    for (int i = 0; i < 3000; ++i) {
+    for (int i = 0; i < 1500; ++i) {
       auto& stream = streams[i % 7 == 0 ? streams.size() - 1 : random() % (streams.size() - 1)];
       auto& seq = seqs[stream];
       append_request r{stream, seq, {}, std::nullopt};

@@ -31,6 +31,14 @@ journal_options log_options(const std::string& path) {
   return o;
 }
 
+int64_t query_int(const std::string& path, const std::string& sql) {
+  auto db = open_journal_for_inspection(path);
+  REQUIRE(db);
+  auto v = db->query_int(sql, "test query");
+  REQUIRE(v);
+  return *v;
+}
+
 int64_t count(const std::string& path, const std::string& table) {
   auto db = open_journal_for_inspection(path);
   REQUIRE(db);
@@ -121,10 +129,17 @@ TEST_CASE("a frame changed and resealed with a valid CRC is caught by the next f
   REQUIRE(report);
   REQUIRE_FALSE(report->ok());
   CHECK(report->problems.front().find("frame 4 does not hold the SHA-256") != std::string::npos);
-  auto reopened = open_sqlite_journal(log_options(path));
+  // Reading every frame at open (no index checkpoint), the journal refuses.
+  auto every_frame = log_options(path);
+  every_frame.index_checkpoint_frames = 0;
+  auto reopened = open_sqlite_journal(every_frame);
   REQUIRE_FALSE(reopened);
   CHECK(code_of(reopened.error()) == errc::journal_failure);
   CHECK(message_of(reopened.error()).find("frame 4") != std::string::npos);
+  // With the checkpoint the journal saved at close (frame 6), an opening
+  // reads no frame before it: the change is found by verify, as above.
+  auto from_checkpoint = open_sqlite_journal(log_options(path));
+  REQUIRE_MESSAGE(from_checkpoint, message_of(from_checkpoint.error()));
 }
 
 namespace {
@@ -276,5 +291,211 @@ TEST_CASE("reading whole streams at once gives each stream the events reading it
       CHECK(alone->size() == index.stream(subset[i]).last_seq);
       CHECK(*alone == (*all)[i]);
     }
+  }
+}
+
+// --- the index checkpoint ---------------------------------------------------------
+
+namespace {
+
+// Everything an index answers about `streams` and `requests`.
+std::string describe(const log_index& index, int streams, int requests) {
+  std::string out = "applied " + std::to_string(index.applied()) + "\n";
+  for (int i = 0; i < streams; ++i) {
+    auto name = "wallet/s" + std::to_string(i);
+    auto view = index.stream(name);
+    out += name + " " + std::to_string(view.last_seq) + " " + std::to_string(view.last_position);
+    for (uint64_t from = 1; from <= view.last_seq + 1; from += 3)
+      for (auto& r : index.records_from(name, from, 5))
+        out += " " + std::to_string(r.first_seq) + "@" + std::to_string(r.position);
+    out += "\n";
+  }
+  for (int i = 0; i < requests; ++i)
+    for (int s = 0; s < streams; ++s)
+      for (auto p : index.request_frames("wallet/s" + std::to_string(s), "r" + std::to_string(i)))
+        out += "r" + std::to_string(i) + "/" + std::to_string(s) + "@" + std::to_string(p) + " ";
+  for (auto open : {false, true})
+    for (auto& name : index.streams("wallet", "", 1000, open))
+      out += (open ? " open:" : " ") + name;
+  return out + " requests " + std::to_string(index.requests());
+}
+
+} // namespace
+
+TEST_CASE("an index saved and loaded answers as the index it was saved from, and goes on alike") {
+  std::mt19937_64 random{1206};
+  chain_builder chain;
+  // Frames of random records: 1..3 events, or none with a request; several
+  // records of a stream in one frame; streams with more than 64 records.
+  for (int f = 0; f < 400; ++f) {
+    std::vector<std::pair<int, size_t>> records;
+    auto n = 1 + random() % 6;
+    for (uint64_t k = 0; k < n; ++k)
+      records.emplace_back(static_cast<int>(random() % 9), random() % 4);
+    chain.add(records);
+  }
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{137}, size_t{399}}) {
+    CAPTURE(cut);
+    log_index original;
+    for (size_t i = 0; i < cut; ++i)
+      REQUIRE_FALSE(original.apply(chain.decoded()[i], chain.frames()[i]));
+    auto bytes = original.save();
+    log_index loaded;
+    auto err = loaded.load(bytes);
+    REQUIRE_MESSAGE(!err, message_of(err));
+    CHECK(describe(loaded, 9, 400) == describe(original, 9, 400));
+    CHECK(loaded.last_hash() == original.last_hash());
+    CHECK(loaded.save() == bytes);
+    // The frames after the cut go into both alike, checked against the
+    // loaded hash and back-pointers; pruning forgets the same requests.
+    for (size_t i = cut; i < chain.frames().size(); ++i) {
+      REQUIRE_FALSE(original.apply(chain.decoded()[i], chain.frames()[i]));
+      REQUIRE_FALSE(loaded.apply(chain.decoded()[i], chain.frames()[i]));
+    }
+    CHECK(describe(loaded, 9, 400) == describe(original, 9, 400));
+  }
+}
+
+TEST_CASE("a damaged or truncated index checkpoint is refused and leaves the index empty") {
+  chain_builder chain;
+  for (int f = 0; f < 80; ++f)
+    chain.add({{f % 3, 1}, {(f + 1) % 3, 0}});
+  log_index original;
+  for (size_t i = 0; i < chain.frames().size(); ++i)
+    REQUIRE_FALSE(original.apply(chain.decoded()[i], chain.frames()[i]));
+  auto bytes = original.save();
+  for (size_t at = 0; at < bytes.size(); at += 7) {
+    auto damaged = bytes;
+    damaged[at] ^= 0x10;
+    log_index index;
+    auto err = index.load(damaged);
+    REQUIRE(err);
+    CHECK(message_of(err).find("checkpoint") != std::string::npos);
+    CHECK(index.applied() == 0u);
+    CHECK(index.stream("wallet/s0").last_seq == 0u);
+    // Still usable: the frames from the first go in.
+    REQUIRE_FALSE(index.apply(chain.decoded()[0], chain.frames()[0]));
+  }
+  for (size_t size : {size_t{0}, size_t{10}, bytes.size() - 1}) {
+    log_index index;
+    CHECK(index.load(std::span{bytes}.first(size)));
+    CHECK(index.applied() == 0u);
+  }
+}
+
+TEST_CASE("a journal saves its index checkpoint every so many frames and at close, and opens "
+          "from it reading only the frames after it") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  auto options = log_options(path);
+  options.index_checkpoint_frames = 5;
+  auto checkpoint_at = [&] {
+    return query_int(path, "SELECT coalesce(max(position), 0) FROM index_checkpoint");
+  };
+  std::vector<std::string> streams{"wallet/a", "wallet/b", "market/m"};
+  std::map<std::string, uint64_t> seqs;
+  auto append_round = [&](journal& j, int round) {
+    for (auto& stream : streams) {
+      append_request r{stream, seqs[stream], {amount_event("deposited", round)}, std::nullopt};
+      r.request = request_record{"q" + std::to_string(round) + stream, "{}"};
+      r.open_work = round % 2 == 0;
+      REQUIRE(append_sync(j, std::move(r)));
+      ++seqs[stream];
+    }
+  };
+  auto reads = [&](journal& j) {
+    std::string out;
+    for (auto& stream : streams) {
+      auto events = j.read_events(stream, 1, 1000);
+      REQUIRE(events);
+      out += stream + ":" + std::to_string(events->size()) + ":" +
+             std::to_string(*j.last_seq(stream)) + " ";
+      auto found = j.find_request(stream, "q3" + stream);
+      REQUIRE(found);
+      out += found->has_value() ? std::to_string((*found)->seq) + " " : "none ";
+    }
+    auto open = j.list_open_streams("wallet", "", 10);
+    REQUIRE(open);
+    out += std::to_string(open->size());
+    return out;
+  };
+  std::string before;
+  {
+    auto j = open_or_fail(options);
+    for (int round = 0; round < 4; ++round) // 12 frames, one append each
+      append_round(*j, round);
+    // Saved between batches once 5 frames had passed since the last: at 5
+    // and at 10.
+    CHECK(checkpoint_at() == 10);
+    before = reads(*j);
+  }
+  CHECK(checkpoint_at() == 12); // and at close
+  {
+    // A second opening while the first is open: it loads frame 12's
+    // checkpoint, then the frames the other appended after it.
+    auto first = open_or_fail(options);
+    append_round(*first, 4); // frames 13..15
+    append_round(*first, 5); // 16..18: a checkpoint at 15 between them
+    auto second = open_or_fail(options);
+    CHECK(reads(*second) == reads(*first));
+    CHECK(reads(*second) != before);
+    auto stale = append_sync(*second, "wallet/a", seqs["wallet/a"] - 1,
+                             {amount_event("deposited", 1)});
+    REQUIRE_FALSE(stale);
+    CHECK(code_of(stale.error()) == errc::sequence_conflict);
+  }
+  // Every frame is needed only without a checkpoint: delete frames 1..17
+  // in a copy and the journal still opens from the checkpoint at 18, but
+  // not without it.
+  auto copy = (dir / "copy.db").string();
+  REQUIRE(backup_journal(path, copy));
+  {
+    sqlite::connection db;
+    REQUIRE_FALSE(db.open(copy, sqlite::open_mode::read_write));
+    REQUIRE_FALSE(db.exec("DELETE FROM log WHERE position < 18", "deleting frames"));
+  }
+  auto copy_options = log_options(copy);
+  CHECK(open_sqlite_journal(copy_options));
+  copy_options.index_checkpoint_frames = 0;
+  CHECK_FALSE(open_sqlite_journal(copy_options));
+}
+
+TEST_CASE("a checkpoint that does not describe the log is ignored and every frame is read") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  auto longer = (dir / "longer.db").string(); // 7 frames
+  auto same_length = (dir / "same.db").string(); // 6 other frames
+  {
+    auto j = open_or_fail(log_options(path));
+    fill(*j);
+  }
+  {
+    auto j = open_or_fail(log_options(longer));
+    fill(*j);
+    REQUIRE(append_sync(*j, "wallet/c", 0, {amount_event("deposited", 5)}));
+  }
+  {
+    auto j = open_or_fail(log_options(same_length));
+    for (uint64_t seq = 0; seq < 6; ++seq)
+      REQUIRE(append_sync(*j, "wallet/c", seq, {amount_event("deposited", 5)}));
+  }
+  CHECK(query_int(path, "SELECT max(position) FROM index_checkpoint") == 6);
+  // Another journal's checkpoint put into this one: one taken at a frame
+  // this log does not have, then one at frame 6 of another log.
+  for (auto* from : {&longer, &same_length}) {
+    CAPTURE(*from);
+    {
+      sqlite::connection db;
+      REQUIRE_FALSE(db.open(path, sqlite::open_mode::read_write));
+      REQUIRE_FALSE(db.exec("ATTACH '" + *from + "' AS other; DELETE FROM index_checkpoint; "
+                            "INSERT INTO index_checkpoint SELECT * FROM other.index_checkpoint",
+                            "copying a checkpoint"));
+    }
+    auto j = open_or_fail(log_options(path));
+    CHECK(*j->last_seq("wallet/c") == 0u); // not the other journal's stream
+    CHECK(*j->last_seq("wallet/a") == 3u);
+    auto events = j->read_events("wallet/b", 1, 10);
+    REQUIRE(events);
+    CHECK(events->size() == 3u);
   }
 }
