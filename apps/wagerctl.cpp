@@ -189,10 +189,12 @@ int upgrade(const options& o) {
                 "): " + wager::message_of(converted.error()));
   out["upgraded"] = true;
   out["backup"] = backup_file;
-  out["streams"] = converted->streams;
-  out["events"] = converted->events;
-  out["requests"] = converted->requests;
-  out["frames"] = converted->frames;
+  if (converted->converted) {
+    out["streams"] = converted->streams;
+    out["events"] = converted->events;
+    out["requests"] = converted->requests;
+    out["frames"] = converted->frames;
+  }
   print_json(out);
   return exit_ok;
 }

@@ -995,6 +995,23 @@ std::unique_ptr<journal_store> make_log_store(sqlite::connection db,
 
 // --- reads -------------------------------------------------------------------------
 
+namespace {
+
+recorded_event recorded(const log_event& e, uint64_t seq) {
+  return recorded_event{seq, e.at_ms, event{e.type, e.version, e.payload}};
+}
+
+// Events as the journal returns them: upcast by the reader's upcasters.
+caf::error upcast(journal_reader& file, std::vector<recorded_event>& events) {
+  if (auto& upcasters = file.upcasters(); upcasters != nullptr && !upcasters->empty())
+    for (auto& e : events)
+      if (auto err = upcasters->upcast(e.data))
+        return err;
+  return {};
+}
+
+} // namespace
+
 caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, journal_reader& file,
                                                            const std::string& stream,
                                                            uint64_t from_seq,
@@ -1018,14 +1035,11 @@ caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, jou
       if (seq != from + out.size())
         return corrupt(stream + " has no event " + std::to_string(from + out.size()) +
                        " before event " + std::to_string(seq));
-      auto& e = r->events[i];
-      out.push_back(recorded_event{seq, e.at_ms, event{e.type, e.version, e.payload}});
+      out.push_back(recorded(r->events[i], seq));
     }
   }
-  if (auto& upcasters = file.upcasters(); upcasters != nullptr && !upcasters->empty())
-    for (auto& e : out)
-      if (auto err = upcasters->upcast(e.data))
-        return err;
+  if (auto err = upcast(file, out))
+    return err;
   return out;
 }
 
@@ -1072,21 +1086,17 @@ read_log_streams(const log_index& index, journal_reader& file,
       if (r.first_seq != events.size() + 1)
         return corrupt(r.stream + " has no event " + std::to_string(events.size() + 1) +
                        " before event " + std::to_string(r.first_seq));
-      for (size_t i = 0; i < r.events.size(); ++i) {
-        auto& e = r.events[i];
-        events.push_back(recorded_event{r.first_seq + i, e.at_ms, event{e.type, e.version, e.payload}});
-      }
+      for (size_t i = 0; i < r.events.size(); ++i)
+        events.push_back(recorded(r.events[i], r.first_seq + i));
       ++found;
     }
     if (found != last - first)
       return corrupt("frame " + std::to_string(position) + " lacks records the index places in it");
     first = last;
   }
-  if (auto& upcasters = file.upcasters(); upcasters != nullptr && !upcasters->empty())
-    for (auto& events : out)
-      for (auto& e : events)
-        if (auto err = upcasters->upcast(e.data))
-          return err;
+  for (auto& events : out)
+    if (auto err = upcast(file, events))
+      return err;
   return out;
 }
 
