@@ -396,6 +396,9 @@ uint64_t log_index::prune_requests(int64_t cutoff_ms, uint32_t max_count) {
 //   u32     CRC32C of every byte before it
 
 struct index_codec {
+  using stored = log_index::stored;
+  using request_frame = log_index::request_frame;
+
   static void put_u64(std::vector<uint8_t>& out, uint64_t v) {
     for (int i = 0; i < 8; ++i)
       out.push_back(static_cast<uint8_t>(v >> (8 * i)));
@@ -645,6 +648,63 @@ struct index_codec {
     index.last_hash_ = hash;
     return {};
   }
+
+  static bool same_records(const record_list& a, const record_list& b) {
+    if (a.size_ != b.size_ || !(a.last_ == b.last_) || a.bytes_ != b.bytes_
+        || a.marks_.size() != b.marks_.size())
+      return false;
+    for (size_t i = 0; i < a.marks_.size(); ++i)
+      if (!(a.marks_[i].record == b.marks_[i].record) || a.marks_[i].offset != b.marks_[i].offset)
+        return false;
+    return true;
+  }
+
+  // The first way `loaded` differs from `rebuilt` (check_index_checkpoint);
+  // empty when it does not.
+  static std::string difference(const log_index& loaded, const log_index& rebuilt) {
+    std::shared_lock a{loaded.mutex_};
+    std::shared_lock b{rebuilt.mutex_};
+    if (loaded.applied_ != rebuilt.applied_ || loaded.last_hash_ != rebuilt.last_hash_)
+      return "it ends at frame " + std::to_string(loaded.applied_) + ", the log there at frame " +
+             std::to_string(rebuilt.applied_);
+    auto l = loaded.streams_.begin();
+    auto r = rebuilt.streams_.begin();
+    for (; l != loaded.streams_.end() && r != rebuilt.streams_.end(); ++l, ++r) {
+      if (l->first != r->first)
+        return "it has stream " + std::min(l->first, r->first) + " and the log does not, or "
+                                                                 "the other way round";
+      auto& x = l->second;
+      auto& y = r->second;
+      if (x.last_seq != y.last_seq || x.last_position != y.last_position
+          || x.before_position != y.before_position || x.open_work != y.open_work
+          || !same_records(x.records, y.records))
+        return "stream " + l->first + " differs from the log (the log has it at seq " +
+               std::to_string(y.last_seq) + ")";
+    }
+    if (l != loaded.streams_.end() || r != rebuilt.streams_.end())
+      return "it has " + std::to_string(loaded.streams_.size()) + " streams, the log " +
+             std::to_string(rebuilt.streams_.size());
+    auto newest = [](const auto& kept, const auto& all, auto same) {
+      if (kept.size() > all.size())
+        return false;
+      auto from = all.size() - kept.size();
+      for (size_t i = 0; i < kept.size(); ++i)
+        if (!same(kept[i], all[from + i]))
+          return false;
+      return true;
+    };
+    if (!newest(loaded.request_order_, rebuilt.request_order_,
+                [](const stored& x, const stored& y) {
+                  return x.hash == y.hash && x.position == y.position;
+                }))
+      return "its stored requests are not the newest of those the log stored";
+    if (!newest(loaded.request_frames_, rebuilt.request_frames_,
+                [](const request_frame& x, const request_frame& y) {
+                  return x.position == y.position && x.at_ms == y.at_ms;
+                }))
+      return "its request frames are not the newest of those the log has";
+    return {};
+  }
 };
 
 std::vector<uint8_t> log_index::save() const {
@@ -733,11 +793,23 @@ caf::expected<bool> load_index_checkpoint(log_index& index, journal_reader& file
   return true;
 }
 
-caf::error catch_up(log_index& index, journal_reader& file) {
+namespace {
+
+// Takes the frames after index.applied() into the index, up to frame
+// `last` (all of them when it is the largest value), in pages, checking
+// `cancel` (when given) between pages.
+caf::error take_frames(log_index& index, journal_reader& file, uint64_t last,
+                       const std::atomic<bool>* cancel) {
   for (;;) {
+    if (cancel != nullptr && cancel->load())
+      return {};
     auto& st = file.frames_after();
     sqlite::reset_on_exit reset{st};
-    st.bind(1, static_cast<int64_t>(index.applied())).bind(2, catch_up_page);
+    auto from = index.applied();
+    if (from >= last)
+      return {};
+    auto page = static_cast<int64_t>(std::min<uint64_t>(catch_up_page, last - from));
+    st.bind(1, static_cast<int64_t>(from)).bind(2, page);
     int64_t rows = 0;
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
@@ -752,9 +824,36 @@ caf::error catch_up(log_index& index, journal_reader& file) {
     }
     if (rc != SQLITE_DONE)
       return sqlite::failure(file.connection().get(), rc, "reading the log");
-    if (rows < catch_up_page)
+    if (rows < page)
       return {};
   }
+}
+
+} // namespace
+
+caf::error catch_up(log_index& index, journal_reader& file) {
+  return take_frames(index, file, std::numeric_limits<uint64_t>::max(), nullptr);
+}
+
+caf::error check_index_checkpoint(journal_reader& file, const std::atomic<bool>& cancel) {
+  log_index loaded;
+  auto found = load_index_checkpoint(loaded, file);
+  if (!found)
+    return found.error();
+  if (!*found)
+    return {};
+  log_index rebuilt;
+  if (auto err = take_frames(rebuilt, file, loaded.applied(), &cancel))
+    return err;
+  if (cancel.load())
+    return {};
+  if (rebuilt.applied() != loaded.applied())
+    return corrupt("the log ends at frame " + std::to_string(rebuilt.applied()) +
+                   ", before the index checkpoint's frame " + std::to_string(loaded.applied()));
+  if (auto what = index_codec::difference(loaded, rebuilt); !what.empty())
+    return corrupt("the log index checkpoint at frame " + std::to_string(loaded.applied()) +
+                   " is not what its frames give: " + what + "; run wagerctl verify");
+  return {};
 }
 
 // --- the store -----------------------------------------------------------------

@@ -37,6 +37,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <caf/expected.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -215,6 +216,17 @@ caf::error save_index_checkpoint(const log_index& index, sqlite::connection& db)
 // rebuilt from the frames (the chain before the checkpoint is then checked
 // again, as `wagerctl verify` always does). A file that fails to read is.
 caf::expected<bool> load_index_checkpoint(log_index& index, journal_reader& file);
+
+// What an opening from a checkpoint did not read, checked afterwards (the
+// journal runs it on a thread of its own once it is open): the file's
+// checkpoint, loaded, must be what reading the frames from the first up to
+// its frame gives, those frames holding the hash chain, back-pointers and
+// seqs; its streams exactly, its stored requests the newest of those the
+// frames stored (pruning forgets the oldest). errc::journal_failure naming
+// the first difference or break. Nothing to check (no checkpoint, or one
+// that does not describe the log, which no opening uses) passes. Stops early,
+// passing, once `cancel` is set.
+caf::error check_index_checkpoint(journal_reader& file, const std::atomic<bool>& cancel);
 
 // The log layout's store, writing through `db` (the writer connection) and
 // keeping `index` up after each commit.

@@ -8,6 +8,7 @@
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -149,18 +150,33 @@ public:
   // The log layout: loads the index checkpoint, if the file has one that
   // matches its log, then reads every frame after it into the index,
   // checking the hash chain from there, before the journal is used.
+  //
+  // The frames before the checkpoint are checked afterwards, on a thread of
+  // its own (check_index_checkpoint): if they do not give the checkpoint,
+  // the journal turns unhealthy and refuses every write, as an opening that
+  // read them would have refused the file.
   caf::error load_index() {
     if (index_ == nullptr)
       return {};
-    return readers_->with_reader([&](journal_reader& r) -> caf::error {
-      if (options_.index_checkpoint_frames > 0)
-        if (auto loaded = load_index_checkpoint(*index_, r); !loaded)
+    bool from_checkpoint = false;
+    auto err = readers_->with_reader([&](journal_reader& r) -> caf::error {
+      if (options_.index_checkpoint_frames > 0) {
+        auto loaded = load_index_checkpoint(*index_, r);
+        if (!loaded)
           return loaded.error();
+        from_checkpoint = *loaded;
+      }
       return catch_up(*index_, r);
     });
+    if (!err && from_checkpoint)
+      checker_ = std::thread{[this] { check_checkpoint(); }};
+    return err;
   }
 
   ~sqlite_journal() override {
+    cancel_check_ = true;
+    if (checker_.joinable())
+      checker_.join();
     // Writes first: their callbacks may still post reads. Then the reads,
     // while both members are whole: a posted read may call back into us.
     writer_->stop();
@@ -170,10 +186,14 @@ public:
   }
 
   caf::error append(append_request request, result_callback<append_ack> done) override {
+    if (broken_.load())
+      return broken_error();
     return writer_->append(std::move(request), std::move(done));
   }
 
   caf::error save_snapshot(snapshot snap, result_callback<snapshot_saved> done) override {
+    if (broken_.load())
+      return broken_error();
     return writer_->save_snapshot(std::move(snap), std::move(done));
   }
 
@@ -224,7 +244,13 @@ public:
   }
 
   journal_health health() const override {
-    return writer_->health();
+    auto h = writer_->health();
+    if (broken_.load()) {
+      h.writable = false;
+      std::lock_guard lock{broken_mutex_};
+      h.last_error = broken_message_;
+    }
+    return h;
   }
 
   caf::error post_read(std::function<void()> work) override {
@@ -243,8 +269,38 @@ private:
     return index_->streams(kind, after, count, open_work_only);
   }
 
+  void check_checkpoint() {
+    auto db = open_journal_file(options_, journal_role::reader);
+    if (!db) {
+      log().warn("journal {}: the frames before the index checkpoint are not checked: {}",
+                 options_.path, message_of(db.error()));
+      return;
+    }
+    journal_reader reader{std::move(*db), nullptr};
+    auto err = check_index_checkpoint(reader, cancel_check_);
+    if (!err || cancel_check_.load())
+      return;
+    log().error("journal {}: {}", options_.path, message_of(err));
+    {
+      std::lock_guard lock{broken_mutex_};
+      broken_message_ = message_of(err);
+    }
+    broken_ = true;
+  }
+
+  caf::error broken_error() const {
+    std::lock_guard lock{broken_mutex_};
+    return make_error(errc::journal_failure, broken_message_);
+  }
+
   journal_options options_;
   std::shared_ptr<log_index> index_;
+  // The check of the frames before the index checkpoint, and what it found.
+  std::thread checker_;
+  std::atomic<bool> cancel_check_{false};
+  std::atomic<bool> broken_{false};
+  mutable std::mutex broken_mutex_;
+  std::string broken_message_;
   std::unique_ptr<journal_metrics> metrics_;
   std::unique_ptr<journal_writer> writer_;
   std::unique_ptr<reader_pool> readers_;

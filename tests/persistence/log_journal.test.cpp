@@ -11,6 +11,7 @@
 #include "wager/persistence/log_journal.hpp"
 
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 #include <doctest/doctest.h>
 
@@ -137,9 +138,17 @@ TEST_CASE("a frame changed and resealed with a valid CRC is caught by the next f
   CHECK(code_of(reopened.error()) == errc::journal_failure);
   CHECK(message_of(reopened.error()).find("frame 4") != std::string::npos);
   // With the checkpoint the journal saved at close (frame 6), an opening
-  // reads no frame before it: the change is found by verify, as above.
+  // reads no frame before it, and opens; the frames before it are checked
+  // right after, and the journal then refuses every write.
   auto from_checkpoint = open_sqlite_journal(log_options(path));
   REQUIRE_MESSAGE(from_checkpoint, message_of(from_checkpoint.error()));
+  auto& j = **from_checkpoint;
+  REQUIRE(wait_until([&] { return !j.health().writable; }));
+  CHECK(j.health().last_error.find("frame 4") != std::string::npos);
+  auto refused = append_sync(j, "wallet/a", 3, {amount_event("deposited", 1)});
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == errc::journal_failure);
+  CHECK(message_of(refused.error()).find("frame 4") != std::string::npos);
 }
 
 namespace {
@@ -498,4 +507,94 @@ TEST_CASE("a checkpoint that does not describe the log is ignored and every fram
     REQUIRE(events);
     CHECK(events->size() == 3u);
   }
+}
+
+TEST_CASE("a checkpoint changed to match the log's last frame is caught by the check of the "
+          "frames before it") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  auto other = (dir / "other.db").string();
+  {
+    auto j = open_or_fail(log_options(path));
+    fill(*j);
+  }
+  {
+    auto j = open_or_fail(log_options(other));
+    for (uint64_t seq = 0; seq < 6; ++seq)
+      REQUIRE(append_sync(*j, "wallet/c", seq, {amount_event("deposited", 5)}));
+  }
+  // The other log's checkpoint (frame 6), given the SHA-256 of this log's
+  // frame 6 and resealed: it passes the checks an opening makes.
+  auto blob = [](const std::string& file, const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
+    std::vector<uint8_t> out(data, data + sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  };
+  auto checkpoint = blob(other, "SELECT data FROM index_checkpoint WHERE part = 0");
+  auto frame6 = blob(path, "SELECT frame FROM log WHERE position = 6");
+  auto hash = hash_of_frame(frame6);
+  REQUIRE(checkpoint[1] == 6); // version, then applied (one varint byte)
+  std::copy(hash.begin(), hash.end(), checkpoint.begin() + 2);
+  auto crc = crc32c(std::span{checkpoint}.first(checkpoint.size() - 4));
+  for (size_t i = 0; i < 4; ++i)
+    checkpoint[checkpoint.size() - 4 + i] = static_cast<uint8_t>(crc >> (8 * i));
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "UPDATE index_checkpoint SET data = ?1 WHERE part = 0", -1, &st,
+                               nullptr) == SQLITE_OK);
+    sqlite3_bind_blob(st, 1, checkpoint.data(), static_cast<int>(checkpoint.size()),
+                      SQLITE_STATIC);
+    REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  auto j = open_or_fail(log_options(path));
+  CHECK(*j->last_seq("wallet/c") == 6u); // the forged index is in use...
+  REQUIRE(wait_until([&] { return !j->health().writable; })); // ...until the check
+  CHECK(j->health().last_error.find("is not what its frames give") != std::string::npos);
+  auto refused = append_sync(*j, "wallet/c", 6, {amount_event("deposited", 1)});
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == errc::journal_failure);
+  j.reset();
+  // Reading every frame, the journal is what its frames say.
+  auto every_frame = log_options(path);
+  every_frame.index_checkpoint_frames = 0;
+  auto honest = open_or_fail(every_frame);
+  CHECK(*honest->last_seq("wallet/c") == 0u);
+  CHECK(*honest->last_seq("wallet/a") == 3u);
+}
+
+TEST_CASE("the check of the frames before a checkpoint passes on a journal as written") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  auto options = log_options(path);
+  options.index_checkpoint_frames = 4;
+  {
+    auto j = open_or_fail(options);
+    fill(*j);
+    for (uint64_t seq = 3; seq < 40; ++seq) // requests pruned: none, retention is a week
+      REQUIRE(append_sync(*j, "wallet/a", seq, {amount_event("deposited", 1)}));
+  }
+  {
+    // Opened from the checkpoint, appended to, closed: a checkpoint saved
+    // by an index that itself was loaded from one.
+    auto j = open_or_fail(options);
+    REQUIRE(append_sync(*j, "wallet/b", 3, {amount_event("deposited", 1)}));
+  }
+  CHECK(query_int(path, "SELECT max(position) FROM index_checkpoint") == 44);
+  auto db = open_journal_file(options, journal_role::reader);
+  REQUIRE(db);
+  journal_reader reader{std::move(*db), nullptr};
+  std::atomic<bool> cancel{false};
+  auto err = check_index_checkpoint(reader, cancel);
+  CHECK_MESSAGE(!err, message_of(err));
 }
