@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+
 namespace wager {
 
 namespace {
@@ -176,6 +178,13 @@ caf::expected<verify_report> verify_journal(const std::string& path, journal_vis
     return layout.error();
   if (*layout == journal_layout::log) {
     verify_log(reader, visitor, report, verify_chunk_events);
+    // The index checkpoint an opening would load must be what the frames
+    // give (a broken chain is reported above already).
+    if (report.ok()) {
+      std::atomic<bool> cancel{false};
+      if (auto err = check_index_checkpoint(reader, cancel))
+        report.add_problem(message_of(err));
+    }
     auto snapshots = conn.query_int("SELECT count(*) FROM snapshots", "counting snapshots");
     if (snapshots)
       report.snapshots = static_cast<uint64_t>(*snapshots);

@@ -557,6 +557,10 @@ TEST_CASE("a checkpoint changed to match the log's last frame is caught by the c
     sqlite3_finalize(st);
     sqlite3_close(db);
   }
+  auto report = verify_journal(path);
+  REQUIRE(report);
+  REQUIRE_FALSE(report->ok());
+  CHECK(report->problems.front().find("is not what its frames give") != std::string::npos);
   auto j = open_or_fail(log_options(path));
   CHECK(*j->last_seq("wallet/c") == 6u); // the forged index is in use...
   REQUIRE(wait_until([&] { return !j->health().writable; })); // ...until the check
