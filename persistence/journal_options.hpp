@@ -102,8 +102,10 @@ struct journal_options {
 
   // The log layout: frames appended to the log (by any process) after which
   // the writer, between batches, saves its index as the file's checkpoint
-  // (log_journal.hpp, save_index_checkpoint) [0, 1073741824]; it saves one
-  // when it closes too. A journal opening loads the checkpoint and reads
+  // (log_journal.hpp, save_index_checkpoint) [0, 1073741824], and no sooner
+  // than 50 times as long as the last save took after it (a save holds up
+  // the writer's batches: at most about 2% of its time); it saves one when
+  // it closes too. A journal opening loads the checkpoint and reads
   // only the frames after it. 0 never saves one: every opening reads every
   // frame.
   uint32_t index_checkpoint_frames = 20000;

@@ -6,7 +6,12 @@
 #include <boost/crc.hpp>
 #include <openssl/evp.h>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <string_view>
 
@@ -357,7 +362,33 @@ std::string check_envelope(std::span<const uint8_t> bytes) {
 
 } // namespace
 
+namespace {
+
+#if defined(__x86_64__)
+// SSE 4.2's CRC32 instruction computes CRC32C (the Castagnoli polynomial),
+// 8 bytes at a time: about thirty times the table-driven code below.
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t* p, size_t n) noexcept {
+  uint64_t crc = 0xFFFFFFFFu;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    crc = _mm_crc32_u64(crc, word);
+  }
+  auto c = static_cast<uint32_t>(crc);
+  for (; n > 0; ++p, --n)
+    c = _mm_crc32_u8(c, *p);
+  return c ^ 0xFFFFFFFFu;
+}
+#endif
+
+} // namespace
+
 uint32_t crc32c(std::span<const uint8_t> bytes) noexcept {
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware)
+    return crc32c_sse42(bytes.data(), bytes.size());
+#endif
   boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
   crc.process_bytes(bytes.data(), bytes.size());
   return crc.checksum();

@@ -625,6 +625,7 @@ struct index_codec {
       index.streams_.emplace_hint(index.streams_.end(), std::move(stream), std::move(s));
     }
     auto requests = in.count(9);
+    index.requests_.reserve(requests);
     for (uint64_t i = 0; i < requests && !in.bad; ++i) {
       log_index::stored r{in.u64(), in.varint()};
       if (r.position > applied || r.position == 0)
@@ -1029,20 +1030,24 @@ public:
       checkpointed_ = static_cast<uint64_t>(*at);
     }
     auto applied = index_->applied();
+    auto now = std::chrono::steady_clock::now();
     if (applied <= *checkpointed_
-        || (!closing && applied - *checkpointed_ < options_.index_checkpoint_frames))
+        || (!closing && (applied - *checkpointed_ < options_.index_checkpoint_frames
+                         || now < next_checkpoint_)))
       return;
-    auto started = std::chrono::steady_clock::now();
-    if (auto err = save_index_checkpoint(*index_, db())) {
+    auto err = save_index_checkpoint(*index_, db());
+    auto took = std::chrono::steady_clock::now() - now;
+    // The writer appends nothing while it saves: the next one waits at
+    // least 50 times as long as this one took, so saving is at most about
+    // 2% of the writer's time however large the index grows.
+    next_checkpoint_ = now + 50 * took;
+    checkpointed_ = applied; // after a failure, tried again as many frames later
+    if (err) {
       log().warn("journal {}: {}", options_.path, message_of(err));
-      checkpointed_ = applied; // try again after as many frames more
       return;
     }
-    checkpointed_ = applied;
     log().debug("journal {}: log index checkpoint at frame {} in {} ms", options_.path, applied,
-                std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - started)
-                  .count());
+                std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
   }
 
 private:
@@ -1082,6 +1087,7 @@ private:
   std::unordered_set<std::string> pending_requests_;
   std::unordered_map<std::string, uint64_t> recent_;
   std::optional<uint64_t> checkpointed_; // the frame of the file's checkpoint
+  std::chrono::steady_clock::time_point next_checkpoint_{}; // none sooner
 };
 
 } // namespace

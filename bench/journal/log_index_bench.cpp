@@ -213,6 +213,20 @@ int main(int argc, char** argv) {
     found_records += index->records_from("wallet/u" + std::to_string(w), middle, 2).size();
   auto records_seconds = seconds_since(start);
 
+  // The index checkpoint: saved (what the writer does every so many
+  // frames), then loaded into a new index (what an opening does).
+  start = clock_type::now();
+  auto checkpoint = index->save();
+  auto save_seconds = seconds_since(start);
+  log_index loaded;
+  start = clock_type::now();
+  auto load_error = loaded.load(checkpoint);
+  auto load_seconds = seconds_since(start);
+  if (load_error) {
+    std::fprintf(stderr, "loading the checkpoint: %s\n", message_of(load_error).c_str());
+    return 1;
+  }
+
   auto index_bytes = static_cast<double>(heap_after - heap_before);
   boost::json::object line;
   line["bench"] = "log_index";
@@ -233,6 +247,11 @@ int main(int argc, char** argv) {
   line["miss_lookups_per_s"] = static_cast<double>(s.bets) / miss_seconds;
   line["record_lookups_per_s"] = static_cast<double>(s.wallets) / records_seconds;
   line["records_found"] = found_records;
+  line["checkpoint_mb"] = static_cast<double>(checkpoint.size()) / 1e6;
+  line["checkpoint_save_ms"] = save_seconds * 1e3;
+  line["checkpoint_load_ms"] = load_seconds * 1e3;
   std::printf("%s\n", boost::json::serialize(line).c_str());
-  return hits == s.bets && requests == index->requests() ? 0 : 1;
+  return hits == s.bets && requests == index->requests() && loaded.applied() == index->applied()
+           ? 0
+           : 1;
 }

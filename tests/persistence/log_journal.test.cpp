@@ -433,9 +433,10 @@ TEST_CASE("a journal saves its index checkpoint every so many frames and at clos
     auto j = open_or_fail(options);
     for (int round = 0; round < 4; ++round) // 12 frames, one append each
       append_round(*j, round);
-    // Saved between batches once 5 frames had passed since the last: at 5
-    // and at 10.
-    CHECK(checkpoint_at() == 10);
+    // Saved between batches once 5 frames had passed since the last (at 5,
+    // then at 10 unless the first save took over a 50th of the time since).
+    CHECK(checkpoint_at() >= 5);
+    CHECK(checkpoint_at() <= 10);
     before = reads(*j);
   }
   CHECK(checkpoint_at() == 12); // and at close
@@ -444,7 +445,7 @@ TEST_CASE("a journal saves its index checkpoint every so many frames and at clos
     // checkpoint, then the frames the other appended after it.
     auto first = open_or_fail(options);
     append_round(*first, 4); // frames 13..15
-    append_round(*first, 5); // 16..18: a checkpoint at 15 between them
+    append_round(*first, 5); // 16..18
     auto second = open_or_fail(options);
     CHECK(reads(*second) == reads(*first));
     CHECK(reads(*second) != before);
