@@ -318,6 +318,7 @@ caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir,
   popts.wallet.early_decisions = o.early_decisions;
   popts.journal.page_size = o.journal_page_size;
   popts.journal.writer_cache_kib = o.journal_cache_kib;
+  popts.journal.index_checkpoint_frames = o.index_checkpoint_frames;
   popts.journal.layout = o.journal_layout == "log" ? journal_layout::log : journal_layout::rows;
   return platform::start(popts);
 }

@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
   app.add_option("--journal-page-size", o.journal_page_size,
                  "inproc: SQLite page size of the new journal (default 4096)")
     ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
+  app.add_option("--index-checkpoint-frames", o.index_checkpoint_frames,
+                 "inproc, log layout: frames between saves of the journal's index checkpoint; "
+                 "0 none (default 20000)")
+    ->check(CLI::Range(0u, 1073741824u));
   app.add_option("--journal-cache-kib", o.journal_cache_kib,
                  "inproc: the journal writer's SQLite page cache in KiB (default 2048)")
     ->check(CLI::Range(2048, 4194304));

@@ -202,6 +202,7 @@ boost::json::object result_line(const bench_options& o, int clients, double seco
     {"early_decisions", o.early_decisions},
     {"journal_page_size", o.journal_page_size},
     {"journal_cache_kib", o.journal_cache_kib},
+    {"index_checkpoint_frames", o.index_checkpoint_frames},
     {"journal_layout", o.journal_layout},
     {"bets", l.size()},
     {"accepted_per_s", per_s(r.accepted)},

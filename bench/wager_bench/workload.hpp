@@ -6,6 +6,8 @@
 // prices the feed moves and bettors read, the latency record, and the
 // machine facts every JSON line carries.
 
+#include <wager/persistence/journal_options.hpp>
+
 #include <boost/json/object.hpp>
 
 #include <atomic>
@@ -38,6 +40,7 @@ struct bench_options {
   bool early_decisions = true;    // inproc: wallet_options::early_decisions
   uint32_t journal_page_size = 4096; // inproc: journal_options::page_size
   uint32_t journal_cache_kib = 2048; // inproc: journal_options::writer_cache_kib
+  uint32_t index_checkpoint_frames = journal_options{}.index_checkpoint_frames; // inproc
   std::string journal_layout = "log"; // inproc: journal_options::layout, rows or log
   // http
   std::string url;               // one or more nodes, comma-separated
