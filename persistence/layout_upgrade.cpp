@@ -68,12 +68,9 @@ public:
     if (!bytes)
       return bytes.error();
     sqlite::reset_on_exit reset{insert_};
-    uint32_t crc = 0;
-    for (size_t i = 0; i < 4; ++i)
-      crc |= uint32_t{(*bytes)[bytes->size() - 4 + i]} << (8 * i);
     insert_.bind(1, static_cast<int64_t>(frame_.position))
       .bind_blob(2, *bytes)
-      .bind(3, static_cast<int64_t>(crc));
+      .bind(3, static_cast<int64_t>(trailing_crc32c(*bytes)));
     if (auto rc = insert_.step(); rc != SQLITE_DONE)
       return sqlite::failure(db_.get(), rc,
                              "writing frame " + std::to_string(frame_.position) + " of the log");

@@ -394,6 +394,10 @@ uint32_t crc32c(std::span<const uint8_t> bytes) noexcept {
   return crc.checksum();
 }
 
+uint32_t trailing_crc32c(std::span<const uint8_t> bytes) noexcept {
+  return bytes.size() < crc_bytes ? 0 : read_fixed<uint32_t>(bytes, bytes.size() - crc_bytes);
+}
+
 frame_hash hash_of_frame(std::span<const uint8_t> bytes) {
   frame_hash h{};
   unsigned int size = 0;

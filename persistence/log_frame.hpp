@@ -157,6 +157,11 @@ caf::expected<log_frame> decode_log_frame(std::span<const uint8_t> bytes);
 // CRC32C (Castagnoli, as iSCSI and ext4 use it) of `bytes`.
 uint32_t crc32c(std::span<const uint8_t> bytes) noexcept;
 
+// The CRC32C that `bytes` end with (u32, little-endian): a frame's, which
+// the log table keeps in its crc column beside it, or an index
+// checkpoint's. 0 when there are fewer than 4 bytes. Read, not checked.
+uint32_t trailing_crc32c(std::span<const uint8_t> bytes) noexcept;
+
 // SHA-256 of a frame's bytes (all of them, its CRC included): what the next
 // frame holds as `previous`.
 frame_hash hash_of_frame(std::span<const uint8_t> bytes);

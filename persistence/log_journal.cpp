@@ -44,19 +44,11 @@ std::string event_key(std::string_view stream, uint64_t seq) {
   return key;
 }
 
-uint32_t stored_crc(std::span<const uint8_t> frame) {
-  uint32_t crc = 0;
-  if (frame.size() >= 4)
-    for (size_t i = 0; i < 4; ++i)
-      crc |= uint32_t{frame[frame.size() - 4 + i]} << (8 * i);
-  return crc;
-}
-
 // The frame in the log row at `position`: its CRC column matches the CRC
 // the frame ends with, it decodes, and it holds that position.
 caf::expected<log_frame> checked_frame(uint64_t position, std::span<const uint8_t> bytes,
                                        int64_t crc_column) {
-  if (static_cast<uint32_t>(crc_column) != stored_crc(bytes))
+  if (static_cast<uint32_t>(crc_column) != trailing_crc32c(bytes))
     return corrupt("frame " + std::to_string(position) + ": its CRC column does not match");
   auto frame = decode_log_frame(bytes);
   if (!frame)
@@ -582,11 +574,8 @@ struct index_codec {
     };
     if (bytes.size() < 1 + 1 + 32 + 4)
       return malformed("too short");
-    uint32_t stored = 0;
-    for (size_t i = 0; i < 4; ++i)
-      stored |= uint32_t{bytes[bytes.size() - 4 + i]} << (8 * i);
     auto body = bytes.first(bytes.size() - 4);
-    if (crc32c(body) != stored)
+    if (crc32c(body) != trailing_crc32c(bytes))
       return malformed("its CRC does not match");
     reader in{body};
     if (in.u8() != 1)
@@ -725,9 +714,16 @@ constexpr size_t checkpoint_part_bytes = 64u << 20;
 caf::error save_index_checkpoint(const log_index& index, sqlite::connection& db) {
   auto bytes = index.save();
   auto position = static_cast<int64_t>(index_codec::reader{bytes, 1}.varint());
+  // Whatever fails, the connection is left outside a transaction: the
+  // writer's next batch begins its own.
+  auto failed = [&](caf::error err) {
+    if (sqlite3_get_autocommit(db.get()) == 0)
+      db.exec("ROLLBACK", "rolling back the log index checkpoint");
+    return err;
+  };
   if (auto err = db.exec("BEGIN IMMEDIATE; DELETE FROM index_checkpoint",
                          "replacing the log index checkpoint"))
-    return err;
+    return failed(std::move(err));
   sqlite::statement insert{db.get(),
                            "INSERT INTO index_checkpoint (part, position, data) VALUES (?1, ?2, ?3)"};
   int64_t part = 0;
@@ -736,17 +732,12 @@ caf::error save_index_checkpoint(const log_index& index, sqlite::connection& db)
     insert.bind(1, part).bind(2, position).bind_blob(3, std::span{bytes}.subspan(at, n));
     auto rc = insert.step();
     insert.reset();
-    if (rc != SQLITE_DONE) {
-      auto err = sqlite::failure(db.get(), rc, "writing the log index checkpoint");
-      db.exec("ROLLBACK", "rolling back the log index checkpoint");
-      return err;
-    }
+    if (rc != SQLITE_DONE)
+      return failed(sqlite::failure(db.get(), rc, "writing the log index checkpoint"));
   }
   insert = {};
-  if (auto err = db.exec("COMMIT", "committing the log index checkpoint")) {
-    db.exec("ROLLBACK", "rolling back the log index checkpoint");
-    return err;
-  }
+  if (auto err = db.exec("COMMIT", "committing the log index checkpoint"))
+    return failed(std::move(err));
   return {};
 }
 
@@ -989,7 +980,7 @@ public:
       bytes = std::move(*encoded);
       sqlite::reset_on_exit reset{insert_frame_};
       insert_frame_.bind(1, static_cast<int64_t>(frame_.position));
-      insert_frame_.bind_blob(2, bytes).bind(3, int64_t{stored_crc(bytes)});
+      insert_frame_.bind_blob(2, bytes).bind(3, int64_t{trailing_crc32c(bytes)});
       if (auto rc = insert_frame_.step(); rc != SQLITE_DONE)
         return sqlite::failure(db().get(), rc,
                                "appending frame " + std::to_string(frame_.position));

@@ -53,6 +53,20 @@ std::vector<std::string> node_args(const wager::test::temp_dir& dir,
 
 const std::string node_binary = wager::test::binary("apps/wager-node");
 
+// Starts the node with `args`, checks that it exits non-zero without a
+// ready line and with one line on stderr naming itself, and returns that line.
+std::string refused_with_one_line(const std::vector<std::string>& args) {
+  child_process node{node_binary, args};
+  auto status = node.wait(30s);
+  REQUIRE(status.has_value());
+  CHECK(*status != 0);
+  CHECK_FALSE(node.read_line(1s).has_value()); // no ready line
+  auto err = node.drain_stderr();
+  CHECK(err.rfind("wager-node: ", 0) == 0);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  return err;
+}
+
 } // namespace
 
 TEST_CASE("the ready line names the ports the node really bound") {
@@ -279,14 +293,7 @@ TEST_CASE("a bad option exits non-zero with one clear line on stderr") {
   for (auto args : std::vector<std::vector<std::string>>{
          {"--http-port", "70000"}, {"--frobnicate"}, {"--log-format", "yaml"}}) {
     CAPTURE(args);
-    child_process node{node_binary, args};
-    auto status = node.wait(30s);
-    REQUIRE(status.has_value());
-    CHECK(*status != 0);
-    CHECK_FALSE(node.read_line(1s).has_value()); // no ready line
-    auto err = node.drain_stderr();
-    CHECK(err.rfind("wager-node: ", 0) == 0);
-    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+    refused_with_one_line(args);
   }
 }
 
@@ -315,18 +322,9 @@ TEST_CASE("a row-layout journal is refused with the command that upgrades it, an
     auto j = wager::open_sqlite_journal(std::move(o));
     REQUIRE(j);
   }
-  {
-    child_process node{node_binary, node_args(dir)};
-    auto status = node.wait(30s);
-    REQUIRE(status.has_value());
-    CHECK(*status != 0);
-    CHECK_FALSE(node.read_line(1s).has_value()); // no ready line
-    auto err = node.drain_stderr();
-    CHECK(err.rfind("wager-node: ", 0) == 0);
-    CHECK(err.find("row layout") != std::string::npos);
-    CHECK(err.find("wagerctl --data-dir " + data.string() + " upgrade") != std::string::npos);
-    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
-  }
+  auto err = refused_with_one_line(node_args(dir));
+  CHECK(err.find("row layout") != std::string::npos);
+  CHECK(err.find("wagerctl --data-dir " + data.string() + " upgrade") != std::string::npos);
   child_process upgrade{wager::test::binary("apps/wagerctl"),
                         {"--data-dir", data.string(), "upgrade"}};
   auto upgraded = upgrade.wait(60s);

@@ -5,6 +5,7 @@
 // (deposits and withdrawals) to recover.
 
 #include "wager/persistence/journal.hpp"
+#include "wager/persistence/journal_schema.hpp"
 #include "wager/persistence/recovery.hpp"
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/runtime/errors.hpp"
@@ -44,6 +45,18 @@ inline std::unique_ptr<journal> open_or_fail(journal_options options) {
   if (!j)
     throw std::runtime_error("open failed: " + message_of(j.error()));
   return std::move(*j);
+}
+
+// One integer `sql` reads from the journal file at `path`, through a
+// connection of its own (read only), or the test fails.
+inline int64_t query_int(const std::string& path, const std::string& sql) {
+  auto db = open_journal_for_inspection(path);
+  if (!db)
+    throw std::runtime_error("cannot open " + path + ": " + message_of(db.error()));
+  auto v = db->query_int(sql, "a test's query");
+  if (!v)
+    throw std::runtime_error(sql + ": " + message_of(v.error()));
+  return *v;
 }
 
 inline event amount_event(const std::string& type, int64_t amount) {

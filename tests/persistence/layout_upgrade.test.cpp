@@ -28,14 +28,6 @@ journal_options layout_options(const std::string& path, journal_layout layout) {
   return o;
 }
 
-int64_t query(const std::string& path, const std::string& sql) {
-  auto db = open_journal_for_inspection(path);
-  REQUIRE(db);
-  auto v = db->query_int(sql, "test query");
-  REQUIRE(v);
-  return *v;
-}
-
 // Everything a journal answers about its streams and requests.
 struct seen {
   std::map<std::string, std::vector<recorded_event>> events;
@@ -120,7 +112,7 @@ TEST_CASE("a row journal rewritten in the log layout answers every read as befor
     requests.emplace_back("wallet/u1", "never-stored");
     before = read_all(*j, streams, requests);
   }
-  REQUIRE(query(path, "SELECT count(*) FROM events") > 0);
+  REQUIRE(query_int(path, "SELECT count(*) FROM events") > 0);
 
   auto report = upgrade_to_log_layout(path);
   REQUIRE_MESSAGE(report, message_of(report.error()));
@@ -131,10 +123,10 @@ TEST_CASE("a row journal rewritten in the log layout answers every read as befor
   CHECK(report->events == events);
   CHECK(report->requests == requests.size() - 1);
   CHECK(report->frames >= 1u);
-  CHECK(query(path, "SELECT count(*) FROM events") == 0);
-  CHECK(query(path, "SELECT count(*) FROM requests") == 0);
-  CHECK(query(path, "SELECT count(*) FROM streams") == 0);
-  CHECK(query(path, "SELECT count(*) FROM layout WHERE name = 'log'") == 1);
+  CHECK(query_int(path, "SELECT count(*) FROM events") == 0);
+  CHECK(query_int(path, "SELECT count(*) FROM requests") == 0);
+  CHECK(query_int(path, "SELECT count(*) FROM streams") == 0);
+  CHECK(query_int(path, "SELECT count(*) FROM layout WHERE name = 'log'") == 1);
 
   auto checked = verify_journal(path);
   REQUIRE(checked);
@@ -192,9 +184,9 @@ TEST_CASE("a damaged row journal is refused and left as it was") {
     CHECK(code_of(r.error()) == errc::journal_failure);
     INFO(message_of(r.error()));
     CHECK(message_of(r.error()).find(says) != std::string::npos);
-    CHECK(query(path, "SELECT count(*) FROM layout WHERE name = 'rows'") == 1);
-    CHECK(query(path, "SELECT count(*) FROM log") == 0);
-    CHECK(query(path, "SELECT count(*) FROM events") == 6);
+    CHECK(query_int(path, "SELECT count(*) FROM layout WHERE name = 'rows'") == 1);
+    CHECK(query_int(path, "SELECT count(*) FROM log") == 0);
+    CHECK(query_int(path, "SELECT count(*) FROM events") == 6);
   };
   SUBCASE("a changed payload") {
     edit("UPDATE events SET payload = '{\"amount\":1000}' WHERE stream = 'wallet/a' AND seq = 3");
@@ -224,7 +216,7 @@ TEST_CASE("a journal open elsewhere is not upgraded under it") {
   INFO(message_of(r.error()));
   CHECK(code_of(r.error()) == errc::unavailable);
   CHECK(message_of(r.error()).find("in use") != std::string::npos);
-  CHECK(query(path, "SELECT count(*) FROM layout WHERE name = 'rows'") == 1);
+  CHECK(query_int(path, "SELECT count(*) FROM layout WHERE name = 'rows'") == 1);
   j.reset();
   auto done = upgrade_to_log_layout(path);
   REQUIRE_MESSAGE(done, message_of(done.error()));

@@ -32,18 +32,28 @@ journal_options log_options(const std::string& path) {
   return o;
 }
 
-int64_t query_int(const std::string& path, const std::string& sql) {
-  auto db = open_journal_for_inspection(path);
-  REQUIRE(db);
-  auto v = db->query_int(sql, "test query");
-  REQUIRE(v);
-  return *v;
+// The blob in the first column of the first row `sql` selects.
+std::vector<uint8_t> read_blob(const std::string& path, const std::string& sql) {
+  sqlite::connection db;
+  REQUIRE_FALSE(db.open(path, sqlite::open_mode::read_only));
+  sqlite::statement st{db.get(), sql};
+  REQUIRE(st.step() == SQLITE_ROW);
+  auto data = st.column_blob(0);
+  return {data.begin(), data.end()};
+}
+
+// Runs `sql` with `bytes` bound to ?1: an edit behind the journal's back.
+void write_blob(const std::string& path, const std::string& sql,
+                std::span<const uint8_t> bytes) {
+  sqlite::connection db;
+  REQUIRE_FALSE(db.open(path, sqlite::open_mode::read_write));
+  sqlite::statement st{db.get(), sql};
+  st.bind_blob(1, bytes);
+  REQUIRE(st.step() == SQLITE_DONE);
 }
 
 int64_t count(const std::string& path, const std::string& table) {
-  auto db = open_journal_for_inspection(path);
-  REQUIRE(db);
-  return *db->query_int("SELECT count(*) FROM " + table, "counting");
+  return query_int(path, "SELECT count(*) FROM " + table);
 }
 
 void fill(journal& j) {
@@ -100,32 +110,15 @@ TEST_CASE("a frame changed and resealed with a valid CRC is caught by the next f
     auto j = open_or_fail(log_options(path));
     fill(*j);
   }
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT frame FROM log WHERE position = 3", -1, &st, nullptr) ==
-            SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
-    frame_bytes bytes(data, data + sqlite3_column_bytes(st, 0));
-    sqlite3_finalize(st);
-    auto frame = decode_log_frame(bytes);
-    REQUIRE(frame);
-    frame->records[0].events[0].payload = R"({"amount":1000000})";
-    auto resealed = encode(*frame);
-    REQUIRE(resealed);
-    REQUIRE(sqlite3_prepare_v2(db, "UPDATE log SET frame = ?1, crc = ?2 WHERE position = 3", -1,
-                               &st, nullptr) == SQLITE_OK);
-    sqlite3_bind_blob(st, 1, resealed->data(), static_cast<int>(resealed->size()), SQLITE_STATIC);
-    uint32_t crc = 0;
-    for (size_t i = 0; i < 4; ++i)
-      crc |= uint32_t{(*resealed)[resealed->size() - 4 + i]} << (8 * i);
-    sqlite3_bind_int64(st, 2, crc);
-    REQUIRE(sqlite3_step(st) == SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-  }
+  auto frame = decode_log_frame(read_blob(path, "SELECT frame FROM log WHERE position = 3"));
+  REQUIRE(frame);
+  frame->records[0].events[0].payload = R"({"amount":1000000})";
+  auto resealed = encode(*frame);
+  REQUIRE(resealed);
+  write_blob(path,
+             "UPDATE log SET frame = ?1, crc = " + std::to_string(trailing_crc32c(*resealed)) +
+               " WHERE position = 3",
+             *resealed);
   auto report = verify_journal(path);
   REQUIRE(report);
   REQUIRE_FALSE(report->ok());
@@ -526,38 +519,14 @@ TEST_CASE("a checkpoint changed to match the log's last frame is caught by the c
   }
   // The other log's checkpoint (frame 6), given the SHA-256 of this log's
   // frame 6 and resealed: it passes the checks an opening makes.
-  auto blob = [](const std::string& file, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
-    std::vector<uint8_t> out(data, data + sqlite3_column_bytes(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  };
-  auto checkpoint = blob(other, "SELECT data FROM index_checkpoint WHERE part = 0");
-  auto frame6 = blob(path, "SELECT frame FROM log WHERE position = 6");
-  auto hash = hash_of_frame(frame6);
+  auto checkpoint = read_blob(other, "SELECT data FROM index_checkpoint WHERE part = 0");
+  auto hash = hash_of_frame(read_blob(path, "SELECT frame FROM log WHERE position = 6"));
   REQUIRE(checkpoint[1] == 6); // version, then applied (one varint byte)
   std::copy(hash.begin(), hash.end(), checkpoint.begin() + 2);
   auto crc = crc32c(std::span{checkpoint}.first(checkpoint.size() - 4));
   for (size_t i = 0; i < 4; ++i)
     checkpoint[checkpoint.size() - 4 + i] = static_cast<uint8_t>(crc >> (8 * i));
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "UPDATE index_checkpoint SET data = ?1 WHERE part = 0", -1, &st,
-                               nullptr) == SQLITE_OK);
-    sqlite3_bind_blob(st, 1, checkpoint.data(), static_cast<int>(checkpoint.size()),
-                      SQLITE_STATIC);
-    REQUIRE(sqlite3_step(st) == SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-  }
+  write_blob(path, "UPDATE index_checkpoint SET data = ?1 WHERE part = 0", checkpoint);
   auto report = verify_journal(path);
   REQUIRE(report);
   REQUIRE_FALSE(report->ok());
@@ -586,7 +555,7 @@ TEST_CASE("the check of the frames before a checkpoint passes on a journal as wr
   {
     auto j = open_or_fail(options);
     fill(*j);
-    for (uint64_t seq = 3; seq < 40; ++seq) // requests pruned: none, retention is a week
+    for (uint64_t seq = 3; seq < 40; ++seq)
       REQUIRE(append_sync(*j, "wallet/a", seq, {amount_event("deposited", 1)}));
   }
   {
