@@ -21,6 +21,22 @@ function(wager_target_defaults target)
   endif()
 endfunction()
 
+# WAGER_TEMPLATE_HEAVY_OPTIONS (the top-level CMakeLists.txt) for a whole
+# target, or for some of its sources. Sources so marked skip the target's
+# precompiled header, which was compiled with the other options (GCC refuses
+# a header built at another -O level).
+function(wager_template_heavy target)
+  if(NOT WAGER_TEMPLATE_HEAVY_OPTIONS)
+    return()
+  endif()
+  if(ARGN)
+    set_source_files_properties(${ARGN} TARGET_DIRECTORY ${target} PROPERTIES
+      COMPILE_OPTIONS "${WAGER_TEMPLATE_HEAVY_OPTIONS}" SKIP_PRECOMPILE_HEADERS ON)
+  else()
+    target_compile_options(${target} PRIVATE ${WAGER_TEMPLATE_HEAVY_OPTIONS})
+  endif()
+endfunction()
+
 # A library for one top-level folder: wager_<name>, alias wager::<name>.
 # Sources are the folder's .cpp files; its public headers
 # (WagerPublicHeaders.cmake) install under include/wager/<name>/, the others
@@ -127,6 +143,7 @@ function(wager_test_suite folder)
     target_link_libraries(${target} PRIVATE wager_test_support ${arg_DEPENDS})
     target_precompile_headers(${target} REUSE_FROM wager_test_support)
     wager_target_defaults(${target})
+    wager_template_heavy(${target})
     wager_test_label(${folder} ${name} label)
     wager_test_cost(${folder} ${name} ${label} cost)
     doctest_discover_tests(${target}

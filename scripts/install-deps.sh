@@ -16,6 +16,7 @@ packages=(
   libspdlog-dev libcli11-dev prometheus-cpp-dev
   doctest-dev librapidcheck-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev # the libFuzzer targets (scripts/test.sh)
+  lld # the test build's linker (scripts/test.sh)
   prometheus # promtool, which checks docs/deploy/alerts.yml (tests/deploy)
   sslscan # the TLS penetration check (tests/apps/node_tls)
   $(command -v npm >/dev/null || echo nodejs npm) # OpenAPI validator, tests/gateway/openapi

@@ -6,9 +6,15 @@
 #     in tests/{ubsan,lsan}.supp)
 #   WAGER_SANITIZE=OFF scripts/test.sh   a plain build
 # Both compile at -O1 -g1 (line tables for stack traces, a small build tree);
-# WAGER_TEST_OPT_FLAGS overrides that. After the suite, the four libFuzzer
-# targets (fuzz/) run for WAGER_FUZZ_SECONDS in all (default 60, a quarter
-# each; 0 skips them), built with clang in build-fuzz/.
+# WAGER_TEST_OPT_FLAGS overrides that. The template-heavy translation units
+# that do little at run time (the suites, Beast's streams: see
+# WAGER_TEMPLATE_HEAVY_OPTIONS in CMakeLists.txt) compile at -O0, in about
+# 60% of the time; WAGER_TEMPLATE_HEAVY_OPTIONS overrides that (empty: none).
+# The executables link with lld, a quarter of ld.bfd's time here
+# (WAGER_TEST_LINK_FLAGS overrides -fuse-ld=lld). After the suite, the four
+# libFuzzer targets (fuzz/) run for WAGER_FUZZ_SECONDS in all (default 60, a
+# quarter each, one per core at a time; 0 skips them), built with clang in
+# build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +28,8 @@ start=$(date +%s)
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${WAGER_TEST_OPT_FLAGS:--O1 -g1 -DNDEBUG}" \
+  -DWAGER_TEMPLATE_HEAVY_OPTIONS="${WAGER_TEMPLATE_HEAVY_OPTIONS--O0}" \
+  -DCMAKE_EXE_LINKER_FLAGS="${WAGER_TEST_LINK_FLAGS--fuse-ld=lld}" \
   -DWAGER_SANITIZE="$sanitize" \
   -DWAGER_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j "$jobs"
@@ -56,11 +64,34 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   # At least a second each: libFuzzer takes 0 as "no limit".
   per_target=$(( fuzz_seconds / ${#fuzz_targets[@]} ))
   [ "$per_target" -gt 0 ] || per_target=1
-  for target in "${fuzz_targets[@]}"; do
-    mkdir -p "$fuzz_dir/corpus/$target"
-    "$fuzz_dir/fuzz/wager_fuzz_$target" -max_total_time="$per_target" \
-      -timeout=30 -print_final_stats=1 -artifact_prefix="$fuzz_dir/$target-" \
-      "$fuzz_dir/corpus/$target" "fuzz/corpus/$target"
+  # One target per core at a time, each writing to its own log, shown
+  # whole when it fails and as its final stats when it passes.
+  fuzz_one() {
+    mkdir -p "$fuzz_dir/corpus/$1"
+    "$fuzz_dir/fuzz/wager_fuzz_$1" -max_total_time="$per_target" \
+      -timeout=30 -print_final_stats=1 -artifact_prefix="$fuzz_dir/$1-" \
+      "$fuzz_dir/corpus/$1" "fuzz/corpus/$1" >"$fuzz_dir/$1.log" 2>&1
+  }
+  fuzz_failed=0
+  for (( i = 0; i < ${#fuzz_targets[@]}; i += jobs )); do
+    batch=("${fuzz_targets[@]:i:jobs}")
+    pids=()
+    for target in "${batch[@]}"; do
+      fuzz_one "$target" &
+      pids+=($!)
+    done
+    for k in "${!batch[@]}"; do
+      target=${batch[$k]}
+      if wait "${pids[$k]}"; then
+        echo "fuzz $target: passed"
+        grep -E '^(Done|stat::)' "$fuzz_dir/$target.log" || true
+      else
+        echo "fuzz $target: FAILED, its log ($fuzz_dir/$target.log):"
+        cat "$fuzz_dir/$target.log"
+        fuzz_failed=1
+      fi
+    done
   done
+  [ "$fuzz_failed" -eq 0 ] || exit 1
   echo "fuzz: $(( $(date +%s) - start )) s"
 fi
