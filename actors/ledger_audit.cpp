@@ -6,17 +6,13 @@
 
 #include "wager/actors/ledger_audit_state.hpp"
 #include "wager/runtime/assert.hpp"
+#include "wager/runtime/overloaded.hpp"
 
 namespace wager {
 
 using namespace audit_detail;
 
 namespace {
-
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 std::string key_of(std::string_view stream) {
   auto slash = stream.find('/');

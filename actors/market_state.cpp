@@ -2,17 +2,13 @@
 
 #include "wager/actors/json_codec.hpp"
 #include "wager/runtime/assert.hpp"
+#include "wager/runtime/overloaded.hpp"
 
 namespace wager {
 
 using namespace json_codec;
 
 namespace {
-
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 errc parse_errc(std::string_view code) {
   for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)

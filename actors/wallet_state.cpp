@@ -2,20 +2,11 @@
 
 #include "wager/actors/json_codec.hpp"
 #include "wager/runtime/assert.hpp"
+#include "wager/runtime/overloaded.hpp"
 
 namespace wager {
 
 using namespace json_codec;
-
-namespace {
-
-// Event type names are stored forever: never rename one, add an upcaster.
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
-
-} // namespace
 
 json::object bet_to_json(const bet& b) {
   return {{"bet", b.id.value},       {"market", b.market.value},
@@ -140,6 +131,7 @@ std::string_view to_string(ledger_kind kind) {
   return "deposit";
 }
 
+// Event type names are stored forever: never rename one, add an upcaster.
 event encode(const wallet_event& e) {
   return std::visit(
     overloaded{

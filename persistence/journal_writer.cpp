@@ -12,13 +12,13 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-int64_t now_ms() {
+} // namespace
+
+int64_t journal_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::system_clock::now().time_since_epoch())
     .count();
 }
-
-} // namespace
 
 journal_writer::journal_writer(std::unique_ptr<journal_store> store,
                                const journal_options& options, journal_metrics* metrics)
@@ -236,7 +236,7 @@ void journal_writer::record_batch_failure(const caf::error& err) {
 
 void journal_writer::prune_requests() {
   next_prune_ = clock::now() + std::chrono::milliseconds{options_.prune_interval_ms};
-  auto cutoff = now_ms() - static_cast<int64_t>(options_.request_retention_ms);
+  auto cutoff = journal_clock_ms() - static_cast<int64_t>(options_.request_retention_ms);
   auto pruned = store_->prune_requests(cutoff, options_.prune_rows_max);
   if (!pruned) {
     log().warn("journal {}: {}", options_.path, message_of(pruned.error()));

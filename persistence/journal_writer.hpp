@@ -35,6 +35,10 @@ namespace wager {
 
 struct journal_metrics;
 
+// Now, in milliseconds since the epoch: the time the writer gives stored
+// requests, snapshots and the retention cutoff.
+int64_t journal_clock_ms();
+
 // Check a write against the journal's bounds before it is queued.
 caf::error validate_append(const append_request& request, const journal_options& options);
 caf::error validate_snapshot(const snapshot& snap, const journal_options& options);

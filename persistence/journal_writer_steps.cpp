@@ -17,12 +17,6 @@ namespace {
 // second already means confusion; beyond this the oldest is dropped.
 constexpr size_t fence_chains_max = 8;
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 template <class T>
 void call_back(const result_callback<T>& done, caf::expected<T> value) {
   // A callback that throws on the writer thread would take the journal
@@ -89,7 +83,7 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
                                              std::to_string(p.seq) + " of " + p.stream +
                                              ", which is not in the journal");
   }
-  auto now = r.at_ms > 0 ? r.at_ms : now_ms();
+  auto now = r.at_ms > 0 ? r.at_ms : journal_clock_ms();
   auto last = r.expected_seq + count;
   caf::error error;
   auto result = store_->write_append(r, now, error);
@@ -128,7 +122,7 @@ journal_writer::step journal_writer::apply_snapshot(const queued_snapshot& s, ou
     return fail("snapshot of " + snap.stream + " at seq " + std::to_string(snap.seq) +
                 " is older than the stored one (seq " + std::to_string(**stored_seq) + ")");
   caf::error error;
-  auto result = store_->write_snapshot(snap, now_ms(), error);
+  auto result = store_->write_snapshot(snap, journal_clock_ms(), error);
   if (result != journal_store::result::ok)
     return stored(result, std::move(error), out, batch_error);
   out = outcome{{}, append_ack{snap.seq, snap.seq}, true, false};

@@ -32,9 +32,9 @@ uint64_t as_unsigned(int64_t v) {
 }
 
 // Appends the converted records as frames, hash-chained, on `db`.
-class frame_writer {
+class frame_appender {
 public:
-  explicit frame_writer(sqlite::connection& db)
+  explicit frame_appender(sqlite::connection& db)
     : db_(db), insert_(db.get(), "INSERT INTO log (position, frame, crc) VALUES (?1, ?2, ?3)") {}
 
   // Starts a stream: its records point back to its own previous frames only.
@@ -108,7 +108,7 @@ public:
                           "WHERE stream = ?1 ORDER BY seq, at_ms, request_id") {}
 
   caf::error convert(const std::string& stream, uint64_t last_seq, bool open_work,
-                     frame_writer& out, layout_upgrade_report& report) {
+                     frame_appender& out, layout_upgrade_report& report) {
     if (!valid_stream_name(stream))
       return refused(path_, "stream name '" + stream + "' is not kind/key");
     sqlite::reset_on_exit reset_events{events_};
@@ -192,7 +192,7 @@ private:
   }
 
   // Moves the events up to and including `seq` into records.
-  caf::error take_events_through(uint64_t seq, frame_writer& out,
+  caf::error take_events_through(uint64_t seq, frame_appender& out,
                                  layout_upgrade_report& report) {
     while (emitted_ < seq) {
       auto expected = emitted_ + 1;
@@ -213,7 +213,7 @@ private:
   }
 
   // Writes the pending record, if it holds anything, and starts the next.
-  caf::error emit(frame_writer& out) {
+  caf::error emit(frame_appender& out) {
     if (pending_.events.empty() && !pending_.request)
       return {};
     auto next_first = emitted_ + 1;
@@ -250,7 +250,7 @@ caf::expected<layout_upgrade_report> convert(sqlite::connection& db, const std::
   if (*frames != 0)
     return refused(path, "has the row layout but " + std::to_string(*frames) +
                            " frames in its log; run wagerctl verify");
-  frame_writer out{db};
+  frame_appender out{db};
   stream_converter streams_in{db, path};
   // Every stream with a row, and any that only stored requests.
   sqlite::statement all{db.get(),

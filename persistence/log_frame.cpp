@@ -52,7 +52,7 @@ struct flaw {
   std::string what;
 };
 
-std::optional<flaw> too_large(std::string what, size_t size, size_t max) {
+std::optional<flaw> oversized(std::string what, size_t size, size_t max) {
   return flaw{errc::too_large, what + " is " + std::to_string(size) + " bytes, more than " +
                                  std::to_string(max)};
 }
@@ -65,11 +65,11 @@ std::optional<flaw> check_event(const log_event& e) {
   if (e.type.empty())
     return invalid("an event has an empty type");
   if (e.type.size() > event_type_bytes_max)
-    return too_large("event type", e.type.size(), event_type_bytes_max);
+    return oversized("event type", e.type.size(), event_type_bytes_max);
   if (e.version == 0)
     return invalid("event " + e.type + " has version 0 (they start at 1)");
   if (e.payload.size() > log_payload_bytes_max)
-    return too_large("payload of event " + e.type, e.payload.size(), log_payload_bytes_max);
+    return oversized("payload of event " + e.type, e.payload.size(), log_payload_bytes_max);
   if (e.at_ms < 0)
     return invalid("event " + e.type + " has a negative timestamp");
   return std::nullopt;
@@ -77,7 +77,7 @@ std::optional<flaw> check_event(const log_event& e) {
 
 std::optional<flaw> check_record(const log_record& r, uint64_t position) {
   if (r.stream.size() > stream_bytes_max)
-    return too_large("stream name", r.stream.size(), stream_bytes_max);
+    return oversized("stream name", r.stream.size(), stream_bytes_max);
   if (!valid_stream_name(r.stream))
     return invalid("stream name '" + r.stream + "' is not kind/key");
   if (r.first_seq == 0)
@@ -99,9 +99,9 @@ std::optional<flaw> check_record(const log_record& r, uint64_t position) {
     if (q->request_id.empty())
       return invalid(r.stream + ": empty request id");
     if (q->request_id.size() > request_id_bytes_max)
-      return too_large(r.stream + ": request id", q->request_id.size(), request_id_bytes_max);
+      return oversized(r.stream + ": request id", q->request_id.size(), request_id_bytes_max);
     if (q->result.size() > log_result_bytes_max)
-      return too_large(r.stream + ": request result", q->result.size(), log_result_bytes_max);
+      return oversized(r.stream + ": request result", q->result.size(), log_result_bytes_max);
     if (r.request_at_ms < 0)
       return invalid(r.stream + ": negative request timestamp");
   } else if (r.request_at_ms != 0) {

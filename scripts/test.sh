@@ -6,15 +6,19 @@
 #     in tests/{ubsan,lsan}.supp)
 #   WAGER_SANITIZE=OFF scripts/test.sh   a plain build
 # Both compile at -O1 -g1 (line tables for stack traces, a small build tree);
-# WAGER_TEST_OPT_FLAGS overrides that. The template-heavy translation units
-# that do little at run time (the suites, Beast's streams: see
-# WAGER_TEMPLATE_HEAVY_OPTIONS in CMakeLists.txt) compile at -O0, in about
-# 60% of the time; WAGER_TEMPLATE_HEAVY_OPTIONS overrides that (empty: none).
-# The executables link with lld, a quarter of ld.bfd's time here
-# (WAGER_TEST_LINK_FLAGS overrides -fuse-ld=lld). After the suite, the four
-# libFuzzer targets (fuzz/) run for WAGER_FUZZ_SECONDS in all (default 60, a
-# quarter each, one per core at a time; 0 skips them), built with clang in
-# build-fuzz/.
+# WAGER_TEST_OPT_FLAGS overrides that. To keep the build short on 2 cores:
+#   - the template-heavy translation units that do little at run time (the
+#     suites, Beast's streams: WAGER_TEMPLATE_HEAVY_OPTIONS in CMakeLists.txt)
+#     compile at -O0, in about 60% of the time (WAGER_TEMPLATE_HEAVY_OPTIONS
+#     overrides it; empty: none);
+#   - each library is a unity build, eight sources a translation unit, so the
+#     templates they share compile once a batch (WAGER_TEST_UNITY_BUILD=OFF:
+#     one per source);
+#   - executables link with lld, a quarter of ld.bfd's time here
+#     (WAGER_TEST_LINK_FLAGS overrides -fuse-ld=lld).
+# After the suite, the four libFuzzer targets (fuzz/) run for
+# WAGER_FUZZ_SECONDS in all (default 60, a quarter each, one per core at a
+# time; 0 skips them), built with clang in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +34,7 @@ cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${WAGER_TEST_OPT_FLAGS:--O1 -g1 -DNDEBUG}" \
   -DWAGER_TEMPLATE_HEAVY_OPTIONS="${WAGER_TEMPLATE_HEAVY_OPTIONS--O0}" \
   -DCMAKE_EXE_LINKER_FLAGS="${WAGER_TEST_LINK_FLAGS--fuse-ld=lld}" \
+  -DCMAKE_UNITY_BUILD="${WAGER_TEST_UNITY_BUILD:-ON}" -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 \
   -DWAGER_SANITIZE="$sanitize" \
   -DWAGER_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j "$jobs"

@@ -56,7 +56,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-const std::string bench_password = "bench-password-1";
 // Calls unanswered at once while seeding.
 inline constexpr int seed_window = 512;
 // Requests a live-mode connection makes before it takes a new source address

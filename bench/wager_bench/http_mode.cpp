@@ -42,11 +42,6 @@ inline constexpr int users_per_setup_address = 5;
 // Times one bettor connection reconnects after errors before it gives up.
 inline constexpr int reconnects_max = 100;
 inline constexpr auto bet_timeout = std::chrono::seconds{30};
-const std::string bench_password = "bench-password-1";
-
-std::string market_name(int m) {
-  return "m" + std::to_string(m);
-}
 
 // The substring of `body` after `"key":"` up to the next quote.
 std::string string_field(const std::string& body, const std::string& key) {
@@ -102,7 +97,7 @@ bool setup_markets(const bench_options& o, const endpoint_address& to, source_ad
   return on_threads(o, to, src, o.markets, 0, [&](int m, blocking_client& c) {
     json::array sels;
     for (int s = 0; s < selections_per_market; ++s)
-      sels.push_back(json::object{{"selection_id", "s" + std::to_string(s)},
+      sels.push_back(json::object{{"selection_id", selection_name(s)},
                                   {"name", "Selection"},
                                   {"price", format_price(price{board.get(m, s)})}});
     json::object def{{"market_id", market_name(m)}, {"event", "Match day"}, {"name", "Winner"},

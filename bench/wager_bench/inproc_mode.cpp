@@ -57,14 +57,6 @@ bool windowed(int total, int window, Start start) {
   return ok;
 }
 
-std::string market_name(int m) {
-  return "m" + std::to_string(m);
-}
-
-std::string selection_name(int s) {
-  return "s" + std::to_string(s);
-}
-
 user_id wallet_user(int w) {
   return user_id{"w" + std::to_string(w)};
 }

@@ -80,6 +80,16 @@ inline constexpr int64_t market_max_liability_minor = 1'000'000'000'000;
 // Earlier requests a client remembers to repeat.
 inline constexpr size_t recent_requests_max = 256;
 
+// The workload's names: market m is "m<m>", its selection s "s<s>".
+inline std::string market_name(int m) {
+  return "m" + std::to_string(m);
+}
+inline std::string selection_name(int s) {
+  return "s" + std::to_string(s);
+}
+// The password of every user the HTTP and cluster modes sign up.
+inline const std::string bench_password = "bench-password-1";
+
 // Current prices, read by bettors (who bet at what they last saw) and moved
 // by the feed.
 class price_board {
