@@ -425,7 +425,8 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
                   cmd.accept, hash};
   auto rp = self->make_response_promise();
   st.waiters[id.value].push_back(rp);
-  self->delayed_send(self, st.options.answer_timeout, answer_due_atom::value, id.value);
+  st.dir.send_later(self->ctrl(), caf::duration{st.options.answer_timeout},
+                    caf::make_message(answer_due_atom::value, id.value));
   auto request = cmd.request.value;
   persist(self, {hold},
           [request, id, hash](const wallet_state&) {

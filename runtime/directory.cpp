@@ -1018,6 +1018,12 @@ void directory::disarm(const request_deadlines::ticket& ticket,
   core_->deadlines->disarm(ticket, response_id);
 }
 
+void directory::send_later(caf::actor_control_block* receiver, caf::duration delay,
+                           caf::message msg) const {
+  WAGER_ASSERT(core_ != nullptr, "a directory from spawn_directory");
+  core_->deadlines->send_later(receiver, delay, std::move(msg));
+}
+
 uint32_t directory::shards() const noexcept {
   return core_ ? core_->shards : 0;
 }

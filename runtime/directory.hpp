@@ -181,6 +181,12 @@ public:
                                      caf::message_id response_id, caf::duration timeout) const;
   void disarm(const request_deadlines::ticket& ticket, caf::message_id response_id) const;
 
+  // A delayed_send to `receiver` on the same sweep, without CAF's clock
+  // (request_deadlines::send_later): for the timers an entity sets per
+  // command, such as a bet's answer deadline.
+  void send_later(caf::actor_control_block* receiver, caf::duration delay,
+                  caf::message msg) const;
+
   // Tells every partition that the placement function's answers changed:
   // live entities whose shard is now elsewhere passivate.
   void placement_changed() const;

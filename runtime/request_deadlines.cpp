@@ -2,6 +2,7 @@
 
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
+#include <caf/message_id.hpp>
 #include <caf/sec.hpp>
 
 #include <utility>
@@ -46,11 +47,17 @@ request_deadlines::request_deadlines(std::chrono::milliseconds tick)
       if (fire.empty())
         continue;
       lock.unlock();
-      for (auto& d : fire)
-        if (auto requester = d.requester.lock())
-          requester->enqueue(nullptr, d.response_id,
-                             caf::make_message(caf::make_error(caf::sec::request_timeout)),
-                             nullptr);
+      for (auto& d : fire) {
+        auto receiver = d.requester.lock();
+        if (!receiver)
+          continue;
+        if (d.message.empty())
+          receiver->enqueue(nullptr, d.response_id,
+                            caf::make_message(caf::make_error(caf::sec::request_timeout)),
+                            nullptr);
+        else
+          receiver->enqueue(nullptr, caf::make_message_id(), std::move(d.message), nullptr);
+      }
       // The last reference to an actor may go here, and with it, through
       // its state, this object: nothing below touches it.
       fire.clear();
@@ -76,14 +83,27 @@ request_deadlines::~request_deadlines() {
 request_deadlines::ticket request_deadlines::arm(caf::actor_control_block* requester,
                                                   caf::message_id response_id,
                                                   caf::duration timeout) {
-  if (!timeout.valid() || requester == nullptr)
+  return add(requester, timeout, deadline{{}, response_id, {}});
+}
+
+void request_deadlines::send_later(caf::actor_control_block* receiver, caf::duration delay,
+                                   caf::message msg) {
+  if (msg.empty())
+    return;
+  add(receiver, delay, deadline{{}, caf::make_message_id(), std::move(msg)});
+}
+
+request_deadlines::ticket request_deadlines::add(caf::actor_control_block* receiver,
+                                                  caf::duration delay, deadline d) {
+  if (!delay.valid() || receiver == nullptr)
     return {};
+  d.requester = caf::weak_actor_ptr{receiver};
   auto at = clock_type::now();
-  at += timeout;
+  at += delay;
   auto tick = tick_of(at, tick_);
   std::lock_guard lock{shared_->mutex};
   auto& bucket = shared_->due[tick];
-  bucket.push_back(deadline{caf::weak_actor_ptr{requester}, response_id});
+  bucket.push_back(std::move(d));
   ++shared_->count;
   return ticket{tick, bucket.size() - 1};
 }

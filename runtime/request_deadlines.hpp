@@ -15,9 +15,14 @@
 //
 // A timeout fires between its deadline and one tick later. The requester is
 // held weakly: an actor that quit is not kept alive by its timeouts.
+//
+// send_later is CAF's delayed_send on the same sweep, for a message an
+// actor sends itself with every command (a bet's answer deadline): the
+// same push, no wake, and the message is dropped if the receiver is gone.
 
 #include <caf/actor_control_block.hpp>
 #include <caf/duration.hpp>
+#include <caf/message.hpp>
 #include <caf/message_id.hpp>
 #include <caf/weak_intrusive_ptr.hpp>
 
@@ -55,6 +60,10 @@ public:
   ticket arm(caf::actor_control_block* requester, caf::message_id response_id,
              caf::duration timeout);
 
+  // After `delay` (finite; an infinite one is ignored), `receiver` gets `msg`
+  // as an asynchronous message with no sender, unless it is gone.
+  void send_later(caf::actor_control_block* receiver, caf::duration delay, caf::message msg);
+
   // Forgets the deadline of `response_id` armed at `where`, if it has not
   // fired. An actor that asks once and quits on the answer disarms before
   // it quits: CAF drops the timeouts of an actor that terminates, and so,
@@ -69,7 +78,9 @@ private:
   struct deadline {
     caf::weak_actor_ptr requester;
     caf::message_id response_id;
+    caf::message message; // send_later's; empty: sec::request_timeout
   };
+  ticket add(caf::actor_control_block* receiver, caf::duration delay, deadline d);
   struct shared;
 
   std::chrono::milliseconds tick_;

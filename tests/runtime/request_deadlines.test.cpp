@@ -110,3 +110,36 @@ TEST_CASE("a disarmed deadline never fires, and disarming one that fired changes
   CHECK(deadlines.pending() == 0u);
   caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("send_later delivers its message once the delay has passed, never before, and drops it "
+          "for a receiver that quit") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  wager::request_deadlines deadlines{5ms};
+  caf::scoped_actor self{sys};
+
+  auto sent = std::chrono::steady_clock::now();
+  deadlines.send_later(self->ctrl(), caf::duration{30ms}, caf::make_message(ping_atom::value, 7));
+  deadlines.send_later(self->ctrl(), caf::infinite, caf::make_message(ping_atom::value, 8));
+  deadlines.send_later(self->ctrl(), caf::duration{30ms}, caf::message{});
+  CHECK(deadlines.pending() == 1u); // neither the infinite one nor the empty one
+  int got = 0;
+  self->receive([&](ping_atom, int x) { got = x; },
+                caf::after(std::chrono::seconds{10}) >> [] { FAIL("never delivered"); });
+  CHECK(got == 7);
+  CHECK(std::chrono::steady_clock::now() - sent >= 30ms);
+  CHECK(deadlines.pending() == 0u);
+
+  // The receiver is gone when it fires: nothing is sent, nothing is kept.
+  std::promise<void> armed;
+  auto gone = sys.spawn([&](caf::event_based_actor* me) {
+    deadlines.send_later(me->ctrl(), caf::duration{20ms}, caf::make_message(ping_atom::value, 9));
+    armed.set_value();
+    me->quit();
+  });
+  armed.get_future().get();
+  REQUIRE(wager::test::wait_until([&] { return deadlines.pending() == 0; }));
+  self->receive([&](ping_atom, int x) { got = x; },
+                caf::after(std::chrono::seconds{0}) >> [] {});
+  CHECK(got == 7);
+}
