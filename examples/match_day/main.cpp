@@ -119,13 +119,17 @@ int main(int argc, char** argv) {
   for (int attempt = 0;; ++attempt) {
     total = held = 0;
     int open = 0;
+    // Open bets first, then the balance: a payout closes its bet and credits
+    // the wallet in one event, so a wallet with no open bet left has every
+    // payout in the balance read after (read the other way round, a payout
+    // landing between the two reads is missed).
     for (int b = 0; b < bettors; ++b) {
       user_id u{"fan-" + std::to_string(b)};
+      open += static_cast<int>(
+        must(await<std::vector<bet>>([&](auto done) { p.bets(u, false, done); }), "bets").size());
       auto bal = must(await<wallet_balance>([&](auto done) { p.balance(u, done); }), "balance");
       total += bal.available.minor;
       held += bal.held.minor;
-      open += static_cast<int>(
-        must(await<std::vector<bet>>([&](auto done) { p.bets(u, false, done); }), "bets").size());
     }
     if (open == 0)
       break;
