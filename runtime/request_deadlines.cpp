@@ -22,9 +22,17 @@ struct request_deadlines::shared {
 
 namespace {
 
-int64_t tick_of(request_deadlines::clock_type::time_point t, std::chrono::milliseconds tick) {
+// The tick a deadline at `t` fires in: rounded up, so it is never early.
+int64_t due_tick(request_deadlines::clock_type::time_point t, std::chrono::milliseconds tick) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
-  return (ms.count() + tick.count() - 1) / tick.count(); // rounded up: never early
+  return (ms.count() + tick.count() - 1) / tick.count();
+}
+
+// The last tick that has fully passed at `t`: rounded down, so a deadline
+// whose tick this is has passed too.
+int64_t passed_tick(request_deadlines::clock_type::time_point t, std::chrono::milliseconds tick) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  return ms.count() / tick.count();
 }
 
 } // namespace
@@ -36,7 +44,7 @@ request_deadlines::request_deadlines(std::chrono::milliseconds tick)
     std::unique_lock lock{s->mutex};
     while (!s->stopping) {
       s->wake.wait_for(lock, tick);
-      auto now = tick_of(clock_type::now(), tick);
+      auto now = passed_tick(clock_type::now(), tick);
       while (!s->due.empty() && s->due.begin()->first <= now) {
         for (auto& d : s->due.begin()->second)
           if (d.requester != nullptr)
@@ -100,7 +108,7 @@ request_deadlines::ticket request_deadlines::add(caf::actor_control_block* recei
   d.requester = caf::weak_actor_ptr{receiver};
   auto at = clock_type::now();
   at += delay;
-  auto tick = tick_of(at, tick_);
+  auto tick = due_tick(at, tick_);
   std::lock_guard lock{shared_->mutex};
   auto& bucket = shared_->due[tick];
   bucket.push_back(std::move(d));
