@@ -18,6 +18,7 @@ struct platform::impl {
   platform_options options;
   std::unique_ptr<node_runtime> runtime;
   std::shared_ptr<wager::journal> journal;
+  std::unique_ptr<wallet_history> history;
   wager::directory dir;
   caf::actor resumer;
   std::mutex resumers_mutex;
@@ -84,6 +85,20 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   if (!opened)
     return opened.error();
   d->journal = std::shared_ptr<wager::journal>(std::move(*opened));
+  if (options.history_enabled) {
+    auto hopts = options.history;
+    hopts.path = (std::filesystem::path{options.data_dir} / "history.db").string();
+    hopts.metrics_registry = &d->runtime->metrics().registry();
+    if (d->journal->log_end()) {
+      auto history = wallet_history::open(std::move(hopts), *d->journal);
+      if (!history)
+        return history.error();
+      d->history = std::move(*history);
+    } else {
+      log().warn("journal {}: in the row layout, so no history read model: lists serve the "
+                 "wallets' recent entries", options.data_dir);
+    }
+  }
 
   std::vector<entity_kind> kinds;
   kinds.push_back({"wallet", wallet_activator(d->journal, options.wallet),
@@ -148,6 +163,8 @@ void platform::stop() {
   d.dir.stop();
   d.runtime->system().await_all_actors_done();
   d.dir = {};
+  if (d.history != nullptr)
+    d.history->stop();
   // The journal drains its queue and answers every append before it closes;
   // the actor system is still up to carry those answers.
   d.journal.reset();
@@ -252,16 +269,39 @@ void platform::balance(const user_id& user, callback<wallet_balance> done) {
 }
 
 void platform::get_bet(const user_id& user, const bet_id& id, callback<wager::bet> done) {
-  impl_->call<wager::bet>(wallet_of(user), std::move(done), bet_query{id});
+  impl_->call<wager::bet>(wallet_of(user),
+                          callback<wager::bet>{[h = history(), user, id,
+                                                done = std::move(done)](caf::expected<bet> b) {
+                            complete_bet(h, user, id, std::move(b), done);
+                          }},
+                          bet_query{id});
 }
 
 void platform::bets(const user_id& user, bool settled, callback<std::vector<bet>> done) {
-  impl_->call<std::vector<bet>>(wallet_of(user), std::move(done), bets_query{settled});
+  impl_->call<bets_page>(wallet_of(user),
+                         callback<bets_page>{[done = std::move(done)](caf::expected<bets_page> p) {
+                           if (!p)
+                             return done(p.error());
+                           done(std::move(p->bets));
+                         }},
+                         bets_query{settled});
 }
 
 void platform::transactions(const user_id& user, transactions_query query,
                             callback<std::vector<wallet_transaction>> done) {
-  impl_->call<std::vector<wallet_transaction>>(wallet_of(user), std::move(done), query);
+  impl_->call<transactions_page>(
+    wallet_of(user),
+    callback<transactions_page>{[h = history(), user, query,
+                                 done = std::move(done)](caf::expected<transactions_page> p) {
+      if (!p)
+        return done(p.error());
+      complete_transactions(h, user, query, std::move(*p), done);
+    }},
+    query);
+}
+
+wallet_history* platform::history() {
+  return impl_->history.get();
 }
 
 void platform::set_limits(const user_id& user, set_limits_cmd limits,

@@ -14,6 +14,7 @@
 // Errors are caf::error values in the wager category: wager::code_of(err)
 // gives the API code (runtime/errors.hpp).
 
+#include "wager/actors/history.hpp"
 #include "wager/actors/market.hpp"
 #include "wager/actors/resume.hpp"
 #include "wager/actors/user.hpp"
@@ -74,6 +75,12 @@ struct platform_options {
 
   // Journal tuning; `path` and `metrics_registry` are set by the platform.
   journal_options journal;
+
+  // The history read model (history.hpp) in <data_dir>/history.db; `path`
+  // and `metrics_registry` are set by the platform. Off: lists and bet
+  // lookups serve what the wallets hold in memory, their recent entries.
+  bool history_enabled = true;
+  history_options history;
 };
 
 template <class T>
@@ -117,8 +124,13 @@ public:
                 callback<wallet_receipt> done);
   void place_bet(const user_id& user, place_bet_cmd bet, callback<wager::bet> done);
   void balance(const user_id& user, callback<wallet_balance> done);
+  // A bet of the user's, however long ago it settled.
   void get_bet(const user_id& user, const bet_id& id, callback<wager::bet> done);
+  // Every open bet, newest first; or the recently settled ones, the last
+  // wallet_settled_bets_max, newest settled first. Every settled bet, paged:
+  // history()->settled_bets.
   void bets(const user_id& user, bool settled, callback<std::vector<bet>> done);
+  // Every transaction the user ever made, paged as the query says.
   void transactions(const user_id& user, transactions_query query,
                     callback<std::vector<wallet_transaction>> done);
   void set_limits(const user_id& user, set_limits_cmd limits, callback<wallet_limits> done);
@@ -145,6 +157,9 @@ public:
   node_runtime& runtime();
   const wager::directory& directory() const;
   wager::journal& journal();
+  // The history read model; null when history_enabled is false or the
+  // journal has no ordered log (the row layout).
+  wallet_history* history();
   wager::metrics& metrics();
   const platform_options& options() const;
 

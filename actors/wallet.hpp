@@ -76,7 +76,8 @@ struct set_limits_cmd {
 struct balance_query {};
 
 // Newest first, at most `limit` (1..wallet_ledger_max), older than
-// `before_seq` when non-zero. -> std::vector<wallet_transaction>
+// `before_seq` when non-zero, from the wallet's memory (its last
+// wallet_ledger_max entries). -> transactions_page
 struct transactions_query {
   uint32_t limit = 50;
   uint64_t before_seq = 0;
@@ -87,7 +88,8 @@ struct bet_query {
   bet_id bet;
 };
 
-// Open or recently settled bets, newest first. -> std::vector<bet>
+// Open or recently settled bets (the last wallet_settled_bets_max), from
+// the wallet's memory, newest first. -> bets_page
 struct bets_query {
   bool settled = false; // false: open bets; true: settled ones
 };
@@ -135,6 +137,19 @@ struct wallet_transaction {
 
 struct payout_ack {
   bet_id bet;
+};
+
+// What the wallet's memory holds of a list. `complete`: nothing the query
+// asks for is missing; false when older entries have left the memory and
+// the page is short of them: the history read model (history.hpp) has them.
+struct transactions_page {
+  std::vector<wallet_transaction> transactions;
+  bool complete = true;
+};
+
+struct bets_page {
+  std::vector<bet> bets;
+  bool complete = true;
 };
 
 // -- the entity --------------------------------------------------------------
@@ -244,6 +259,14 @@ typename I::result_type inspect(I& f, wallet_transaction& x) {
            x.amount, x.available_after, x.at_ms, x.ref);
 }
 template <class I>
+typename I::result_type inspect(I& f, transactions_page& x) {
+  return f(caf::meta::type_name("wager::transactions_page"), x.transactions, x.complete);
+}
+template <class I>
+typename I::result_type inspect(I& f, bets_page& x) {
+  return f(caf::meta::type_name("wager::bets_page"), x.bets, x.complete);
+}
+template <class I>
 typename I::result_type inspect(I& f, payout_ack& x) {
   return f(caf::meta::type_name("wager::payout_ack"), x.bet);
 }
@@ -266,6 +289,8 @@ inline constexpr message_types wallet_messages{
   message_type<wallet_limits>{"wager::wallet_limits"},
   message_type<wallet_transaction>{"wager::wallet_transaction"},
   message_type<payout_ack>{"wager::payout_ack"},
+  message_type<transactions_page>{"wager::transactions_page"},
+  message_type<bets_page>{"wager::bets_page"},
 };
 
 } // namespace wager

@@ -82,9 +82,9 @@ uint64_t place_bet_hash(const place_bet_cmd& cmd) {
                     to_string(cmd.accept)});
 }
 
-std::vector<wallet_transaction> transactions_of(const wallet_state& s,
-                                                const transactions_query& q) {
-  std::vector<wallet_transaction> out;
+transactions_page transactions_of(const wallet_state& s, const transactions_query& q) {
+  transactions_page page;
+  auto& out = page.transactions;
   auto limit = std::clamp<uint32_t>(q.limit, 1, static_cast<uint32_t>(wallet_ledger_max));
   for (auto i = s.ledger.rbegin(); i != s.ledger.rend() && out.size() < limit; ++i) {
     if (q.before_seq != 0 && i->seq >= q.before_seq)
@@ -92,21 +92,26 @@ std::vector<wallet_transaction> transactions_of(const wallet_state& s,
     out.push_back({"t" + std::to_string(i->seq), std::string{to_string(i->kind)}, i->amount,
                    i->available_after, i->at_ms, i->ref});
   }
-  return out;
+  // The ledger drops its oldest entry only once it holds wallet_ledger_max:
+  // below that it holds every entry there ever was.
+  page.complete = out.size() == limit || s.ledger.size() < wallet_ledger_max;
+  return page;
 }
 
-std::vector<bet> bets_of(const wallet_state& s, bool settled) {
-  std::vector<bet> out;
+bets_page bets_of(const wallet_state& s, bool settled) {
+  bets_page page;
+  auto& out = page.bets;
   if (settled) {
     for (auto i = s.settled_bets.rbegin(); i != s.settled_bets.rend(); ++i)
       out.push_back(*i);
+    page.complete = s.settled_bets.size() < wallet_settled_bets_max;
   } else {
     for (auto& [id, b] : s.open_bets)
       out.push_back(b);
     std::sort(out.begin(), out.end(),
               [](const bet& a, const bet& b) { return a.placed_at_ms > b.placed_at_ms; });
   }
-  return out;
+  return page;
 }
 
 } // namespace wager

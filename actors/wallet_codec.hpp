@@ -36,9 +36,8 @@ std::string pending_bet_json(const std::string& bet, uint64_t hash);
 
 uint64_t place_bet_hash(const place_bet_cmd& cmd);
 
-std::vector<wallet_transaction> transactions_of(const wallet_state& s,
-                                                const transactions_query& q);
+transactions_page transactions_of(const wallet_state& s, const transactions_query& q);
 
-std::vector<bet> bets_of(const wallet_state& s, bool settled);
+bets_page bets_of(const wallet_state& s, bool settled);
 
 } // namespace wager

@@ -99,26 +99,36 @@ void client_api::impl::get_transactions(const call_ptr& c) {
           errc::invalid_field, "before must be a transaction_id such as t42", "before"));
       query.before_seq = *before;
     }
-    carry<std::vector<wallet_transaction>>(c, caf::make_message(query),
-                      [c, limit = query.limit](caf::expected<std::vector<wallet_transaction>> ts) {
-                        if (!ts)
-                          return c->respond(error_response(ts.error()));
-                        json::array out;
-                        for (auto& t : *ts)
-                          out.push_back(json::object{{"transaction_id", t.transaction_id},
-                                                     {"kind", t.kind},
-                                                     {"amount", t.amount.minor},
-                                                     {"available_after",
-                                                      t.available_after.minor},
-                                                     {"at", format_time(t.at_ms)},
-                                                     {"ref", t.ref}});
-                        // A full page may have older ones after it.
-                        json::value next = nullptr;
-                        if (ts->size() == limit)
-                          next = json::value(ts->back().transaction_id);
-                        c->respond(json_response(
-                          200, json::object{{"transactions", out}, {"next", next}}));
-                      });
+    auto respond = [c, limit = query.limit](caf::expected<std::vector<wallet_transaction>> ts) {
+      if (!ts)
+        return c->respond(error_response(ts.error()));
+      json::array out;
+      for (auto& t : *ts)
+        out.push_back(json::object{{"transaction_id", t.transaction_id},
+                                   {"kind", t.kind},
+                                   {"amount", t.amount.minor},
+                                   {"available_after", t.available_after.minor},
+                                   {"at", format_time(t.at_ms)},
+                                   {"ref", t.ref}});
+      // A full page may have older ones after it.
+      json::value next = nullptr;
+      if (ts->size() == limit)
+        next = json::value(ts->back().transaction_id);
+      c->respond(json_response(200, json::object{{"transactions", out}, {"next", next}}));
+    };
+    // The wallet's memory first; what it no longer holds, from the history.
+    carry<transactions_page>(
+      c, caf::make_message(query),
+      [self = shared_from_this(), c, query, respond](caf::expected<transactions_page> page) {
+        if (!page)
+          return respond(page.error());
+        auto* history = self->plat.history();
+        if (page->complete || history == nullptr)
+          return respond(std::move(page->transactions));
+        self->with_session(c, [c, query, history, respond] {
+          history->transactions(user_id{c->session->user_id}, query, respond);
+        });
+      });
   });
 }
 
@@ -163,12 +173,21 @@ void client_api::impl::get_bet(const call_ptr& c) {
     auto odds = parse_odds(c, *q);
     if (!odds)
       return;
-    carry<bet>(c, caf::make_message(bet_query{bet_id{c->params.at(0)}}),
-                 [c, odds = *odds](caf::expected<bet> b) {
-                   if (!b)
-                     return c->respond(error_response(b.error()));
-                   c->respond(json_response(200, bet_json(*b, odds)));
+    bet_id id{c->params.at(0)};
+    auto respond = [c, odds = *odds](caf::expected<bet> b) {
+      if (!b)
+        return c->respond(error_response(b.error()));
+      c->respond(json_response(200, bet_json(*b, odds)));
+    };
+    carry<bet>(c, caf::make_message(bet_query{id}),
+               [self = shared_from_this(), c, id, respond](caf::expected<bet> b) {
+                 auto* history = self->plat.history();
+                 if (b || history == nullptr || code_of(b.error()) != errc::not_found)
+                   return respond(std::move(b));
+                 self->with_session(c, [c, id, history, respond] {
+                   history->bet(user_id{c->session->user_id}, id, respond);
                  });
+               });
   });
 }
 
@@ -197,31 +216,58 @@ void client_api::impl::list_bets(const call_ptr& c) {
           error_response(errc::invalid_field, "before must be a bet_id", "before"));
       before = i->second;
     }
-    carry<std::vector<bet>>(c, caf::make_message(bets_query{settled}),
-              [c, limit = *limit, before, odds = *odds](caf::expected<std::vector<bet>> bs) {
+    auto respond = [c, odds = *odds](const std::vector<bet>& page, bool more) {
+      json::array out;
+      for (auto& b : page)
+        out.push_back(bet_json(b, odds));
+      json::value next = nullptr;
+      if (more && !page.empty())
+        next = json::value(page.back().id.value);
+      c->respond(json_response(200, json::object{{"bets", out}, {"next", next}}));
+    };
+    carry<bets_page>(c, caf::make_message(bets_query{settled}),
+              [self = shared_from_this(), c, limit = *limit, before, respond](
+                caf::expected<bets_page> bs) {
+                auto* history = self->plat.history();
                 if (!bs)
                   return c->respond(error_response(bs.error()));
                 // Newest first; the page starts after the cursor's bet.
-                auto from = bs->begin();
+                auto& all = bs->bets;
+                auto from = all.begin();
+                bool found = true;
                 if (!before.empty()) {
-                  from = std::find_if(bs->begin(), bs->end(),
-                                      [&](const bet& b) { return b.id.value == before; });
-                  if (from == bs->end())
-                    return c->respond(error_response(
-                      errc::invalid_field, "before must be the bet_id of a bet in this list",
-                      "before"));
-                  ++from;
+                  auto at = std::find_if(all.begin(), all.end(),
+                                         [&](const bet& b) { return b.id.value == before; });
+                  found = at != all.end();
+                  from = found ? std::next(at) : all.end();
                 }
-                json::array out;
-                json::value next = nullptr;
-                for (auto i = from; i != bs->end(); ++i) {
-                  if (out.size() == limit) {
-                    next = json::value(std::prev(i)->id.value);
-                    break;
-                  }
-                  out.push_back(bet_json(*i, odds));
+                auto left = static_cast<size_t>(std::distance(from, all.end()));
+                bool memory_only = bs->complete || history == nullptr;
+                if (found && (left >= limit || memory_only)) {
+                  auto n = std::min<size_t>(left, limit);
+                  // A full page is followed by more when the memory has more,
+                  // or had to let older ones go.
+                  return respond(std::vector<bet>(from, from + n),
+                                 left > limit || (left == limit && !bs->complete));
                 }
-                c->respond(json_response(200, json::object{{"bets", out}, {"next", next}}));
+                if (!found && memory_only)
+                  return c->respond(error_response(
+                    errc::invalid_field, "before must be the bet_id of a bet in this list",
+                    "before"));
+                // Settled bets the wallet's memory no longer holds: all from the
+                // history, one more than the page to know whether another follows.
+                self->with_session(c, [c, history, respond, limit, before] {
+                  history->settled_bets(
+                    user_id{c->session->user_id}, settled_bets_query{limit + 1, before},
+                    [c, respond, limit](caf::expected<std::vector<bet>> older) {
+                      if (!older)
+                        return c->respond(error_response(older.error()));
+                      bool more = older->size() > limit;
+                      if (more)
+                        older->resize(limit);
+                      respond(*older, more);
+                    });
+                });
               });
   });
 }

@@ -96,12 +96,11 @@ template void client_api::impl::carry<wallet_receipt>(
   const call_ptr&, caf::message, std::function<void(caf::expected<wallet_receipt>)>);
 template void client_api::impl::carry<wallet_limits>(
   const call_ptr&, caf::message, std::function<void(caf::expected<wallet_limits>)>);
-template void client_api::impl::carry<std::vector<wallet_transaction>>(
-  const call_ptr&, caf::message,
-  std::function<void(caf::expected<std::vector<wallet_transaction>>)>);
+template void client_api::impl::carry<transactions_page>(
+  const call_ptr&, caf::message, std::function<void(caf::expected<transactions_page>)>);
 template void client_api::impl::carry<bet>(const call_ptr&, caf::message,
                                            std::function<void(caf::expected<bet>)>);
-template void client_api::impl::carry<std::vector<bet>>(
-  const call_ptr&, caf::message, std::function<void(caf::expected<std::vector<bet>>)>);
+template void client_api::impl::carry<bets_page>(
+  const call_ptr&, caf::message, std::function<void(caf::expected<bets_page>)>);
 
 } // namespace wager

@@ -48,6 +48,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -126,6 +127,21 @@ struct snapshot_saved {
   uint64_t seq = 0;
 };
 
+// One append as the ordered log holds it: what code that follows the log
+// (a read model, journal.hpp's read_log) sees of it.
+struct logged_append {
+  uint64_t position = 0;              // the frame holding it
+  std::string stream;
+  std::vector<recorded_event> events; // in seq order, upcast; at least one
+};
+
+// The frames after a position, as read_log returns them.
+struct log_page {
+  uint64_t end = 0;               // the last frame read; `after` when none was
+  std::array<uint8_t, 32> end_hash{}; // SHA-256 of that frame; zeros for none
+  std::vector<logged_append> appends; // the appends with events, in log order
+};
+
 // What /readyz reads. `writable` turns false when a batch fails on the disk
 // and true again at the next batch that commits.
 struct journal_health {
@@ -177,6 +193,16 @@ public:
 
   virtual caf::expected<std::optional<stored_request>>
   find_request(const std::string& stream, const std::string& request_id) = 0;
+
+  // The ordered log (the log layout), for code that follows it: the appends
+  // of at most max_frames frames after frame `after`, in log order, each
+  // frame checked as every read checks it. The row layout has no ordered
+  // log: errc::unavailable.
+  virtual caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames) = 0;
+
+  // The last frame of the ordered log, counting frames other processes
+  // appended (0 for an empty log); errc::unavailable for the row layout.
+  virtual caf::expected<uint64_t> log_end() = 0;
 
   virtual journal_health health() const = 0;
 

@@ -1139,6 +1139,44 @@ caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, jou
   return out;
 }
 
+caf::expected<log_page> read_log_page(journal_reader& file, uint64_t after,
+                                     uint32_t max_frames) {
+  log_page page;
+  page.end = after;
+  if (max_frames == 0)
+    return page;
+  auto& st = file.frames_after();
+  sqlite::reset_on_exit reset{st};
+  st.bind(1, static_cast<int64_t>(after)).bind(2, static_cast<int64_t>(max_frames));
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    auto position = static_cast<uint64_t>(st.column_int(0));
+    auto bytes = st.column_blob(1);
+    if (position != page.end + 1)
+      return corrupt("the log has no frame " + std::to_string(page.end + 1) + " before frame " +
+                     std::to_string(position));
+    auto frame = checked_frame(position, bytes, st.column_int(2));
+    if (!frame)
+      return frame.error();
+    for (auto& r : frame->records) {
+      if (r.events.empty())
+        continue;
+      logged_append a{position, r.stream, {}};
+      a.events.reserve(r.events.size());
+      for (size_t i = 0; i < r.events.size(); ++i)
+        a.events.push_back(recorded(r.events[i], r.first_seq + i));
+      if (auto err = upcast(file, a.events))
+        return err;
+      page.appends.push_back(std::move(a));
+    }
+    page.end = position;
+    page.end_hash = hash_of_frame(bytes);
+  }
+  if (rc != SQLITE_DONE)
+    return sqlite::failure(file.connection().get(), rc, "reading the log");
+  return page;
+}
+
 caf::expected<std::vector<std::vector<recorded_event>>>
 read_log_streams(const log_index& index, journal_reader& file,
                  const std::vector<std::string>& streams) {

@@ -244,6 +244,10 @@ caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
                                                               const std::string& stream,
                                                               const std::string& request_id);
 
+// The appends with events of at most max_frames frames after `after`, in
+// log order, upcast (journal::read_log). Reads the file, not the index.
+caf::expected<log_page> read_log_page(journal_reader& file, uint64_t after, uint32_t max_frames);
+
 // Every event of each of `streams` (sorted, distinct), in seq order, one
 // vector per stream: the reads of whole streams at once (verify), with each
 // frame that holds any of their records read and decoded once, in log order,

@@ -243,6 +243,24 @@ public:
     });
   }
 
+  caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames) override {
+    if (index_ == nullptr)
+      return no_log();
+    auto count = std::min(max_frames, options_.read_page_max);
+    return readers_->with_reader(
+      [&](journal_reader& r) { return read_log_page(r, after, count); });
+  }
+
+  caf::expected<uint64_t> log_end() override {
+    if (index_ == nullptr)
+      return no_log();
+    return readers_->with_reader([&](journal_reader& r) -> caf::expected<uint64_t> {
+      if (auto err = catch_up(*index_, r))
+        return err;
+      return index_->applied();
+    });
+  }
+
   journal_health health() const override {
     auto h = writer_->health();
     if (broken_.load()) {
@@ -267,6 +285,12 @@ private:
     if (auto err = catch_up(*index_, r))
       return err;
     return index_->streams(kind, after, count, open_work_only);
+  }
+
+  static caf::error no_log() {
+    return make_error(errc::unavailable,
+                      "this journal is in the row layout, which has no ordered log "
+                      "(wagerctl upgrade rewrites it in the log layout)");
   }
 
   void check_checkpoint() {

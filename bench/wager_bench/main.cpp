@@ -120,6 +120,11 @@ int main(int argc, char** argv) {
                  "inproc: how the new journal holds its history: rows (one row per event) or "
                  "log (one frame per group commit) (default log)")
     ->check(CLI::IsMember({"rows", "log"}));
+  std::string history = "on";
+  app.add_option("--history", history,
+                 "inproc: keep the history read model (transactions and settled bets folded "
+                 "from the journal in the background) (default on)")
+    ->check(CLI::IsMember({"on", "off"}));
   bool late_decisions = false;
   app.add_flag("--late-decisions", late_decisions,
                "inproc: wallets wait for each market decision to be durable before "
@@ -166,6 +171,7 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 65536));
   CLI11_PARSE(app, argc, argv);
   o.early_decisions = !late_decisions;
+  o.history = history == "on";
   for (size_t i = 0; i <= o.url.size();) {
     auto comma = std::min(o.url.find(',', i), o.url.size());
     if (comma > i)

@@ -204,6 +204,7 @@ boost::json::object result_line(const bench_options& o, int clients, double seco
     {"journal_cache_kib", o.journal_cache_kib},
     {"index_checkpoint_frames", o.index_checkpoint_frames},
     {"journal_layout", o.journal_layout},
+    {"history", o.history},
     {"bets", l.size()},
     {"accepted_per_s", per_s(r.accepted)},
     {"rejected_per_s", per_s(r.rejected)},

@@ -42,6 +42,7 @@ struct bench_options {
   uint32_t journal_cache_kib = 2048; // inproc: journal_options::writer_cache_kib
   uint32_t index_checkpoint_frames = journal_options{}.index_checkpoint_frames; // inproc
   std::string journal_layout = "log"; // inproc: journal_options::layout, rows or log
+  bool history = true;                // inproc: platform_options::history_enabled
   // http
   std::string url;               // one or more nodes, comma-separated
   std::vector<std::string> urls; // `url` split at commas

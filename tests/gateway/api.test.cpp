@@ -472,3 +472,90 @@ TEST_CASE("market and bet reads show prices as fractional or American odds when 
     CHECK(error_field(r) == "odds");
   }
 }
+
+TEST_CASE("every transaction and settled bet stays readable after the wallet's memory lets it go") {
+  api_node node;
+  node.open_market("m1");
+  auto token = node.user("hilda");
+  auto other = node.user("otto");
+  auto login = node.call("POST", "/v1/sessions",
+                         R"({"username":"hilda","password":"correct horse"})");
+  REQUIRE(login.status == 201);
+  user_id hilda{std::string{body_of(login).at("user_id").as_string()}};
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":100000})", token)
+            .status == 201);
+  // More settled bets, and more ledger lines, than a wallet keeps in memory:
+  // placed through the platform, in waves under the wallet's holds_max.
+  const int bets = static_cast<int>(wallet_settled_bets_max) + 5;
+  std::vector<std::string> placed;
+  for (int wave = 0; wave < bets; wave += 50) {
+    std::vector<std::future<caf::expected<bet>>> answers;
+    for (int i = wave; i < std::min(bets, wave + 50); ++i) {
+      auto done = std::make_shared<std::promise<caf::expected<bet>>>();
+      answers.push_back(done->get_future());
+      node.plat->place_bet(hilda,
+                           place_bet_cmd{request_id{"b" + std::to_string(i)}, market_id{"m1"},
+                                         selection_id{"home"}, money{10}, price{250},
+                                         accept_policy::exact},
+                           [done](caf::expected<bet> r) { done->set_value(std::move(r)); });
+    }
+    for (auto& a : answers) {
+      auto b = a.get();
+      REQUIRE(b);
+      placed.push_back(b->id.value);
+    }
+  }
+  auto r = node.call("POST", "/v1/admin/markets/m1/settle", R"({"winners":["away"]})",
+                     admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  REQUIRE(wait_until([&] {
+    auto open = node.call("GET", "/v1/bets?status=open", {}, token);
+    return open.status == 200 && body_of(open).at("bets").as_array().empty();
+  }, std::chrono::seconds{60}));
+
+  // The ledger: one deposit and a stake per bet (lost bets pay nothing).
+  std::vector<std::string> ids;
+  std::string cursor;
+  for (;;) {
+    r = node.call("GET", "/v1/wallet/transactions?limit=1000" +
+                           (cursor.empty() ? "" : "&before=" + cursor), {}, token);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto page = body_of(r);
+    for (auto& t : page.at("transactions").as_array())
+      ids.emplace_back(t.at("transaction_id").as_string());
+    if (page.at("next").is_null())
+      break;
+    cursor = std::string{page.at("next").as_string()};
+  }
+  REQUIRE(ids.size() == static_cast<size_t>(bets + 1));
+  CHECK(ids.back() == "t1");
+
+  // The settled bets: a full page from memory, then the rest from history.
+  std::set<std::string> settled;
+  r = node.call("GET", "/v1/bets?status=settled&limit=1000", {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto page = body_of(r);
+  REQUIRE(page.at("bets").as_array().size() == 1000);
+  for (auto& b : page.at("bets").as_array())
+    settled.emplace(b.at("bet_id").as_string());
+  REQUIRE(page.at("next").is_string());
+  r = node.call("GET", "/v1/bets?status=settled&limit=1000&before=" +
+                         std::string{page.at("next").as_string()}, {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  page = body_of(r);
+  REQUIRE(page.at("bets").as_array().size() == 5);
+  CHECK(page.at("next").is_null());
+  for (auto& b : page.at("bets").as_array())
+    settled.emplace(b.at("bet_id").as_string());
+  CHECK(settled == std::set<std::string>(placed.begin(), placed.end()));
+
+  // The first bet, by id, settled long ago; only its owner sees it.
+  r = node.call("GET", "/v1/bets/" + placed.front(), {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("status").as_string() == "lost");
+  CHECK(node.call("GET", "/v1/bets/" + placed.front(), {}, other).status == 404);
+  CHECK(node.call("GET", "/v1/bets/b-unknown", {}, token).status == 404);
+  r = node.call("GET", "/v1/bets?status=settled&before=b-unknown", {}, token);
+  CHECK(r.status == 400);
+  CHECK(error_field(r) == "before");
+}

@@ -1,0 +1,778 @@
+#include "wager/actors/history.hpp"
+
+#include "wager/actors/wallet_state.hpp"
+#include "wager/persistence/sqlite_db.hpp"
+#include "wager/runtime/errors.hpp"
+#include "wager/runtime/log.hpp"
+#include "wager/runtime/overloaded.hpp"
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace wager {
+
+namespace {
+
+constexpr int64_t schema_version = 1;
+
+// One table a row per wallet (the fold's state: its last seq and available
+// balance, for each entry's available_after), the entries, and the bets
+// (a bet whose hold is undecided at the end of a batch is kept as 'held',
+// never shown). The position row says which frame the rows stand at.
+constexpr const char* schema_sql = R"(
+CREATE TABLE IF NOT EXISTS history_position (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  position INTEGER NOT NULL,
+  hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS history_wallets (
+  wallet TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  available INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_transactions (
+  wallet TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  amount INTEGER NOT NULL,
+  available_after INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  ref TEXT NOT NULL,
+  PRIMARY KEY (wallet, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_bets (
+  wallet TEXT NOT NULL,
+  bet TEXT NOT NULL,
+  market TEXT NOT NULL,
+  selection TEXT NOT NULL,
+  stake INTEGER NOT NULL,
+  price INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  payout INTEGER NOT NULL,
+  placed_at INTEGER NOT NULL,
+  settled_at INTEGER NOT NULL,
+  settled_seq INTEGER NOT NULL,
+  PRIMARY KEY (wallet, bet)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_bets_settled
+  ON history_bets (wallet, settled_seq) WHERE settled_seq > 0;
+INSERT OR IGNORE INTO history_position (id, position, hash) VALUES (1, 0, zeroblob(32));
+)";
+
+constexpr const char* drop_sql = R"(
+DROP TABLE IF EXISTS history_position;
+DROP TABLE IF EXISTS history_wallets;
+DROP TABLE IF EXISTS history_transactions;
+DROP TABLE IF EXISTS history_bets;
+)";
+
+constexpr std::string_view wallet_prefix = "wallet/";
+
+caf::error corrupt(std::string what) {
+  return make_error(errc::journal_failure, "history: " + what);
+}
+
+caf::error unavailable(std::string what) {
+  return make_error(errc::unavailable, std::move(what));
+}
+
+caf::expected<sqlite::connection> open_file(const std::string& path) {
+  sqlite::connection db;
+  if (auto err = db.open(path, sqlite::open_mode::read_write, true))
+    return err;
+  db.set_busy_timeout(10000);
+  if (auto err = db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", path))
+    return err;
+  return db;
+}
+
+// -- the fold ----------------------------------------------------------------
+
+struct wallet_row {
+  uint64_t seq = 0;
+  int64_t available = 0;
+  bool known = false; // has a row in history_wallets
+};
+
+// A hold taken in the batch in hand, not yet written.
+struct pending_hold {
+  stake_held hold;
+  int64_t at_ms = 0;
+};
+
+class projector {
+public:
+  explicit projector(sqlite::connection& db)
+    : db_(db), begin_(db.get(), "BEGIN IMMEDIATE"), commit_(db.get(), "COMMIT"),
+      rollback_(db.get(), "ROLLBACK"),
+      position_(db.get(), "SELECT position, hash FROM history_position WHERE id = 1"),
+      set_position_(db.get(), "UPDATE history_position SET position = ?1, hash = ?2 WHERE id = 1"),
+      wallet_(db.get(), "SELECT seq, available FROM history_wallets WHERE wallet = ?1"),
+      put_wallet_(db.get(), "INSERT INTO history_wallets (wallet, seq, available) VALUES "
+                            "(?1, ?2, ?3) ON CONFLICT (wallet) DO UPDATE SET seq = ?2, "
+                            "available = ?3"),
+      put_entry_(db.get(), "INSERT INTO history_transactions (wallet, seq, kind, amount, "
+                           "available_after, at, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+      put_bet_(db.get(), "INSERT INTO history_bets (wallet, bet, market, selection, stake, "
+                         "price, status, payout, placed_at, settled_at, settled_seq) VALUES "
+                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 0, 0)"),
+      held_stake_(db.get(), "SELECT stake FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
+                            "AND status = 'held'"),
+      open_bet_(db.get(), "UPDATE history_bets SET status = 'open', price = ?3, placed_at = ?4 "
+                          "WHERE wallet = ?1 AND bet = ?2 AND status = 'held'"),
+      drop_bet_(db.get(), "DELETE FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
+                          "AND status = 'held'"),
+      settle_bet_(db.get(), "UPDATE history_bets SET status = ?3, payout = ?4, settled_at = ?5, "
+                            "settled_seq = ?6 WHERE wallet = ?1 AND bet = ?2 AND status = 'open'") {}
+
+  // The position the file stands at and that frame's hash.
+  caf::expected<std::pair<uint64_t, std::array<uint8_t, 32>>> stored() {
+    sqlite::reset_on_exit reset{position_};
+    auto rc = position_.step();
+    if (rc != SQLITE_ROW)
+      return sqlite::failure(db_.get(), rc, "history: reading its position");
+    std::array<uint8_t, 32> hash{};
+    auto blob = position_.column_blob(1);
+    std::copy_n(blob.begin(), std::min(blob.size(), hash.size()), hash.begin());
+    return std::pair{static_cast<uint64_t>(position_.column_int(0)), hash};
+  }
+
+  // Folds `page`, read after frame `from`, in one transaction, unless
+  // another process moved the file's position meanwhile. Returns the
+  // position the file stands at afterwards.
+  caf::expected<uint64_t> apply(const log_page& page, uint64_t from) {
+    if (auto err = run(begin_, "history: BEGIN"))
+      return err;
+    auto now = stored();
+    if (!now) {
+      (void)run(rollback_, "history: ROLLBACK");
+      return now.error();
+    }
+    if (now->first != from) {
+      (void)run(rollback_, "history: ROLLBACK");
+      return now->first;
+    }
+    auto err = fold(page);
+    if (!err) {
+      sqlite::reset_on_exit reset{set_position_};
+      set_position_.bind(1, static_cast<int64_t>(page.end)).bind_blob(2, page.end_hash);
+      if (auto rc = set_position_.step(); rc != SQLITE_DONE)
+        err = sqlite::failure(db_.get(), rc, "history: writing its position");
+    }
+    if (!err)
+      err = run(commit_, "history: COMMIT");
+    if (err) {
+      (void)run(rollback_, "history: ROLLBACK");
+      return err;
+    }
+    return page.end;
+  }
+
+private:
+  caf::error run(sqlite::statement& st, std::string_view what) {
+    sqlite::reset_on_exit reset{st};
+    if (auto rc = st.step(); rc != SQLITE_DONE)
+      return sqlite::failure(db_.get(), rc, what);
+    return {};
+  }
+
+  caf::error fold(const log_page& page) {
+    wallets_.clear();
+    holds_.clear();
+    for (auto& a : page.appends) {
+      if (!a.stream.starts_with(wallet_prefix))
+        continue;
+      auto key = a.stream.substr(wallet_prefix.size());
+      auto w = load(key);
+      if (!w)
+        return w.error();
+      for (auto& e : a.events) {
+        if (e.seq != (*w)->seq + 1)
+          return corrupt(a.stream + " has event " + std::to_string(e.seq) + " after "
+                         + std::to_string((*w)->seq) + " (frame "
+                         + std::to_string(a.position) + ")");
+        auto ev = decode_wallet_event(e.data);
+        if (!ev)
+          return corrupt(a.stream + " event " + std::to_string(e.seq) + " of type "
+                         + e.data.type + " does not decode");
+        if (auto err = fold(key, **w, *ev, e.seq, e.at_ms))
+          return err;
+        (*w)->seq = e.seq;
+      }
+    }
+    for (auto& [key, w] : wallets_) {
+      sqlite::reset_on_exit reset{put_wallet_};
+      put_wallet_.bind(1, key).bind(2, static_cast<int64_t>(w.seq)).bind(3, w.available);
+      if (auto rc = put_wallet_.step(); rc != SQLITE_DONE)
+        return sqlite::failure(db_.get(), rc, "history: writing a wallet");
+    }
+    // Holds still undecided at the end of the batch: the next one finds them.
+    for (auto& [where, h] : holds_)
+      if (auto err = insert_bet(where.first, h.hold, h.hold.asked, "held", h.at_ms))
+        return err;
+    return {};
+  }
+
+  caf::expected<wallet_row*> load(const std::string& key) {
+    auto [i, fresh] = wallets_.try_emplace(key);
+    if (!fresh)
+      return &i->second;
+    sqlite::reset_on_exit reset{wallet_};
+    wallet_.bind(1, i->first);
+    auto rc = wallet_.step();
+    if (rc == SQLITE_ROW) {
+      i->second.seq = static_cast<uint64_t>(wallet_.column_int(0));
+      i->second.available = wallet_.column_int(1);
+      i->second.known = true;
+    } else if (rc != SQLITE_DONE) {
+      return sqlite::failure(db_.get(), rc, "history: reading a wallet");
+    }
+    return &i->second;
+  }
+
+  // What apply() in wallet_state.cpp does to the balance and the ledger,
+  // and to the bets a wallet shows.
+  caf::error fold(const std::string& key, wallet_row& w, const wallet_event& ev, uint64_t seq,
+                  int64_t at_ms) {
+    return std::visit(
+      overloaded{
+        [&](const deposited& d) {
+          w.available += d.amount.minor;
+          return entry(key, seq, ledger_kind::deposit, d.amount.minor, w, at_ms, {});
+        },
+        [&](const withdrawn& d) {
+          w.available -= d.amount.minor;
+          return entry(key, seq, ledger_kind::withdrawal, d.amount.minor, w, at_ms, {});
+        },
+        [&](const stake_held& h) {
+          w.available -= h.stake.minor;
+          holds_[{key, h.bet.value}] = pending_hold{h, at_ms};
+          return entry(key, seq, ledger_kind::stake, h.stake.minor, w, at_ms, h.bet.value);
+        },
+        [&](const stake_committed& c) -> caf::error {
+          if (auto i = holds_.find({key, c.bet.value}); i != holds_.end()) {
+            auto err = insert_bet(key, i->second.hold, c.accepted, "open", at_ms);
+            holds_.erase(i);
+            return err;
+          }
+          return change(open_bet_, key, c.bet.value, [&](sqlite::statement& st) {
+            st.bind(3, c.accepted.hundredths).bind(4, at_ms);
+          }, "committing a held bet");
+        },
+        [&](const hold_released& r) -> caf::error {
+          int64_t stake = 0;
+          if (auto i = holds_.find({key, r.bet.value}); i != holds_.end()) {
+            stake = i->second.hold.stake.minor;
+            holds_.erase(i);
+          } else {
+            auto held = held_stake(key, r.bet.value);
+            if (!held)
+              return held.error();
+            stake = *held;
+            if (auto err = change(drop_bet_, key, r.bet.value, [](sqlite::statement&) {},
+                                  "releasing a held bet"))
+              return err;
+          }
+          w.available += stake;
+          return entry(key, seq, ledger_kind::stake_returned, stake, w, at_ms, r.bet.value);
+        },
+        [&](const payout_credited& p) -> caf::error {
+          if (auto err = change(settle_bet_, key, p.bet.value, [&](sqlite::statement& st) {
+                st.bind(3, to_string(p.outcome))
+                  .bind(4, p.amount.minor)
+                  .bind(5, at_ms)
+                  .bind(6, static_cast<int64_t>(seq));
+              }, "settling an open bet"))
+            return err;
+          w.available += p.amount.minor;
+          if (p.amount.minor == 0)
+            return caf::error{};
+          auto kind = p.outcome == bet_status::void_ ? ledger_kind::refund : ledger_kind::payout;
+          return entry(key, seq, kind, p.amount.minor, w, at_ms, p.bet.value);
+        },
+        [&](const limits_set&) { return caf::error{}; },
+      },
+      ev);
+  }
+
+  caf::error entry(const std::string& key, uint64_t seq, ledger_kind kind, int64_t amount,
+                   const wallet_row& w, int64_t at_ms, const std::string& ref) {
+    sqlite::reset_on_exit reset{put_entry_};
+    put_entry_.bind(1, key)
+      .bind(2, static_cast<int64_t>(seq))
+      .bind(3, to_string(kind))
+      .bind(4, amount)
+      .bind(5, w.available)
+      .bind(6, at_ms)
+      .bind(7, ref);
+    if (auto rc = put_entry_.step(); rc != SQLITE_DONE)
+      return sqlite::failure(db_.get(), rc, "history: writing a transaction");
+    return {};
+  }
+
+  caf::error insert_bet(const std::string& key, const stake_held& h, price p,
+                        std::string_view status, int64_t at_ms) {
+    sqlite::reset_on_exit reset{put_bet_};
+    put_bet_.bind(1, key)
+      .bind(2, h.bet.value)
+      .bind(3, h.market.value)
+      .bind(4, h.selection.value)
+      .bind(5, h.stake.minor)
+      .bind(6, p.hundredths)
+      .bind(7, status)
+      .bind(8, at_ms);
+    if (auto rc = put_bet_.step(); rc != SQLITE_DONE)
+      return sqlite::failure(db_.get(), rc, "history: writing a bet");
+    return {};
+  }
+
+  caf::expected<int64_t> held_stake(const std::string& key, const std::string& bet) {
+    sqlite::reset_on_exit reset{held_stake_};
+    held_stake_.bind(1, key).bind(2, bet);
+    auto rc = held_stake_.step();
+    if (rc == SQLITE_ROW)
+      return held_stake_.column_int(0);
+    if (rc == SQLITE_DONE)
+      return corrupt("wallet/" + key + " released bet " + bet + ", which it does not hold");
+    return sqlite::failure(db_.get(), rc, "history: reading a held bet");
+  }
+
+  template <class Bind>
+  caf::error change(sqlite::statement& st, const std::string& key, const std::string& bet,
+                    Bind&& bind, std::string_view what) {
+    sqlite::reset_on_exit reset{st};
+    st.bind(1, key).bind(2, bet);
+    bind(st);
+    if (auto rc = st.step(); rc != SQLITE_DONE)
+      return sqlite::failure(db_.get(), rc, "history: " + std::string{what});
+    if (sqlite3_changes(db_.get()) != 1)
+      return corrupt("wallet/" + key + ": " + std::string{what} + " " + bet
+                     + " found no such bet");
+    return {};
+  }
+
+  sqlite::connection& db_;
+  sqlite::statement begin_, commit_, rollback_, position_, set_position_, wallet_, put_wallet_,
+    put_entry_, put_bet_, held_stake_, open_bet_, drop_bet_, settle_bet_;
+  std::map<std::string, wallet_row> wallets_;
+  std::map<std::pair<std::string, std::string>, pending_hold> holds_;
+};
+
+// -- reads -------------------------------------------------------------------
+
+struct reader {
+  explicit reader(sqlite::connection c)
+    : db(std::move(c)),
+      transactions(db.get(), "SELECT seq, kind, amount, available_after, at, ref FROM "
+                             "history_transactions WHERE wallet = ?1 AND seq < ?2 "
+                             "ORDER BY seq DESC LIMIT ?3"),
+      bet(db.get(), "SELECT bet, market, selection, stake, price, status, payout, placed_at, "
+                    "settled_at, settled_seq FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
+                    "AND status != 'held'"),
+      settled(db.get(), "SELECT bet, market, selection, stake, price, status, payout, "
+                        "placed_at, settled_at, settled_seq FROM history_bets WHERE "
+                        "wallet = ?1 AND settled_seq > 0 AND settled_seq < ?2 "
+                        "ORDER BY settled_seq DESC LIMIT ?3") {}
+
+  sqlite::connection db;
+  sqlite::statement transactions, bet, settled;
+};
+
+wager::bet bet_of(const sqlite::statement& st) {
+  wager::bet b;
+  b.id = bet_id{std::string{st.column_text(0)}};
+  b.market = market_id{std::string{st.column_text(1)}};
+  b.selection = selection_id{std::string{st.column_text(2)}};
+  b.stake = money{st.column_int(3)};
+  b.accepted = price{static_cast<int32_t>(st.column_int(4))};
+  b.status = parse_bet_status(st.column_text(5)).value_or(bet_status::open);
+  b.payout = money{st.column_int(6)};
+  b.placed_at_ms = st.column_int(7);
+  b.settled_at_ms = st.column_int(8);
+  return b;
+}
+
+} // namespace
+
+// -- the model ---------------------------------------------------------------
+
+struct wallet_history::impl : std::enable_shared_from_this<impl> {
+  history_options options;
+  journal* source = nullptr; // outlives every read it runs
+  sqlite::connection writer;
+  std::atomic<uint64_t> position{0};
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  bool nudged = false;
+  std::string failure; // why the projection stopped, when it did
+  struct waiter {
+    uint64_t target = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(caf::error)> run;
+  };
+  std::vector<waiter> waiters;
+  std::thread thread;
+
+  std::mutex readers_mutex;
+  std::vector<std::unique_ptr<reader>> readers;
+
+  prometheus::Gauge* position_gauge = nullptr;
+  prometheus::Gauge* behind_gauge = nullptr;
+
+  // Empties the file when it does not describe the journal's log: its
+  // frame at the stored position must be there with the stored hash.
+  caf::error check_or_reset(projector& p) {
+    auto stored = p.stored();
+    if (!stored)
+      return stored.error();
+    auto [at, hash] = *stored;
+    if (at == 0)
+      return {};
+    auto page = source->read_log(at - 1, 1);
+    if (!page)
+      return page.error();
+    if (page->end == at && page->end_hash == hash)
+      return {};
+    log().warn("history {}: it stood at frame {}, which the journal's log does not hold as it "
+               "was; rebuilding it from the first frame", options.path, at);
+    if (auto err = writer.exec(drop_sql, "history: emptying"))
+      return err;
+    return writer.exec(schema_sql, "history: creating its tables");
+  }
+
+  void run() {
+    projector p{writer};
+    if (auto err = check_or_reset(p))
+      return fail(err);
+    for (;;) {
+      {
+        std::unique_lock lock{mutex};
+        if (stopping)
+          return;
+      }
+      auto at = p.stored();
+      if (!at)
+        return fail(at.error());
+      auto from = at->first;
+      position = from;
+      release(from);
+      auto page = source->read_log(from, options.frames_per_batch);
+      if (!page) {
+        // The journal may be closing, or its disk may be failing: retried.
+        log().warn("history {}: reading the journal: {}", options.path, message_of(page.error()));
+        idle();
+        continue;
+      }
+      if (page->end == from) {
+        idle();
+        continue;
+      }
+      auto now = p.apply(*page, from);
+      if (!now)
+        return fail(now.error());
+      position = *now;
+      if (position_gauge != nullptr)
+        position_gauge->Set(static_cast<double>(*now));
+      release(*now);
+    }
+  }
+
+  // Waits for the next poll, a read that wants more, or stop.
+  void idle() {
+    std::unique_lock lock{mutex};
+    wake.wait_for(lock, options.poll_interval, [this] { return stopping || nudged; });
+    nudged = false;
+    expire(lock);
+  }
+
+  void fail(const caf::error& err) {
+    log().error("history {}: the projection stopped: {}", options.path, message_of(err));
+    std::vector<waiter> failed;
+    {
+      std::lock_guard lock{mutex};
+      failure = message_of(err);
+      failed.swap(waiters);
+    }
+    for (auto& w : failed)
+      w.run(unavailable("the history read model is not available: " + failure));
+  }
+
+  // Hands the reads whose frames are in to the journal's readers.
+  void release(uint64_t at) {
+    std::vector<waiter> ready;
+    {
+      std::lock_guard lock{mutex};
+      auto split = std::partition(waiters.begin(), waiters.end(),
+                                  [at](const waiter& w) { return w.target > at; });
+      std::move(split, waiters.end(), std::back_inserter(ready));
+      waiters.erase(split, waiters.end());
+      if (behind_gauge != nullptr) {
+        uint64_t most = 0;
+        for (auto& w : waiters)
+          most = std::max(most, w.target - at);
+        behind_gauge->Set(static_cast<double>(most));
+      }
+    }
+    for (auto& w : ready)
+      post(std::move(w.run));
+  }
+
+  void expire(std::unique_lock<std::mutex>& lock) {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<waiter> late;
+    auto split = std::partition(waiters.begin(), waiters.end(),
+                                [now](const waiter& w) { return w.deadline > now; });
+    std::move(split, waiters.end(), std::back_inserter(late));
+    waiters.erase(split, waiters.end());
+    lock.unlock();
+    for (auto& w : late)
+      w.run(unavailable("the history read model is still catching up with the journal; "
+                        "retry"));
+    lock.lock();
+  }
+
+  void post(std::function<void(caf::error)> run) {
+    auto shared = std::make_shared<std::function<void(caf::error)>>(std::move(run));
+    if (auto err = source->post_read([shared] { (*shared)({}); }))
+      (*shared)(err);
+  }
+
+  // Runs `work` on a journal reader once every frame the log holds now is
+  // folded in; with an error instead when that cannot be.
+  void when_caught_up(std::function<void(caf::error)> work) {
+    auto self = shared_from_this();
+    auto shared = std::make_shared<std::function<void(caf::error)>>(std::move(work));
+    // Under the lock, so that once stop() has returned nothing new reaches
+    // the journal, which may then close.
+    std::unique_lock guard{mutex};
+    if (stopping) {
+      guard.unlock();
+      return (*shared)(unavailable("the history read model is closed"));
+    }
+    auto err = source->post_read([self, shared] {
+      auto end = self->source->log_end();
+      if (!end)
+        return (*shared)(end.error());
+      {
+        std::lock_guard lock{self->mutex};
+        if (!self->failure.empty())
+          return (*shared)(unavailable("the history read model is not available: "
+                                       + self->failure));
+        if (self->stopping)
+          return (*shared)(unavailable("the history read model is closed"));
+        if (self->position.load() < *end) {
+          self->waiters.push_back({*end,
+                                   std::chrono::steady_clock::now() + self->options.read_timeout,
+                                   [shared](caf::error e) { (*shared)(std::move(e)); }});
+          self->nudged = true;
+          self->wake.notify_all();
+          return;
+        }
+      }
+      (*shared)({});
+    });
+    guard.unlock();
+    if (err)
+      (*shared)(err);
+  }
+
+  // Runs f(reader&) with a read connection of this model.
+  template <class T, class F>
+  caf::expected<T> with_reader(F&& f) {
+    std::unique_ptr<reader> r;
+    {
+      std::lock_guard lock{readers_mutex};
+      if (!readers.empty()) {
+        r = std::move(readers.back());
+        readers.pop_back();
+      }
+    }
+    if (r == nullptr) {
+      auto db = open_file(options.path);
+      if (!db)
+        return db.error();
+      r = std::make_unique<reader>(std::move(*db));
+    }
+    auto result = f(*r);
+    std::lock_guard lock{readers_mutex};
+    readers.push_back(std::move(r));
+    return result;
+  }
+
+  void stop() {
+    std::vector<waiter> left;
+    {
+      std::lock_guard lock{mutex};
+      if (stopping && !thread.joinable())
+        return;
+      stopping = true;
+      left.swap(waiters);
+    }
+    wake.notify_all();
+    if (thread.joinable())
+      thread.join();
+    for (auto& w : left)
+      w.run(unavailable("the history read model is closed"));
+  }
+};
+
+caf::expected<std::unique_ptr<wallet_history>> wallet_history::open(history_options options,
+                                                                   journal& log) {
+  if (auto end = log.log_end(); !end)
+    return end.error();
+  auto db = open_file(options.path);
+  if (!db)
+    return db.error();
+  auto version = db->query_int("PRAGMA user_version", "history: its schema version");
+  if (!version)
+    return version.error();
+  if (*version != schema_version) {
+    // Derived data only: a file of another version is rebuilt, never read.
+    if (auto err = db->exec(drop_sql, "history: emptying"))
+      return err;
+    if (auto err = db->exec("PRAGMA user_version = " + std::to_string(schema_version),
+                            "history: setting its schema version"))
+      return err;
+  }
+  if (auto err = db->exec(schema_sql, "history: creating its tables"))
+    return err;
+  auto d = std::make_shared<impl>();
+  d->options = std::move(options);
+  d->source = &log;
+  d->writer = std::move(*db);
+  if (auto* registry = d->options.metrics_registry) {
+    d->position_gauge = &prometheus::BuildGauge()
+                           .Name("wager_history_position")
+                           .Help("The last journal frame folded into the history read model")
+                           .Register(*registry)
+                           .Add({});
+    d->behind_gauge = &prometheus::BuildGauge()
+                         .Name("wager_history_frames_behind")
+                         .Help("Frames the history read model lacks for the reads waiting on it")
+                         .Register(*registry)
+                         .Add({});
+  }
+  d->thread = std::thread{[raw = d.get()] { raw->run(); }};
+  return std::unique_ptr<wallet_history>{new wallet_history{std::move(d)}};
+}
+
+wallet_history::wallet_history(std::shared_ptr<impl> d) : impl_(std::move(d)) {}
+
+wallet_history::~wallet_history() {
+  stop();
+}
+
+void wallet_history::stop() {
+  impl_->stop();
+}
+
+uint64_t wallet_history::position() const {
+  return impl_->position.load();
+}
+
+void wallet_history::transactions(const user_id& user, transactions_query query,
+                                  result_callback<std::vector<wallet_transaction>> done) {
+  auto d = impl_;
+  d->when_caught_up([d, key = user.value, query, done = std::move(done)](caf::error err) {
+    if (err)
+      return done(std::move(err));
+    done(d->with_reader<std::vector<wallet_transaction>>([&](reader& r)
+           -> caf::expected<std::vector<wallet_transaction>> {
+      auto& st = r.transactions;
+      sqlite::reset_on_exit reset{st};
+      auto before = query.before_seq == 0 ? std::numeric_limits<int64_t>::max()
+                                          : static_cast<int64_t>(query.before_seq);
+      st.bind(1, key).bind(2, before).bind(3, static_cast<int64_t>(query.limit));
+      std::vector<wallet_transaction> out;
+      int rc;
+      while ((rc = st.step()) == SQLITE_ROW)
+        out.push_back({"t" + std::to_string(st.column_int(0)), std::string{st.column_text(1)},
+                       money{st.column_int(2)}, money{st.column_int(3)}, st.column_int(4),
+                       std::string{st.column_text(5)}});
+      if (rc != SQLITE_DONE)
+        return sqlite::failure(r.db.get(), rc, "history: reading transactions");
+      return out;
+    }));
+  });
+}
+
+void wallet_history::bet(const user_id& user, const bet_id& id,
+                         result_callback<wager::bet> done) {
+  auto d = impl_;
+  d->when_caught_up([d, key = user.value, id = id.value, done = std::move(done)](caf::error err) {
+    if (err)
+      return done(std::move(err));
+    done(d->with_reader<wager::bet>([&](reader& r) -> caf::expected<wager::bet> {
+      auto& st = r.bet;
+      sqlite::reset_on_exit reset{st};
+      st.bind(1, key).bind(2, id);
+      auto rc = st.step();
+      if (rc == SQLITE_ROW)
+        return bet_of(st);
+      if (rc == SQLITE_DONE)
+        return make_error(errc::not_found, "no such bet");
+      return sqlite::failure(r.db.get(), rc, "history: reading a bet");
+    }));
+  });
+}
+
+void wallet_history::settled_bets(const user_id& user, settled_bets_query query,
+                                  result_callback<std::vector<wager::bet>> done) {
+  auto d = impl_;
+  d->when_caught_up([d, key = user.value, query = std::move(query),
+                     done = std::move(done)](caf::error err) {
+    if (err)
+      return done(std::move(err));
+    done(d->with_reader<std::vector<wager::bet>>([&](reader& r)
+           -> caf::expected<std::vector<wager::bet>> {
+      auto before = std::numeric_limits<int64_t>::max();
+      if (!query.before.empty()) {
+        auto& st = r.bet;
+        sqlite::reset_on_exit reset{st};
+        st.bind(1, key).bind(2, query.before);
+        auto rc = st.step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+          return sqlite::failure(r.db.get(), rc, "history: reading a bet");
+        if (rc == SQLITE_DONE || st.column_int(9) == 0)
+          return make_error(errc::invalid_field,
+                            "before must be the bet_id of a bet in this list", "before");
+        before = st.column_int(9);
+      }
+      auto& st = r.settled;
+      sqlite::reset_on_exit reset{st};
+      st.bind(1, key).bind(2, before).bind(3, static_cast<int64_t>(query.limit));
+      std::vector<wager::bet> out;
+      int rc;
+      while ((rc = st.step()) == SQLITE_ROW)
+        out.push_back(bet_of(st));
+      if (rc != SQLITE_DONE)
+        return sqlite::failure(r.db.get(), rc, "history: reading settled bets");
+      return out;
+    }));
+  });
+}
+
+void complete_transactions(wallet_history* history, const user_id& user,
+                           const transactions_query& query, transactions_page page,
+                           result_callback<std::vector<wallet_transaction>> done) {
+  if (page.complete || history == nullptr)
+    return done(std::move(page.transactions));
+  history->transactions(user, query, std::move(done));
+}
+
+void complete_bet(wallet_history* history, const user_id& user, const bet_id& id,
+                  caf::expected<bet> from_wallet, result_callback<bet> done) {
+  if (from_wallet || history == nullptr || code_of(from_wallet.error()) != errc::not_found)
+    return done(std::move(from_wallet));
+  history->bet(user, id, std::move(done));
+}
+
+} // namespace wager
