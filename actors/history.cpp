@@ -17,6 +17,8 @@
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <pthread.h>
 #include <unordered_map>
 
 namespace wager {
@@ -464,7 +466,7 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
       auto from = at->first;
       position = from;
       release(from);
-      auto page = source->read_log(from, options.frames_per_batch);
+      auto page = source->read_log(from, options.frames_per_batch, "wallet");
       if (!page) {
         // The journal may be closing, or its disk may be failing: retried.
         log().warn("history {}: reading the journal: {}", options.path, message_of(page.error()));
@@ -648,6 +650,11 @@ caf::expected<std::unique_ptr<wallet_history>> wallet_history::open(history_opti
   d->options = std::move(options);
   d->source = &log;
   d->writer = std::move(*db);
+  // The writer's pages: 64 MiB of cache, so a batch finds the pages it
+  // rewrites in memory, and a checkpoint per 64 MiB of WAL rather than 4.
+  if (auto err = d->writer.exec("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384",
+                                "history: sizing its page cache"))
+    return err;
   if (auto* registry = d->options.metrics_registry) {
     d->position_gauge = &prometheus::BuildGauge()
                            .Name("wager_history_position")
@@ -660,7 +667,10 @@ caf::expected<std::unique_ptr<wallet_history>> wallet_history::open(history_opti
                          .Register(*registry)
                          .Add({});
   }
-  d->thread = std::thread{[raw = d.get()] { raw->run(); }};
+  d->thread = std::thread{[raw = d.get()] {
+    pthread_setname_np(pthread_self(), "wager-history");
+    raw->run();
+  }};
   return std::unique_ptr<wallet_history>{new wallet_history{std::move(d)}};
 }
 

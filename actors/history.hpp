@@ -46,11 +46,15 @@ namespace wager {
 struct history_options {
   std::string path; // the model's SQLite file; created if missing
 
-  // Frames read and folded per transaction.
-  uint32_t frames_per_batch = 512;
-  // How often an idle projection looks for new frames; a read that finds
-  // it behind wakes it at once.
-  std::chrono::milliseconds poll_interval{50};
+  // Frames read and folded per transaction, at most (the journal reads at
+  // most journal_options::read_page_max at once).
+  uint32_t frames_per_batch = 4096;
+  // How often the projection looks for new frames when no read waits for
+  // it; a read that finds it behind wakes it at once. Long on purpose: the
+  // tables are keyed by wallet, so a batch's rows land at random places,
+  // and the longer the batch the more rows share each page it writes
+  // (measured in docs/performance.md, "The history read model").
+  std::chrono::milliseconds poll_interval{5000};
   // How long a read waits for the projection to reach the log's end.
   std::chrono::milliseconds read_timeout{5000};
 

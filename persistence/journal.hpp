@@ -196,9 +196,11 @@ public:
 
   // The ordered log (the log layout), for code that follows it: the appends
   // of at most max_frames frames after frame `after`, in log order, each
-  // frame checked as every read checks it. The row layout has no ordered
-  // log: errc::unavailable.
-  virtual caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames) = 0;
+  // frame checked as every read checks it; only those of streams of `kind`
+  // when it is not empty. The row layout has no ordered log:
+  // errc::unavailable.
+  virtual caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames,
+                                           std::string_view kind = {}) = 0;
 
   // The last frame of the ordered log, counting frames other processes
   // appended (0 for an empty log); errc::unavailable for the row layout.

@@ -1140,7 +1140,7 @@ caf::expected<std::vector<recorded_event>> read_log_events(log_index& index, jou
 }
 
 caf::expected<log_page> read_log_page(journal_reader& file, uint64_t after,
-                                     uint32_t max_frames) {
+                                     uint32_t max_frames, std::string_view kind) {
   log_page page;
   page.end = after;
   if (max_frames == 0)
@@ -1160,6 +1160,10 @@ caf::expected<log_page> read_log_page(journal_reader& file, uint64_t after,
       return frame.error();
     for (auto& r : frame->records) {
       if (r.events.empty())
+        continue;
+      if (!kind.empty()
+          && !(r.stream.size() > kind.size() && r.stream.starts_with(kind)
+               && r.stream[kind.size()] == '/'))
         continue;
       logged_append a{position, r.stream, {}};
       a.events.reserve(r.events.size());

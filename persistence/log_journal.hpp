@@ -245,8 +245,10 @@ caf::expected<std::optional<stored_request>> find_log_request(log_index& index,
                                                               const std::string& request_id);
 
 // The appends with events of at most max_frames frames after `after`, in
-// log order, upcast (journal::read_log). Reads the file, not the index.
-caf::expected<log_page> read_log_page(journal_reader& file, uint64_t after, uint32_t max_frames);
+// log order, upcast, of streams of `kind` only when it is not empty
+// (journal::read_log). Reads the file, not the index.
+caf::expected<log_page> read_log_page(journal_reader& file, uint64_t after, uint32_t max_frames,
+                                      std::string_view kind = {});
 
 // Every event of each of `streams` (sorted, distinct), in seq order, one
 // vector per stream: the reads of whole streams at once (verify), with each

@@ -243,12 +243,13 @@ public:
     });
   }
 
-  caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames) override {
+  caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames,
+                                   std::string_view kind) override {
     if (index_ == nullptr)
       return no_log();
     auto count = std::min(max_frames, options_.read_page_max);
     return readers_->with_reader(
-      [&](journal_reader& r) { return read_log_page(r, after, count); });
+      [&](journal_reader& r) { return read_log_page(r, after, count, kind); });
   }
 
   caf::expected<uint64_t> log_end() override {

@@ -572,3 +572,60 @@ TEST_CASE("the check of the frames before a checkpoint passes on a journal as wr
   auto err = check_index_checkpoint(reader, cancel);
   CHECK_MESSAGE(!err, message_of(err));
 }
+
+TEST_CASE("read_log pages through the log in order, filters by kind and names each page's last "
+          "frame by its hash") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  auto j = open_or_fail(log_options(path));
+  fill(*j); // six frames, alternately wallet/a and wallet/b
+  REQUIRE(append_sync(*j, append_request{"market/m", 0, {amount_event("opened", 1)}, std::nullopt}));
+  REQUIRE(*j->log_end() == 7u);
+
+  std::vector<std::string> seen;
+  uint64_t at = 0;
+  for (;;) {
+    auto page = j->read_log(at, 2);
+    REQUIRE(page);
+    if (page->end == at)
+      break;
+    CHECK(page->end <= at + 2);
+    CHECK(page->end_hash == hash_of_frame(read_blob(
+                              path, "SELECT frame FROM log WHERE position = "
+                                      + std::to_string(page->end))));
+    for (auto& a : page->appends) {
+      CHECK(a.position > at);
+      CHECK(a.position <= page->end);
+      seen.push_back(a.stream + "#" + std::to_string(a.events.front().seq));
+    }
+    at = page->end;
+  }
+  CHECK(seen == std::vector<std::string>{"wallet/a#1", "wallet/b#1", "wallet/a#2", "wallet/b#2",
+                                         "wallet/a#3", "wallet/b#3", "market/m#1"});
+  auto wallets = j->read_log(0, 100, "wallet");
+  REQUIRE(wallets);
+  CHECK(wallets->end == 7u);
+  CHECK(wallets->appends.size() == 6u);
+  auto markets = j->read_log(0, 100, "market");
+  REQUIRE(markets);
+  REQUIRE(markets->appends.size() == 1u);
+  CHECK(markets->appends[0].stream == "market/m");
+  CHECK(j->read_log(0, 100, "walle")->appends.empty());
+  // Past the end: nothing, and the position it was asked after.
+  auto past = j->read_log(9, 5);
+  REQUIRE(past);
+  CHECK(past->end == 9u);
+  CHECK(past->appends.empty());
+}
+
+TEST_CASE("a row-layout journal has no ordered log to read") {
+  temp_dir dir;
+  auto o = options_at((dir / "journal.db").string());
+  o.layout = journal_layout::rows;
+  auto j = open_or_fail(o);
+  fill(*j);
+  auto page = j->read_log(0, 10);
+  REQUIRE_FALSE(page);
+  CHECK(code_of(page.error()) == errc::unavailable);
+  REQUIRE_FALSE(j->log_end());
+}
