@@ -651,8 +651,11 @@ caf::expected<std::unique_ptr<wallet_history>> wallet_history::open(history_opti
   d->source = &log;
   d->writer = std::move(*db);
   // The writer's pages: 64 MiB of cache, so a batch finds the pages it
-  // rewrites in memory, and a checkpoint per 64 MiB of WAL rather than 4.
-  if (auto err = d->writer.exec("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384",
+  // rewrites in memory, and a checkpoint per 64 MiB of WAL rather than 4;
+  // the WAL is cut back to 64 MiB after a checkpoint that found it longer
+  // (a long batch of a rebuild).
+  if (auto err = d->writer.exec("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384; "
+                                "PRAGMA journal_size_limit = 67108864",
                                 "history: sizing its page cache"))
     return err;
   if (auto* registry = d->options.metrics_registry) {
