@@ -25,13 +25,13 @@ namespace wager {
 
 namespace {
 
-constexpr int64_t schema_version = 1;
+constexpr int64_t history_schema_version = 1;
 
 // One table a row per wallet (the fold's state: its last seq and available
 // balance, for each entry's available_after), the entries, and the bets
 // (a bet whose hold is undecided at the end of a batch is kept as 'held',
 // never shown). The position row says which frame the rows stand at.
-constexpr const char* schema_sql = R"(
+constexpr const char* history_schema_sql = R"(
 CREATE TABLE IF NOT EXISTS history_position (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   position INTEGER NOT NULL,
@@ -67,24 +67,31 @@ CREATE INDEX IF NOT EXISTS history_bets_settled
 INSERT OR IGNORE INTO history_position (id, position, hash) VALUES (1, 0, zeroblob(32));
 )";
 
-constexpr const char* drop_sql = R"(
+constexpr const char* history_drop_sql = R"(
 DROP TABLE IF EXISTS history_position;
 DROP TABLE IF EXISTS history_wallets;
 DROP TABLE IF EXISTS history_transactions;
 DROP TABLE IF EXISTS history_bets;
 )";
 
-constexpr std::string_view wallet_prefix = "wallet/";
+constexpr std::string_view history_wallet_prefix = "wallet/";
+constexpr std::string_view history_broken_detail = "history-broken";
 
-caf::error corrupt(std::string what) {
-  return make_error(errc::journal_failure, "history: " + what);
+// A fold that does not fit the rows: the file does not describe the log.
+// Not retried (a SQLite failure is): the projection stops.
+caf::error history_corrupt(std::string what) {
+  return make_error(errc::journal_failure, "history: " + what, std::string{history_broken_detail});
 }
 
-caf::error unavailable(std::string what) {
+bool history_broken(const caf::error& err) {
+  return detail_of(err) == history_broken_detail;
+}
+
+caf::error history_unavailable(std::string what) {
   return make_error(errc::unavailable, std::move(what));
 }
 
-caf::expected<sqlite::connection> open_file(const std::string& path) {
+caf::expected<sqlite::connection> open_history_file(const std::string& path) {
   sqlite::connection db;
   if (auto err = db.open(path, sqlite::open_mode::read_write, true))
     return err;
@@ -96,21 +103,21 @@ caf::expected<sqlite::connection> open_file(const std::string& path) {
 
 // -- the fold ----------------------------------------------------------------
 
-struct wallet_row {
+struct history_wallet {
   uint64_t seq = 0;
   int64_t available = 0;
   bool known = false; // has a row in history_wallets
 };
 
 // A hold taken in the batch in hand, not yet written.
-struct pending_hold {
+struct held_in_batch {
   stake_held hold;
   int64_t at_ms = 0;
 };
 
-class projector {
+class history_projector {
 public:
-  explicit projector(sqlite::connection& db)
+  explicit history_projector(sqlite::connection& db)
     : db_(db), begin_(db.get(), "BEGIN IMMEDIATE"), commit_(db.get(), "COMMIT"),
       rollback_(db.get(), "ROLLBACK"),
       position_(db.get(), "SELECT position, hash FROM history_position WHERE id = 1"),
@@ -188,20 +195,20 @@ private:
     wallets_.clear();
     holds_.clear();
     for (auto& a : page.appends) {
-      if (!a.stream.starts_with(wallet_prefix))
+      if (!a.stream.starts_with(history_wallet_prefix))
         continue;
-      auto key = a.stream.substr(wallet_prefix.size());
+      auto key = a.stream.substr(history_wallet_prefix.size());
       auto w = load(key);
       if (!w)
         return w.error();
       for (auto& e : a.events) {
         if (e.seq != (*w)->seq + 1)
-          return corrupt(a.stream + " has event " + std::to_string(e.seq) + " after "
+          return history_corrupt(a.stream + " has event " + std::to_string(e.seq) + " after "
                          + std::to_string((*w)->seq) + " (frame "
                          + std::to_string(a.position) + ")");
         auto ev = decode_wallet_event(e.data);
         if (!ev)
-          return corrupt(a.stream + " event " + std::to_string(e.seq) + " of type "
+          return history_corrupt(a.stream + " event " + std::to_string(e.seq) + " of type "
                          + e.data.type + " does not decode");
         if (auto err = fold(key, **w, *ev, e.seq, e.at_ms))
           return err;
@@ -221,7 +228,7 @@ private:
     return {};
   }
 
-  caf::expected<wallet_row*> load(const std::string& key) {
+  caf::expected<history_wallet*> load(const std::string& key) {
     auto [i, fresh] = wallets_.try_emplace(key);
     if (!fresh)
       return &i->second;
@@ -240,7 +247,7 @@ private:
 
   // What apply() in wallet_state.cpp does to the balance and the ledger,
   // and to the bets a wallet shows.
-  caf::error fold(const std::string& key, wallet_row& w, const wallet_event& ev, uint64_t seq,
+  caf::error fold(const std::string& key, history_wallet& w, const wallet_event& ev, uint64_t seq,
                   int64_t at_ms) {
     return std::visit(
       overloaded{
@@ -254,7 +261,7 @@ private:
         },
         [&](const stake_held& h) {
           w.available -= h.stake.minor;
-          holds_[{key, h.bet.value}] = pending_hold{h, at_ms};
+          holds_[{key, h.bet.value}] = held_in_batch{h, at_ms};
           return entry(key, seq, ledger_kind::stake, h.stake.minor, w, at_ms, h.bet.value);
         },
         [&](const stake_committed& c) -> caf::error {
@@ -304,7 +311,7 @@ private:
   }
 
   caf::error entry(const std::string& key, uint64_t seq, ledger_kind kind, int64_t amount,
-                   const wallet_row& w, int64_t at_ms, const std::string& ref) {
+                   const history_wallet& w, int64_t at_ms, const std::string& ref) {
     sqlite::reset_on_exit reset{put_entry_};
     put_entry_.bind(1, key)
       .bind(2, static_cast<int64_t>(seq))
@@ -341,7 +348,7 @@ private:
     if (rc == SQLITE_ROW)
       return held_stake_.column_int(0);
     if (rc == SQLITE_DONE)
-      return corrupt("wallet/" + key + " released bet " + bet + ", which it does not hold");
+      return history_corrupt("wallet/" + key + " released bet " + bet + ", which it does not hold");
     return sqlite::failure(db_.get(), rc, "history: reading a held bet");
   }
 
@@ -354,7 +361,7 @@ private:
     if (auto rc = st.step(); rc != SQLITE_DONE)
       return sqlite::failure(db_.get(), rc, "history: " + std::string{what});
     if (sqlite3_changes(db_.get()) != 1)
-      return corrupt("wallet/" + key + ": " + std::string{what} + " " + bet
+      return history_corrupt("wallet/" + key + ": " + std::string{what} + " " + bet
                      + " found no such bet");
     return {};
   }
@@ -362,14 +369,14 @@ private:
   sqlite::connection& db_;
   sqlite::statement begin_, commit_, rollback_, position_, set_position_, wallet_, put_wallet_,
     put_entry_, put_bet_, held_stake_, open_bet_, drop_bet_, settle_bet_;
-  std::map<std::string, wallet_row> wallets_;
-  std::map<std::pair<std::string, std::string>, pending_hold> holds_;
+  std::map<std::string, history_wallet> wallets_;
+  std::map<std::pair<std::string, std::string>, held_in_batch> holds_;
 };
 
 // -- reads -------------------------------------------------------------------
 
-struct reader {
-  explicit reader(sqlite::connection c)
+struct history_reader {
+  explicit history_reader(sqlite::connection c)
     : db(std::move(c)),
       transactions(db.get(), "SELECT seq, kind, amount, available_after, at, ref FROM "
                              "history_transactions WHERE wallet = ?1 AND seq < ?2 "
@@ -386,7 +393,7 @@ struct reader {
   sqlite::statement transactions, bet, settled;
 };
 
-wager::bet bet_of(const sqlite::statement& st) {
+wager::bet history_bet_of(const sqlite::statement& st) {
   wager::bet b;
   b.id = bet_id{std::string{st.column_text(0)}};
   b.market = market_id{std::string{st.column_text(1)}};
@@ -424,53 +431,86 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
   std::thread thread;
 
   std::mutex readers_mutex;
-  std::vector<std::unique_ptr<reader>> readers;
+  std::vector<std::unique_ptr<history_reader>> readers;
 
   prometheus::Gauge* position_gauge = nullptr;
   prometheus::Gauge* behind_gauge = nullptr;
 
   // Empties the file when it does not describe the journal's log: its
   // frame at the stored position must be there with the stored hash.
-  caf::error check_or_reset(projector& p) {
-    auto stored = p.stored();
-    if (!stored)
-      return stored.error();
-    auto [at, hash] = *stored;
-    if (at == 0)
-      return {};
-    auto page = source->read_log(at - 1, 1);
-    if (!page)
-      return page.error();
-    if (page->end == at && page->end_hash == hash)
-      return {};
-    log().warn("history {}: it stood at frame {}, which the journal's log does not hold as it "
-               "was; rebuilding it from the first frame", options.path, at);
-    if (auto err = writer.exec(drop_sql, "history: emptying"))
+  // Under the write lock, so that another process folding into the same
+  // file sees the tables whole, before or after.
+  caf::error check_or_reset(history_projector& p) {
+    auto describes_log = [&]() -> caf::expected<bool> {
+      auto stored = p.stored();
+      if (!stored)
+        return stored.error();
+      auto [at, hash] = *stored;
+      if (at == 0)
+        return true;
+      auto page = source->read_log(at - 1, 1);
+      if (!page)
+        return page.error();
+      return page->end == at && page->end_hash == hash;
+    };
+    auto fine = describes_log();
+    if (!fine || *fine)
+      return fine ? caf::error{} : fine.error();
+    if (auto err = writer.exec("BEGIN IMMEDIATE", "history: BEGIN"))
       return err;
-    return writer.exec(schema_sql, "history: creating its tables");
+    auto err = [&]() -> caf::error {
+      auto still = describes_log();
+      if (!still)
+        return still.error();
+      if (*still)
+        return {};
+      log().warn("history {}: the journal's log does not hold the frame it stood at as it "
+                 "was; rebuilding it from the first frame", options.path);
+      if (auto err = writer.exec(history_drop_sql, "history: emptying"))
+        return err;
+      return writer.exec(history_schema_sql, "history: creating its tables");
+    }();
+    if (!err)
+      err = writer.exec("COMMIT", "history: COMMIT");
+    if (err)
+      (void)writer.exec("ROLLBACK", "history: ROLLBACK");
+    return err;
+  }
+
+  // A failure of the file or the journal is retried at the next poll; a
+  // fold that does not fit stops the projection.
+  void retry(std::string_view what, const caf::error& err) {
+    log().warn("history {}: {}: {}; retrying", options.path, what, message_of(err));
+    idle();
   }
 
   void run() {
-    projector p{writer};
-    if (auto err = check_or_reset(p))
-      return fail(err);
-    for (;;) {
+    history_projector p{writer};
+    for (bool checked = false;;) {
       {
         std::unique_lock lock{mutex};
         if (stopping)
           return;
       }
+      if (!checked) {
+        if (auto err = check_or_reset(p)) {
+          retry("checking it against the journal", err);
+          continue;
+        }
+        checked = true;
+      }
       auto at = p.stored();
-      if (!at)
-        return fail(at.error());
+      if (!at) {
+        retry("reading its position", at.error());
+        continue;
+      }
       auto from = at->first;
       position = from;
       release(from);
       auto page = source->read_log(from, options.frames_per_batch, "wallet");
       if (!page) {
-        // The journal may be closing, or its disk may be failing: retried.
-        log().warn("history {}: reading the journal: {}", options.path, message_of(page.error()));
-        idle();
+        // The journal may be closing, or its disk may be failing.
+        retry("reading the journal", page.error());
         continue;
       }
       if (page->end == from) {
@@ -478,19 +518,30 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
         continue;
       }
       auto now = p.apply(*page, from);
-      if (!now)
-        return fail(now.error());
+      if (!now) {
+        if (history_broken(now.error()))
+          return fail(now.error());
+        retry("folding frames " + std::to_string(from + 1) + " to " + std::to_string(page->end),
+              now.error());
+        continue;
+      }
       position = *now;
       if (position_gauge != nullptr)
         position_gauge->Set(static_cast<double>(*now));
       release(*now);
+      std::unique_lock lock{mutex};
+      expire(lock);
     }
   }
 
-  // Waits for the next poll, a read that wants more, or stop.
+  // Waits for the next poll, a read that wants more, the first deadline of
+  // a waiting read, or stop.
   void idle() {
     std::unique_lock lock{mutex};
-    wake.wait_for(lock, options.poll_interval, [this] { return stopping || nudged; });
+    auto until = std::chrono::steady_clock::now() + options.poll_interval;
+    for (auto& w : waiters)
+      until = std::min(until, w.deadline);
+    wake.wait_until(lock, until, [this] { return stopping || nudged; });
     nudged = false;
     expire(lock);
   }
@@ -504,7 +555,7 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
       failed.swap(waiters);
     }
     for (auto& w : failed)
-      w.run(unavailable("the history read model is not available: " + failure));
+      w.run(history_unavailable("the history read model is not available: " + failure));
   }
 
   // Hands the reads whose frames are in to the journal's readers.
@@ -536,7 +587,7 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
     waiters.erase(split, waiters.end());
     lock.unlock();
     for (auto& w : late)
-      w.run(unavailable("the history read model is still catching up with the journal; "
+      w.run(history_unavailable("the history read model is still catching up with the journal; "
                         "retry"));
     lock.lock();
   }
@@ -557,20 +608,20 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
     std::unique_lock guard{mutex};
     if (stopping) {
       guard.unlock();
-      return (*shared)(unavailable("the history read model is closed"));
+      return (*shared)(history_unavailable("the history read model is closed"));
     }
     auto err = source->post_read([self, shared] {
       auto end = self->source->log_end();
       if (!end)
         return (*shared)(end.error());
+      caf::error refused;
       {
         std::lock_guard lock{self->mutex};
-        if (!self->failure.empty())
-          return (*shared)(unavailable("the history read model is not available: "
-                                       + self->failure));
-        if (self->stopping)
-          return (*shared)(unavailable("the history read model is closed"));
-        if (self->position.load() < *end) {
+        if (!self->failure.empty()) {
+          refused = history_unavailable("the history read model is not available: " + self->failure);
+        } else if (self->stopping) {
+          refused = history_unavailable("the history read model is closed");
+        } else if (self->position.load() < *end) {
           self->waiters.push_back({*end,
                                    std::chrono::steady_clock::now() + self->options.read_timeout,
                                    [shared](caf::error e) { (*shared)(std::move(e)); }});
@@ -579,7 +630,7 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
           return;
         }
       }
-      (*shared)({});
+      (*shared)(std::move(refused));
     });
     guard.unlock();
     if (err)
@@ -589,7 +640,7 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
   // Runs f(reader&) with a read connection of this model.
   template <class T, class F>
   caf::expected<T> with_reader(F&& f) {
-    std::unique_ptr<reader> r;
+    std::unique_ptr<history_reader> r;
     {
       std::lock_guard lock{readers_mutex};
       if (!readers.empty()) {
@@ -598,10 +649,10 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
       }
     }
     if (r == nullptr) {
-      auto db = open_file(options.path);
+      auto db = open_history_file(options.path);
       if (!db)
         return db.error();
-      r = std::make_unique<reader>(std::move(*db));
+      r = std::make_unique<history_reader>(std::move(*db));
     }
     auto result = f(*r);
     std::lock_guard lock{readers_mutex};
@@ -622,7 +673,7 @@ struct wallet_history::impl : std::enable_shared_from_this<impl> {
     if (thread.joinable())
       thread.join();
     for (auto& w : left)
-      w.run(unavailable("the history read model is closed"));
+      w.run(history_unavailable("the history read model is closed"));
   }
 };
 
@@ -630,26 +681,31 @@ caf::expected<std::unique_ptr<wallet_history>> wallet_history::open(history_opti
                                                                    journal& log) {
   if (auto end = log.log_end(); !end)
     return end.error();
-  auto db = open_file(options.path);
+  auto db = open_history_file(options.path);
   if (!db)
     return db.error();
   auto version = db->query_int("PRAGMA user_version", "history: its schema version");
   if (!version)
     return version.error();
-  if (*version != schema_version) {
-    // Derived data only: a file of another version is rebuilt, never read.
-    if (auto err = db->exec(drop_sql, "history: emptying"))
-      return err;
-    if (auto err = db->exec("PRAGMA user_version = " + std::to_string(schema_version),
-                            "history: setting its schema version"))
-      return err;
-  }
-  if (auto err = db->exec(schema_sql, "history: creating its tables"))
+  // Derived data only: a file of another version is rebuilt, never read;
+  // in one transaction, so another process sees the tables whole.
+  auto sql = std::string{"BEGIN IMMEDIATE; "};
+  if (*version != history_schema_version)
+    sql += std::string{history_drop_sql} + "PRAGMA user_version = " + std::to_string(history_schema_version)
+           + "; ";
+  sql += std::string{history_schema_sql} + "COMMIT;";
+  if (auto err = db->exec(sql, "history: creating its tables")) {
+    (void)db->exec("ROLLBACK", "history: ROLLBACK");
     return err;
+  }
   auto d = std::make_shared<impl>();
   d->options = std::move(options);
   d->source = &log;
   d->writer = std::move(*db);
+  // Short, so that a writer of another process holding the file (its own
+  // batch of the same frames) costs a retry rather than a stalled thread:
+  // the projection also expires the reads that waited too long.
+  d->writer.set_busy_timeout(200);
   // The writer's pages: 64 MiB of cache, so a batch finds the pages it
   // rewrites in memory, and a checkpoint per 64 MiB of WAL rather than 4;
   // the WAL is cut back to 64 MiB after a checkpoint that found it longer
@@ -697,13 +753,16 @@ void wallet_history::transactions(const user_id& user, transactions_query query,
   d->when_caught_up([d, key = user.value, query, done = std::move(done)](caf::error err) {
     if (err)
       return done(std::move(err));
-    done(d->with_reader<std::vector<wallet_transaction>>([&](reader& r)
+    done(d->with_reader<std::vector<wallet_transaction>>([&](history_reader& r)
            -> caf::expected<std::vector<wallet_transaction>> {
       auto& st = r.transactions;
       sqlite::reset_on_exit reset{st};
-      auto before = query.before_seq == 0 ? std::numeric_limits<int64_t>::max()
-                                          : static_cast<int64_t>(query.before_seq);
-      st.bind(1, key).bind(2, before).bind(3, static_cast<int64_t>(query.limit));
+      // As transactions_of reads the wallet's memory.
+      auto limit = std::clamp<uint32_t>(query.limit, 1, static_cast<uint32_t>(wallet_ledger_max));
+      auto before = static_cast<int64_t>(std::min<uint64_t>(
+        query.before_seq == 0 ? UINT64_MAX : query.before_seq,
+        static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+      st.bind(1, key).bind(2, before).bind(3, static_cast<int64_t>(limit));
       std::vector<wallet_transaction> out;
       int rc;
       while ((rc = st.step()) == SQLITE_ROW)
@@ -723,13 +782,13 @@ void wallet_history::bet(const user_id& user, const bet_id& id,
   d->when_caught_up([d, key = user.value, id = id.value, done = std::move(done)](caf::error err) {
     if (err)
       return done(std::move(err));
-    done(d->with_reader<wager::bet>([&](reader& r) -> caf::expected<wager::bet> {
+    done(d->with_reader<wager::bet>([&](history_reader& r) -> caf::expected<wager::bet> {
       auto& st = r.bet;
       sqlite::reset_on_exit reset{st};
       st.bind(1, key).bind(2, id);
       auto rc = st.step();
       if (rc == SQLITE_ROW)
-        return bet_of(st);
+        return history_bet_of(st);
       if (rc == SQLITE_DONE)
         return make_error(errc::not_found, "no such bet");
       return sqlite::failure(r.db.get(), rc, "history: reading a bet");
@@ -744,7 +803,7 @@ void wallet_history::settled_bets(const user_id& user, settled_bets_query query,
                      done = std::move(done)](caf::error err) {
     if (err)
       return done(std::move(err));
-    done(d->with_reader<std::vector<wager::bet>>([&](reader& r)
+    done(d->with_reader<std::vector<wager::bet>>([&](history_reader& r)
            -> caf::expected<std::vector<wager::bet>> {
       auto before = std::numeric_limits<int64_t>::max();
       if (!query.before.empty()) {
@@ -765,7 +824,7 @@ void wallet_history::settled_bets(const user_id& user, settled_bets_query query,
       std::vector<wager::bet> out;
       int rc;
       while ((rc = st.step()) == SQLITE_ROW)
-        out.push_back(bet_of(st));
+        out.push_back(history_bet_of(st));
       if (rc != SQLITE_DONE)
         return sqlite::failure(r.db.get(), rc, "history: reading settled bets");
       return out;

@@ -10,6 +10,7 @@
 #include "wager/actors/platform.hpp"
 #include "wager/actors/wallet_codec.hpp"
 #include "wager/actors/wallet_state.hpp"
+#include "wager/persistence/sqlite_db.hpp"
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/runtime/errors.hpp"
 
@@ -282,6 +283,36 @@ TEST_CASE("two projections on one history file fold every frame once") {
   w.write(*j2, 4, 150);
   check_matches(**h1, w, 20);
   check_matches(**h2, w, 20);
+}
+
+TEST_CASE("a read the projection cannot serve in time is unavailable, and the projection goes "
+          "on once it can") {
+  auto seed = test::seed_for_run();
+  temp_dir dir;
+  auto j = open_journal((dir / "journal.db").string());
+  wallets w{seed};
+  w.write(*j, 2, 20);
+  auto o = options_for(dir, 64);
+  o.read_timeout = std::chrono::milliseconds{300};
+  auto h = wallet_history::open(o, *j);
+  REQUIRE(h);
+  check_matches(**h, w, 100);
+  // Another connection holds the file's write lock: the projection cannot
+  // commit, and a read that needs the newer frames gives up.
+  sqlite::connection blocker;
+  REQUIRE_FALSE(blocker.open((dir / "history.db").string(), sqlite::open_mode::read_write));
+  REQUIRE_FALSE(blocker.exec("BEGIN IMMEDIATE", "test: taking the write lock"));
+  w.write(*j, 2, 20);
+  auto started = std::chrono::steady_clock::now();
+  auto late = wait_for<std::vector<wallet_transaction>>(
+    [&](auto done) { (*h)->transactions(user_id{"u1"}, transactions_query{10, 0}, done); });
+  auto waited = std::chrono::steady_clock::now() - started;
+  REQUIRE_FALSE(late);
+  CHECK(code_of(late.error()) == errc::unavailable);
+  CHECK(waited >= std::chrono::milliseconds{300});
+  CHECK(waited < std::chrono::seconds{5}); // the poll interval: the deadline came first
+  REQUIRE_FALSE(blocker.exec("ROLLBACK", "test: letting go"));
+  check_matches(**h, w, 100);
 }
 
 TEST_CASE("through the platform, transactions and settled bets outlive the wallet's memory") {
