@@ -145,7 +145,7 @@ public:
     sqlite::reset_on_exit reset{position_};
     auto rc = position_.step();
     if (rc != SQLITE_ROW)
-      return sqlite::failure(db_.get(), rc, "history: reading its position");
+      return failed(rc, "history: reading its position");
     std::array<uint8_t, 32> hash{};
     auto blob = position_.column_blob(1);
     std::copy_n(blob.begin(), std::min(blob.size(), hash.size()), hash.begin());
@@ -172,7 +172,7 @@ public:
       sqlite::reset_on_exit reset{set_position_};
       set_position_.bind(1, static_cast<int64_t>(page.end)).bind_blob(2, page.end_hash);
       if (auto rc = set_position_.step(); rc != SQLITE_DONE)
-        err = sqlite::failure(db_.get(), rc, "history: writing its position");
+        err = failed(rc, "history: writing its position");
     }
     if (!err)
       err = run(commit_, "history: COMMIT");
@@ -184,10 +184,20 @@ public:
   }
 
 private:
+  // A statement that failed: the disk, or a lock another process holds,
+  // is retried (sqlite::is_storage_error); anything else, a constraint
+  // above all (a frame folded twice), means the rows do not fit the log.
+  caf::error failed(int rc, std::string_view what) {
+    auto err = sqlite::failure(db_.get(), rc, what);
+    if (sqlite::is_storage_error(rc))
+      return err;
+    return make_error(errc::journal_failure, message_of(err), std::string{history_broken_detail});
+  }
+
   caf::error run(sqlite::statement& st, std::string_view what) {
     sqlite::reset_on_exit reset{st};
     if (auto rc = st.step(); rc != SQLITE_DONE)
-      return sqlite::failure(db_.get(), rc, what);
+      return failed(rc, what);
     return {};
   }
 
@@ -219,7 +229,7 @@ private:
       sqlite::reset_on_exit reset{put_wallet_};
       put_wallet_.bind(1, key).bind(2, static_cast<int64_t>(w.seq)).bind(3, w.available);
       if (auto rc = put_wallet_.step(); rc != SQLITE_DONE)
-        return sqlite::failure(db_.get(), rc, "history: writing a wallet");
+        return failed(rc, "history: writing a wallet");
     }
     // Holds still undecided at the end of the batch: the next one finds them.
     for (auto& [where, h] : holds_)
@@ -240,7 +250,7 @@ private:
       i->second.available = wallet_.column_int(1);
       i->second.known = true;
     } else if (rc != SQLITE_DONE) {
-      return sqlite::failure(db_.get(), rc, "history: reading a wallet");
+      return failed(rc, "history: reading a wallet");
     }
     return &i->second;
   }
@@ -321,7 +331,7 @@ private:
       .bind(6, at_ms)
       .bind(7, ref);
     if (auto rc = put_entry_.step(); rc != SQLITE_DONE)
-      return sqlite::failure(db_.get(), rc, "history: writing a transaction");
+      return failed(rc, "history: writing a transaction");
     return {};
   }
 
@@ -337,7 +347,7 @@ private:
       .bind(7, status)
       .bind(8, at_ms);
     if (auto rc = put_bet_.step(); rc != SQLITE_DONE)
-      return sqlite::failure(db_.get(), rc, "history: writing a bet");
+      return failed(rc, "history: writing a bet");
     return {};
   }
 
@@ -349,7 +359,7 @@ private:
       return held_stake_.column_int(0);
     if (rc == SQLITE_DONE)
       return history_corrupt("wallet/" + key + " released bet " + bet + ", which it does not hold");
-    return sqlite::failure(db_.get(), rc, "history: reading a held bet");
+    return failed(rc, "history: reading a held bet");
   }
 
   template <class Bind>
@@ -359,7 +369,7 @@ private:
     st.bind(1, key).bind(2, bet);
     bind(st);
     if (auto rc = st.step(); rc != SQLITE_DONE)
-      return sqlite::failure(db_.get(), rc, "history: " + std::string{what});
+      return failed(rc, "history: " + std::string{what});
     if (sqlite3_changes(db_.get()) != 1)
       return history_corrupt("wallet/" + key + ": " + std::string{what} + " " + bet
                      + " found no such bet");

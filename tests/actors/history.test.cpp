@@ -278,7 +278,8 @@ TEST_CASE("two projections on one history file fold every frame once") {
   REQUIRE(h1);
   REQUIRE(h2);
   // Written while both fold: each frame is taken by one of them; a frame
-  // folded twice would break a primary key and stop the projection.
+  // folded twice would break a primary key, which stops the projection,
+  // and every read below would answer unavailable.
   w.write(*j1, 4, 150);
   w.write(*j2, 4, 150);
   check_matches(**h1, w, 20);
