@@ -248,6 +248,9 @@ caf::expected<sqlite::connection> open_journal_file(const journal_options& optio
     return err;
   if (db.opened_read_only())
     return journal_error(path, "file is read-only");
+  // Before the first read: a connection opening while another checkpoints
+  // or recovers the WAL waits for it rather than failing with SQLITE_BUSY.
+  db.set_busy_timeout(options.busy_timeout_ms);
   if (auto err = check_header(db, path))
     return err;
   if (auto err = configure(db, options, role))
@@ -280,9 +283,9 @@ caf::expected<sqlite::connection> open_journal_for_inspection(const std::string&
   sqlite::connection db;
   if (auto err = db.open(path, sqlite::open_mode::read_write))
     return err;
+  db.set_busy_timeout(5000);
   if (auto err = check_header(db, path))
     return err;
-  db.set_busy_timeout(5000);
   if (auto err = db.exec("PRAGMA query_only = 1", "opening " + path))
     return err;
   return db;

@@ -9,6 +9,11 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
 using namespace wager;
 using namespace wager::test;
 
@@ -230,4 +235,39 @@ TEST_CASE("an upcaster that cannot read an old payload fails the read") {
   auto events = j->read_events("wallet/u1", 1, 10);
   REQUIRE_FALSE(events);
   CHECK(message_of(events.error()) == "credit v1 without units");
+}
+
+TEST_CASE("a connection opening while another holds the file waits for it instead of failing") {
+  temp_dir dir;
+  auto path = (dir / "journal.db").string();
+  open_or_fail(options_at(path)).reset();
+  // A connection in exclusive locking mode keeps every other one out of the
+  // file until it closes, as WAL recovery or the last close's checkpoint
+  // does for a moment.
+  sqlite3* holder = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &holder) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(holder, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<caf::expected<sqlite::connection>> opened;
+  std::thread opener{[&] {
+    auto db = open_journal_file(options_at(path), journal_role::reader);
+    std::lock_guard lock{m};
+    opened.emplace(std::move(db));
+    cv.notify_all();
+  }};
+  {
+    // Still waiting well after an opener without a busy handler would have
+    // failed.
+    std::unique_lock lock{m};
+    CHECK_FALSE(cv.wait_for(lock, std::chrono::milliseconds{300}, [&] { return opened.has_value(); }));
+  }
+  sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(holder);
+  opener.join();
+  REQUIRE(opened.has_value());
+  if (!*opened)
+    FAIL(message_of(opened->error()));
+  CHECK(*(*opened)->query_int("PRAGMA user_version", "") == journal_schema_version);
 }
