@@ -47,7 +47,7 @@ request_deadlines::request_deadlines(std::chrono::milliseconds tick)
       auto now = passed_tick(clock_type::now(), tick);
       while (!s->due.empty() && s->due.begin()->first <= now) {
         for (auto& d : s->due.begin()->second)
-          if (d.requester != nullptr)
+          if (d.receiver != nullptr)
             fire.push_back(std::move(d));
         s->due.erase(s->due.begin());
       }
@@ -56,7 +56,7 @@ request_deadlines::request_deadlines(std::chrono::milliseconds tick)
         continue;
       lock.unlock();
       for (auto& d : fire) {
-        auto receiver = d.requester.lock();
+        auto receiver = d.receiver.lock();
         if (!receiver)
           continue;
         if (d.message.empty())
@@ -105,7 +105,7 @@ request_deadlines::ticket request_deadlines::add(caf::actor_control_block* recei
                                                   caf::duration delay, deadline d) {
   if (!delay.valid() || receiver == nullptr)
     return {};
-  d.requester = caf::weak_actor_ptr{receiver};
+  d.receiver = caf::weak_actor_ptr{receiver};
   auto at = clock_type::now();
   at += delay;
   auto tick = due_tick(at, tick_);
@@ -124,9 +124,9 @@ void request_deadlines::disarm(const ticket& where, caf::message_id response_id)
   if (bucket == shared_->due.end() || where.index >= bucket->second.size())
     return; // fired
   auto& d = bucket->second[where.index];
-  if (d.requester == nullptr || d.response_id != response_id)
+  if (d.receiver == nullptr || d.response_id != response_id)
     return; // disarmed before, or another deadline in a bucket made again
-  d.requester.reset();
+  d.receiver.reset();
   --shared_->count;
 }
 

@@ -76,7 +76,7 @@ public:
 
 private:
   struct deadline {
-    caf::weak_actor_ptr requester;
+    caf::weak_actor_ptr receiver;
     caf::message_id response_id;
     caf::message message; // send_later's; empty: sec::request_timeout
   };
