@@ -302,9 +302,15 @@ void reload(wallet_actor* self, const caf::error& err) {
   auto& st = self->state;
   log().warn("wallet/{}: append failed ({}), reloading from the journal", st.user.value,
              self->system().render(err));
+  // The failed append was another request's: these bets' outcome is not
+  // known until the wallet has reloaded, and a retry with the same request
+  // id gets it then.
+  auto retry = make_error(errc::unavailable,
+                          "the wallet is reloading from the journal; retry with the same "
+                          "request_id");
   for (auto& [bet, promises] : st.waiters)
     for (auto& rp : promises)
-      rp.deliver(err);
+      rp.deliver(retry);
   st.waiters.clear();
   st.rejections.clear();
   st.rejection_order.clear();

@@ -64,6 +64,47 @@ TEST_CASE("a wallet whose stream another writer advanced serves the journal's st
   CHECK(audit.wallets["u1"].available.minor == 160);
 }
 
+// A bet whose stake is held while its market delays the decision, when
+// another request of the same wallet fails its append: the wallet reloads,
+// the bet's caller hears "retry" (not the other request's error), and the
+// retry gets the bet, staked once.
+TEST_CASE("a bet in flight when another append of its wallet fails is answered unavailable, and "
+          "its retry gets the bet") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("live", 250, 300, 100'000, 100'000'000, 1'500));
+  REQUIRE(deposit(w.p(), "u1", "d1", 10'000));
+  auto other = second_writer(w);
+  auto promise = std::make_shared<std::promise<caf::expected<bet>>>();
+  auto first = promise->get_future();
+  w.p().place_bet(user_id{"u1"}, bet_cmd("r1", "live", "home", 1'000, 250),
+                  [promise](caf::expected<bet> r) { promise->set_value(std::move(r)); });
+  // The hold is durable: the wallet's stream has its second event.
+  REQUIRE(wait_until([&] {
+    auto seq = other->last_seq("wallet/u1");
+    return seq && *seq == 2;
+  }));
+  auto ack = append_now(*other, {"wallet/u1", 2, {encode(deposited{request_id{"x1"}, money{50},
+                                                                   body_hash({"deposit", "50"})})},
+                                 request_record{"x1", "{}"}});
+  REQUIRE_MESSAGE(ack, message_of(ack.error()));
+  CHECK(code(deposit(w.p(), "u1", "d2", 10)) == errc::sequence_conflict);
+  REQUIRE(first.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  auto answer = first.get();
+  REQUIRE_FALSE(answer);
+  CHECK(code(answer) == errc::unavailable);
+  caf::expected<bet> retried = make_error(errc::internal);
+  CHECK(wait_until([&] {
+    retried = place(w.p(), "u1", bet_cmd("r1", "live", "home", 1'000, 250));
+    return code(retried) != errc::unavailable;
+  }));
+  REQUIRE_MESSAGE(retried, message_of(retried.error()));
+  CHECK(retried->stake.minor == 1'000);
+  CHECK(retried->status == bet_status::open);
+  CHECK(balance(w.p(), "u1").available.minor == 10'000 + 50 - 1'000);
+  auto audit = audit_journal(w.p().journal(), true);
+  CHECK_MESSAGE(audit.violations.empty(), audit.first_violation());
+}
+
 // A request id longer than the journal's request_id_bytes_max makes the
 // journal refuse the append (or the wallet refuse the id). The wallet may
 // already have applied the deposit to its memory (pipelining); the money
