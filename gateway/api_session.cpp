@@ -1,8 +1,8 @@
 // Authenticated routes reach the platform through the user's session entity
 // (actors/session.hpp): it checks the token, applies the session's request
 // budget and carries the request to the wallet, which answers here. Each
-// call is one short-lived actor, as the platform's own calls are; the
-// answer comes back on an actor thread and goes to the connection's strand
+// call goes through the directory's long-lived callers (directory::call), as
+// the platform's own calls do; the answer comes back on an actor thread and goes to the connection's strand
 // through the responder, so no I/O thread waits.
 
 #include "wager/gateway/api_internal.hpp"
@@ -79,12 +79,8 @@ void client_api::impl::carry(const call_ptr& c, caf::message request,
   c->before_first_answer = nullptr;
   entity_id id{"session", c->token->session_id};
   session_request_cmd cmd{c->token->secret_sha256, std::move(request)};
-  auto dir = plat.directory();
-  auto timeout = caf::duration{plat.options().call_timeout};
-  plat.system().spawn([dir, id = std::move(id), cmd = std::move(cmd), timeout,
-                       done = std::move(done)](caf::event_based_actor* self) mutable {
-    dir.ask_and_quit<T>(self, timeout, id, caf::make_message(std::move(cmd)), done);
-  });
+  plat.directory().call<T>(caf::duration{plat.options().call_timeout}, id,
+                           caf::make_message(std::move(cmd)), std::move(done));
 }
 
 // What the routes carry (api_money.cpp, api_users.cpp).

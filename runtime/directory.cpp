@@ -9,9 +9,12 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <list>
 #include <map>
+#include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -20,9 +23,15 @@ namespace wager::detail {
 struct placement_box {
   placement_fn fn;
 };
+
+// A directory::call in a local message to a caller.
+struct caller_job_box {
+  caller_job job;
+};
 } // namespace wager::detail
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wager::detail::placement_box)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wager::detail::caller_job_box)
 
 namespace wager {
 
@@ -34,6 +43,13 @@ struct directory_core {
   std::vector<caf::actor> partitions;
   // The timeouts of directory::request (request_deadlines.hpp).
   std::unique_ptr<request_deadlines> deadlines = std::make_unique<request_deadlines>();
+  // directory::call's actors, taken in turn.
+  std::vector<caf::actor> callers;
+  mutable std::atomic<size_t> next_caller{0};
+  // Held shared while a job is queued, exclusive while stop() queues the
+  // callers' exits: every job queued reaches its caller before the exit.
+  mutable std::shared_mutex stopping;
+  mutable bool stopped = false; // REQUIRES: stopping is held
 };
 
 } // namespace detail
@@ -1005,6 +1021,49 @@ caf::error validate(const directory_options& opts, const std::vector<entity_kind
 directory::directory(std::shared_ptr<const detail::directory_core> core)
   : core_(std::move(core)) {}
 
+namespace {
+
+// One of directory::call's actors: runs each job it gets (a request to an
+// entity); on exit, every call it made that is still unanswered hears that
+// the node is stopping.
+caf::behavior caller(caf::stateful_actor<detail::caller_calls>* self) {
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto open = std::move(self->state.open);
+    self->state.open.clear();
+    for (auto& [id, fail] : open)
+      fail(make_error(errc::unavailable, "the node is stopping"));
+    self->quit(msg.reason);
+  });
+  return {
+    [self](detail::caller_job_box& box) { box.job(self, self->state); },
+  };
+}
+
+} // namespace
+
+bool directory::run_on_caller(detail::caller_job job) const {
+  if (core_ == nullptr)
+    return false;
+  std::shared_lock lock{core_->stopping};
+  if (core_->stopped)
+    return false;
+  auto& callers = core_->callers;
+  auto i = core_->next_caller.fetch_add(1, std::memory_order_relaxed) % callers.size();
+  caf::anon_send(callers[i], detail::caller_job_box{std::move(job)});
+  return true;
+}
+
+void detail::callback_failed(const char* what) noexcept {
+  try {
+    log().error("directory: a call's callback threw: {}", what);
+  } catch (...) {
+  }
+}
+
+caf::error directory::stopped_error() {
+  return make_error(errc::unavailable, "the node is stopping");
+}
+
 request_deadlines::ticket directory::time_out(caf::actor_control_block* requester,
                                                caf::message_id response_id,
                                                caf::duration timeout) const {
@@ -1074,9 +1133,16 @@ bool directory::await_released(std::chrono::milliseconds timeout) const {
 }
 
 void directory::stop() const {
-  if (core_)
-    for (auto& p : core_->partitions)
-      caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  if (!core_)
+    return;
+  {
+    std::unique_lock lock{core_->stopping};
+    core_->stopped = true;
+    for (auto& c : core_->callers)
+      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  }
+  for (auto& p : core_->partitions)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
 caf::expected<directory> spawn_directory(caf::actor_system& sys, directory_options opts,
@@ -1096,6 +1162,9 @@ caf::expected<directory> spawn_directory(caf::actor_system& sys, directory_optio
   for (uint32_t i = 0; i < count; ++i)
     core->partitions.push_back(
       sys.spawn<partition>(partition_config{opts, shared_kinds, core, i, &m}));
+  auto callers = std::max<size_t>(2, 2 * sys.scheduler().num_workers());
+  for (size_t i = 0; i < callers; ++i)
+    core->callers.push_back(sys.spawn(caller));
   return directory{std::move(core)};
 }
 

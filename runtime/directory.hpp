@@ -81,9 +81,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -93,6 +95,32 @@ class metrics;
 
 namespace detail {
 struct directory_core;
+
+// The calls one of the directory's callers has made and not had answered,
+// by request id: when the directory stops, each hears errc::unavailable.
+struct caller_calls {
+  std::unordered_map<uint64_t, std::function<void(caf::error)>> open;
+};
+
+// Work for a caller (directory::call): runs inside it.
+using caller_job = std::function<void(caf::event_based_actor*, caller_calls&)>;
+
+// Logs a call's callback that threw.
+void callback_failed(const char* what) noexcept;
+
+// Runs a call's callback on its caller: an exception from it is logged and
+// goes no further, so one failed callback cannot take the caller, and the
+// calls that other code makes through it, down.
+template <class F, class X>
+void run_callback(F& f, X&& x) noexcept {
+  try {
+    f(std::forward<X>(x));
+  } catch (const std::exception& e) {
+    callback_failed(e.what());
+  } catch (...) {
+    callback_failed("an exception that is not a std::exception");
+  }
+}
 } // namespace detail
 
 // A small copyable client of the directory. Cheap to copy (one shared
@@ -141,28 +169,40 @@ public:
     return handle;
   }
 
-  // For an actor spawned to ask once: sends `msg` to the entity as a
-  // request, hands the answer (a T) or the error to `done`, gives the
-  // timeout back (disarm, below) and quits.
+  // For code outside actors (the platform's calls, the gateway's): sends
+  // `msg` to the entity as a request from one of the directory's callers,
+  // long-lived actors (two per scheduler thread), and hands the answer (a T)
+  // or the error to `done`, which runs on that caller and so must not block.
+  // The timeout is armed as request()'s is, and given back (disarm, below)
+  // when the answer comes first. A call still unanswered when the directory
+  // stops, or made after, gets errc::unavailable.
   template <class T, class Done>
-  void ask_and_quit(caf::event_based_actor* self, caf::duration timeout, const entity_id& id,
-                    caf::message msg, Done done) const {
-    auto answer =
-      self->request(partition_for(id), caf::infinite, route_atom::value, id, std::move(msg));
-    auto rid = answer.id();
-    auto ticket = time_out(self->ctrl(), rid, timeout);
-    auto dir = *this;
-    answer.then(
-      [self, done, dir, ticket, rid](T& x) {
-        dir.disarm(ticket, rid);
-        done(std::move(x));
-        self->quit();
-      },
-      [self, done, dir, ticket, rid](caf::error& err) {
-        dir.disarm(ticket, rid);
-        done(std::move(err));
-        self->quit();
+  void call(caf::duration timeout, const entity_id& id, caf::message msg, Done done) const {
+    auto shared = std::make_shared<Done>(std::move(done));
+    auto job = [dir = *this, timeout, id, msg = std::move(msg),
+                shared](caf::event_based_actor* self, detail::caller_calls& calls) mutable {
+      auto answer =
+        self->request(dir.partition_for(id), caf::infinite, route_atom::value, id, std::move(msg));
+      auto rid = answer.id();
+      auto ticket = dir.time_out(self->ctrl(), rid, timeout);
+      auto key = rid.integer_value();
+      calls.open.emplace(key, [shared](caf::error err) {
+        detail::run_callback(*shared, std::move(err));
       });
+      answer.then(
+        [shared, dir, ticket, rid, key, &calls](T& x) {
+          calls.open.erase(key);
+          dir.disarm(ticket, rid);
+          detail::run_callback(*shared, std::move(x));
+        },
+        [shared, dir, ticket, rid, key, &calls](caf::error& err) {
+          calls.open.erase(key);
+          dir.disarm(ticket, rid);
+          detail::run_callback(*shared, std::move(err));
+        });
+    };
+    if (!run_on_caller(std::move(job)))
+      detail::run_callback(*shared, stopped_error());
   }
 
   template <class Self, class Rep, class Period, class... Ts>
@@ -203,6 +243,10 @@ public:
   void stop() const;
 
 private:
+  // Queues `job` on a caller; false when the directory has stopped.
+  bool run_on_caller(detail::caller_job job) const;
+  static caf::error stopped_error();
+
   std::shared_ptr<const detail::directory_core> core_;
 };
 

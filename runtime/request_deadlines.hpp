@@ -65,10 +65,10 @@ public:
   void send_later(caf::actor_control_block* receiver, caf::duration delay, caf::message msg);
 
   // Forgets the deadline of `response_id` armed at `where`, if it has not
-  // fired. An actor that asks once and quits on the answer disarms before
-  // it quits: CAF drops the timeouts of an actor that terminates, and so,
-  // this way, does this; else the requester's memory (CAF frees an actor's
-  // block when its last weak reference goes) would wait for the deadline.
+  // fired. A requester disarms when the answer comes first: else the
+  // deadline stays until it fires, holding a weak reference (an actor that
+  // quit keeps its memory until then) and, for a long-lived requester,
+  // sending it a timeout it no longer waits for.
   void disarm(const ticket& where, caf::message_id response_id);
 
   // Armed and not yet fired or dropped.

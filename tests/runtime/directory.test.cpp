@@ -14,6 +14,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -777,4 +778,95 @@ TEST_CASE_FIXTURE(fixture, "a request the entity never answers fails with reques
   });
   REQUIRE(answer.wait_for(10s) == std::future_status::ready);
   CHECK(answer.get() == caf::sec::request_timeout);
+}
+
+namespace {
+
+// An entity kind whose entities keep every (count_atom, n) request open and
+// never answer it; `held` counts the requests they hold.
+struct held_requests {
+  std::mutex mutex;
+  std::vector<caf::response_promise> promises; // REQUIRES: mutex is held
+  std::atomic<size_t> count{0};
+};
+
+wager::entity_kind silent_kind(std::shared_ptr<held_requests> held) {
+  return {"silent", [held](const wager::activation_context& ctx) {
+            return ctx.system.spawn([held](caf::event_based_actor* self) -> caf::behavior {
+              return {[=](count_atom, int64_t) -> caf::response_promise {
+                        auto rp = self->make_response_promise();
+                        std::lock_guard lock{held->mutex};
+                        held->promises.push_back(rp);
+                        ++held->count;
+                        return rp;
+                      },
+                      [](wager::passivate_atom) {}};
+            });
+          }};
+}
+
+// directory::call from this (non-actor) thread; the answer as a future.
+template <class T>
+std::future<caf::expected<T>> call(const wager::directory& dir, caf::duration timeout,
+                                   const entity_id& id, caf::message msg) {
+  auto out = std::make_shared<std::promise<caf::expected<T>>>();
+  auto answer = out->get_future();
+  dir.call<T>(timeout, id, std::move(msg),
+              [out](caf::expected<T> x) { out->set_value(std::move(x)); });
+  return answer;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "calls from outside actors get the entity's answers, and time out "
+                           "when it is silent, without an actor per call") {
+  auto held = std::make_shared<held_requests>();
+  auto dir = start(fast_options(), {counter_kind(), silent_kind(held)});
+  auto running = sys.registry().running();
+  std::vector<std::future<caf::expected<int64_t>>> answers;
+  for (int i = 0; i < 100; ++i)
+    answers.push_back(call<int64_t>(dir, caf::duration{10s}, counter_id("c"),
+                                    caf::make_message(count_atom::value, int64_t{1})));
+  std::set<int64_t> counts;
+  for (auto& a : answers) {
+    REQUIRE(a.wait_for(10s) == std::future_status::ready);
+    auto x = a.get();
+    REQUIRE(x);
+    counts.insert(*x);
+  }
+  CHECK(counts.size() == 100);
+  CHECK(*counts.rbegin() == 100);
+  // The counter entity was already live after the first answer: no actor
+  // came or went per call.
+  CHECK(sys.registry().running() == running + 1);
+
+  auto silent = call<int64_t>(dir, caf::duration{50ms}, entity_id{"silent", "a"},
+                              caf::make_message(count_atom::value, int64_t{1}));
+  REQUIRE(silent.wait_for(10s) == std::future_status::ready);
+  auto timed_out = silent.get();
+  REQUIRE_FALSE(timed_out);
+  CHECK(timed_out.error() == caf::sec::request_timeout);
+}
+
+TEST_CASE_FIXTURE(fixture, "a call unanswered when the directory stops hears unavailable, and so "
+                           "does one made after") {
+  auto held = std::make_shared<held_requests>();
+  auto dir = start(fast_options(), silent_kind(held));
+  entity_id id{"silent", "a"};
+  auto pending = call<int64_t>(dir, caf::duration{3600s}, id,
+                               caf::make_message(count_atom::value, int64_t{1}));
+  // The request reached the entity before the stop.
+  REQUIRE(wait_until([&] { return held->count.load() == 1; }));
+  dir.stop();
+  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
+  auto stopped = pending.get();
+  REQUIRE_FALSE(stopped);
+  CHECK(wager::code_of(stopped.error()) == wager::errc::unavailable);
+
+  auto after = call<int64_t>(dir, caf::duration{3600s}, id,
+                             caf::make_message(count_atom::value, int64_t{1}));
+  REQUIRE(after.wait_for(10s) == std::future_status::ready);
+  auto refused = after.get();
+  REQUIRE_FALSE(refused);
+  CHECK(wager::code_of(refused.error()) == wager::errc::unavailable);
 }
