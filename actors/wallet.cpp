@@ -138,6 +138,15 @@ void fail_waiters(wallet_actor_state& st, const std::string& bet, const caf::err
   }
 }
 
+void answer_waiters(wallet_actor_state& st, const std::string& bet_key, const bet& b) {
+  auto i = st.waiters.find(bet_key);
+  if (i == st.waiters.end())
+    return;
+  for (auto& rp : i->second)
+    rp.deliver(b);
+  st.waiters.erase(i);
+}
+
 void answer_waiters(wallet_actor_state& st, const std::string& bet_key,
                     const std::string& response) {
   auto i = st.waiters.find(bet_key);
@@ -264,7 +273,12 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
             if (err)
               return fail_waiters(st, bet_key, err);
             crash_point("wallet.bet_durable");
-            answer_waiters(st, bet_key, bet_response_json(st.book->state(), bet_key, request));
+            // An accepted bet is answered as it stands (what its stored
+            // answer reads back as); a refusal from the stored answer.
+            if (auto* b = st.book->state().find_bet(bet_key))
+              answer_waiters(st, bet_key, *b);
+            else
+              answer_waiters(st, bet_key, bet_response_json(st.book->state(), bet_key, request));
             notify(self, st.book->state().find_bet(bet_key));
             maybe_finish_passivation(self);
           },
