@@ -182,10 +182,7 @@ caf::error log_index::apply(const log_frame& frame, std::span<const uint8_t> byt
     return corrupt("frame " + std::to_string(frame.position) +
                    " does not hold the SHA-256 of the frame before it; run wagerctl verify");
   for (auto& r : frame.records) {
-    auto it = streams_.find(r.stream);
-    if (it == streams_.end())
-      it = streams_.emplace(r.stream, stream_state{}).first;
-    auto& s = it->second;
+    auto& s = find_or_add_locked(r.stream);
     auto back = s.last_position == frame.position ? s.before_position : s.last_position;
     if (r.previous_position != back)
       return corrupt("frame " + std::to_string(frame.position) + ": " + r.stream +
@@ -237,12 +234,25 @@ frame_hash log_index::last_hash() const {
   return last_hash_;
 }
 
+const log_index::stream_state* log_index::find_locked(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+log_index::stream_state& log_index::find_or_add_locked(const std::string& name) {
+  if (auto it = by_name_.find(std::string_view{name}); it != by_name_.end())
+    return *it->second;
+  auto& [key, state] = *streams_.emplace(name, stream_state{}).first;
+  by_name_.emplace(std::string_view{key}, &state);
+  return state;
+}
+
 log_index::stream_view log_index::stream(const std::string& name) const {
   std::shared_lock lock{mutex_};
-  auto it = streams_.find(name);
-  if (it == streams_.end())
+  auto* s = find_locked(name);
+  if (s == nullptr)
     return {};
-  return stream_view{it->second.last_seq, it->second.last_position};
+  return stream_view{s->last_seq, s->last_position};
 }
 
 uint64_t log_index::hash_request(std::string_view stream, std::string_view request_id) {
@@ -276,10 +286,10 @@ std::vector<uint64_t> log_index::request_frames(std::string_view stream,
 std::vector<log_index::record_location>
 log_index::records_from(const std::string& stream, uint64_t from, uint64_t count) const {
   std::shared_lock lock{mutex_};
-  auto it = streams_.find(stream);
-  if (it == streams_.end() || count == 0)
+  auto* s = find_locked(stream);
+  if (s == nullptr || count == 0)
     return {};
-  return it->second.records.covering(from, it->second.last_seq, count);
+  return s->records.covering(from, s->last_seq, count);
 }
 
 std::vector<std::string> log_index::streams(std::string_view kind, const std::string& after,
@@ -521,6 +531,7 @@ struct index_codec {
 
   // REQUIRES: the index's lock is held.
   static void clear_locked(log_index& index) {
+    index.by_name_.clear();
     index.streams_.clear();
     index.open_.clear();
     index.requests_.clear();
@@ -592,6 +603,7 @@ struct index_codec {
     for (auto& b : hash)
       b = in.u8();
     auto streams = in.count(6);
+    index.by_name_.reserve(streams);
     std::string previous;
     for (uint64_t i = 0; i < streams && !in.bad; ++i) {
       auto name = in.bytes();
@@ -611,7 +623,8 @@ struct index_codec {
       if (s.open_work)
         index.open_.insert(index.open_.end(), stream);
       previous = stream;
-      index.streams_.emplace_hint(index.streams_.end(), std::move(stream), std::move(s));
+      auto at = index.streams_.emplace_hint(index.streams_.end(), std::move(stream), std::move(s));
+      index.by_name_.emplace(std::string_view{at->first}, &at->second);
     }
     auto requests = in.count(9);
     index.requests_.reserve(requests);

@@ -171,6 +171,10 @@ private:
   uint64_t applied_ = 0;
   frame_hash last_hash_{};
   std::map<std::string, stream_state, std::less<>> streams_;
+  // streams_ by name, for the lookups of every append: the map keeps the
+  // names sorted for the listings and the checkpoint, and its keys and
+  // values never move, so these point into it.
+  boost::unordered_flat_map<std::string_view, stream_state*> by_name_;
   std::set<std::string, std::less<>> open_;
   struct stored {
     uint64_t hash = 0;
@@ -183,6 +187,9 @@ private:
   };
 
   void forget(const stored& request);
+  // REQUIRES: mutex_ is held (shared, for find_locked).
+  const stream_state* find_locked(std::string_view name) const;
+  stream_state& find_or_add_locked(const std::string& name);
 
   request_hasher hasher_;
   // Stored requests: hash -> frame, and the rare second (third...) request
