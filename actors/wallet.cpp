@@ -258,6 +258,12 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
     after.push_back(d.recorded);
   persist(self, std::move(events),
           [request, bet_key](const wallet_state& s) {
+            // apply() has just stored the answer a retry gets: the record
+            // is that text, unless the request has left the wallet's ring.
+            if (auto q = s.requests.find(request);
+                q != s.requests.end() && !q->second.response.empty())
+              return std::optional<request_record>{
+                request_record{"answer/" + request, q->second.response}};
             return std::optional<request_record>{
               request_record{"answer/" + request, bet_response_json(s, bet_key, request)}};
           },
