@@ -2,21 +2,52 @@
 
 #include "wager/runtime/errors.hpp"
 
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+
+#include <cstdint>
 
 namespace wager {
 
 namespace {
 
+// A parser handler that accepts every value: the parse checks the syntax
+// (and the nesting depth) and builds nothing.
+struct json_checker {
+  static constexpr std::size_t max_array_size = -1;
+  static constexpr std::size_t max_object_size = -1;
+  static constexpr std::size_t max_string_size = -1;
+  static constexpr std::size_t max_key_size = -1;
+  using error_code = boost::system::error_code;
+  using string_view = boost::json::string_view;
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_array_begin(error_code&) { return true; }
+  bool on_array_end(std::size_t, error_code&) { return true; }
+  bool on_object_begin(error_code&) { return true; }
+  bool on_object_end(std::size_t, error_code&) { return true; }
+  bool on_string_part(string_view, std::size_t, error_code&) { return true; }
+  bool on_string(string_view, std::size_t, error_code&) { return true; }
+  bool on_key_part(string_view, std::size_t, error_code&) { return true; }
+  bool on_key(string_view, std::size_t, error_code&) { return true; }
+  bool on_number_part(string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t, string_view, error_code&) { return true; }
+  bool on_uint64(std::uint64_t, string_view, error_code&) { return true; }
+  bool on_double(double, string_view, error_code&) { return true; }
+  bool on_bool(bool, error_code&) { return true; }
+  bool on_null(error_code&) { return true; }
+  bool on_comment_part(string_view, error_code&) { return true; }
+  bool on_comment(string_view, error_code&) { return true; }
+};
+
+// What boost::json::parse accepts (default options: no comments, no
+// trailing commas, depth at most 32, nothing after the value), without
+// building the value: this check runs on the appending actor's thread for
+// every event.
 bool is_json(std::string_view text) {
-  // Parsed into a stack buffer first: most payloads are small, and this
-  // check runs on the appending actor's thread for every event.
-  unsigned char buffer[4096];
-  boost::json::monotonic_resource resource{buffer};
+  boost::json::basic_parser<json_checker> parser{boost::json::parse_options{}};
   boost::system::error_code ec;
-  boost::json::parse(text, ec, &resource);
-  return !ec;
+  auto used = parser.write_some(false, text.data(), text.size(), ec);
+  return !ec && used == text.size();
 }
 
 caf::error too_large(const std::string& what, size_t size, size_t max) {

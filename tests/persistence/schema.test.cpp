@@ -1,6 +1,7 @@
 #include "journal_support.hpp"
 
 #include "wager/persistence/journal_schema.hpp"
+#include "wager/persistence/journal_writer.hpp"
 #include "wager/persistence/upcasting.hpp"
 
 #include "support/temp_dir.hpp"
@@ -8,6 +9,8 @@
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
+
+#include <boost/json/parse.hpp>
 
 #include <condition_variable>
 #include <mutex>
@@ -178,6 +181,27 @@ TEST_CASE("malformed appends are refused at once and never called back") {
   CHECK(code_of(j->save_snapshot({"wallet/u1", 0, 1, "{}", 0}, {})) == errc::invalid_field);
   j.reset();
   CHECK_FALSE(called);
+}
+
+TEST_CASE("an event payload passes the JSON check exactly when Boost.JSON's parse reads it") {
+  journal_options options;
+  std::string deep_ok(32, '['), deep_too(33, '[');
+  deep_ok += std::string(32, ']');
+  deep_too += std::string(33, ']');
+  std::vector<std::string> payloads{
+    "{}", "[]", "0", "-1.5e3", "\"x\"", "true", "null", " {\"a\": [1, 2, {\"b\": null}]} ",
+    "{\"k\":\"\\u00e9\\n\"}", "18446744073709551616", deep_ok,
+    "", " ", "{", "[1,]", "{\"a\":1,}", "{} {}", "{}x", "/*c*/{}", "{\"a\" 1}", "nul",
+    "\"unterminated", "\"\\x\"", "01", "1.", "[1 2]", "\"\xff\"", deep_too};
+  for (auto& p : payloads) {
+    boost::system::error_code ec;
+    boost::json::parse(p, ec);
+    auto err = validate_append({"wallet/u1", 0, {event{"e", 1, p}}, {}}, options);
+    INFO("payload: " << p);
+    CHECK(static_cast<bool>(err) == static_cast<bool>(ec));
+    if (err)
+      CHECK(code_of(err) == errc::invalid_json);
+  }
 }
 
 TEST_CASE("upcasters bring old events to the current shape on read and leave the rows as "
