@@ -311,6 +311,7 @@ caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir,
   popts.journal.page_size = o.journal_page_size;
   popts.journal.writer_cache_kib = o.journal_cache_kib;
   popts.journal.index_checkpoint_frames = o.index_checkpoint_frames;
+  popts.journal.batch_wait_us = o.journal_batch_wait_us;
   popts.journal.layout = o.journal_layout == "log" ? journal_layout::log : journal_layout::rows;
   popts.history_enabled = o.history;
   return platform::start(popts);

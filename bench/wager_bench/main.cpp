@@ -113,6 +113,11 @@ int main(int argc, char** argv) {
                  "inproc, log layout: frames between saves of the journal's index checkpoint; "
                  "0 none (default 20000)")
     ->check(CLI::Range(0u, 1073741824u));
+  app.add_option("--journal-batch-wait-us", o.journal_batch_wait_us,
+                 "inproc: how long the journal writer lingers for more appends before a "
+                 "commit that is not full, in microseconds (journal_options::batch_wait_us, "
+                 "default 0)")
+    ->check(CLI::Range(0u, 100000u));
   app.add_option("--journal-cache-kib", o.journal_cache_kib,
                  "inproc: the journal writer's SQLite page cache in KiB (default 2048)")
     ->check(CLI::Range(2048, 4194304));

@@ -203,6 +203,7 @@ boost::json::object result_line(const bench_options& o, int clients, double seco
     {"journal_page_size", o.journal_page_size},
     {"journal_cache_kib", o.journal_cache_kib},
     {"index_checkpoint_frames", o.index_checkpoint_frames},
+    {"journal_batch_wait_us", o.journal_batch_wait_us},
     {"journal_layout", o.journal_layout},
     {"history", o.history},
     {"bets", l.size()},
