@@ -302,6 +302,10 @@ void platform::set_limits(const user_id& user, set_limits_cmd limits,
   impl_->call<wallet_limits>(wallet_of(user), std::move(done), std::move(limits));
 }
 
+void platform::limits(const user_id& user, callback<wallet_limits> done) {
+  impl_->call<wallet_limits>(wallet_of(user), std::move(done), limits_query{});
+}
+
 void platform::create_user(const std::string& username, create_user_cmd cmd,
                            callback<user_credentials> done) {
   impl_->call<user_credentials>({"user", username}, std::move(done), std::move(cmd));

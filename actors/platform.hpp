@@ -134,6 +134,8 @@ public:
   void transactions(const user_id& user, transactions_query query,
                     callback<std::vector<wallet_transaction>> done);
   void set_limits(const user_id& user, set_limits_cmd limits, callback<wallet_limits> done);
+  // The limits in force now and the pending changes.
+  void limits(const user_id& user, callback<wallet_limits> done);
 
   // -- users and login sessions ---------------------------------------------
   // State only: hash passwords and verify TOTP codes off the actor threads

@@ -209,23 +209,31 @@ void persist(wallet_actor* self, std::vector<wallet_event> events,
 // Refuses a request for good: the answer is stored (no events) so a retry
 // gets it again.
 caf::result<caf::message> reject(wallet_actor* self, const std::string& request,
-                                 uint64_t hash, errc code, std::string message) {
-  auto response = error_json(code, message, {});
+                                 uint64_t hash, errc code, std::string message,
+                                 std::string field = {}) {
+  auto response = error_json(code, message, {}, field);
   remember_rejection(self->state, request, {hash, {}, response});
   auto rp = self->make_response_promise();
   persist(self, {},
           [request, response](const wallet_state&) {
             return std::optional<request_record>{request_record{request, response}};
           },
-          [self, rp, code, message, request](const caf::error& err) mutable {
+          [self, rp, code, message, field, request](const caf::error& err) mutable {
             if (code_of(err) == errc::request_id_reused)
               answer_from_journal(self, request, {rp});
             else if (err)
               rp.deliver(err);
-            else
+            else if (field.empty())
               rp.deliver(make_error(code, message));
+            else
+              rp.deliver(make_error(code, message, field));
           });
   return rp;
+}
+
+std::string exclusion_message(const gambling_limits& l, int64_t now) {
+  return now < l.self_exclude_until_ms ? "this account is self-excluded"
+                                       : "this account is on a time-out";
 }
 
 // Asks the bet's market for its decision. `first`: the first ask of a hold
@@ -438,14 +446,17 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
     return make_error(errc::invalid_field, "stake must be 1 to 10^12 minor units", "stake");
   if (!valid_price(cmd.asked))
     return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "price");
-  if (wall_ms(st) < s.self_exclude_until_ms)
-    return reject(self, cmd.request.value, hash, errc::self_excluded,
-                  "this account is self-excluded");
+  auto now = wall_ms(st);
+  auto limits = in_force(s.limits, now);
+  if (excluded(limits, now))
+    return reject(self, cmd.request.value, hash, errc::self_excluded, exclusion_message(limits, now));
   if (s.holds.size() >= st.options.holds_max)
     return make_error(errc::limit_exceeded, "too many bets awaiting a decision");
   if (s.available < cmd.stake)
     return reject(self, cmd.request.value, hash, errc::insufficient_funds,
                   "the stake is more than the available balance");
+  if (auto r = stake_refusal(limits, s.activity, now, s.held.minor, cmd.stake.minor))
+    return reject(self, cmd.request.value, hash, r->code, r->message, r->field);
   auto id = new_bet_id();
   stake_held hold{cmd.request, id, cmd.market, cmd.selection, cmd.stake, cmd.asked,
                   cmd.accept, hash};
@@ -499,13 +510,12 @@ caf::result<caf::message> move_money(wallet_actor* self, const request_id& reque
     return make_error(errc::invalid_field, "amount must be 1 to 10^12 minor units", "amount");
   if (deposit) {
     auto now = wall_ms(st);
-    if (now < s.self_exclude_until_ms)
+    auto limits = in_force(s.limits, now);
+    if (excluded(limits, now))
       return reject(self, request.value, hash, errc::self_excluded,
-                    "this account is self-excluded");
-    auto today = utc_day(now) == s.deposit_day ? s.deposited_today : money{};
-    if (s.daily_deposit_limit && today + amount > *s.daily_deposit_limit)
-      return reject(self, request.value, hash, errc::limit_exceeded,
-                    "the deposit is over the daily deposit limit");
+                    exclusion_message(limits, now));
+    if (auto r = deposit_refusal(limits, s.activity, now, amount.minor))
+      return reject(self, request.value, hash, r->code, r->message, r->field);
   } else if (s.available < amount) {
     return reject(self, request.value, hash, errc::insufficient_funds,
                   "the amount is more than the available balance");
@@ -529,6 +539,43 @@ caf::result<caf::message> move_money(wallet_actor* self, const request_id& reque
             rp.deliver(receipt);
             notify(self, nullptr);
           });
+  return rp;
+}
+
+caf::result<caf::message> set_limits(wallet_actor* self, const set_limits_cmd& cmd) {
+  auto& st = self->state;
+  auto now = wall_ms(st);
+  auto to_std = [](const caf::optional<int64_t>& v) {
+    return v ? std::optional<int64_t>{*v} : std::nullopt;
+  };
+  limits_change change;
+  for (size_t i = 0; i < 3; ++i) {
+    change.deposit[i] = to_std(cmd.deposit[i]);
+    change.loss[i] = to_std(cmd.loss[i]);
+  }
+  auto day = static_cast<size_t>(limit_period::day);
+  if (cmd.daily_deposit_limit) {
+    if (change.deposit[day] && *change.deposit[day] != *cmd.daily_deposit_limit)
+      return make_error(errc::invalid_field,
+                        "daily_deposit_limit and deposit_limits.day differ",
+                        "daily_deposit_limit");
+    change.deposit[day] = *cmd.daily_deposit_limit;
+  }
+  change.time_out_until_ms = to_std(cmd.time_out_until_ms);
+  change.self_exclude_until_ms = to_std(cmd.self_exclude_until_ms);
+  change.reality_check_minutes = to_std(cmd.reality_check_minutes);
+  auto result = change_limits(st.book->state().limits, change, now);
+  if (auto* r = std::get_if<limits_refusal>(&result))
+    return make_error(r->code, r->message, r->field);
+  auto next = std::get<gambling_limits>(std::move(result));
+  if (next == st.book->state().limits)
+    return caf::make_message(wallet_limits{next}); // nothing to write
+  auto rp = self->make_response_promise();
+  persist(self, {limits_set{next}}, nullptr, [self, rp, next](const caf::error& err) mutable {
+    if (err)
+      return rp.deliver(err);
+    rp.deliver(wallet_limits{next});
+  });
   return rp;
 }
 
@@ -585,37 +632,10 @@ caf::behavior running(wallet_actor* self) {
     [self](withdraw_cmd& cmd) { return move_money(self, cmd.request, cmd.amount, false); },
     [self](place_bet_cmd& cmd) { return place_bet(self, cmd); },
     [self](credit_payout_cmd& cmd) { return credit_payout(self, cmd); },
-    [self](set_limits_cmd& cmd) -> caf::result<caf::message> {
-      auto& s = self->state.book->state();
-      limits_set l{s.daily_deposit_limit, s.self_exclude_until_ms};
-      if (cmd.daily_deposit_limit) {
-        if (*cmd.daily_deposit_limit < 0 || *cmd.daily_deposit_limit > amount_max_minor)
-          return make_error(errc::invalid_field, "daily_deposit_limit out of range",
-                            "daily_deposit_limit");
-        if (*cmd.daily_deposit_limit == 0)
-          l.daily_deposit_limit.reset();
-        else
-          l.daily_deposit_limit = money{*cmd.daily_deposit_limit};
-      }
-      if (cmd.self_exclude_until_ms) {
-        if (*cmd.self_exclude_until_ms < s.self_exclude_until_ms)
-          return make_error(errc::invalid_field,
-                            "self-exclusion can be extended, not shortened",
-                            "self_exclude_until");
-        l.self_exclude_until_ms = *cmd.self_exclude_until_ms;
-      }
-      auto rp = self->make_response_promise();
-      persist(self, {l}, nullptr, [self, rp](const caf::error& err) mutable {
-        if (err)
-          return rp.deliver(err);
-        auto& now = self->state.book->state();
-        wallet_limits out;
-        if (now.daily_deposit_limit)
-          out.daily_deposit_limit = now.daily_deposit_limit->minor;
-        out.self_exclude_until_ms = now.self_exclude_until_ms;
-        rp.deliver(out);
-      });
-      return rp;
+    [self](set_limits_cmd& cmd) { return set_limits(self, cmd); },
+    [self](limits_query) {
+      auto& st = self->state;
+      return wallet_limits{in_force(st.book->state().limits, wall_ms(st))};
     },
     [self](watch_cmd& cmd) {
       auto& st = self->state;

@@ -65,12 +65,22 @@ struct credit_payout_cmd {
   money amount;
 };
 
-// Unset fields keep their value. Self-exclusion can be extended, never
-// shortened. -> wallet_limits
+// Unset fields keep their value; amounts are minor units, and 0 removes a
+// limit. The rules are change_limits' (gambling_limits.hpp): a lower limit at
+// once, a higher one or a removal after 24 hours, time-out and self-exclusion
+// extended but never shortened. `daily_deposit_limit` (version 1 of the API)
+// is the rolling-day deposit limit. -> wallet_limits
 struct set_limits_cmd {
-  caf::optional<int64_t> daily_deposit_limit; // minor units; 0 removes the limit
+  caf::optional<int64_t> daily_deposit_limit;
+  std::array<caf::optional<int64_t>, 3> deposit; // by limit_period
+  std::array<caf::optional<int64_t>, 3> loss;
+  caf::optional<int64_t> time_out_until_ms;
   caf::optional<int64_t> self_exclude_until_ms;
+  caf::optional<int64_t> reality_check_minutes; // 0 turns it off
 };
+
+// -> wallet_limits
+struct limits_query {};
 
 // -> wallet_balance
 struct balance_query {};
@@ -121,9 +131,9 @@ struct wallet_balance {
   money held;
 };
 
+// The limits in force now and the changes still pending.
 struct wallet_limits {
-  caf::optional<int64_t> daily_deposit_limit;
-  int64_t self_exclude_until_ms = 0;
+  gambling_limits limits;
 };
 
 struct wallet_transaction {
@@ -212,8 +222,13 @@ typename I::result_type inspect(I& f, credit_payout_cmd& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, set_limits_cmd& x) {
-  return f(caf::meta::type_name("wager::set_limits_cmd"), x.daily_deposit_limit,
-           x.self_exclude_until_ms);
+  return f(caf::meta::type_name("wager::set_limits_cmd"), x.daily_deposit_limit, x.deposit,
+           x.loss, x.time_out_until_ms, x.self_exclude_until_ms, x.reality_check_minutes);
+}
+
+template <class I>
+typename I::result_type inspect(I& f, limits_query&) {
+  return f(caf::meta::type_name("wager::limits_query"));
 }
 template <class I>
 typename I::result_type inspect(I& f, watch_cmd& x) {
@@ -250,8 +265,10 @@ typename I::result_type inspect(I& f, wallet_balance& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, wallet_limits& x) {
-  return f(caf::meta::type_name("wager::wallet_limits"), x.daily_deposit_limit,
-           x.self_exclude_until_ms);
+  auto& l = x.limits;
+  return f(caf::meta::type_name("wager::wallet_limits"), l.deposit, l.loss, l.pending_deposit,
+           l.pending_loss, l.pending_effective_ms, l.time_out_until_ms, l.self_exclude_until_ms,
+           l.reality_check_minutes);
 }
 template <class I>
 typename I::result_type inspect(I& f, wallet_transaction& x) {
@@ -278,6 +295,7 @@ inline constexpr message_types wallet_messages{
   message_type<place_bet_cmd>{"wager::place_bet_cmd"},
   message_type<credit_payout_cmd>{"wager::credit_payout_cmd"},
   message_type<set_limits_cmd>{"wager::set_limits_cmd"},
+  message_type<limits_query>{"wager::limits_query"},
   message_type<watch_cmd>{"wager::watch_cmd"},
   message_type<unwatch_cmd>{"wager::unwatch_cmd"},
   message_type<balance_query>{"wager::balance_query"},

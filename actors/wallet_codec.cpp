@@ -41,6 +41,8 @@ replayed_answer replay_message(const wallet_state& s, const std::string& bet_key
     if (auto* p = o.if_contains("current_price"); p && p->is_int64())
       out.error = make_error(parse_code(code->get_string()), message,
                              format_price(price{static_cast<int32_t>(p->get_int64())}));
+    else if (auto* f = o.if_contains("field"); f && f->is_string())
+      out.error = make_error(parse_code(code->get_string()), message, std::string{f->get_string()});
     else
       out.error = make_error(parse_code(code->get_string()), message);
     return out;

@@ -85,10 +85,13 @@ void add_ledger(wallet_state& s, uint64_t seq, ledger_kind kind, money amount,
 
 } // namespace
 
-std::string error_json(errc code, std::string_view message, std::optional<price> current) {
+std::string error_json(errc code, std::string_view message, std::optional<price> current,
+                       std::string_view field) {
   json::object o{{"error", to_code(code)}, {"message", message}};
   if (current)
     o["current_price"] = current->hundredths;
+  if (!field.empty())
+    o["field"] = field;
   return json::serialize(o);
 }
 
@@ -102,6 +105,61 @@ std::string_view release_message(errc reason) {
     case errc::not_found: return "no such market or selection";
     default: return "the market refused the bet";
   }
+}
+
+} // namespace
+
+namespace {
+
+json::array amounts_json(const std::array<int64_t, 3>& a) {
+  return {a[0], a[1], a[2]};
+}
+
+std::array<int64_t, 3> amounts_from(const json::object& o, std::string_view key) {
+  auto& a = get_array(o, key);
+  if (a.size() != 3)
+    throw decode_error{};
+  std::array<int64_t, 3> out{};
+  for (size_t i = 0; i < 3; ++i) {
+    if (!a[i].is_int64())
+      throw decode_error{};
+    out[i] = a[i].get_int64();
+  }
+  return out;
+}
+
+json::object limits_to_json(const gambling_limits& l) {
+  return {{"deposit", amounts_json(l.deposit)},
+          {"loss", amounts_json(l.loss)},
+          {"pending_deposit", amounts_json(l.pending_deposit)},
+          {"pending_loss", amounts_json(l.pending_loss)},
+          {"pending_effective_at", l.pending_effective_ms},
+          {"time_out_until", l.time_out_until_ms},
+          {"self_exclude_until", l.self_exclude_until_ms},
+          {"reality_check_minutes", l.reality_check_minutes}};
+}
+
+gambling_limits limits_from_json(const json::object& o) {
+  gambling_limits l;
+  l.deposit = amounts_from(o, "deposit");
+  l.loss = amounts_from(o, "loss");
+  l.pending_deposit = amounts_from(o, "pending_deposit");
+  l.pending_loss = amounts_from(o, "pending_loss");
+  l.pending_effective_ms = get_int(o, "pending_effective_at");
+  l.time_out_until_ms = get_int(o, "time_out_until");
+  l.self_exclude_until_ms = get_int(o, "self_exclude_until");
+  l.reality_check_minutes = get_int(o, "reality_check_minutes");
+  return l;
+}
+
+// Version 1 of limits_set, and snapshots before version 2: a daily deposit
+// limit (per UTC day then, the rolling 24 hours now) and a self-exclusion end.
+gambling_limits limits_from_v1(const json::object& o) {
+  gambling_limits l;
+  l.self_exclude_until_ms = get_int(o, "self_exclude_until");
+  if (o.contains("daily_deposit_limit"))
+    l.deposit[static_cast<size_t>(limit_period::day)] = get_money(o, "daily_deposit_limit").minor;
+  return l;
 }
 
 } // namespace
@@ -165,12 +223,7 @@ event encode(const wallet_event& e) {
                                         {"outcome", to_string(p.outcome)},
                                         {"amount", p.amount.minor}});
       },
-      [](const limits_set& l) {
-        json::object o{{"self_exclude_until", l.self_exclude_until_ms}};
-        if (l.daily_deposit_limit)
-          o["daily_deposit_limit"] = l.daily_deposit_limit->minor;
-        return event::make("limits_set", 1, o);
-      },
+      [](const limits_set& l) { return event::make("limits_set", 2, limits_to_json(l.limits)); },
     },
     e);
 }
@@ -212,13 +265,8 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
         throw decode_error{};
       return payout_credited{get_id<bet_id>(o, "bet"), *outcome, get_money(o, "amount")};
     }
-    if (e.type == "limits_set") {
-      limits_set l;
-      l.self_exclude_until_ms = get_int(o, "self_exclude_until");
-      if (o.contains("daily_deposit_limit"))
-        l.daily_deposit_limit = get_money(o, "daily_deposit_limit");
-      return l;
-    }
+    if (e.type == "limits_set")
+      return limits_set{e.version == 1 ? limits_from_v1(o) : limits_from_json(o)};
     throw decode_error{};
   });
 }
@@ -237,11 +285,7 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
       [&](const deposited& d) {
         s.available += d.amount;
         s.deposited += d.amount;
-        if (utc_day(at_ms) != s.deposit_day) {
-          s.deposit_day = utc_day(at_ms);
-          s.deposited_today = {};
-        }
-        s.deposited_today += d.amount;
+        record_activity(s.activity, at_ms, d.amount.minor, 0, 0);
         add_ledger(s, seq, ledger_kind::deposit, d.amount, at_ms);
         remember_request(s, d.request.value, {d.body_hash, {}, transaction_response(seq, s)});
       },
@@ -264,6 +308,7 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         auto& h = i->second;
         s.held -= h.stake;
         s.staked += h.stake;
+        record_activity(s.activity, at_ms, 0, h.stake.minor, 0);
         bet b{h.bet, h.market, h.selection, h.stake, c.accepted, bet_status::open, {}, at_ms, 0};
         // A retry gets the bet as it was first answered, not as it is now.
         if (auto q = s.requests.find(h.request.value); q != s.requests.end())
@@ -293,6 +338,7 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         b.settled_at_ms = at_ms;
         s.available += p.amount;
         s.credited += p.amount;
+        record_activity(s.activity, at_ms, 0, 0, p.amount.minor);
         if (p.amount.minor > 0)
           add_ledger(s, seq, p.outcome == bet_status::void_ ? ledger_kind::refund
                                                             : ledger_kind::payout,
@@ -301,10 +347,7 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         if (s.settled_bets.size() > wallet_settled_bets_max)
           s.settled_bets.pop_front();
       },
-      [&](const limits_set& l) {
-        s.daily_deposit_limit = l.daily_deposit_limit;
-        s.self_exclude_until_ms = l.self_exclude_until_ms;
-      },
+      [&](const limits_set& l) { s.limits = l.limits; },
     },
     e);
 }
@@ -321,7 +364,9 @@ void check_invariants(const wallet_state& s) {
 }
 
 json::value to_json(const wallet_state& s) {
-  json::array holds, open, settled, ledger, requests;
+  json::array holds, open, settled, ledger, requests, activity;
+  for (auto& m : s.activity)
+    activity.push_back(json::array{m.minute, m.deposited, m.staked, m.returned});
   for (auto& [id, h] : s.holds)
     holds.push_back(hold_to_json(h));
   for (auto& [id, b] : s.open_bets)
@@ -349,16 +394,13 @@ json::value to_json(const wallet_state& s) {
                  {"withdrawn", s.withdrawn.minor},
                  {"staked", s.staked.minor},
                  {"credited", s.credited.minor},
-                 {"self_exclude_until", s.self_exclude_until_ms},
-                 {"deposit_day", s.deposit_day},
-                 {"deposited_today", s.deposited_today.minor},
+                 {"limits", limits_to_json(s.limits)},
+                 {"activity", std::move(activity)},
                  {"holds", std::move(holds)},
                  {"open_bets", std::move(open)},
                  {"settled_bets", std::move(settled)},
                  {"ledger", std::move(ledger)},
                  {"requests", std::move(requests)}};
-  if (s.daily_deposit_limit)
-    o["daily_deposit_limit"] = s.daily_deposit_limit->minor;
   return o;
 }
 
@@ -373,11 +415,23 @@ std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
     s.withdrawn = get_money(o, "withdrawn");
     s.staked = get_money(o, "staked");
     s.credited = get_money(o, "credited");
-    s.self_exclude_until_ms = get_int(o, "self_exclude_until");
-    s.deposit_day = get_int(o, "deposit_day");
-    s.deposited_today = get_money(o, "deposited_today");
-    if (o.contains("daily_deposit_limit"))
-      s.daily_deposit_limit = get_money(o, "daily_deposit_limit");
+    if (o.contains("limits")) {
+      s.limits = limits_from_json(get_object(o.at("limits")));
+      for (auto& m : get_array(o, "activity")) {
+        if (!m.is_array())
+          throw decode_error{};
+        auto& a = m.get_array();
+        if (a.size() != 4 || !a[0].is_int64() || !a[1].is_int64() || !a[2].is_int64()
+            || !a[3].is_int64())
+          throw decode_error{};
+        s.activity.push_back({a[0].get_int64(), a[1].get_int64(), a[2].get_int64(),
+                              a[3].get_int64()});
+      }
+    } else {
+      // A snapshot from before the rolling periods: its limits, and no
+      // activity (the day's deposits it counted are not carried over).
+      s.limits = limits_from_v1(o);
+    }
     for (auto& h : get_array(o, "holds")) {
       auto held = hold_from_json(get_object(h));
       s.holds[held.bet.value] = held;

@@ -12,6 +12,7 @@
 // payouts and refunds received from settled markets.
 
 #include "wager/actors/bet.hpp"
+#include "wager/actors/gambling_limits.hpp"
 #include "wager/actors/ids.hpp"
 #include "wager/actors/money.hpp"
 #include "wager/persistence/event.hpp"
@@ -76,10 +77,11 @@ struct payout_credited {
   money amount;
 };
 
-// Responsible-gambling limits.
+// Safer-gambling limits: the whole new value (in force and pending), as the
+// wallet decided it. Version 1 carried a daily deposit limit and a
+// self-exclusion end only; it reads as those.
 struct limits_set {
-  std::optional<money> daily_deposit_limit;
-  int64_t self_exclude_until_ms = 0;
+  gambling_limits limits;
 };
 
 using wallet_event = std::variant<deposited, withdrawn, stake_held, stake_committed,
@@ -128,10 +130,8 @@ struct wallet_state {
   money staked;
   money credited;
 
-  std::optional<money> daily_deposit_limit;
-  int64_t self_exclude_until_ms = 0;
-  int64_t deposit_day = 0;   // UTC day number of deposited_today
-  money deposited_today;
+  gambling_limits limits;  // as last set; in_force(limits, now) applies what is due
+  activity_log activity;   // deposits, stakes and returns of the last 30 days
 
   std::map<std::string, stake_held> holds;    // undecided bets, by bet id
   std::map<std::string, bet> open_bets;       // accepted, unsettled
@@ -154,8 +154,9 @@ void check_invariants(const wallet_state& s);
 // {"transaction_id","available","held"}.
 std::string transaction_response(uint64_t seq, const wallet_state& after);
 
-// A refusal as stored and replayed: {"error","message","current_price"?}.
-std::string error_json(errc code, std::string_view message, std::optional<price> current);
+// A refusal as stored and replayed: {"error","message","current_price"?,"field"?}.
+std::string error_json(errc code, std::string_view message, std::optional<price> current,
+                       std::string_view field = {});
 
 // A bet as stored in snapshots and first answers.
 boost::json::object bet_to_json(const bet& b);
@@ -165,10 +166,5 @@ std::optional<bet> bet_from_json(const boost::json::value& v);
 inline constexpr uint32_t wallet_snapshot_version = 1;
 boost::json::value to_json(const wallet_state& s);
 std::optional<wallet_state> wallet_state_from_json(const boost::json::value& v);
-
-// The deposit-limit day of a timestamp (UTC days since the epoch).
-constexpr int64_t utc_day(int64_t at_ms) {
-  return at_ms / 86'400'000;
-}
 
 } // namespace wager

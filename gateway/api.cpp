@@ -24,6 +24,7 @@ void serve(client_api::impl& api, route_id id, const call_ptr& c) {
     case enrol_mfa: return api.enrol_mfa(c);
     case confirm_mfa: return api.confirm_mfa(c);
     case set_limits: return api.set_limits(c);
+    case get_limits: return api.get_limits(c);
     case get_wallet: return api.get_wallet(c);
     case deposit: return api.move_money(c, true);
     case withdraw: return api.move_money(c, false);

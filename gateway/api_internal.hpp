@@ -225,6 +225,7 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   void confirm_mfa(const api::call_ptr& c);
   void set_limits(const api::call_ptr& c);
   void set_limits_authenticated(const api::call_ptr& c);
+  void get_limits(const api::call_ptr& c);
 
   void get_wallet(const api::call_ptr& c);
   void move_money(const api::call_ptr& c, bool deposit);

@@ -51,6 +51,7 @@ const std::vector<route>& routes() {
     {"POST", {"v1", "users", "me", "mfa"}, enrol_mfa},
     {"POST", {"v1", "users", "me", "mfa", "confirm"}, confirm_mfa},
     {"PUT", {"v1", "users", "me", "limits"}, set_limits},
+    {"GET", {"v1", "users", "me", "limits"}, get_limits},
     {"GET", {"v1", "wallet"}, get_wallet},
     {"POST", {"v1", "wallet", "deposits"}, deposit},
     {"POST", {"v1", "wallet", "withdrawals"}, withdraw},

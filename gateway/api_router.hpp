@@ -19,6 +19,7 @@ enum class route_id : uint8_t {
   enrol_mfa,
   confirm_mfa,
   set_limits,
+  get_limits,
   get_wallet,
   deposit,
   withdraw,

@@ -4,6 +4,8 @@
 
 #include <caf/make_message.hpp>
 
+#include <algorithm>
+
 namespace wager {
 
 using namespace api;
@@ -38,17 +40,102 @@ std::optional<std::string> read_password(fields& f) {
   return pw;
 }
 
-json::object limits_json(const wallet_limits& l) {
+json::value amount_or_null(int64_t minor) {
+  return minor > 0 ? json::value(minor) : json::value(nullptr);
+}
+
+json::value time_or_null(int64_t ms) {
+  return ms > 0 ? json::value(format_time(ms)) : json::value(nullptr);
+}
+
+json::object periods_json(const std::array<int64_t, 3>& amounts) {
   json::object o;
-  if (l.daily_deposit_limit && *l.daily_deposit_limit > 0)
-    o["daily_deposit_limit"] = *l.daily_deposit_limit;
-  else
-    o["daily_deposit_limit"] = nullptr;
-  if (l.self_exclude_until_ms > 0)
-    o["self_exclude_until"] = format_time(l.self_exclude_until_ms);
-  else
-    o["self_exclude_until"] = nullptr;
+  for (auto p : limit_periods)
+    o[to_string(p)] = amount_or_null(amounts[static_cast<size_t>(p)]);
   return o;
+}
+
+// Only the periods with a change pending; null is a pending removal.
+json::object pending_json(const std::array<int64_t, 3>& amounts) {
+  json::object o;
+  for (auto p : limit_periods)
+    if (auto a = amounts[static_cast<size_t>(p)]; a != nothing_pending)
+      o[to_string(p)] = amount_or_null(a);
+  return o;
+}
+
+json::object limits_json(const wallet_limits& w) {
+  auto& l = w.limits;
+  json::object o{{"deposit_limits", periods_json(l.deposit)},
+                 {"loss_limits", periods_json(l.loss)},
+                 {"time_out_until", time_or_null(l.time_out_until_ms)},
+                 {"self_exclude_until", time_or_null(l.self_exclude_until_ms)},
+                 {"reality_check_minutes", l.reality_check_minutes > 0
+                                             ? json::value(l.reality_check_minutes)
+                                             : json::value(nullptr)},
+                 {"daily_deposit_limit",
+                  amount_or_null(l.deposit[static_cast<size_t>(limit_period::day)])}};
+  if (l.has_pending()) {
+    json::object pending;
+    if (auto d = pending_json(l.pending_deposit); !d.empty())
+      pending["deposit_limits"] = std::move(d);
+    if (auto d = pending_json(l.pending_loss); !d.empty())
+      pending["loss_limits"] = std::move(d);
+    pending["effective_at"] = format_time(l.pending_effective_ms);
+    o["pending"] = std::move(pending);
+  } else {
+    o["pending"] = nullptr;
+  }
+  return o;
+}
+
+// `{day?, week?, month?}` under `key`: absent keeps a limit, null removes it
+// (0), an amount sets it.
+void read_periods(fields& f, const json::object& body, std::string_view key,
+                  std::array<caf::optional<int64_t>, 3>& out) {
+  auto* v = body.if_contains(key);
+  if (!v)
+    return;
+  if (!v->is_object())
+    return f.fail(errc::invalid_field, key,
+                  std::string{key} + " must be an object of day, week and month");
+  for (auto& kv : v->get_object()) {
+    auto name = std::string{key} + "." + std::string{kv.key()};
+    auto p = std::find_if(limit_periods.begin(), limit_periods.end(),
+                          [&](limit_period q) { return to_string(q) == kv.key(); });
+    if (p == limit_periods.end())
+      return f.fail(errc::unknown_field, name, "unknown field " + name);
+    auto& value = kv.value();
+    if (value.is_null()) {
+      out[static_cast<size_t>(*p)] = 0;
+    } else if (value.is_int64() && value.get_int64() >= amount_min_minor
+               && value.get_int64() <= amount_max_minor) {
+      out[static_cast<size_t>(*p)] = value.get_int64();
+    } else {
+      return f.fail(errc::invalid_field, name,
+                    name + " must be an integer from " + std::to_string(amount_min_minor)
+                      + " to " + std::to_string(amount_max_minor) + ", or null to remove it");
+    }
+  }
+}
+
+// An end time that can be set and extended but never removed.
+void read_end(fields& f, const json::object& body, std::string_view key,
+              caf::optional<int64_t>& out) {
+  auto* v = body.if_contains(key);
+  if (!v)
+    return;
+  if (v->is_null())
+    return f.fail(errc::invalid_field, key,
+                  std::string{key} + " cannot be lifted or shortened before its end");
+  auto text = f.string(key, 1, 64, false);
+  if (!text)
+    return;
+  if (auto ms = parse_time(*text))
+    out = *ms;
+  else
+    f.fail(errc::invalid_field, key,
+           std::string{key} + " must be a UTC time like 2030-01-31T00:00:00Z");
 }
 
 } // namespace
@@ -190,7 +277,8 @@ void client_api::impl::set_limits_authenticated(const call_ptr& c) {
   if (!body)
     return;
   fields f{*body};
-  f.allow({"daily_deposit_limit", "self_exclude_until"});
+  f.allow({"daily_deposit_limit", "deposit_limits", "loss_limits", "time_out_until",
+           "self_exclude_until", "reality_check_minutes"});
   set_limits_cmd cmd;
   bool remove_limit = body->contains("daily_deposit_limit")
                       && body->at("daily_deposit_limit").is_null();
@@ -198,20 +286,34 @@ void client_api::impl::set_limits_authenticated(const call_ptr& c) {
     cmd.daily_deposit_limit = 0;
   else if (auto limit = f.amount("daily_deposit_limit", false))
     cmd.daily_deposit_limit = *limit;
-  if (auto until = f.string("self_exclude_until", 1, 64, false)) {
-    auto ms = parse_time(*until);
-    if (!ms)
-      f.fail(errc::invalid_field, "self_exclude_until",
-             "self_exclude_until must be a UTC time like 2030-01-31T00:00:00Z");
-    else
-      cmd.self_exclude_until_ms = *ms;
-  }
+  read_periods(f, *body, "deposit_limits", cmd.deposit);
+  read_periods(f, *body, "loss_limits", cmd.loss);
+  read_end(f, *body, "time_out_until", cmd.time_out_until_ms);
+  read_end(f, *body, "self_exclude_until", cmd.self_exclude_until_ms);
+  if (body->contains("reality_check_minutes") && body->at("reality_check_minutes").is_null())
+    cmd.reality_check_minutes = 0;
+  else if (auto m = f.integer("reality_check_minutes", reality_check_min_minutes,
+                              reality_check_max_minutes, false))
+    cmd.reality_check_minutes = *m;
   if (!f.ok())
     return c->respond(f.error());
   carry<wallet_limits>(c, caf::make_message(cmd), [c](caf::expected<wallet_limits> l) {
     if (!l)
       return c->respond(error_response(l.error()));
     c->respond(json_response(200, limits_json(*l)));
+  });
+}
+
+void client_api::impl::get_limits(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    if (!parse_query(c, {}))
+      return;
+    carry<wallet_limits>(c, caf::make_message(limits_query{}),
+                         [c](caf::expected<wallet_limits> l) {
+                           if (!l)
+                             return c->respond(error_response(l.error()));
+                           c->respond(json_response(200, limits_json(*l)));
+                         });
   });
 }
 

@@ -207,7 +207,7 @@ TEST_CASE("a self-excluded wallet may not bet or deposit, but may withdraw") {
   open_two_way(w.p(), two_way_market("m1", 250, 300));
   REQUIRE(deposit(w.p(), "u1", "d1", 10'000));
   set_limits_cmd limits;
-  limits.self_exclude_until_ms = wall_ms() + 3'600'000;
+  limits.self_exclude_until_ms = wall_ms() + 200 * int64_t{86'400'000};
   REQUIRE(set_limits(w.p(), "u1", limits));
   CHECK(code(place(w.p(), "u1", "r1", "m1", "home", 100, 250)) == errc::self_excluded);
   CHECK(code(deposit(w.p(), "u1", "d2", 100)) == errc::self_excluded);
@@ -223,12 +223,20 @@ TEST_CASE("a self-excluded wallet may not bet or deposit, but may withdraw") {
 }
 
 TEST_CASE("deposits past the daily deposit limit are refused as limit_exceeded") {
-  money_world w;
+  constexpr int64_t hour = 3'600'000;
+  std::atomic<int64_t> now{wall_ms()};
+  auto options = test_platform_options("");
+  options.wallet.clock_ms = [&now] { return now.load(); };
+  money_world w{options};
   set_limits_cmd limits;
   limits.daily_deposit_limit = 1'000;
   REQUIRE(set_limits(w.p(), "u1", limits));
   CHECK(deposit(w.p(), "u1", "d1", 600));
-  CHECK(code(deposit(w.p(), "u1", "d2", 401)) == errc::limit_exceeded);
+  auto over = deposit(w.p(), "u1", "d2", 401);
+  CHECK(code(over) == errc::limit_exceeded);
+  CHECK(detail_of(over.error()) == "deposit_limits.day");
+  // A retry gets the first answer, field and all.
+  CHECK(detail_of(deposit(w.p(), "u1", "d2", 401).error()) == "deposit_limits.day");
   CHECK(deposit(w.p(), "u1", "d3", 400));
   CHECK(code(deposit(w.p(), "u1", "d4", 1)) == errc::limit_exceeded);
   // Withdrawing does not give back deposit room.
@@ -237,33 +245,122 @@ TEST_CASE("deposits past the daily deposit limit are refused as limit_exceeded")
   // The day's deposits are counted after a restart, too.
   w.restart();
   CHECK(code(deposit(w.p(), "u1", "d6", 1)) == errc::limit_exceeded);
-  // Removing the limit (0) lets deposits through again.
+  // Removing the limit (0) waits 24 hours; until then it holds.
   set_limits_cmd off;
   off.daily_deposit_limit = 0;
-  REQUIRE(set_limits(w.p(), "u1", off));
-  CHECK(deposit(w.p(), "u1", "d7", 5'000));
+  auto pending = set_limits(w.p(), "u1", off);
+  REQUIRE(pending);
+  CHECK(pending->limits.deposit[0] == 1'000);
+  CHECK(pending->limits.pending_deposit[0] == 0);
+  CHECK(pending->limits.pending_effective_ms == now.load() + 24 * hour);
+  now += 23 * hour;
+  CHECK(code(deposit(w.p(), "u1", "d7", 1)) == errc::limit_exceeded);
+  now += hour;
+  CHECK(deposit(w.p(), "u1", "d8", 5'000));
   check_money(w, "u1", 5'000);
 }
 
-TEST_CASE("the daily deposit limit starts again at UTC midnight by the wallet's clock") {
-  constexpr int64_t day_ms = 86'400'000;
-  auto midnight = (wall_ms() / day_ms + 1) * day_ms;
-  std::atomic<int64_t> now{midnight - 1'000};
+TEST_CASE("the deposit limits count the rolling 24 hours, 7 days and 30 days by the wallet's clock") {
+  constexpr int64_t hour = 3'600'000;
+  std::atomic<int64_t> now{wall_ms()};
   auto options = test_platform_options("");
   options.wallet.clock_ms = [&now] { return now.load(); };
   money_world w{options};
   set_limits_cmd limits;
-  limits.daily_deposit_limit = 1'000;
+  limits.deposit[0] = 1'000;
+  limits.deposit[1] = 1'500;
   REQUIRE(set_limits(w.p(), "u1", limits));
   CHECK(deposit(w.p(), "u1", "d1", 1'000));
-  CHECK(code(deposit(w.p(), "u1", "d2", 1)) == errc::limit_exceeded);
-  now = midnight + 1'000;
-  CHECK(deposit(w.p(), "u1", "d3", 1'000));
-  CHECK(code(deposit(w.p(), "u1", "d4", 1)) == errc::limit_exceeded);
-  // The new day's deposits are counted after a restart, too.
+  now += 23 * hour;
+  CHECK(detail_of(deposit(w.p(), "u1", "d2", 1).error()) == "deposit_limits.day");
+  now += hour + 60'000; // the first deposit's minute has left the day
+  CHECK(deposit(w.p(), "u1", "d3", 500));
+  // The week still counts both.
+  CHECK(detail_of(deposit(w.p(), "u1", "d4", 1).error()) == "deposit_limits.week");
   w.restart();
-  CHECK(code(deposit(w.p(), "u1", "d5", 1)) == errc::limit_exceeded);
-  check_money(w, "u1", 2'000);
+  CHECK(detail_of(deposit(w.p(), "u1", "d5", 1).error()) == "deposit_limits.week");
+  check_money(w, "u1", 1'500);
+}
+
+TEST_CASE("a higher deposit limit applies only after 24 hours, a lower one at once") {
+  constexpr int64_t hour = 3'600'000;
+  std::atomic<int64_t> now{wall_ms()};
+  auto options = test_platform_options("");
+  options.wallet.clock_ms = [&now] { return now.load(); };
+  money_world w{options};
+  set_limits_cmd limits;
+  limits.deposit[1] = 1'000;
+  REQUIRE(set_limits(w.p(), "u1", limits));
+  CHECK(deposit(w.p(), "u1", "d1", 1'000));
+  set_limits_cmd higher;
+  higher.deposit[1] = 5'000;
+  auto answer = set_limits(w.p(), "u1", higher);
+  REQUIRE(answer);
+  CHECK(answer->limits.deposit[1] == 1'000);
+  CHECK(answer->limits.pending_deposit[1] == 5'000);
+  // The pending raise survives a restart and still waits.
+  w.restart();
+  now += 24 * hour - 1;
+  CHECK(code(deposit(w.p(), "u1", "d2", 1)) == errc::limit_exceeded);
+  auto shown = limits_of(w.p(), "u1");
+  REQUIRE(shown);
+  CHECK(shown->limits.pending_deposit[1] == 5'000);
+  now += 1;
+  CHECK(deposit(w.p(), "u1", "d3", 4'000));
+  shown = limits_of(w.p(), "u1");
+  REQUIRE(shown);
+  CHECK(shown->limits.deposit[1] == 5'000);
+  CHECK_FALSE(shown->limits.has_pending());
+  // Lower applies at once.
+  set_limits_cmd lower;
+  lower.deposit[1] = 2'000;
+  REQUIRE(set_limits(w.p(), "u1", lower));
+  CHECK(code(deposit(w.p(), "u1", "d4", 1)) == errc::limit_exceeded);
+  check_money(w, "u1", 5'000);
+}
+
+TEST_CASE("a loss limit counts stakes less returns, and stakes still awaiting a decision") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 200, 300));
+  REQUIRE(deposit(w.p(), "u1", "d1", 10'000));
+  set_limits_cmd limits;
+  limits.loss[0] = 1'000;
+  REQUIRE(set_limits(w.p(), "u1", limits));
+  REQUIRE(place(w.p(), "u1", "r1", "m1", "home", 700, 200));
+  auto over = place(w.p(), "u1", "r2", "m1", "home", 301, 200);
+  CHECK(code(over) == errc::limit_exceeded);
+  CHECK(detail_of(over.error()) == "loss_limits.day");
+  REQUIRE(place(w.p(), "u1", "r3", "m1", "home", 300, 200));
+  // The bets win 2,000: the returns leave room for 2,000 more.
+  REQUIRE(settle(w.p(), "m1", {"home"}));
+  CHECK(test::wait_until([&] { return balance(w.p(), "u1").available.minor == 11'000; }));
+  open_two_way(w.p(), two_way_market("m2", 200, 300));
+  REQUIRE(place(w.p(), "u1", "r4", "m2", "home", 2'000, 200));
+  CHECK(code(place(w.p(), "u1", "r5", "m2", "home", 1, 200)) == errc::limit_exceeded);
+  // The limit survives a restart, with the period's stakes and returns.
+  w.restart();
+  CHECK(code(place(w.p(), "u1", "r6", "m2", "home", 1, 200)) == errc::limit_exceeded);
+  check_money(w, "u1", 9'000);
+}
+
+TEST_CASE("a time-out blocks bets and deposits, never withdrawals, and cannot be shortened") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 250, 300));
+  REQUIRE(deposit(w.p(), "u1", "d1", 10'000));
+  set_limits_cmd limits;
+  limits.time_out_until_ms = wall_ms() + 2 * int64_t{86'400'000};
+  REQUIRE(set_limits(w.p(), "u1", limits));
+  auto refused = place(w.p(), "u1", "r1", "m1", "home", 100, 250);
+  CHECK(code(refused) == errc::self_excluded);
+  CHECK(message_of(refused.error()) == "this account is on a time-out");
+  CHECK(code(deposit(w.p(), "u1", "d2", 100)) == errc::self_excluded);
+  CHECK(withdraw(w.p(), "u1", "w1", 10'000));
+  set_limits_cmd shorter;
+  shorter.time_out_until_ms = wall_ms() + int64_t{86'400'000} + 3'600'000;
+  auto err = set_limits(w.p(), "u1", shorter);
+  CHECK(code(err) == errc::invalid_field);
+  CHECK(detail_of(err.error()) == "time_out_until");
+  check_money(w, "u1", 0);
 }
 
 TEST_CASE("a withdrawal above the available balance is refused as insufficient_funds") {

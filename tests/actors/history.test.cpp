@@ -88,7 +88,7 @@ struct wallets {
           }
         }
         break;
-      case 7: return limits_set{money{50'000}, 0};
+      case 7: return limits_set{gambling_limits{.deposit = {50'000, 0, 0}}};
       default: break;
     }
     return deposited{request, money{pick(1, 10'000)}, 7};

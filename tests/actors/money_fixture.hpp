@@ -194,6 +194,10 @@ inline caf::expected<wallet_limits> set_limits(platform& p, const std::string& u
   return await<wallet_limits>([&](auto done) { p.set_limits(user_id{user}, cmd, done); });
 }
 
+inline caf::expected<wallet_limits> limits_of(platform& p, const std::string& user) {
+  return await<wallet_limits>([&](auto done) { p.limits(user_id{user}, done); });
+}
+
 inline caf::expected<std::vector<wallet_transaction>>
 transactions(platform& p, const std::string& user, uint32_t limit = 1000) {
   return await<std::vector<wallet_transaction>>(

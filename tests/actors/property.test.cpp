@@ -154,8 +154,10 @@ private:
 
   std::string next_request() { return "q" + std::to_string(++requests_); }
 
-  // Responsible gambling: a daily deposit limit (0 removes it) and, rarely,
-  // self-exclusion for an hour, which cannot be lifted.
+  // Safer gambling: a daily deposit limit (0 removes it) and, rarely,
+  // self-exclusion for 200 days, which cannot be lifted. A first or lower
+  // limit applies at once; a higher one or a removal waits 24 hours, longer
+  // than any run, so it never applies here.
   void change_limits() {
     auto user = pick_user();
     set_limits_cmd cmd;
@@ -163,12 +165,14 @@ private:
     cmd.daily_deposit_limit = limit;
     bool exclude = any_in(0, 5) == 0;
     if (exclude)
-      cmd.self_exclude_until_ms = wall_ms() + 3'600'000;
+      cmd.self_exclude_until_ms = wall_ms() + 200 * int64_t{86'400'000};
     auto answer = set_limits(w_.p(), user, cmd);
     RC_LOG() << "limits " << user << " daily " << limit << (exclude ? " excluded" : "")
              << " -> " << to_code(code(answer)) << "\n";
     RC_ASSERT(static_cast<bool>(answer));
-    daily_limit_[user] = limit == 0 ? std::optional<int64_t>{} : std::optional<int64_t>{limit};
+    auto& in_force = daily_limit_[user];
+    if (limit > 0 && (!in_force || limit <= *in_force))
+      in_force = limit;
     excluded_[user] = excluded_[user] || exclude;
   }
 

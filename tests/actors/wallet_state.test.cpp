@@ -62,8 +62,7 @@ bool eq(const wallet_event& x, const wallet_event& y) {
   }
   auto& a = std::get<limits_set>(x);
   auto& b = std::get<limits_set>(y);
-  return a.daily_deposit_limit == b.daily_deposit_limit
-         && a.self_exclude_until_ms == b.self_exclude_until_ms;
+  return a.limits == b.limits;
 }
 
 template <class C, class F>
@@ -91,10 +90,8 @@ bool eq(const wallet_state& a, const wallet_state& b, std::string& why) {
   if (a.withdrawn != b.withdrawn) return differ("withdrawn");
   if (a.staked != b.staked) return differ("staked");
   if (a.credited != b.credited) return differ("credited");
-  if (a.daily_deposit_limit != b.daily_deposit_limit) return differ("daily_deposit_limit");
-  if (a.self_exclude_until_ms != b.self_exclude_until_ms) return differ("self_exclude_until");
-  if (a.deposit_day != b.deposit_day) return differ("deposit_day");
-  if (a.deposited_today != b.deposited_today) return differ("deposited_today");
+  if (!(a.limits == b.limits)) return differ("limits");
+  if (a.activity != b.activity) return differ("activity");
   if (!all_eq(a.holds, b.holds, [](auto& x, auto& y) {
         return x.first == y.first && eq(x.second, y.second);
       }))
@@ -179,9 +176,21 @@ wallet_event gen_any_event() {
                              money{*rc::gen::inRange<int64_t>(0, amount_max_minor * 1000)}};
     default: {
       limits_set l;
-      if (*rc::gen::arbitrary<bool>())
-        l.daily_deposit_limit = gen_amount();
-      l.self_exclude_until_ms = *rc::gen::inRange<int64_t>(0, int64_t{1} << 50);
+      auto amount_or_pending = [] {
+        return *rc::gen::element(nothing_pending, int64_t{0}, gen_amount().minor);
+      };
+      for (size_t i = 0; i < 3; ++i) {
+        if (*rc::gen::arbitrary<bool>())
+          l.limits.deposit[i] = gen_amount().minor;
+        if (*rc::gen::arbitrary<bool>())
+          l.limits.loss[i] = gen_amount().minor;
+        l.limits.pending_deposit[i] = amount_or_pending();
+        l.limits.pending_loss[i] = amount_or_pending();
+      }
+      l.limits.pending_effective_ms = *rc::gen::inRange<int64_t>(0, int64_t{1} << 50);
+      l.limits.time_out_until_ms = *rc::gen::inRange<int64_t>(0, int64_t{1} << 50);
+      l.limits.self_exclude_until_ms = *rc::gen::inRange<int64_t>(0, int64_t{1} << 50);
+      l.limits.reality_check_minutes = *rc::gen::inRange<int64_t>(0, 121);
       return l;
     }
   }
@@ -359,14 +368,39 @@ TEST_CASE("a wallet with more requests than it keeps round-trips through a snaps
   CHECK_MESSAGE(eq(*snap, s, why), why);
 }
 
-TEST_CASE("deposits are counted per UTC day for the daily limit") {
+TEST_CASE("deposits, committed stakes and returns are counted over the rolling periods") {
   wallet_state s;
   int64_t day = 20'000 * int64_t{86'400'000};
   apply(s, deposited{request_id{"a"}, money{100}, 1}, 1, day + 1);
   apply(s, deposited{request_id{"b"}, money{50}, 1}, 2, day + 86'399'999);
-  CHECK(s.deposited_today.minor == 150);
-  CHECK(s.deposit_day == 20'000);
-  apply(s, deposited{request_id{"c"}, money{7}, 1}, 3, day + 86'400'000);
-  CHECK(s.deposited_today.minor == 7);
-  CHECK(s.deposit_day == 20'001);
+  stake_held h{request_id{"c"}, bet_id{"b1"}, market_id{"m"}, selection_id{"s"}, money{40},
+               price{200}, accept_policy::exact, 1};
+  apply(s, h, 3, day + 86'400'000);
+  auto within = activity_within(s.activity, day + 86'400'000, limit_period::day);
+  CHECK(within.deposited == 150);
+  CHECK(within.staked == 0); // held, not yet committed
+  apply(s, stake_committed{bet_id{"b1"}, price{200}}, 4, day + 86'400'000);
+  apply(s, payout_credited{bet_id{"b1"}, bet_status::won, money{80}}, 5, day + 2 * 86'400'000);
+  within = activity_within(s.activity, day + 2 * 86'400'000, limit_period::day);
+  CHECK(within.deposited == 0);
+  CHECK(within.staked == 40);
+  CHECK(within.returned == 80);
+  CHECK(activity_within(s.activity, day + 2 * 86'400'000, limit_period::week).deposited == 150);
+  auto snap = through_snapshot(s);
+  REQUIRE(snap);
+  std::string why;
+  CHECK_MESSAGE(eq(*snap, s, why), why);
+}
+
+TEST_CASE("version 1 of limits_set reads as the rolling-day deposit limit and the self-exclusion") {
+  auto e = event::make("limits_set", 1,
+                       boost::json::object{{"self_exclude_until", 1'900'000'000'000},
+                                           {"daily_deposit_limit", 5'000}});
+  auto decoded = decode_wallet_event(e);
+  REQUIRE(decoded);
+  auto& l = std::get<limits_set>(*decoded).limits;
+  CHECK(l.deposit[static_cast<size_t>(limit_period::day)] == 5'000);
+  CHECK(l.deposit[static_cast<size_t>(limit_period::week)] == 0);
+  CHECK(l.self_exclude_until_ms == 1'900'000'000'000);
+  CHECK_FALSE(l.has_pending());
 }

@@ -3,9 +3,11 @@
 #include "api_support.hpp"
 
 #include "support/wait.hpp"
+#include "wager/gateway/resource_json.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <set>
@@ -175,6 +177,59 @@ TEST_CASE("limits are set, read back and enforced") {
   r = node.call("POST", "/v1/wallet/deposits", R"({"request_id":"b","amount":100})", token);
   CHECK(r.status == 403);
   CHECK(error_code(r) == "self_excluded");
+}
+
+TEST_CASE("deposit and loss limits over three periods, a pending raise, a time-out") {
+  api_node node;
+  node.open_market("m1");
+  auto token = node.user("erin");
+  auto r = node.call("PUT", "/v1/users/me/limits",
+                     R"({"deposit_limits":{"week":5000},"loss_limits":{"day":1000},)"
+                     R"("reality_check_minutes":30})",
+                     token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto l = body_of(r);
+  CHECK(l.at("deposit_limits").at("week").as_int64() == 5000);
+  CHECK(l.at("deposit_limits").at("day").is_null());
+  CHECK(l.at("loss_limits").at("day").as_int64() == 1000);
+  CHECK(l.at("reality_check_minutes").as_int64() == 30);
+  CHECK(l.at("pending").is_null());
+  // A higher limit waits 24 hours and shows as pending.
+  r = node.call("PUT", "/v1/users/me/limits", R"({"deposit_limits":{"week":9000}})", token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("deposit_limits").at("week").as_int64() == 5000);
+  r = node.call("GET", "/v1/users/me/limits", {}, token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto pending = body_of(r).at("pending");
+  CHECK(pending.at("deposit_limits").at("week").as_int64() == 9000);
+  CHECK_FALSE(pending.as_object().contains("loss_limits"));
+  CHECK(pending.at("effective_at").is_string());
+  r = node.call("POST", "/v1/wallet/deposits", R"({"request_id":"a","amount":6000})", token);
+  CHECK(r.status == 422);
+  CHECK(error_code(r) == "limit_exceeded");
+  CHECK(body_of(r).at("error").at("field").as_string() == "deposit_limits.week");
+  r = node.call("POST", "/v1/wallet/deposits", R"({"request_id":"b","amount":5000})", token);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"x","market_id":"m1","selection_id":"home","stake":1001,"price":"2.50"})",
+                token);
+  CHECK(r.status == 422);
+  CHECK(body_of(r).at("error").at("field").as_string() == "loss_limits.day");
+  // A time-out blocks bets and deposits; money in the wallet can be withdrawn.
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  auto until = format_time(now + 2 * int64_t{86'400'000});
+  r = node.call("PUT", "/v1/users/me/limits", R"({"time_out_until":")" + until + R"("})", token);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("time_out_until").as_string() == until);
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"y","market_id":"m1","selection_id":"home","stake":100,"price":"2.50"})",
+                token);
+  CHECK(r.status == 403);
+  CHECK(error_code(r) == "self_excluded");
+  r = node.call("POST", "/v1/wallet/withdrawals", R"({"request_id":"c","amount":5000})", token);
+  CHECK(r.status == 201);
 }
 
 TEST_CASE("admin routes need the operator key, and health answers with it") {
