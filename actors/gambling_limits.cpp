@@ -149,7 +149,11 @@ void record_activity(activity_log& log, int64_t at_ms, int64_t deposited, int64_
 
 activity_totals activity_within(const activity_log& log, int64_t now_ms, limit_period p) {
   // A minute counts while any part of it is inside (now - period, now].
-  auto first = minute_of(now_ms - period_ms(p));
+  return activity_since(log, now_ms - period_ms(p));
+}
+
+activity_totals activity_since(const activity_log& log, int64_t since_ms) {
+  auto first = minute_of(since_ms);
   activity_totals t;
   for (auto i = log.rbegin(); i != log.rend() && i->minute >= first; ++i) {
     t.deposited += i->deposited;

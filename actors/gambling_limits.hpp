@@ -137,6 +137,9 @@ struct activity_totals {
 // before.
 activity_totals activity_within(const activity_log& log, int64_t now_ms, limit_period p);
 
+// The sums from the start of the minute of `since_ms` on.
+activity_totals activity_since(const activity_log& log, int64_t since_ms);
+
 // The limit a deposit of `amount` at `now_ms` would break, if any
 // (limit_exceeded, field "deposit_limits.<period>").
 std::optional<limits_refusal> deposit_refusal(const gambling_limits& in_force,

@@ -633,6 +633,13 @@ caf::behavior running(wallet_actor* self) {
     [self](place_bet_cmd& cmd) { return place_bet(self, cmd); },
     [self](credit_payout_cmd& cmd) { return credit_payout(self, cmd); },
     [self](set_limits_cmd& cmd) { return set_limits(self, cmd); },
+    [self](const reality_check_query& q) {
+      auto& st = self->state;
+      auto& s = st.book->state();
+      auto t = activity_since(s.activity, q.since_ms);
+      return reality_check_answer{in_force(s.limits, wall_ms(st)).reality_check_minutes,
+                                  money{t.staked}, money{t.returned}};
+    },
     [self](limits_query) {
       auto& st = self->state;
       return wallet_limits{in_force(st.book->state().limits, wall_ms(st))};

@@ -82,6 +82,13 @@ struct set_limits_cmd {
 // -> wallet_limits
 struct limits_query {};
 
+// For a reality check: the interval in force and what was staked and
+// returned since `since_ms` (to the minute: from the start of its minute).
+// -> reality_check_answer
+struct reality_check_query {
+  int64_t since_ms = 0;
+};
+
 // -> wallet_balance
 struct balance_query {};
 
@@ -129,6 +136,12 @@ struct wallet_receipt {
 struct wallet_balance {
   money available;
   money held;
+};
+
+struct reality_check_answer {
+  int64_t interval_minutes = 0; // 0: reality checks are off
+  money staked;
+  money returned;
 };
 
 // The limits in force now and the changes still pending.
@@ -227,6 +240,17 @@ typename I::result_type inspect(I& f, set_limits_cmd& x) {
 }
 
 template <class I>
+typename I::result_type inspect(I& f, reality_check_query& x) {
+  return f(caf::meta::type_name("wager::reality_check_query"), x.since_ms);
+}
+
+template <class I>
+typename I::result_type inspect(I& f, reality_check_answer& x) {
+  return f(caf::meta::type_name("wager::reality_check_answer"), x.interval_minutes, x.staked,
+           x.returned);
+}
+
+template <class I>
 typename I::result_type inspect(I& f, limits_query&) {
   return f(caf::meta::type_name("wager::limits_query"));
 }
@@ -296,6 +320,8 @@ inline constexpr message_types wallet_messages{
   message_type<credit_payout_cmd>{"wager::credit_payout_cmd"},
   message_type<set_limits_cmd>{"wager::set_limits_cmd"},
   message_type<limits_query>{"wager::limits_query"},
+  message_type<reality_check_query>{"wager::reality_check_query"},
+  message_type<reality_check_answer>{"wager::reality_check_answer"},
   message_type<watch_cmd>{"wager::watch_cmd"},
   message_type<unwatch_cmd>{"wager::unwatch_cmd"},
   message_type<balance_query>{"wager::balance_query"},

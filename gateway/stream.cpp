@@ -17,6 +17,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -27,6 +29,11 @@ namespace {
 
 using auth_result_atom = caf::atom_constant<caf::atom("strmauth")>;
 using auth_timeout_atom = caf::atom_constant<caf::atom("strmauthto")>;
+using reality_tick_atom = caf::atom_constant<caf::atom("strmreal")>;
+
+// How often a connection without reality checks looks again whether the
+// user turned them on, in reality-check minutes.
+constexpr int64_t reality_check_poll_minutes = 10;
 
 struct stream_state {
   directory dir;
@@ -44,6 +51,11 @@ struct stream_state {
   // are in `subscribing` until their snapshot arrives.
   std::map<std::string, uint64_t> markets;
   std::set<std::string> subscribing;
+  // Reality checks: when the connection authenticated, and the minute of
+  // its life last reported.
+  std::chrono::steady_clock::time_point started;
+  int64_t started_wall_ms = 0;
+  int64_t reported_minute = 0;
 };
 
 using session_actor = caf::stateful_actor<stream_state>;
@@ -214,10 +226,57 @@ void on_market_update(session_actor* self, const market_update& u) {
     self->quit();
 }
 
+int64_t minutes_alive(const stream_state& st) {
+  return (std::chrono::steady_clock::now() - st.started) / st.options.reality_check_minute;
+}
+
+void schedule_reality_check(session_actor* self, int64_t at_minute) {
+  auto& st = self->state;
+  auto due = st.started + at_minute * st.options.reality_check_minute;
+  auto wait = std::max(std::chrono::steady_clock::duration::zero(),
+                       due - std::chrono::steady_clock::now());
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::milliseconds>(wait)
+                             + std::chrono::milliseconds{1},
+                     reality_tick_atom::value);
+}
+
+// Asks the wallet for the interval in force and the money since the
+// connection began; reports at each whole multiple of the interval, and
+// looks again at least every reality_check_poll_minutes, so a change of the
+// interval takes effect within that.
+void reality_check(session_actor* self) {
+  auto& st = self->state;
+  st.dir.request(self, caf::duration{st.options.call_timeout}, entity_id{"wallet", st.user},
+                 reality_check_query{st.started_wall_ms})
+    .then(
+      [self](reality_check_answer& a) {
+        auto& st = self->state;
+        auto now = minutes_alive(st);
+        auto interval = a.interval_minutes;
+        if (interval > 0) {
+          auto due = now / interval * interval;
+          if (due > 0 && due > st.reported_minute) {
+            st.reported_minute = due;
+            push_reliable(self, reality_check_message(due, a.staked, a.returned));
+          }
+        }
+        auto next = (now / reality_check_poll_minutes + 1) * reality_check_poll_minutes;
+        if (interval > 0)
+          next = std::min(next, (now / interval + 1) * interval);
+        schedule_reality_check(self, next);
+      },
+      [self](caf::error&) { schedule_reality_check(self, minutes_alive(self->state) + 1); });
+}
+
 void on_authenticated(session_actor* self, const std::string& user) {
   auto& st = self->state;
   st.authenticating = false;
   st.user = user;
+  st.started = std::chrono::steady_clock::now();
+  st.started_wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  reality_check(self);
   auto pending = std::move(st.pending);
   st.pending.clear();
   for (auto& text : pending)
@@ -263,6 +322,7 @@ caf::behavior stream_session(session_actor* self, directory dir, token_validator
     [self](const bet& b) { push_reliable(self, bet_message(b)); },
     [self](const wallet_balance& b) { push_reliable(self, wallet_message(b)); },
     [self](watch_ended_atom, const user_id&) { watch_wallet(self); },
+    [self](reality_tick_atom) { reality_check(self); },
   };
 }
 

@@ -64,6 +64,8 @@ struct stream_options {
   std::chrono::milliseconds call_timeout{10'000};
   // Client frames accepted while the token is being checked.
   uint32_t pending_frames_max = 16;
+  // A minute of a connection's life for reality checks; a test shortens it.
+  std::chrono::milliseconds reality_check_minute{60'000};
   // wager_feed_push_latency_seconds: a feed message's arrival at the node
   // to its price or status change handed to this connection's outbox. Set
   // by make_stream_handler; null: not measured.

@@ -28,6 +28,13 @@ std::string wallet_message(const wallet_balance& b) {
     {"type", "wallet"}, {"available", b.available.minor}, {"held", b.held.minor}});
 }
 
+std::string reality_check_message(int64_t minutes, money staked, money returned) {
+  return json::serialize(json::object{{"type", "reality_check"},
+                                      {"minutes", minutes},
+                                      {"staked", staked.minor},
+                                      {"returned", returned.minor}});
+}
+
 std::string error_message(std::string_view code, std::string_view message,
                           std::string_view field) {
   json::object e{{"code", code}, {"message", message}};

@@ -22,6 +22,9 @@ std::string status_message(const market_update& u);
 std::string bet_message(const bet& b);
 // {"type":"wallet","available","held"}
 std::string wallet_message(const wallet_balance& b);
+// {"type":"reality_check","minutes","staked","returned"}: the connection's
+// age in minutes and the money staked and returned since it began.
+std::string reality_check_message(int64_t minutes, money staked, money returned);
 // {"type":"error","error":{"code","message","field"?}}
 std::string error_message(std::string_view code, std::string_view message,
                           std::string_view field = {});

@@ -37,14 +37,14 @@ struct fixture {
   std::mutex mutex;
   std::vector<std::shared_ptr<stream_outbox>> outboxes;
 
-  explicit fixture(platform_options o = {}) {
+  explicit fixture(platform_options o = {}, stream_options streams = {}) {
     o.data_dir = dir.str();
     o.runtime.scheduler_threads = 2;
     auto started = platform::start(o);
     REQUIRE(started);
     p = std::move(*started);
     open_session(alice_session, 60'000);
-    auto stream = make_stream_handler(*p);
+    auto stream = make_stream_handler(*p, streams);
     http_server_options so;
     so.port = 0;
     so.websocket_send_buffer_bytes = 4096;
@@ -232,6 +232,49 @@ TEST_CASE_FIXTURE(fixture, "every wallet change reaches the stream, none dropped
     REQUIRE(m.at("type") == "wallet");
     CHECK(m.at("available").as_int64() == 100 * i);
   }
+}
+
+// Reality checks, with a reality-check minute of 20 ms.
+struct quick_minutes : fixture {
+  quick_minutes() : fixture({}, options()) {}
+  static stream_options options() {
+    stream_options o;
+    o.reality_check_minute = 20ms;
+    return o;
+  }
+};
+
+TEST_CASE_FIXTURE(quick_minutes, "a reality check reports the connection's minutes and its stakes at the user's interval") {
+  open_market("m1");
+  set_limits_cmd limits;
+  limits.reality_check_minutes = 10;
+  REQUIRE(await<wallet_limits>([&](auto done) { p->set_limits(user_id{"alice"}, limits, done); }));
+  REQUIRE(await<wallet_receipt>(
+    [&](auto done) { p->deposit(user_id{"alice"}, request_id{"d1"}, money{10'000}, done); }));
+  auto c = alice();
+  place_bet_cmd cmd;
+  cmd.request = request_id{"b1"};
+  cmd.market = market_id{"m1"};
+  cmd.selection = selection_id{"home"};
+  cmd.stake = money{500};
+  cmd.asked = price{200};
+  REQUIRE(await<bet>([&](auto done) { p->place_bet(user_id{"alice"}, cmd, done); }));
+  // Checks come at minutes 10, 20, 30...; the first after the bet's commit
+  // counts its stake.
+  int64_t last = 0;
+  bool saw_stake = false;
+  for (int i = 0; i < 40 && !saw_stake; ++i) {
+    auto m = read_json(*c);
+    if (m.at("type") != "reality_check")
+      continue;
+    auto minutes = m.at("minutes").as_int64();
+    CHECK(minutes % 10 == 0);
+    CHECK(minutes > last);
+    last = minutes;
+    CHECK(m.at("returned").as_int64() == 0);
+    saw_stake = m.at("staked").as_int64() == 500;
+  }
+  CHECK(saw_stake);
 }
 
 TEST_CASE_FIXTURE(fixture, "an accepted bet reaches its owner's stream") {
