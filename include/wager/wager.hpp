@@ -32,6 +32,7 @@
 #include "wager/actors/bet.hpp"
 #include "wager/actors/feed.hpp"
 #include "wager/actors/feed_message.hpp"
+#include "wager/actors/gambling_limits.hpp"
 #include "wager/actors/history.hpp"
 #include "wager/actors/ids.hpp"
 #include "wager/actors/ledger_audit.hpp"
