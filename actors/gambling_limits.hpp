@@ -10,10 +10,10 @@
 // one definition.
 
 #include "wager/runtime/errors.hpp"
+#include "wager/runtime/ring_queue.hpp"
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -118,7 +118,9 @@ struct activity_minute {
   bool operator==(const activity_minute&) const = default;
 };
 
-using activity_log = std::deque<activity_minute>;
+// A ring_queue, not a std::deque: an idle or new wallet's log costs no
+// allocation, and a wallet active in one minute holds one 32-byte entry.
+using activity_log = ring_queue<activity_minute>;
 
 // Adds to the minute of `at_ms` and forgets minutes older than the longest
 // period. A time before the newest minute (the clock stepped back) counts in
