@@ -27,9 +27,10 @@ struct wallet_traits {
   // A held stake waits for its market's decision.
   static bool open_work(const wallet_state& s) { return !s.holds.empty(); }
   // What a snapshot lists: held stakes, open and recently settled bets,
-  // remembered requests.
+  // remembered requests, the minutes of the rolling periods.
   static uint64_t snapshot_size(const wallet_state& s) {
-    return s.holds.size() + s.open_bets.size() + s.settled_bets.size() + s.requests.size();
+    return s.holds.size() + s.open_bets.size() + s.settled_bets.size() + s.requests.size()
+           + s.activity.size();
   }
   static boost::json::value to_json(const wallet_state& s) { return wager::to_json(s); }
   static std::optional<wallet_state> from_json(const boost::json::value& v) {
@@ -567,9 +568,9 @@ caf::result<caf::message> set_limits(wallet_actor* self, const set_limits_cmd& c
   auto result = change_limits(st.book->state().limits, change, now);
   if (auto* r = std::get_if<limits_refusal>(&result))
     return make_error(r->code, r->message, r->field);
+  // Written even when nothing changes: a change still in flight may fail,
+  // and the answer must wait for what it confirms.
   auto next = std::get<gambling_limits>(std::move(result));
-  if (next == st.book->state().limits)
-    return caf::make_message(wallet_limits{next}); // nothing to write
   auto rp = self->make_response_promise();
   persist(self, {limits_set{next}}, nullptr, [self, rp, next](const caf::error& err) mutable {
     if (err)

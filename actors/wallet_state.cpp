@@ -133,9 +133,9 @@ json::object limits_to_json(const gambling_limits& l) {
           {"loss", amounts_json(l.loss)},
           {"pending_deposit", amounts_json(l.pending_deposit)},
           {"pending_loss", amounts_json(l.pending_loss)},
-          {"pending_effective_at", l.pending_effective_ms},
-          {"time_out_until", l.time_out_until_ms},
-          {"self_exclude_until", l.self_exclude_until_ms},
+          {"pending_effective_ms", l.pending_effective_ms},
+          {"time_out_until_ms", l.time_out_until_ms},
+          {"self_exclude_until_ms", l.self_exclude_until_ms},
           {"reality_check_minutes", l.reality_check_minutes}};
 }
 
@@ -145,15 +145,15 @@ gambling_limits limits_from_json(const json::object& o) {
   l.loss = amounts_from(o, "loss");
   l.pending_deposit = amounts_from(o, "pending_deposit");
   l.pending_loss = amounts_from(o, "pending_loss");
-  l.pending_effective_ms = get_int(o, "pending_effective_at");
-  l.time_out_until_ms = get_int(o, "time_out_until");
-  l.self_exclude_until_ms = get_int(o, "self_exclude_until");
+  l.pending_effective_ms = get_int(o, "pending_effective_ms");
+  l.time_out_until_ms = get_int(o, "time_out_until_ms");
+  l.self_exclude_until_ms = get_int(o, "self_exclude_until_ms");
   l.reality_check_minutes = get_int(o, "reality_check_minutes");
   return l;
 }
 
-// Version 1 of limits_set, and snapshots before version 2: a daily deposit
-// limit (per UTC day then, the rolling 24 hours now) and a self-exclusion end.
+// Version 1 of limits_set: a daily deposit limit (per UTC day then, the
+// rolling 24 hours now) and a self-exclusion end.
 gambling_limits limits_from_v1(const json::object& o) {
   gambling_limits l;
   l.self_exclude_until_ms = get_int(o, "self_exclude_until");
@@ -415,22 +415,20 @@ std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
     s.withdrawn = get_money(o, "withdrawn");
     s.staked = get_money(o, "staked");
     s.credited = get_money(o, "credited");
-    if (o.contains("limits")) {
-      s.limits = limits_from_json(get_object(o.at("limits")));
-      for (auto& m : get_array(o, "activity")) {
-        if (!m.is_array())
-          throw decode_error{};
-        auto& a = m.get_array();
-        if (a.size() != 4 || !a[0].is_int64() || !a[1].is_int64() || !a[2].is_int64()
-            || !a[3].is_int64())
-          throw decode_error{};
-        s.activity.push_back({a[0].get_int64(), a[1].get_int64(), a[2].get_int64(),
-                              a[3].get_int64()});
-      }
-    } else {
-      // A snapshot from before the rolling periods: its limits, and no
-      // activity (the day's deposits it counted are not carried over).
-      s.limits = limits_from_v1(o);
+    // A snapshot without the limits (version 1) does not decode: the wallet
+    // then replays its events, which rebuilds the limits and the periods.
+    if (!o.contains("limits"))
+      throw decode_error{};
+    s.limits = limits_from_json(get_object(o.at("limits")));
+    for (auto& m : get_array(o, "activity")) {
+      if (!m.is_array())
+        throw decode_error{};
+      auto& a = m.get_array();
+      if (a.size() != 4 || !a[0].is_int64() || !a[1].is_int64() || !a[2].is_int64()
+          || !a[3].is_int64())
+        throw decode_error{};
+      s.activity.push_back({a[0].get_int64(), a[1].get_int64(), a[2].get_int64(),
+                            a[3].get_int64()});
     }
     for (auto& h : get_array(o, "holds")) {
       auto held = hold_from_json(get_object(h));

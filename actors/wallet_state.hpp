@@ -163,7 +163,10 @@ boost::json::object bet_to_json(const bet& b);
 std::optional<bet> bet_from_json(const boost::json::value& v);
 
 // Snapshots: the whole state as JSON and back.
-inline constexpr uint32_t wallet_snapshot_version = 1;
+// Version 2 added the safer-gambling limits and the activity of the rolling
+// periods; a version-1 snapshot is ignored and the wallet replays its events,
+// which rebuilds both.
+inline constexpr uint32_t wallet_snapshot_version = 2;
 boost::json::value to_json(const wallet_state& s);
 std::optional<wallet_state> wallet_state_from_json(const boost::json::value& v);
 
