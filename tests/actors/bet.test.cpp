@@ -25,6 +25,18 @@ void check_money(money_world& w, const std::string& user, int64_t available) {
   CHECK_MESSAGE(audit.violations.empty(), audit.first_violation());
 }
 
+// A platform whose wallets read `now`, which the test moves.
+struct clocked_world {
+  std::atomic<int64_t> now{wall_ms()};
+  money_world w{with_clock(now)};
+
+  static platform_options with_clock(std::atomic<int64_t>& now) {
+    auto options = test_platform_options("");
+    options.wallet.clock_ms = [&now] { return now.load(); };
+    return options;
+  }
+};
+
 } // namespace
 
 TEST_CASE("a bet on an open market at the shown price is accepted and its stake leaves the "
@@ -224,10 +236,8 @@ TEST_CASE("a self-excluded wallet may not bet or deposit, but may withdraw") {
 
 TEST_CASE("deposits past the daily deposit limit are refused as limit_exceeded") {
   constexpr int64_t hour = 3'600'000;
-  std::atomic<int64_t> now{wall_ms()};
-  auto options = test_platform_options("");
-  options.wallet.clock_ms = [&now] { return now.load(); };
-  money_world w{options};
+  clocked_world cw;
+  auto& [now, w] = cw;
   set_limits_cmd limits;
   limits.daily_deposit_limit = 1'000;
   REQUIRE(set_limits(w.p(), "u1", limits));
@@ -262,10 +272,8 @@ TEST_CASE("deposits past the daily deposit limit are refused as limit_exceeded")
 
 TEST_CASE("the deposit limits count the rolling 24 hours, 7 days and 30 days by the wallet's clock") {
   constexpr int64_t hour = 3'600'000;
-  std::atomic<int64_t> now{wall_ms()};
-  auto options = test_platform_options("");
-  options.wallet.clock_ms = [&now] { return now.load(); };
-  money_world w{options};
+  clocked_world cw;
+  auto& [now, w] = cw;
   set_limits_cmd limits;
   limits.deposit[0] = 1'000;
   limits.deposit[1] = 1'500;
@@ -284,10 +292,8 @@ TEST_CASE("the deposit limits count the rolling 24 hours, 7 days and 30 days by 
 
 TEST_CASE("a higher deposit limit applies only after 24 hours, a lower one at once") {
   constexpr int64_t hour = 3'600'000;
-  std::atomic<int64_t> now{wall_ms()};
-  auto options = test_platform_options("");
-  options.wallet.clock_ms = [&now] { return now.load(); };
-  money_world w{options};
+  clocked_world cw;
+  auto& [now, w] = cw;
   set_limits_cmd limits;
   limits.deposit[1] = 1'000;
   REQUIRE(set_limits(w.p(), "u1", limits));

@@ -106,6 +106,17 @@ struct fixture {
     return c;
   }
 
+  // Alice's bet of `stake` on home at 2.00, accepted.
+  void bet_on_home(const std::string& market, const std::string& request, int64_t stake) {
+    place_bet_cmd cmd;
+    cmd.request = request_id{request};
+    cmd.market = market_id{market};
+    cmd.selection = selection_id{"home"};
+    cmd.stake = money{stake};
+    cmd.asked = price{200};
+    REQUIRE(await<bet>([&](auto done) { p->place_bet(user_id{"alice"}, cmd, done); }));
+  }
+
   static json::object read_json(test::ws_client& c) {
     auto text = c.read(10s);
     REQUIRE(text);
@@ -252,13 +263,7 @@ TEST_CASE_FIXTURE(quick_minutes, "a reality check reports the connection's minut
   REQUIRE(await<wallet_receipt>(
     [&](auto done) { p->deposit(user_id{"alice"}, request_id{"d1"}, money{10'000}, done); }));
   auto c = alice();
-  place_bet_cmd cmd;
-  cmd.request = request_id{"b1"};
-  cmd.market = market_id{"m1"};
-  cmd.selection = selection_id{"home"};
-  cmd.stake = money{500};
-  cmd.asked = price{200};
-  REQUIRE(await<bet>([&](auto done) { p->place_bet(user_id{"alice"}, cmd, done); }));
+  bet_on_home("m1", "b1", 500);
   // Checks come at minutes 10, 20, 30...; the first after the bet's commit
   // counts its stake.
   int64_t last = 0;
@@ -282,13 +287,7 @@ TEST_CASE_FIXTURE(fixture, "an accepted bet reaches its owner's stream") {
   auto c = alice();
   REQUIRE(await<wallet_receipt>(
     [&](auto done) { p->deposit(user_id{"alice"}, request_id{"d1"}, money{10'000}, done); }));
-  place_bet_cmd cmd;
-  cmd.request = request_id{"b1"};
-  cmd.market = market_id{"m1"};
-  cmd.selection = selection_id{"home"};
-  cmd.stake = money{500};
-  cmd.asked = price{200};
-  REQUIRE(await<bet>([&](auto done) { p->place_bet(user_id{"alice"}, cmd, done); }));
+  bet_on_home("m1", "b1", 500);
   bool saw_bet = false;
   for (int i = 0; i < 10 && !saw_bet; ++i) {
     auto m = read_json(*c);
