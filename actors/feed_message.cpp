@@ -1,6 +1,7 @@
 #include "wager/actors/feed_message.hpp"
 
 #include "wager/actors/json_fields.hpp"
+#include "wager/runtime/rfc3339.hpp"
 
 #include <boost/json.hpp>
 
@@ -149,34 +150,17 @@ std::optional<feed_body> read_body(feed_message_type type, const json::object& o
       return m;
     }
     case feed_message_type::bet_settlement: {
-      f.allow({"type", "producer", "seq", "ts"}, {"market_id", "winners", "void"});
       feed_bet_settlement m;
+      field_error inner;
+      auto result = market_result_from_json(o, {"type", "producer", "seq", "ts", "market_id"},
+                                             inner);
       if (auto id = f.id("market_id"))
         m.market = market_id{*id};
-      bool has_winners = o.contains("winners"), has_void = o.contains("void");
-      if (has_winners == has_void)
-        f.fail(has_winners ? errc::invalid_field : errc::missing_field, "winners",
-               "give either winners or \"void\": true");
-      if (has_winners) {
-        if (auto* ws = f.array("winners")) {
-          for (auto& w : *ws) {
-            if (!w.is_string() || !valid_id(w.as_string())) {
-              f.fail(errc::invalid_field, "winners", "winners must be selection ids");
-              break;
-            }
-            m.winners.emplace_back(w.as_string());
-          }
-          if (ws->empty() || ws->size() > feed_selections_max)
-            f.fail(errc::invalid_field, "winners", "winners must name 1 to 100 selections");
-        }
-      } else if (has_void) {
-        auto v = f.boolean("void");
-        if (v && !*v)
-          f.fail(errc::invalid_field, "void", "void must be true");
-        m.voided = true;
-      }
+      if (!result)
+        f.fail(inner.code, inner.field, inner.message);
       if (!f.ok())
         return std::nullopt;
+      m.result = std::move(*result);
       return m;
     }
     case feed_message_type::alive:
@@ -279,7 +263,8 @@ std::optional<market_definition>
 market_definition_from_json(const json::object& o, std::initializer_list<std::string_view> extra,
                             field_error& error) {
   reader f{o, error};
-  f.allow({"market_id", "event", "name", "selections", "limits", "in_play_delay_ms"}, extra);
+  f.allow({"market_id", "event", "name", "selections", "limits", "in_play_delay_ms", "each_way"},
+          extra);
   market_definition def;
   if (auto id = f.id("market_id"))
     def.id = market_id{*id};
@@ -303,9 +288,135 @@ market_definition_from_json(const json::object& o, std::initializer_list<std::st
   }
   if (auto d = f.integer("in_play_delay_ms", 0, feed_in_play_delay_max_ms, false))
     def.in_play_delay_ms = *d;
+  if (auto* ew = f.object("each_way", false)) {
+    field_error inner;
+    reader ef{*ew, inner};
+    ef.allow({"places", "fraction"});
+    auto places = ef.integer("places", 1, each_way_places_max);
+    std::optional<ratio> fraction;
+    if (auto text = ef.string("fraction", 1, 9))
+      fraction = parse_ratio(*text);
+    if (!ef.ok() || !fraction)
+      f.fail(errc::invalid_field, "each_way",
+             "each_way is {\"places\": 1 to 10, \"fraction\": \"1/4\"}, a fraction in (0, 1]");
+    else
+      def.each_way = {static_cast<uint32_t>(*places), *fraction};
+  }
   if (!f.ok())
     return std::nullopt;
   return def;
+}
+
+std::optional<market_resulted>
+market_result_from_json(const json::object& o, std::initializer_list<std::string_view> extra,
+                        field_error& error) {
+  reader f{o, error};
+  f.allow({"winners", "results", "void", "dead_heat", "rule4"}, extra);
+  market_resulted r;
+  int forms = int{o.contains("winners")} + int{o.contains("results")} + int{o.contains("void")};
+  if (forms != 1) {
+    f.fail(forms == 0 ? errc::missing_field : errc::invalid_field, "winners",
+           "give one of winners, results or \"void\": true");
+    return std::nullopt;
+  }
+  auto selection_ids = [&](const json::object& obj, std::string_view key) {
+    if (obj.empty() || obj.size() > feed_selections_max) {
+      f.fail(errc::invalid_field, key, std::string{key} + " must name 1 to 100 selections");
+      return false;
+    }
+    for (auto& kv : obj)
+      if (!valid_id(kv.key())) {
+        f.fail(errc::invalid_field, key, std::string{key} + " must be keyed by selection ids");
+        return false;
+      }
+    return true;
+  };
+  if (o.contains("winners")) {
+    if (auto* ws = f.array("winners")) {
+      for (auto& w : *ws) {
+        if (!w.is_string() || !valid_id(w.as_string())) {
+          f.fail(errc::invalid_field, "winners", "winners must be selection ids");
+          break;
+        }
+        r.winners.emplace_back(w.as_string());
+      }
+      if (ws->empty() || ws->size() > feed_selections_max)
+        f.fail(errc::invalid_field, "winners", "winners must name 1 to 100 selections");
+    }
+  } else if (o.contains("results")) {
+    if (auto* results = f.object("results"); results && selection_ids(*results, "results")) {
+      for (auto& kv : *results) {
+        std::optional<leg_result> res;
+        if (kv.value().is_string())
+          res = parse_leg_result(kv.value().as_string());
+        if (!res || *res == leg_result::open) {
+          f.fail(errc::invalid_field, "results",
+                 "a result is \"won\", \"placed\", \"lost\" or \"void\"");
+          break;
+        }
+        auto id = std::string{kv.key()};
+        if (*res == leg_result::won)
+          r.winners.push_back(id);
+        else if (*res == leg_result::placed)
+          r.placed.push_back(id);
+        else if (*res == leg_result::void_)
+          r.void_selections.push_back(id);
+      }
+      if (f.ok() && r.winners.empty())
+        f.fail(errc::invalid_field, "results", "results must name at least one winner");
+    }
+  } else {
+    auto v = f.boolean("void");
+    if (v && !*v)
+      f.fail(errc::invalid_field, "void", "void must be true");
+    r.voided = true;
+  }
+  if (o.contains("dead_heat") || o.contains("rule4")) {
+    if (!o.contains("results")) {
+      f.fail(errc::invalid_field, o.contains("dead_heat") ? "dead_heat" : "rule4",
+             "dead_heat and rule4 go with results");
+      return std::nullopt;
+    }
+  }
+  if (auto* heat = f.object("dead_heat", false); heat && selection_ids(*heat, "dead_heat")) {
+    for (auto& kv : *heat) {
+      std::optional<ratio> factor;
+      if (kv.value().is_string())
+        factor = parse_ratio(kv.value().as_string());
+      if (!factor || factor->n == factor->d) {
+        f.fail(errc::invalid_field, "dead_heat",
+               "a dead-heat factor is a fraction under 1, such as \"1/2\"");
+        break;
+      }
+      r.dead_heat[std::string{kv.key()}] = *factor;
+    }
+  }
+  if (auto* rule4 = f.array("rule4", false)) {
+    if (rule4->empty() || rule4->size() > 20)
+      f.fail(errc::invalid_field, "rule4", "rule4 must have 1 to 20 deductions");
+    for (auto& d : *rule4) {
+      if (!f.ok())
+        break;
+      field_error bad;
+      std::optional<int64_t> deduction, before;
+      if (d.is_object()) {
+        reader df{d.as_object(), bad};
+        df.allow({"deduction", "before"});
+        deduction = df.integer("deduction", 1, rule4_max);
+        if (auto text = df.string("before", 20, 24))
+          before = parse_time(*text);
+      }
+      if (!deduction || !before) {
+        f.fail(errc::invalid_field, "rule4",
+               "a Rule 4 deduction is {\"deduction\": 1 to 90, \"before\": an RFC 3339 time}");
+        break;
+      }
+      r.rule4.push_back({static_cast<int32_t>(*deduction), *before});
+    }
+  }
+  if (!f.ok())
+    return std::nullopt;
+  return r;
 }
 
 feed_parse_result parse_feed_line(std::string_view line) try {

@@ -73,6 +73,17 @@ std::optional<market_definition>
 market_definition_from_json(const boost::json::object& o,
                             std::initializer_list<std::string_view> extra, field_error& error);
 
+// Reads a result from an object shaped like the admin settle body
+// (shared/API.md): `winners: [ids]`, or `results: {id: "won" | "placed" |
+// "lost" | "void"}` with `dead_heat?: {id: "1/2"}` and `rule4?: [{deduction,
+// before}]` (before: RFC 3339), or `"void": true`. Exactly one of winners,
+// results and void. Keys in `extra` are allowed and left to the caller. What
+// needs the market (its selections, its each-way terms) is the market's to
+// check.
+std::optional<market_resulted>
+market_result_from_json(const boost::json::object& o,
+                        std::initializer_list<std::string_view> extra, field_error& error);
+
 // -- messages ------------------------------------------------------------------
 
 enum class feed_message_type : uint8_t { market, odds_change, bet_stop, bet_settlement, alive };
@@ -98,11 +109,10 @@ struct feed_bet_stop {
   std::vector<market_id> markets;
 };
 
-// Settles (winners) or voids the market.
+// Settles the market (winners, or results with racing rules) or voids it.
 struct feed_bet_settlement {
   market_id market;
-  std::vector<std::string> winners;
-  bool voided = false;
+  market_resulted result;
 };
 
 struct feed_alive {};

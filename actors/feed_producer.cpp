@@ -168,7 +168,7 @@ void run_op(producer_actor* self, const std::string& market, pending_op op) {
     return ask_market(self, market, std::move(cmd), done);
   }
   if (auto* s = std::get_if<feed_bet_settlement>(&op.body))
-    return ask_market(self, market, settle_cmd{s->winners, s->voided}, done);
+    return ask_market(self, market, settle_cmd{s->result}, done);
   // A `market` message defines the market, or updates it when it exists,
   // then applies its status.
   auto def = std::get<feed_market>(std::move(op.body));

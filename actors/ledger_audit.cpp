@@ -279,6 +279,13 @@ bool ledger_audit::impl::market_precheck(const market_event& ev, uint64_t seq) {
         flag("resulted_twice", stream, seq, "the market already has a result");
         return false;
       },
+      [&](const selection_withdrawn& w) {
+        if (!s.result && !s.is_withdrawn(w.selection.value))
+          return true;
+        flag("withdrawn_twice", stream, seq,
+             "selection " + w.selection.value + " is withdrawn again, or after the result");
+        return false;
+      },
       [&](const auto&) { return true; },
     },
     ev);
@@ -310,20 +317,27 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
         i->second.ack_seq = e.seq;
   } else if (std::holds_alternative<market_resulted>(*ev)) {
     market.resulted_seq = e.seq;
+  } else if (auto* w = std::get_if<selection_withdrawn>(&*ev)) {
+    market.withdrawn_seq[w->selection.value] = e.seq;
   }
-  apply(market.state, *ev, e.seq);
+  apply(market.state, *ev, e.seq, e.at_ms);
 }
 
 void ledger_audit::impl::end_market() {
   ++report.markets;
   auto& s = market.state;
-  if (!s.result)
-    return;
-  ++report.markets_resulted;
+  if (s.result)
+    ++report.markets_resulted;
   for (auto& [id, b] : s.bets) {
+    // A non-runner's bets are owed from its withdrawal on, the others' from
+    // the result.
+    auto withdrawn = market.withdrawn_seq.find(b.selection.value);
+    if (withdrawn == market.withdrawn_seq.end() && !s.result)
+      continue;
     auto& r = bets[id];
-    auto line = settle_line(*s.result, b);
-    r.resulted_seq = market.resulted_seq;
+    auto line = settle_line(s, b);
+    r.resulted_seq = withdrawn != market.withdrawn_seq.end() ? withdrawn->second
+                                                             : market.resulted_seq;
     r.owed_outcome = line.outcome;
     r.owed = line.amount;
     r.in_outbox = s.outbox.count(id) > 0;

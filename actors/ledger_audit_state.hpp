@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -70,6 +71,7 @@ struct market_fold {
   market_state state;
   uint32_t index = no_index;
   uint64_t resulted_seq = 0;
+  std::map<std::string, uint64_t> withdrawn_seq; // non-runner -> its withdrawal
   bool broken = false;
 };
 

@@ -18,8 +18,8 @@ struct market_traits {
   static uint64_t seq_of(const market_state& s) { return s.seq; }
   static std::optional<market_event> decode(const event& e) { return decode_market_event(e); }
   static event encode(const market_event& e) { return wager::encode(e); }
-  static void apply(market_state& s, const market_event& e, uint64_t seq, int64_t) {
-    wager::apply(s, e, seq);
+  static void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at) {
+    wager::apply(s, e, seq, at);
   }
   static void check(const market_state&) {
     // Checked in full at recovery and in tests (check_invariants walks
@@ -232,7 +232,7 @@ bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
   auto* sel = s.find_selection(cmd.selection.value);
   if (s.status != market_status::open) {
     d.reason = errc::market_not_open;
-  } else if (sel == nullptr) {
+  } else if (sel == nullptr || s.is_withdrawn(cmd.selection.value)) {
     d.reason = errc::not_found;
   } else if (auto at = accepted_price(cmd.accept, cmd.asked, sel->current); !at) {
     d.reason = errc::price_changed;
@@ -329,8 +329,6 @@ void pump_outbox(market_actor* self) {
   auto& st = self->state;
   count_payouts(st);
   auto& s = st.book->state();
-  if (!s.result)
-    return;
   for (auto& key : s.outbox) {
     if (st.payouts_in_flight.size() >= st.options.outbox_window)
       break;
@@ -338,7 +336,7 @@ void pump_outbox(market_actor* self) {
         || std::find(st.acked.begin(), st.acked.end(), key) != st.acked.end())
       continue;
     auto& b = s.bets.at(key);
-    auto line = settle_line(*s.result, b);
+    auto line = settle_line(s, b);
     st.payouts_in_flight.insert(key);
     st.dir
       .request(self, caf::duration{st.options.payout_timeout},
@@ -405,6 +403,9 @@ caf::error check_definition(const market_definition& d) {
   if (d.in_play_delay_ms < 0 || d.in_play_delay_ms > 60'000)
     return make_error(errc::invalid_field, "in_play_delay_ms runs from 0 to 60000",
                       "in_play_delay_ms");
+  if (d.has_each_way() && !valid(d.each_way))
+    return make_error(errc::invalid_field,
+                      "each_way needs places 1 to 10 and a fraction in (0, 1]", "each_way");
   return {};
 }
 
@@ -499,34 +500,87 @@ caf::result<caf::message> set_prices(market_actor* self, set_prices_cmd& cmd) {
   return result;
 }
 
+// The first problem with a result for this market, or none. Sorts its
+// lists: they are sets, and the order they are named in means nothing.
+caf::error check_result(const market_state& s, market_resulted& r) {
+  for (auto* list : {&r.winners, &r.placed, &r.void_selections})
+    std::sort(list->begin(), list->end());
+  if (r.voided) {
+    if (!r.winners.empty() || !r.placed.empty() || !r.void_selections.empty()
+        || !r.dead_heat.empty() || !r.rule4.empty())
+      return make_error(errc::invalid_field, "a void market has no results", "results");
+    return {};
+  }
+  if (r.winners.empty())
+    return make_error(errc::invalid_field, "a result names at least one winner", "results");
+  std::set<std::string> seen;
+  for (auto* list : {&r.winners, &r.placed, &r.void_selections})
+    for (auto& sel : *list) {
+      if (s.find_selection(sel) == nullptr || !seen.insert(sel).second)
+        return make_error(errc::invalid_field, "unknown or repeated selection " + sel,
+                          "results");
+      if (s.is_withdrawn(sel) && list != &r.void_selections)
+        return make_error(errc::invalid_field, sel + " is a non-runner", "results");
+    }
+  if (!r.placed.empty() && !s.definition.has_each_way())
+    return make_error(errc::invalid_field, "placed needs the market's each-way terms",
+                      "results");
+  for (auto& [sel, factor] : r.dead_heat) {
+    bool paid = std::binary_search(r.winners.begin(), r.winners.end(), sel)
+                || std::binary_search(r.placed.begin(), r.placed.end(), sel);
+    if (!paid)
+      return make_error(errc::invalid_field,
+                        "a dead heat is for a selection that won or placed: " + sel, "dead_heat");
+    if (factor.n < 1 || factor.n >= factor.d || factor.d > 1000)
+      return make_error(errc::invalid_field, "a dead-heat factor is a fraction under 1",
+                        "dead_heat");
+  }
+  if (r.rule4.size() > 20)
+    return make_error(errc::invalid_field, "at most 20 Rule 4 deductions", "rule4");
+  for (auto& d : r.rule4)
+    if (d.deduction < 1 || d.deduction > rule4_max || d.before_ms <= 0)
+      return make_error(errc::invalid_field,
+                        "a Rule 4 deduction is 1 to 90 pence, with a time", "rule4");
+  return {};
+}
+
 caf::result<caf::message> settle(market_actor* self, settle_cmd& cmd) {
   auto& s = self->state.book->state();
   if (!s.defined)
     return make_error(errc::not_found, "no such market");
-  auto target = cmd.voided ? market_status::voided : market_status::settled;
-  // Winners are a set: the order they are named in means nothing.
-  std::sort(cmd.winners.begin(), cmd.winners.end());
+  auto& r = cmd.result;
+  auto target = r.voided ? market_status::voided : market_status::settled;
+  if (auto err = check_result(s, r))
+    return err;
   if (s.result) {
-    bool same = s.result->voided == cmd.voided && s.result->winners == cmd.winners;
-    if (same)
+    if (*s.result == r)
       return caf::make_message(view_of(s)); // settling again is a no-op
     return make_error(errc::illegal_transition, "the market is already resulted");
   }
   if (!transition_allowed(s.status, target))
     return make_error(errc::illegal_transition,
                       "a " + std::string{to_string(s.status)} + " market cannot be resulted");
-  if (!cmd.voided) {
-    if (cmd.winners.empty())
-      return make_error(errc::invalid_field, "winners must name a selection", "winners");
-    std::set<std::string> seen;
-    for (auto& w : cmd.winners)
-      if (s.find_selection(w) == nullptr || !seen.insert(w).second)
-        return make_error(errc::invalid_field, "unknown or repeated winner " + w, "winners");
-  } else if (!cmd.winners.empty()) {
-    return make_error(errc::invalid_field, "a void market has no winners", "winners");
-  }
   auto updates = std::make_shared<std::vector<market_update>>();
-  auto result = change(self, {market_resulted{cmd.winners, cmd.voided}}, updates, true);
+  auto result = change(self, {r}, updates, true);
+  updates->push_back(status_update(s));
+  return result;
+}
+
+caf::result<caf::message> withdraw_selection(market_actor* self,
+                                             const withdraw_selection_cmd& cmd) {
+  auto& s = self->state.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  auto& sel = cmd.selection.value;
+  if (s.find_selection(sel) == nullptr)
+    return make_error(errc::not_found, "no such selection");
+  if (s.is_withdrawn(sel))
+    return caf::make_message(view_of(s));
+  if (s.result)
+    return make_error(errc::illegal_transition, "the market is resulted");
+  auto updates = std::make_shared<std::vector<market_update>>();
+  // The refunds go out through the outbox once the withdrawal is durable.
+  auto result = change(self, {selection_withdrawn{cmd.selection}}, updates, true);
   updates->push_back(status_update(s));
   return result;
 }
@@ -594,6 +648,7 @@ caf::behavior running(market_actor* self) {
     [self](set_status_cmd& cmd) { return set_status(self, cmd.status); },
     [self](set_prices_cmd& cmd) { return set_prices(self, cmd); },
     [self](settle_cmd& cmd) { return settle(self, cmd); },
+    [self](withdraw_selection_cmd& cmd) { return withdraw_selection(self, cmd); },
     [self](market_query) -> caf::result<market_view> {
       auto& s = self->state.book->state();
       if (!s.defined)
@@ -659,7 +714,7 @@ caf::behavior running(market_actor* self) {
 } // namespace
 
 market_view view_of(const market_state& s) {
-  market_view v{s.definition, s.status, s.version, {}};
+  market_view v{s.definition, s.status, s.version, {}, {s.withdrawn.begin(), s.withdrawn.end()}};
   for (auto& [sel, l] : s.liability)
     v.liability[sel] = l.minor;
   return v;

@@ -61,10 +61,18 @@ struct set_prices_cmd {
   int64_t feed_received_us = 0;
 };
 
-// Records the result and pays out through the outbox. -> market_view
+// Records the result and pays out through the outbox. Settling again with
+// the same result answers the market; another result is
+// illegal_transition. -> market_view
 struct settle_cmd {
-  std::vector<std::string> winners;
-  bool voided = false;
+  market_resulted result;
+};
+
+// Withdraws a runner (a non-runner) from a market not yet resulted: its
+// bets are refunded at once, and it takes no more. Withdrawing it again
+// answers the market. -> market_view
+struct withdraw_selection_cmd {
+  selection_id selection;
 };
 
 // -> market_view
@@ -108,6 +116,7 @@ struct market_view {
   market_status status = market_status::pending;
   uint64_t version = 0;
   std::map<std::string, int64_t> liability; // selection id -> minor units
+  std::vector<std::string> withdrawn;       // non-runners
 };
 
 // Pushed to subscribers after every change of price or status, in order.
@@ -160,9 +169,26 @@ typename I::result_type inspect(I& f, market_limits& x) {
   return f(caf::meta::type_name("wager::market_limits"), x.max_stake, x.max_liability);
 }
 template <class I>
+typename I::result_type inspect(I& f, ratio& x) {
+  return f(caf::meta::type_name("wager::ratio"), x.n, x.d);
+}
+template <class I>
+typename I::result_type inspect(I& f, each_way_terms& x) {
+  return f(caf::meta::type_name("wager::each_way_terms"), x.places, x.fraction);
+}
+template <class I>
+typename I::result_type inspect(I& f, rule4_deduction& x) {
+  return f(caf::meta::type_name("wager::rule4_deduction"), x.deduction, x.before_ms);
+}
+template <class I>
+typename I::result_type inspect(I& f, market_resulted& x) {
+  return f(caf::meta::type_name("wager::market_resulted"), x.winners, x.voided, x.placed,
+           x.void_selections, x.dead_heat, x.rule4);
+}
+template <class I>
 typename I::result_type inspect(I& f, market_definition& x) {
   return f(caf::meta::type_name("wager::market_definition"), x.id, x.event, x.name,
-           x.selections, x.limits, x.in_play_delay_ms);
+           x.selections, x.limits, x.in_play_delay_ms, x.each_way);
 }
 template <class I>
 typename I::result_type inspect(I& f, create_market_cmd& x) {
@@ -183,7 +209,11 @@ typename I::result_type inspect(I& f, set_prices_cmd& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, settle_cmd& x) {
-  return f(caf::meta::type_name("wager::settle_cmd"), x.winners, x.voided);
+  return f(caf::meta::type_name("wager::settle_cmd"), x.result);
+}
+template <class I>
+typename I::result_type inspect(I& f, withdraw_selection_cmd& x) {
+  return f(caf::meta::type_name("wager::withdraw_selection_cmd"), x.selection);
 }
 template <class I>
 typename I::result_type inspect(I& f, market_query&) {
@@ -205,7 +235,7 @@ typename I::result_type inspect(I& f, unsubscribe_cmd& x) {
 template <class I>
 typename I::result_type inspect(I& f, market_view& x) {
   return f(caf::meta::type_name("wager::market_view"), x.definition, x.status, x.version,
-           x.liability);
+           x.liability, x.withdrawn);
 }
 template <class I>
 typename I::result_type inspect(I& f, market_update& x) {
@@ -225,6 +255,7 @@ inline constexpr message_types market_messages{
   message_type<set_status_cmd>{"wager::set_status_cmd"},
   message_type<set_prices_cmd>{"wager::set_prices_cmd"},
   message_type<settle_cmd>{"wager::settle_cmd"},
+  message_type<withdraw_selection_cmd>{"wager::withdraw_selection_cmd"},
   message_type<market_query>{"wager::market_query"},
   message_type<accept_bet_cmd>{"wager::accept_bet_cmd"},
   message_type<subscribe_cmd>{"wager::subscribe_cmd"},

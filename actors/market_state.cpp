@@ -4,6 +4,8 @@
 #include "wager/runtime/assert.hpp"
 #include "wager/runtime/overloaded.hpp"
 
+#include <algorithm>
+
 namespace wager {
 
 using namespace json_codec;
@@ -41,7 +43,90 @@ market_definition definition_from(const json::object& o) {
   auto& limits = get_object(field(o, "limits"));
   d.limits = {get_money(limits, "max_stake"), get_money(limits, "max_liability")};
   d.in_play_delay_ms = get_int(o, "in_play_delay_ms");
+  if (o.contains("each_way")) {
+    auto& ew = get_object(field(o, "each_way"));
+    auto places = get_int(ew, "places");
+    auto fraction = parse_ratio(get_string(ew, "fraction"));
+    if (!fraction || places < 1 || places > each_way_places_max)
+      throw decode_error{};
+    d.each_way = {static_cast<uint32_t>(places), *fraction};
+  }
   return d;
+}
+
+json::array string_array(const std::vector<std::string>& items) {
+  json::array out;
+  for (auto& item : items)
+    out.push_back(json::string{item});
+  return out;
+}
+
+std::vector<std::string> strings_of(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  if (!o.contains(key))
+    return out;
+  for (auto& v : get_array(o, key)) {
+    if (!v.is_string())
+      throw decode_error{};
+    out.emplace_back(v.get_string());
+  }
+  return out;
+}
+
+bool racing(const market_resulted& r) {
+  return !r.placed.empty() || !r.void_selections.empty() || !r.dead_heat.empty()
+         || !r.rule4.empty();
+}
+
+// A result's payload: winners and void as version 1 wrote them, and the
+// racing fields when there are any.
+json::object result_to_json(const market_resulted& r) {
+  json::object o{{"winners", string_array(r.winners)}, {"void", r.voided}};
+  if (!r.placed.empty())
+    o["placed"] = string_array(r.placed);
+  if (!r.void_selections.empty())
+    o["void_selections"] = string_array(r.void_selections);
+  if (!r.dead_heat.empty()) {
+    json::object heat;
+    for (auto& [sel, factor] : r.dead_heat)
+      heat[sel] = to_string(factor);
+    o["dead_heat"] = std::move(heat);
+  }
+  if (!r.rule4.empty()) {
+    json::array rule4;
+    for (auto& d : r.rule4)
+      rule4.push_back(json::object{{"deduction", d.deduction}, {"before", d.before_ms}});
+    o["rule4"] = std::move(rule4);
+  }
+  return o;
+}
+
+market_resulted result_from(const json::object& o) {
+  market_resulted r;
+  r.winners = strings_of(o, "winners");
+  r.voided = get_bool(o, "void");
+  r.placed = strings_of(o, "placed");
+  r.void_selections = strings_of(o, "void_selections");
+  if (o.contains("dead_heat"))
+    for (auto& [sel, factor] : get_object(field(o, "dead_heat"))) {
+      if (!factor.is_string())
+        throw decode_error{};
+      auto f = parse_ratio(factor.get_string());
+      if (!f)
+        throw decode_error{};
+      r.dead_heat[std::string{sel}] = *f;
+    }
+  if (o.contains("rule4"))
+    for (auto& d : get_array(o, "rule4")) {
+      auto& dobj = get_object(d);
+      r.rule4.push_back({static_cast<int32_t>(get_int(dobj, "deduction")),
+                         get_int(dobj, "before")});
+    }
+  return r;
+}
+
+bool named(const std::vector<std::string>& list, const std::string& id) {
+  return std::find(list.begin(), list.end(), id) != list.end();
 }
 
 } // namespace
@@ -59,13 +144,17 @@ json::object definition_to_json(const market_definition& d) {
     selections.push_back(json::object{{"selection_id", s.id.value},
                                       {"name", s.name},
                                       {"price", s.current.hundredths}});
-  return {{"market_id", d.id.value},
-          {"event", d.event},
-          {"name", d.name},
-          {"selections", std::move(selections)},
-          {"limits", json::object{{"max_stake", d.limits.max_stake.minor},
-                                  {"max_liability", d.limits.max_liability.minor}}},
-          {"in_play_delay_ms", d.in_play_delay_ms}};
+  json::object o{{"market_id", d.id.value},
+                 {"event", d.event},
+                 {"name", d.name},
+                 {"selections", std::move(selections)},
+                 {"limits", json::object{{"max_stake", d.limits.max_stake.minor},
+                                         {"max_liability", d.limits.max_liability.minor}}},
+                 {"in_play_delay_ms", d.in_play_delay_ms}};
+  if (d.has_each_way())
+    o["each_way"] = json::object{{"places", d.each_way.places},
+                                 {"fraction", to_string(d.each_way.fraction)}};
+  return o;
 }
 
 std::optional<market_definition> definition_from_json(const json::value& v) {
@@ -98,11 +187,13 @@ event encode(const market_event& e) {
         return event::make("bet_rejected", 1, o);
       },
       [](const market_resulted& r) {
-        json::array winners;
-        for (auto& w : r.winners)
-          winners.push_back(json::string{w});
-        return event::make("market_resulted", 1,
-                           json::object{{"winners", std::move(winners)}, {"void", r.voided}});
+        // Version 2 adds the racing fields; a result without them is
+        // written as version 1 wrote it.
+        return event::make("market_resulted", racing(r) ? 2 : 1, result_to_json(r));
+      },
+      [](const selection_withdrawn& w) {
+        return event::make("selection_withdrawn", 1,
+                           json::object{{"selection", w.selection.value}});
       },
       [](const payouts_acknowledged& p) {
         json::array bets;
@@ -145,16 +236,10 @@ std::optional<market_event> decode_market_event(const event& e) {
         r.current = get_price(o, "current_price");
       return r;
     }
-    if (e.type == "market_resulted") {
-      market_resulted r;
-      for (auto& w : get_array(o, "winners")) {
-        if (!w.is_string())
-          throw decode_error{};
-        r.winners.emplace_back(w.get_string());
-      }
-      r.voided = get_bool(o, "void");
-      return r;
-    }
+    if (e.type == "market_resulted")
+      return result_from(o);
+    if (e.type == "selection_withdrawn")
+      return selection_withdrawn{get_id<selection_id>(o, "selection")};
     if (e.type == "payouts_acknowledged") {
       payouts_acknowledged p;
       for (auto& b : get_array(o, "bets")) {
@@ -168,16 +253,43 @@ std::optional<market_event> decode_market_event(const event& e) {
   });
 }
 
-settlement_line settle_line(const market_resulted& result, const accepted_bet& b) {
-  if (result.voided)
-    return {bet_status::void_, b.stake};
-  for (auto& w : result.winners)
-    if (w == b.selection.value)
-      return {bet_status::won, potential_payout(b.stake, b.accepted)};
-  return {bet_status::lost, {}};
+int32_t rule4_for(const std::vector<rule4_deduction>& rule4, int64_t accepted_at_ms) {
+  int32_t total = 0;
+  for (auto& d : rule4)
+    if (accepted_at_ms < d.before_ms)
+      total += d.deduction;
+  return std::min(total, rule4_max);
 }
 
-void apply(market_state& s, const market_event& e, uint64_t seq) {
+settlement_line settle_line(const market_state& s, const accepted_bet& b) {
+  auto& sel = b.selection.value;
+  if (s.is_withdrawn(sel))
+    return {bet_status::void_, b.stake};
+  WAGER_ASSERT(s.result.has_value(), "a bet settles on a result or a non-runner");
+  auto& r = *s.result;
+  if (r.voided || named(r.void_selections, sel))
+    return {bet_status::void_, b.stake};
+  // A win bet on a placed selection loses.
+  if (!named(r.winners, sel))
+    return {bet_status::lost, {}};
+  auto heat = r.dead_heat.find(sel);
+  auto deduction = rule4_for(r.rule4, b.accepted_at_ms);
+  if (heat == r.dead_heat.end() && deduction == 0)
+    return {bet_status::won, potential_payout(b.stake, b.accepted)};
+  slip single;
+  single.stake = b.stake;
+  slip_leg leg;
+  leg.taken = b.accepted;
+  leg.result = leg_result::won;
+  if (heat != r.dead_heat.end())
+    leg.dead_heat = heat->second;
+  leg.rule4 = deduction;
+  single.legs.push_back(leg);
+  auto amount = payout_of(single).total;
+  return {amount.minor > 0 ? bet_status::won : bet_status::lost, amount};
+}
+
+void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) {
   WAGER_ASSERT(seq == s.seq + 1, "market events are contiguous");
   s.seq = seq;
   std::visit(
@@ -200,7 +312,7 @@ void apply(market_state& s, const market_event& e, uint64_t seq) {
       },
       [&](const bet_accepted& b) {
         s.liability[b.selection.value] += liability(b.stake, b.accepted);
-        s.bets[b.bet.value] = {b.bet, b.user, b.selection, b.stake, b.accepted};
+        s.bets[b.bet.value] = {b.bet, b.user, b.selection, b.stake, b.accepted, at_ms};
       },
       [&](const bet_rejected&) {},
       [&](const market_resulted& r) {
@@ -208,8 +320,20 @@ void apply(market_state& s, const market_event& e, uint64_t seq) {
         s.result = r;
         s.status = r.voided ? market_status::voided : market_status::settled;
         ++s.version;
+        // A non-runner's bets were paid when it was withdrawn.
         for (auto& [id, b] : s.bets)
-          s.outbox.insert(id);
+          if (!s.is_withdrawn(b.selection.value))
+            s.outbox.insert(id);
+      },
+      [&](const selection_withdrawn& w) {
+        WAGER_ASSERT(!s.result && !s.is_withdrawn(w.selection.value),
+                     "a runner is withdrawn once, before the result");
+        s.withdrawn.insert(w.selection.value);
+        s.liability.erase(w.selection.value);
+        ++s.version;
+        for (auto& [id, b] : s.bets)
+          if (b.selection == w.selection)
+            s.outbox.insert(id);
       },
       [&](const payouts_acknowledged& p) {
         for (auto& b : p.bets)
@@ -223,14 +347,22 @@ void check_invariants(const market_state& s) {
   std::map<std::string, money> liability_sum;
   for (auto& [id, b] : s.bets) {
     WAGER_ASSERT(b.stake.minor > 0, "an accepted stake is positive");
-    liability_sum[b.selection.value] += liability(b.stake, b.accepted);
+    if (!s.is_withdrawn(b.selection.value))
+      liability_sum[b.selection.value] += liability(b.stake, b.accepted);
   }
   for (auto& [sel, l] : liability_sum) {
     auto i = s.liability.find(sel);
     WAGER_ASSERT(i != s.liability.end() && i->second == l,
                  "liability equals the sum over accepted bets");
   }
-  WAGER_ASSERT(s.result || s.outbox.empty(), "only a resulted market owes payouts");
+  for (auto& sel : s.withdrawn)
+    WAGER_ASSERT(s.liability.count(sel) == 0, "a non-runner carries no liability");
+  for (auto& id : s.outbox) {
+    auto b = s.bets.find(id);
+    WAGER_ASSERT(b != s.bets.end(), "the outbox owes accepted bets");
+    WAGER_ASSERT(s.result || s.is_withdrawn(b->second.selection.value),
+                 "only a result or a non-runner owes payouts");
+  }
 }
 
 std::string to_json_text(const bet_decision& d) {
@@ -265,9 +397,12 @@ std::optional<bet_decision> bet_decision_from_json(const std::string& text) {
 }
 
 json::value to_json(const market_state& s) {
-  json::array bets, outbox, winners;
-  for (auto& [id, b] : s.bets)
-    bets.push_back(accepted_to_json(b));
+  json::array bets, outbox;
+  for (auto& [id, b] : s.bets) {
+    auto o = accepted_to_json(b);
+    o["at"] = b.accepted_at_ms;
+    bets.push_back(std::move(o));
+  }
   for (auto& id : s.outbox)
     outbox.push_back(json::string{id});
   json::object o{{"seq", s.seq},
@@ -277,11 +412,10 @@ json::value to_json(const market_state& s) {
                  {"version", s.version},
                  {"bets", std::move(bets)},
                  {"outbox", std::move(outbox)}};
-  if (s.result) {
-    for (auto& w : s.result->winners)
-      winners.push_back(json::string{w});
-    o["result"] = json::object{{"winners", std::move(winners)}, {"void", s.result->voided}};
-  }
+  if (s.result)
+    o["result"] = result_to_json(*s.result);
+  if (!s.withdrawn.empty())
+    o["withdrawn"] = string_array({s.withdrawn.begin(), s.withdrawn.end()});
   return o;
 }
 
@@ -297,9 +431,14 @@ std::optional<market_state> market_state_from_json(const json::value& v) {
       throw decode_error{};
     s.status = *status;
     s.version = static_cast<uint64_t>(get_int(o, "version"));
+    for (auto& w : strings_of(o, "withdrawn"))
+      s.withdrawn.insert(w);
     for (auto& b : get_array(o, "bets")) {
-      auto a = accepted_from_json(get_object(b));
-      s.liability[a.selection.value] += liability(a.stake, a.accepted);
+      auto& bo = get_object(b);
+      auto a = accepted_from_json(bo);
+      a.accepted_at_ms = get_int(bo, "at");
+      if (!s.is_withdrawn(a.selection.value))
+        s.liability[a.selection.value] += liability(a.stake, a.accepted);
       s.bets[a.bet.value] = std::move(a);
     }
     for (auto& id : get_array(o, "outbox")) {
@@ -307,17 +446,8 @@ std::optional<market_state> market_state_from_json(const json::value& v) {
         throw decode_error{};
       s.outbox.insert(std::string{id.get_string()});
     }
-    if (o.contains("result")) {
-      auto& r = get_object(field(o, "result"));
-      market_resulted res;
-      for (auto& w : get_array(r, "winners")) {
-        if (!w.is_string())
-          throw decode_error{};
-        res.winners.emplace_back(w.get_string());
-      }
-      res.voided = get_bool(r, "void");
-      s.result = res;
-    }
+    if (o.contains("result"))
+      s.result = result_from(get_object(field(o, "result")));
     return s;
   });
 }

@@ -8,6 +8,7 @@
 #include "wager/actors/ids.hpp"
 #include "wager/actors/market_status.hpp"
 #include "wager/actors/money.hpp"
+#include "wager/actors/slip.hpp"
 #include "wager/persistence/event.hpp"
 #include "wager/persistence/journal.hpp"
 #include "wager/runtime/errors.hpp"
@@ -46,6 +47,11 @@ struct market_definition {
   std::vector<selection> selections;
   market_limits limits;
   int64_t in_play_delay_ms = 0;
+  // Each-way terms (racing): places 0 when the market has none, and an
+  // each-way bet on it is refused.
+  each_way_terms each_way;
+
+  bool has_each_way() const { return each_way.places != 0; }
 };
 
 // -- events ------------------------------------------------------------------
@@ -76,10 +82,37 @@ struct bet_rejected {
   std::optional<price> current; // with price_changed
 };
 
-// The result: winners (empty and voided for a void market).
+// A Rule 4 deduction: pence in the pound (1 to rule4_max) off the winnings
+// of bets the market accepted before `before_ms`.
+struct rule4_deduction {
+  int32_t deduction = 0;
+  int64_t before_ms = 0;
+
+  bool operator==(const rule4_deduction&) const = default;
+};
+
+// The result. Every selection not named is lost; a void market has none of
+// the lists. `winners` pay at their price (several winners each pay in
+// full, as on a market with several winning selections); `placed` pay an
+// each-way bet's place half only; `void_selections` refund. `dead_heat`
+// multiplies the stake on a won or placed selection (settle_line and
+// slip.hpp say which half); `rule4` deductions apply to bets accepted before
+// their time, summed and capped at rule4_max.
 struct market_resulted {
   std::vector<std::string> winners;
   bool voided = false;
+  std::vector<std::string> placed;
+  std::vector<std::string> void_selections;
+  std::map<std::string, ratio> dead_heat;
+  std::vector<rule4_deduction> rule4;
+
+  bool operator==(const market_resulted&) const = default;
+};
+
+// A runner withdrawn before the off (a non-runner): its bets are refunded
+// at once, and it takes no more.
+struct selection_withdrawn {
+  selection_id selection;
 };
 
 // Wallets acknowledged these bets' payouts; the outbox forgets them.
@@ -89,7 +122,7 @@ struct payouts_acknowledged {
 
 using market_event = std::variant<market_defined, status_changed, prices_changed,
                                   bet_accepted, bet_rejected, market_resulted,
-                                  payouts_acknowledged>;
+                                  payouts_acknowledged, selection_withdrawn>;
 
 event encode(const market_event& e);
 std::optional<market_event> decode_market_event(const event& e);
@@ -102,6 +135,7 @@ struct accepted_bet {
   selection_id selection;
   money stake;
   price accepted;
+  int64_t accepted_at_ms = 0; // when the market recorded it (Rule 4's "placed")
 };
 
 // A decision as the wallet hears it: accepted at a price, or rejected.
@@ -128,20 +162,29 @@ struct market_state {
   std::unordered_map<std::string, accepted_bet> bets;  // every accepted bet
   std::map<std::string, money> liability;              // per selection
   std::optional<market_resulted> result;
+  std::set<std::string> withdrawn;                     // non-runners
   std::set<std::string> outbox;                        // payouts not yet acknowledged
 
   const selection* find_selection(const std::string& id) const;
+  bool is_withdrawn(const std::string& selection) const { return withdrawn.count(selection) > 0; }
 };
 
-// Folds one event in.
-void apply(market_state& s, const market_event& e, uint64_t seq);
+// Folds one event in. `at_ms` is when it was written.
+void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms = 0);
 
-// What a settled bet pays and how it ended.
+// What a settled bet pays and how it ended: a bet on a non-runner is void;
+// otherwise by the result, the dead heat on its selection and the Rule 4
+// deductions that apply to it (slip.hpp's rules for a single).
+// REQUIRES: s.result, or the bet's selection withdrawn.
 struct settlement_line {
   bet_status outcome = bet_status::lost;
   money amount;
 };
-settlement_line settle_line(const market_resulted& result, const accepted_bet& b);
+settlement_line settle_line(const market_state& s, const accepted_bet& b);
+
+// The Rule 4 deduction, in pence, for a bet accepted at `accepted_at_ms`:
+// the deductions timed after it, summed, capped at rule4_max.
+int32_t rule4_for(const std::vector<rule4_deduction>& rule4, int64_t accepted_at_ms);
 
 void check_invariants(const market_state& s);
 
@@ -149,7 +192,10 @@ void check_invariants(const market_state& s);
 std::string to_json_text(const bet_decision& d);
 std::optional<bet_decision> bet_decision_from_json(const std::string& text);
 
-inline constexpr uint32_t market_snapshot_version = 1;
+// Version 2 added each bet's acceptance time, each-way terms, the racing
+// result and the non-runners; a version-1 snapshot is ignored and the
+// market replays its events.
+inline constexpr uint32_t market_snapshot_version = 2;
 boost::json::value to_json(const market_state& s);
 std::optional<market_state> market_state_from_json(const boost::json::value& v);
 

@@ -188,11 +188,24 @@ void platform::set_prices(const market_id& market, std::map<std::string, price> 
 void platform::settle_market(const market_id& market, std::vector<std::string> winners,
                              callback<market_view> done) {
   impl_->call<market_view>(market_entity(market), std::move(done),
-                           settle_cmd{std::move(winners), false});
+                           settle_cmd{market_resulted{std::move(winners), false}});
+}
+
+void platform::settle_market_result(const market_id& market, market_resulted result,
+                                    callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done),
+                           settle_cmd{std::move(result)});
 }
 
 void platform::void_market(const market_id& market, callback<market_view> done) {
-  impl_->call<market_view>(market_entity(market), std::move(done), settle_cmd{{}, true});
+  impl_->call<market_view>(market_entity(market), std::move(done),
+                           settle_cmd{market_resulted{{}, true}});
+}
+
+void platform::withdraw_selection(const market_id& market, const selection_id& selection,
+                                  callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done),
+                           withdraw_selection_cmd{selection});
 }
 
 void platform::get_market(const market_id& market, callback<market_view> done) {

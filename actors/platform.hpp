@@ -105,7 +105,13 @@ public:
                   callback<market_view> done);
   void settle_market(const market_id& market, std::vector<std::string> winners,
                      callback<market_view> done);
+  // With racing rules: placed, void selections, dead heats, Rule 4.
+  void settle_market_result(const market_id& market, market_resulted result,
+                            callback<market_view> done);
   void void_market(const market_id& market, callback<market_view> done);
+  // A non-runner: its bets are refunded at once.
+  void withdraw_selection(const market_id& market, const selection_id& selection,
+                          callback<market_view> done);
   void get_market(const market_id& market, callback<market_view> done);
 
   // Pushes every change of the market to `on_update` (on an actor thread, in

@@ -9,14 +9,14 @@ include_guard(GLOBAL)
 
 set(WAGER_PUBLIC_HEADERS_runtime
   assert.hpp config.hpp directory.hpp entity.hpp errors.hpp log.hpp metrics.hpp
-  message_types.hpp node_runtime.hpp options.hpp request_deadlines.hpp ring_queue.hpp
-  supervisor.hpp)
+  message_types.hpp node_runtime.hpp options.hpp request_deadlines.hpp rfc3339.hpp
+  ring_queue.hpp supervisor.hpp)
 set(WAGER_PUBLIC_HEADERS_persistence
   backup.hpp event.hpp journal.hpp journal_options.hpp sqlite_journal.hpp upcasting.hpp)
 set(WAGER_PUBLIC_HEADERS_actors
   bet.hpp feed.hpp feed_message.hpp gambling_limits.hpp history.hpp ids.hpp ledger_audit.hpp
   market.hpp market_state.hpp market_status.hpp money.hpp odds.hpp platform.hpp resume.hpp
-  session.hpp user.hpp wallet.hpp wallet_state.hpp)
+  session.hpp slip.hpp user.hpp wallet.hpp wallet_state.hpp)
 set(WAGER_PUBLIC_HEADERS_gateway
   api.hpp auth.hpp auth_store.hpp feed_listener.hpp http_server.hpp intrusion.hpp operations.hpp
   stream.hpp)

@@ -25,6 +25,7 @@
 #include "wager/gateway/feed_line_framer.hpp"
 #include "wager/gateway/feed_listener.hpp"
 #include "wager/runtime/assert.hpp"
+#include "wager/runtime/rfc3339.hpp"
 
 #include <boost/json.hpp>
 
@@ -148,6 +149,7 @@ void check_bounds(const feed_market& m) {
                "market: limits");
   WAGER_ASSERT(d.in_play_delay_ms >= 0 && d.in_play_delay_ms <= feed_in_play_delay_max_ms,
                "market: in_play_delay_ms");
+  WAGER_ASSERT(!d.has_each_way() || valid(d.each_way), "market: each-way terms");
   WAGER_ASSERT(!m.status || producer_status(*m.status), "market: status");
 }
 
@@ -168,11 +170,21 @@ void check_bounds(const feed_bet_stop& m) {
 }
 
 void check_bounds(const feed_bet_settlement& m) {
+  auto& r = m.result;
   WAGER_ASSERT(valid_id(m.market.value), "bet_settlement: market_id");
-  WAGER_ASSERT(m.voided == m.winners.empty(), "bet_settlement: both or neither of winners, void");
-  WAGER_ASSERT(m.winners.size() <= feed_selections_max, "bet_settlement: winner count");
-  for (auto& w : m.winners)
-    WAGER_ASSERT(valid_id(w), "bet_settlement: a winner");
+  WAGER_ASSERT(r.voided == r.winners.empty(), "bet_settlement: both or neither of winners, void");
+  WAGER_ASSERT(r.winners.size() + r.placed.size() + r.void_selections.size()
+                 <= feed_selections_max,
+               "bet_settlement: selection count");
+  for (auto* list : {&r.winners, &r.placed, &r.void_selections})
+    for (auto& w : *list)
+      WAGER_ASSERT(valid_id(w), "bet_settlement: a selection");
+  for (auto& [sel, f] : r.dead_heat)
+    WAGER_ASSERT(valid_id(sel) && f.n >= 1 && f.n < f.d && f.d <= 1000,
+                 "bet_settlement: a dead heat");
+  WAGER_ASSERT(r.rule4.size() <= 20, "bet_settlement: Rule 4 count");
+  for (auto& d : r.rule4)
+    WAGER_ASSERT(d.deduction >= 1 && d.deduction <= rule4_max, "bet_settlement: a deduction");
 }
 
 void check_bounds(const feed_alive&) {}
@@ -190,6 +202,9 @@ json::value to_json(const feed_market& m) {
                  {"limits", json::object{{"max_stake", d.limits.max_stake.minor},
                                          {"max_liability", d.limits.max_liability.minor}}},
                  {"in_play_delay_ms", d.in_play_delay_ms}};
+  if (d.has_each_way())
+    o["each_way"] = json::object{{"places", d.each_way.places},
+                                 {"fraction", to_string(d.each_way.fraction)}};
   if (m.status)
     o["status"] = to_string(*m.status);
   return o;
@@ -213,14 +228,37 @@ json::value to_json(const feed_bet_stop& m) {
 }
 
 json::value to_json(const feed_bet_settlement& m) {
+  auto& r = m.result;
   json::object o{{"market_id", m.market.value}};
-  if (m.voided) {
+  if (r.voided) {
     o["void"] = true;
-  } else {
+  } else if (r.placed.empty() && r.void_selections.empty() && r.dead_heat.empty()
+             && r.rule4.empty()) {
     json::array ws;
-    for (auto& w : m.winners)
+    for (auto& w : r.winners)
       ws.push_back(json::string{w});
     o["winners"] = std::move(ws);
+  } else {
+    json::object results;
+    for (auto& w : r.winners)
+      results[w] = "won";
+    for (auto& w : r.placed)
+      results[w] = "placed";
+    for (auto& w : r.void_selections)
+      results[w] = "void";
+    o["results"] = std::move(results);
+    if (!r.dead_heat.empty()) {
+      json::object heat;
+      for (auto& [sel, f] : r.dead_heat)
+        heat[sel] = to_string(f);
+      o["dead_heat"] = std::move(heat);
+    }
+    if (!r.rule4.empty()) {
+      json::array rule4;
+      for (auto& d : r.rule4)
+        rule4.push_back(json::object{{"deduction", d.deduction}, {"before", format_time(d.before_ms)}});
+      o["rule4"] = std::move(rule4);
+    }
   }
   return o;
 }
@@ -277,7 +315,8 @@ void check_rejected(const feed_invalid& why, std::string_view line) {
   }
   static constexpr std::string_view fields[] = {
     "type",   "producer", "seq",    "ts",         "market_id", "event",   "name", "selections",
-    "limits", "in_play_delay_ms",   "status",     "prices",    "market_ids", "winners", "void"};
+    "limits", "in_play_delay_ms",   "status",     "prices",    "market_ids", "winners", "void",
+    "each_way", "results", "dead_heat", "rule4"};
   WAGER_ASSERT(std::find(std::begin(fields), std::end(fields), why.field) != std::end(fields),
                "rejected naming a field no feed message has");
 }

@@ -242,41 +242,31 @@ void client_api::impl::admin_settle(const call_ptr& c) {
   auto body = parse_body(c);
   if (!body)
     return;
-  fields f{*body};
-  f.allow({"winners", "void"});
-  bool has_winners = body->contains("winners"), has_void = body->contains("void");
-  if (has_winners == has_void)
-    f.fail(has_winners ? errc::invalid_field : errc::missing_field, "winners",
-           "give either winners or \"void\": true");
-  std::vector<std::string> winners;
-  if (has_winners) {
-    if (auto* ws = f.array("winners")) {
-      for (auto& w : *ws) {
-        if (!w.is_string() || !valid_id(w.as_string())) {
-          f.fail(errc::invalid_field, "winners", "winners must be selection ids");
-          break;
-        }
-        winners.emplace_back(w.as_string());
-      }
-      if (winners.empty())
-        f.fail(errc::invalid_field, "winners", "winners must name at least one selection");
-    }
-  } else if (has_void) {
-    if (auto v = f.boolean("void"); v && !*v)
-      f.fail(errc::invalid_field, "void", "void must be true");
-  }
-  if (!f.ok())
-    return c->respond(f.error());
+  field_error problem;
+  auto result = market_result_from_json(*body, {}, problem);
+  if (!result)
+    return c->respond(error_response(problem.code, problem.message, problem.field));
   auto who = "key:" + sha256_hex(bearer_token(c->req)).substr(0, 12);
   auto done = [c, intrusion = intrusion, who](caf::expected<market_view> m) {
     if (m)
       intrusion->settled(c->req.remote_address, who);
     answer_market(c, 200, std::move(m));
   };
-  if (has_void)
-    plat.void_market(market_id{c->params.at(0)}, done);
-  else
-    plat.settle_market(market_id{c->params.at(0)}, std::move(winners), done);
+  plat.settle_market_result(market_id{c->params.at(0)}, std::move(*result), done);
+}
+
+void client_api::impl::admin_withdraw_selection(const call_ptr& c) {
+  if (!admin(c, "withdraw_selection"))
+    return;
+  auto body = parse_body(c, true);
+  if (!body)
+    return;
+  if (!body->empty()) {
+    auto key = std::string{body->begin()->key()};
+    return c->respond(error_response(errc::unknown_field, "unknown field " + key, key));
+  }
+  plat.withdraw_selection(market_id{c->params.at(0)}, selection_id{c->params.at(1)},
+                          [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
 
 namespace {

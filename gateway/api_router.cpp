@@ -65,6 +65,8 @@ const std::vector<route>& routes() {
     {"POST", {"v1", "admin", "markets", "{}", "status"}, admin_market_status},
     {"POST", {"v1", "admin", "markets", "{}", "prices"}, admin_market_prices},
     {"POST", {"v1", "admin", "markets", "{}", "settle"}, admin_settle},
+    {"POST", {"v1", "admin", "markets", "{}", "selections", "{}", "void"},
+     admin_withdraw_selection},
     {"GET", {"v1", "admin", "health"}, admin_health},
     {"POST", {"v1", "admin", "drain"}, admin_drain},
     {"POST", {"v1", "admin", "feed"}, admin_feed},

@@ -33,6 +33,7 @@ enum class route_id : uint8_t {
   admin_market_status,
   admin_market_prices,
   admin_settle,
+  admin_withdraw_selection,
   admin_health,
   admin_drain,
   admin_feed,

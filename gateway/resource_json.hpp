@@ -10,6 +10,7 @@
 #include "wager/actors/market.hpp"
 #include "wager/actors/odds.hpp"
 #include "wager/runtime/errors.hpp"
+#include "wager/runtime/rfc3339.hpp"
 
 #include <boost/json/object.hpp>
 #include <caf/error.hpp>
@@ -20,11 +21,6 @@
 #include <string_view>
 
 namespace wager {
-
-// RFC 3339 in UTC with milliseconds: "2026-11-28T00:36:49.123Z".
-std::string format_time(int64_t unix_ms);
-// The same form, or a whole-second one without fraction; nullopt otherwise.
-std::optional<int64_t> parse_time(std::string_view text);
 
 // {market_id, event, name, status, selections: [{selection_id, name, price}],
 //  limits: {max_stake, max_liability}, in_play_delay_ms, version}

@@ -19,6 +19,7 @@
 #include "wager/runtime/node_runtime.hpp"
 #include "wager/runtime/options.hpp"
 #include "wager/runtime/request_deadlines.hpp"
+#include "wager/runtime/rfc3339.hpp"
 #include "wager/runtime/ring_queue.hpp"
 #include "wager/runtime/supervisor.hpp"
 
@@ -44,6 +45,7 @@
 #include "wager/actors/platform.hpp"
 #include "wager/actors/resume.hpp"
 #include "wager/actors/session.hpp"
+#include "wager/actors/slip.hpp"
 #include "wager/actors/user.hpp"
 #include "wager/actors/wallet.hpp"
 #include "wager/actors/wallet_state.hpp"

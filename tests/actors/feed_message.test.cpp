@@ -75,13 +75,39 @@ TEST_CASE("odds_change, bet_stop, bet_settlement and alive are read with their f
     R"({"type":"bet_settlement","producer":"p1","seq":5,"ts":5,"market_id":"m1","winners":["home"]})");
   REQUIRE(settle.ok());
   auto& s = std::get<feed_bet_settlement>(settle.message->body);
-  CHECK(s.winners == std::vector<std::string>{"home"});
-  CHECK_FALSE(s.voided);
+  CHECK(s.result.winners == std::vector<std::string>{"home"});
+  CHECK_FALSE(s.result.voided);
 
   auto voided = parse_feed_line(
     R"({"type":"bet_settlement","producer":"p1","seq":6,"ts":5,"market_id":"m1","void":true})");
   REQUIRE(voided.ok());
-  CHECK(std::get<feed_bet_settlement>(voided.message->body).voided);
+  CHECK(std::get<feed_bet_settlement>(voided.message->body).result.voided);
+
+  // Racing: results, a dead heat and Rule 4 deductions, as the admin API
+  // takes them.
+  auto race = parse_feed_line(
+    R"({"type":"bet_settlement","producer":"p1","seq":8,"ts":5,"market_id":"r1",)"
+    R"("results":{"a":"won","b":"won","c":"placed","d":"void","e":"lost"},"dead_heat":{"a":"1/2","b":"1/2"},)"
+    R"("rule4":[{"deduction":25,"before":"2026-12-07T14:00:00Z"},{"deduction":5,"before":"2026-12-07T14:05:00.500Z"}]})");
+  REQUIRE_MESSAGE(race.ok(), race.invalid.message);
+  auto& r = std::get<feed_bet_settlement>(race.message->body).result;
+  CHECK(r.winners == std::vector<std::string>{"a", "b"});
+  CHECK(r.placed == std::vector<std::string>{"c"});
+  CHECK(r.void_selections == std::vector<std::string>{"d"});
+  CHECK(r.dead_heat.at("a") == ratio{1, 2});
+  REQUIRE(r.rule4.size() == 2);
+  CHECK(r.rule4[0].deduction == 25);
+  CHECK(r.rule4[0].before_ms == 1'796'652'000'000);
+  CHECK(r.rule4[1].before_ms == 1'796'652'300'500);
+  CHECK_FALSE(r.voided);
+
+  auto terms = parse_feed_line(
+    R"({"type":"market","producer":"p1","seq":9,"ts":5,"market_id":"r1","event":"Aintree","name":"Win",)"
+    R"("selections":[{"selection_id":"a","name":"A","price":"6.00"}],)"
+    R"("limits":{"max_stake":1000,"max_liability":100000},"each_way":{"places":3,"fraction":"1/4"}})");
+  REQUIRE_MESSAGE(terms.ok(), terms.invalid.message);
+  auto& def = std::get<feed_market>(terms.message->body).definition;
+  CHECK(def.each_way == each_way_terms{3, {1, 4}});
 
   auto alive = parse_feed_line(R"({"type":"alive","producer":"p1","seq":7,"ts":5})");
   REQUIRE(alive.ok());
@@ -137,6 +163,12 @@ TEST_CASE("fields of the wrong type or out of bounds are invalid_field") {
         == feed_reject::invalid_field);
   CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1"})")
         == feed_reject::missing_field);
+  CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1","results":{"a":"lost"}})")
+        == feed_reject::invalid_field);
+  CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1","results":{"a":"won"},"rule4":[{"deduction":0,"before":"2026-12-07T14:00:00Z"}]})")
+        == feed_reject::invalid_field);
+  CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1","winners":["a"],"rule4":[{"deduction":5,"before":"2026-12-07T14:00:00Z"}]})")
+        == feed_reject::invalid_field);
 }
 
 TEST_CASE("an unknown type and an unknown field are told apart") {

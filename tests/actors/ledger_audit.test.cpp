@@ -330,3 +330,71 @@ TEST_CASE("an event the folds cannot read and a gap in seqs are named, not folde
   CHECK(r.violations[1].seq == 5);
   CHECK(r.totals.deposits == money{1000}); // neither was counted
 }
+
+TEST_CASE("a non-runner's refund is owed from its withdrawal, and a wrong one is named") {
+  ledger_journal j;
+  j.market("m1", market_defined{match("m1")});
+  j.market("m1", status_changed{market_status::open});
+  j.wallet("u1", deposited{request_id{"d1"}, money{1000}});
+  j.wallet("u1", hold("r1", "b1", "m1", "home", 400, 200));
+  j.market("m1", accept("b1", "u1", "home", 400, 200));
+  j.wallet("u1", stake_committed{bet_id{"b1"}, price{200}});
+  j.wallet("u1", hold("r2", "b2", "m1", "away", 300, 300));
+  j.market("m1", accept("b2", "u1", "away", 300, 300));
+  j.wallet("u1", stake_committed{bet_id{"b2"}, price{300}});
+  j.market("m1", selection_withdrawn{selection_id{"home"}});
+  // Refunded before any result: owed, and paid.
+  j.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::void_, money{400}});
+  j.market("m1", payouts_acknowledged{{"b1"}});
+  auto r = j.audit();
+  CHECK(r.ok());
+  CHECK(r.markets_resulted == 0);
+  // The result does not owe the non-runner's bet again.
+  j.market("m1", status_changed{market_status::closed});
+  j.market("m1", market_resulted{{"away"}, false, {}, {"home"}, {}, {}});
+  j.wallet("u1", payout_credited{bet_id{"b2"}, bet_status::won, money{900}});
+  j.market("m1", payouts_acknowledged{{"b2"}});
+  r = j.audit();
+  CHECK(r.ok());
+  CHECK(r.payouts_in_flight == 0);
+
+  // A refund that pays as if the runner had won is named.
+  ledger_journal k;
+  k.market("m2", market_defined{match("m2")});
+  k.market("m2", status_changed{market_status::open});
+  k.wallet("u1", deposited{request_id{"d1"}, money{1000}});
+  k.wallet("u1", hold("r1", "b1", "m2", "home", 400, 200));
+  k.market("m2", accept("b1", "u1", "home", 400, 200));
+  k.wallet("u1", stake_committed{bet_id{"b1"}, price{200}});
+  k.market("m2", selection_withdrawn{selection_id{"home"}});
+  auto seq = k.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::won, money{800}});
+  auto again = k.market("m2", selection_withdrawn{selection_id{"home"}});
+  r = k.audit();
+  REQUIRE(r.violations.size() == 2);
+  CHECK(r.violations[0].code == "withdrawn_twice");
+  CHECK(r.violations[0].seq == again);
+  CHECK(r.violations[1].code == "payout_mismatch");
+  CHECK(r.violations[1].seq == seq);
+}
+
+TEST_CASE("racing results are audited to the minor unit: a dead heat and Rule 4 as the market owes them") {
+  ledger_journal j;
+  j.market("m1", market_defined{match("m1")});
+  j.market("m1", status_changed{market_status::open});
+  j.wallet("u1", deposited{request_id{"d1"}, money{10'000}});
+  j.wallet("u1", hold("r1", "b1", "m1", "home", 1000, 200));
+  j.market("m1", accept("b1", "u1", "home", 1000, 200));
+  j.wallet("u1", stake_committed{bet_id{"b1"}, price{200}});
+  j.market("m1", status_changed{market_status::closed});
+  market_resulted result{{"home"}, false};
+  result.dead_heat["home"] = ratio{1, 2};
+  result.rule4 = {{20, 4'000'000'000'000}}; // long after the bet
+  j.market("m1", result);
+  // 1000 x 1/2 = 500 staked at 2.00: winnings 500 less 20%, 400: 900 back.
+  auto seq = j.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::won, money{1000}});
+  auto r = j.audit();
+  auto& v = first(r);
+  CHECK(v.code == "payout_mismatch");
+  CHECK(v.seq == seq);
+  CHECK(v.message.find("owes 900 (won)") != std::string::npos);
+}

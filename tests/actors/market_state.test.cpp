@@ -27,7 +27,8 @@ bool eq(const market_definition& a, const market_definition& b) {
   if (a.id != b.id || a.event != b.event || a.name != b.name
       || a.limits.max_stake != b.limits.max_stake
       || a.limits.max_liability != b.limits.max_liability
-      || a.in_play_delay_ms != b.in_play_delay_ms || a.selections.size() != b.selections.size())
+      || a.in_play_delay_ms != b.in_play_delay_ms || a.each_way != b.each_way
+      || a.selections.size() != b.selections.size())
     return false;
   for (size_t i = 0; i < a.selections.size(); ++i)
     if (a.selections[i].id != b.selections[i].id || a.selections[i].name != b.selections[i].name
@@ -38,7 +39,8 @@ bool eq(const market_definition& a, const market_definition& b) {
 
 bool eq(const accepted_bet& a, const accepted_bet& b) {
   return a.bet == b.bet && a.user == b.user && a.selection == b.selection
-         && a.stake == b.stake && a.accepted == b.accepted;
+         && a.stake == b.stake && a.accepted == b.accepted
+         && a.accepted_at_ms == b.accepted_at_ms;
 }
 
 bool eq(const market_event& x, const market_event& y) {
@@ -59,10 +61,10 @@ bool eq(const market_event& x, const market_event& y) {
     auto& b = std::get<bet_rejected>(y);
     return a->bet == b.bet && a->reason == b.reason && a->current == b.current;
   }
-  if (auto* a = std::get_if<market_resulted>(&x)) {
-    auto& b = std::get<market_resulted>(y);
-    return a->winners == b.winners && a->voided == b.voided;
-  }
+  if (auto* a = std::get_if<market_resulted>(&x))
+    return *a == std::get<market_resulted>(y);
+  if (auto* a = std::get_if<selection_withdrawn>(&x))
+    return a->selection == std::get<selection_withdrawn>(y).selection;
   return std::get<payouts_acknowledged>(x).bets == std::get<payouts_acknowledged>(y).bets;
 }
 
@@ -92,8 +94,9 @@ bool eq(const market_state& a, const market_state& b, std::string& why) {
   for (auto& [sel, l] : b.liability)
     if (liability_of(a, sel) != l) return differ("liability");
   if (a.result.has_value() != b.result.has_value()) return differ("result");
-  if (a.result && (a.result->winners != b.result->winners || a.result->voided != b.result->voided))
+  if (a.result && *a.result != *b.result)
     return differ("result");
+  if (a.withdrawn != b.withdrawn) return differ("withdrawn");
   if (a.outbox != b.outbox) return differ("outbox");
   return true;
 }
@@ -140,7 +143,30 @@ market_definition gen_definition(const std::string& id, size_t selections) {
     d.selections.push_back({selection_id{"s" + std::to_string(i)}, gen_text(), gen_price()});
   d.limits = {gen_amount(), gen_amount()};
   d.in_play_delay_ms = *rc::gen::inRange<int64_t>(0, 60'001);
+  if (*rc::gen::arbitrary<bool>())
+    d.each_way = {*rc::gen::inRange<uint32_t>(1, each_way_places_max + 1),
+                  *rc::gen::element(ratio{1, 4}, ratio{1, 5}, ratio{1, 1}, ratio{2, 3})};
   return d;
+}
+
+// A result with racing fields about `sels` (any of them, in any role).
+market_resulted gen_racing_result(const std::vector<std::string>& sels) {
+  market_resulted r;
+  for (auto& sel : sels) {
+    switch (*rc::gen::inRange(0, 4)) {
+      case 0: r.winners.push_back(sel); break;
+      case 1: r.placed.push_back(sel); break;
+      case 2: r.void_selections.push_back(sel); break;
+      default: break;
+    }
+    if (*rc::gen::inRange(0, 3) == 0)
+      r.dead_heat[sel] = *rc::gen::element(ratio{1, 2}, ratio{1, 3}, ratio{2, 3});
+  }
+  auto deductions = *rc::gen::inRange(0, 3);
+  for (int i = 0; i < deductions; ++i)
+    r.rule4.push_back({*rc::gen::inRange<int32_t>(1, rule4_max + 1),
+                       *rc::gen::inRange<int64_t>(1, 4'000'000'000'000)});
+  return r;
 }
 
 std::vector<std::string> gen_ids() {
@@ -152,7 +178,7 @@ std::vector<std::string> gen_ids() {
 }
 
 market_event gen_any_event() {
-  switch (*rc::gen::inRange(0, 7)) {
+  switch (*rc::gen::inRange(0, 9)) {
     case 0:
       return market_defined{gen_definition(gen_id_text(), *rc::gen::inRange<size_t>(1, 5))};
     case 1:
@@ -179,8 +205,15 @@ market_event gen_any_event() {
       auto voided = *rc::gen::arbitrary<bool>();
       return market_resulted{voided ? std::vector<std::string>{} : gen_ids(), voided};
     }
+    case 6: return gen_racing_result(gen_ids());
+    case 7: return selection_withdrawn{selection_id{gen_id_text()}};
     default: return payouts_acknowledged{gen_ids()};
   }
+}
+
+// The time the event of `seq` was written in a generated history.
+int64_t history_time(uint64_t seq) {
+  return 1'796'644'800'000 + static_cast<int64_t>(seq) * 1000;
 }
 
 // A history a real market could write.
@@ -189,7 +222,7 @@ std::vector<market_event> gen_history(size_t length) {
   market_state s;
   int next_bet = 0;
   auto push = [&](market_event e) {
-    apply(s, e, s.seq + 1);
+    apply(s, e, s.seq + 1, history_time(s.seq + 1));
     check_invariants(s);
     out.push_back(std::move(e));
   };
@@ -198,7 +231,7 @@ std::vector<market_event> gen_history(size_t length) {
     auto& sels = s.definition.selections;
     auto sel = sels[any_in<size_t>(0, sels.size())].id.value;
     auto before = out.size();
-    switch (any_in(0, 8)) {
+    switch (any_in(0, 10)) {
       case 0: {
         auto to = *rc::gen::element(market_status::open, market_status::suspended,
                                     market_status::closed);
@@ -212,7 +245,7 @@ std::vector<market_event> gen_history(size_t length) {
         break;
       case 2:
       case 3:
-        if (!s.result)
+        if (!s.result && !s.is_withdrawn(sel))
           push(bet_accepted{bet_id{"b" + std::to_string(++next_bet)},
                             user_id{"u" + std::to_string(*rc::gen::inRange(0, 5))},
                             selection_id{sel}, money{*rc::gen::inRange<int64_t>(1, 100'000)},
@@ -223,10 +256,30 @@ std::vector<market_event> gen_history(size_t length) {
                           gen_price()});
         break;
       case 5:
-        if (!s.result && s.status != market_status::pending) {
+        if (!s.result && s.status != market_status::pending && !s.is_withdrawn(sel)) {
           auto voided = *rc::gen::inRange(0, 3) == 0;
           push(market_resulted{voided ? std::vector<std::string>{} : std::vector{sel}, voided});
         }
+        break;
+      case 8:
+        // A racing result: the winner, others in any role, non-runners void.
+        if (!s.result && s.status != market_status::pending && !s.is_withdrawn(sel)) {
+          std::vector<std::string> others;
+          for (auto& x : sels)
+            if (x.id.value != sel && !s.is_withdrawn(x.id.value))
+              others.push_back(x.id.value);
+          auto r = gen_racing_result(others);
+          r.winners.push_back(sel);
+          std::sort(r.winners.begin(), r.winners.end());
+          for (auto& w : s.withdrawn)
+            r.void_selections.push_back(w);
+          std::sort(r.void_selections.begin(), r.void_selections.end());
+          push(r);
+        }
+        break;
+      case 9:
+        if (!s.result && !s.is_withdrawn(sel))
+          push(selection_withdrawn{selection_id{sel}});
         break;
       case 6:
         if (!s.outbox.empty()) {
@@ -259,7 +312,7 @@ market_state fold(const std::vector<market_event>& h, size_t from, size_t to,
   for (size_t i = from; i < to; ++i) {
     auto decoded = decode_market_event(encode(h[i]));
     RC_ASSERT(decoded.has_value());
-    apply(s, *decoded, i + 1);
+    apply(s, *decoded, i + 1, history_time(i + 1));
     check_invariants(s);
   }
   return s;
@@ -281,7 +334,7 @@ TEST_CASE("a market rebuilt from its events equals the live market") {
     auto h = gen_history(*rc::gen::inRange<size_t>(1, 120));
     market_state live;
     for (size_t i = 0; i < h.size(); ++i)
-      apply(live, h[i], i + 1);
+      apply(live, h[i], i + 1, history_time(i + 1));
     std::string why;
     if (!eq(fold(h, 0, h.size()), live, why))
       RC_FAIL("replay differs in " + why);
@@ -327,24 +380,34 @@ TEST_CASE("a stored bet decision reads back the same") {
   }));
 }
 
+namespace {
+
+settlement_line settle_on(market_resulted result, const accepted_bet& b) {
+  market_state s;
+  s.result = std::move(result);
+  return settle_line(s, b);
+}
+
+} // namespace
+
 TEST_CASE("settlement lines are exact: won floor(stake x price), lost 0, void the stake") {
   accepted_bet b{bet_id{"b1"}, user_id{"u1"}, selection_id{"home"}, money{333}, price{155}};
-  auto won = settle_line({{"home"}, false}, b);
+  auto won = settle_on({{"home"}, false}, b);
   CHECK(won.outcome == bet_status::won);
   CHECK(won.amount.minor == 516);
-  auto lost = settle_line({{"away"}, false}, b);
+  auto lost = settle_on({{"away"}, false}, b);
   CHECK(lost.outcome == bet_status::lost);
   CHECK(lost.amount.minor == 0);
-  auto dead_heat = settle_line({{"away", "home"}, false}, b);
+  auto dead_heat = settle_on({{"away", "home"}, false}, b);
   CHECK(dead_heat.outcome == bet_status::won);
-  auto voided = settle_line({{}, true}, b);
+  auto voided = settle_on({{}, true}, b);
   CHECK(voided.outcome == bet_status::void_);
   CHECK(voided.amount.minor == 333);
   CHECK(rc::check("settlement lines are exact for any stake and price", [] {
     auto stake = *rc::gen::inRange<int64_t>(1, amount_max_minor + 1);
     auto p = gen_price();
     accepted_bet x{bet_id{"b"}, user_id{"u"}, selection_id{"s"}, money{stake}, p};
-    auto line = settle_line({{"s"}, false}, x);
+    auto line = settle_on({{"s"}, false}, x);
     // floor(stake * hundredths / 100), by exact integer arithmetic.
     RC_ASSERT(line.amount.minor * 100 <= stake * p.hundredths);
     RC_ASSERT((line.amount.minor + 1) * 100 > stake * p.hundredths);
@@ -361,4 +424,81 @@ TEST_CASE("a recorded transition must be legal") {
   CHECK_FALSE(transition_allowed(settled, voided));
   CHECK_FALSE(transition_allowed(voided, open));
   CHECK_FALSE(transition_allowed(pending, settled));
+}
+
+TEST_CASE("settlement lines follow the racing rules: placed, void, dead heat, Rule 4, non-runners") {
+  accepted_bet b{bet_id{"b1"}, user_id{"u1"}, selection_id{"a"}, money{1000}, price{600}, 1000};
+  market_resulted r{{"a"}, false};
+  r.dead_heat["a"] = ratio{1, 2};
+  auto heat = settle_on(r, b);
+  CHECK(heat.outcome == bet_status::won);
+  CHECK(heat.amount.minor == 3000);
+  // A heat of four at 2.00 pays half the stake back: still a winner.
+  accepted_bet evens{bet_id{"b2"}, user_id{"u1"}, selection_id{"a"}, money{1000}, price{200}, 1000};
+  r.dead_heat["a"] = ratio{1, 4};
+  CHECK(settle_on(r, evens).amount.minor == 500);
+  CHECK(settle_on(r, evens).outcome == bet_status::won);
+
+  accepted_bet at5{bet_id{"b3"}, user_id{"u1"}, selection_id{"a"}, money{1000}, price{500}, 1000};
+  market_resulted r4{{"a"}, false};
+  r4.rule4 = {{25, 2000}};
+  CHECK(settle_on(r4, at5).amount.minor == 4000);
+  r4.rule4 = {{25, 1000}}; // taken at the deduction's time: not before it
+  CHECK(settle_on(r4, at5).amount.minor == 5000);
+  r4.rule4 = {{60, 2000}, {50, 2000}, {10, 500}}; // 110p before 2000: capped at 90
+  CHECK(settle_on(r4, at5).amount.minor == 1400);
+  CHECK(rule4_for(r4.rule4, 1000) == 90);
+  CHECK(rule4_for(r4.rule4, 400) == 90);
+  CHECK(rule4_for({{10, 500}, {5, 2000}}, 1000) == 5);
+  CHECK(rule4_for({}, 0) == 0);
+
+  market_resulted racing{{"b"}, false, {"a"}, {"c"}, {}, {}};
+  CHECK(settle_on(racing, b).outcome == bet_status::lost); // placed: a win bet loses
+  accepted_bet on_c{bet_id{"b4"}, user_id{"u1"}, selection_id{"c"}, money{700}, price{300}, 1000};
+  auto refunded = settle_on(racing, on_c);
+  CHECK(refunded.outcome == bet_status::void_);
+  CHECK(refunded.amount.minor == 700);
+
+  // A non-runner's bet is void, before and after the result.
+  market_state s;
+  s.withdrawn.insert("a");
+  CHECK(settle_line(s, b).outcome == bet_status::void_);
+  CHECK(settle_line(s, b).amount.minor == 1000);
+  s.result = market_resulted{{"b"}, false};
+  CHECK(settle_line(s, b).outcome == bet_status::void_);
+}
+
+TEST_CASE("a withdrawn runner's bets enter the outbox at once, and the result does not add them again") {
+  market_state s;
+  auto def = market_definition{market_id{"r"}, "E", "Win",
+                               {{selection_id{"a"}, "A", price{600}},
+                                {selection_id{"b"}, "B", price{500}}},
+                               {money{100'000}, money{10'000'000}}, 0, {3, {1, 4}}};
+  uint64_t seq = 0;
+  auto step = [&](market_event e, int64_t at = 0) {
+    apply(s, e, ++seq, at);
+    check_invariants(s);
+  };
+  step(market_defined{def});
+  step(status_changed{market_status::open});
+  step(bet_accepted{bet_id{"x"}, user_id{"u"}, selection_id{"a"}, money{1000}, price{600}}, 77);
+  step(bet_accepted{bet_id{"y"}, user_id{"u"}, selection_id{"b"}, money{1000}, price{500}}, 78);
+  CHECK(s.bets.at("x").accepted_at_ms == 77);
+  CHECK(s.liability.at("a").minor == 5000);
+  step(selection_withdrawn{selection_id{"a"}});
+  CHECK(s.outbox == std::set<std::string>{"x"});
+  CHECK(s.liability.count("a") == 0);
+  step(payouts_acknowledged{{"x"}});
+  CHECK(s.outbox.empty());
+  step(status_changed{market_status::closed});
+  step(market_resulted{{"b"}, false, {}, {"a"}, {}, {}});
+  CHECK(s.outbox == std::set<std::string>{"y"});
+  // A snapshot keeps the non-runner and the times.
+  auto back = market_state_from_json(to_json(s));
+  REQUIRE(back);
+  CHECK(back->withdrawn == s.withdrawn);
+  CHECK(back->bets.at("x").accepted_at_ms == 77);
+  CHECK(back->liability.count("a") == 0);
+  CHECK(back->definition.each_way == def.each_way);
+  CHECK(*back->result == *s.result);
 }

@@ -109,7 +109,9 @@ void fold_markets(journal& j, journal_audit& out) {
     auto& m = out.markets[id];
     fold_stream<market_event>(
       j, stream, [](const event& e) { return decode_market_event(e); },
-      [&](const market_event& e, const recorded_event& rec) { apply(m, e, rec.seq); },
+      [&](const market_event& e, const recorded_event& rec) {
+        apply(m, e, rec.seq, rec.at_ms);
+      },
       out.violations);
     std::map<std::string, money> liability_sum;
     for (auto& [bet, b] : m.bets)
@@ -188,7 +190,8 @@ void check_payouts(journal_audit& out, bool quiescent) {
   for (auto& [user, s] : out.wallets) {
     for (auto& b : s.settled_bets) {
       auto m = out.markets.find(b.market.value);
-      if (m == out.markets.end() || !m->second.result) {
+      if (m == out.markets.end()
+          || (!m->second.result && !m->second.is_withdrawn(b.selection.value))) {
         out.violations.push_back("wallet/" + user + ": bet " + b.id.value
                                  + " paid by an unresulted market");
         continue;
@@ -196,7 +199,7 @@ void check_payouts(journal_audit& out, bool quiescent) {
       auto mb = m->second.bets.find(b.id.value);
       if (mb == m->second.bets.end())
         continue; // reported by match_bets
-      auto line = settle_line(*m->second.result, mb->second);
+      auto line = settle_line(m->second, mb->second);
       if (line.outcome != b.status || line.amount != b.payout)
         out.violations.push_back("wallet/" + user + ": bet " + b.id.value + " paid "
                                  + std::to_string(b.payout.minor) + " as "
