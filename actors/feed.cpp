@@ -154,7 +154,8 @@ void remember_markets(router_data& st, const envelope& env) {
       if constexpr (std::is_same_v<T, feed_market>)
         add(body.definition.id);
       else if constexpr (std::is_same_v<T, feed_odds_change>
-                         || std::is_same_v<T, feed_bet_settlement>)
+                         || std::is_same_v<T, feed_bet_settlement>
+                         || std::is_same_v<T, feed_bet_cancel>)
         add(body.market);
       else if constexpr (std::is_same_v<T, feed_bet_stop>)
         for (auto& id : body.markets)

@@ -163,6 +163,34 @@ std::optional<feed_body> read_body(feed_message_type type, const json::object& o
       m.result = std::move(*result);
       return m;
     }
+    case feed_message_type::bet_cancel: {
+      f.allow({"type", "producer", "seq", "ts"}, {"market_id", "start_time", "end_time"});
+      feed_bet_cancel m;
+      if (auto id = f.id("market_id"))
+        m.market = market_id{*id};
+      auto time = [&](std::string_view key, int64_t& out) {
+        auto* v = f.get(key, false);
+        if (!v)
+          return;
+        std::optional<int64_t> ms;
+        if (v->is_int64() && v->as_int64() >= 0)
+          ms = v->as_int64();
+        else if (v->is_string())
+          ms = parse_time(v->as_string());
+        if (ms)
+          out = *ms;
+        else
+          f.fail(errc::invalid_field, key,
+                 std::string{key} + " must be milliseconds since the epoch or an RFC 3339 time");
+      };
+      time("start_time", m.from_ms);
+      time("end_time", m.to_ms);
+      if (f.ok() && m.from_ms > m.to_ms)
+        f.fail(errc::invalid_field, "start_time", "start_time is after end_time");
+      if (!f.ok())
+        return std::nullopt;
+      return m;
+    }
     case feed_message_type::alive:
       f.allow({"type", "producer", "seq", "ts"});
       if (!f.ok())
@@ -175,7 +203,7 @@ std::optional<feed_body> read_body(feed_message_type type, const json::object& o
 std::optional<feed_message_type> parse_type(std::string_view s) {
   for (auto t : {feed_message_type::market, feed_message_type::odds_change,
                  feed_message_type::bet_stop, feed_message_type::bet_settlement,
-                 feed_message_type::alive})
+                 feed_message_type::alive, feed_message_type::bet_cancel})
     if (to_string(t) == s)
       return t;
   return std::nullopt;
@@ -200,7 +228,8 @@ feed_parse_result parse_object(const json::object& o) {
   auto type = parse_type(t->as_string());
   if (!type)
     return invalid(feed_reject::unknown_type, "type",
-                   "type must be market, odds_change, bet_stop, bet_settlement or alive");
+                   "type must be market, odds_change, bet_stop, bet_settlement, bet_cancel or "
+                   "alive");
   auto producer = f.id("producer");
   auto seq = f.integer("seq", 1, INT64_MAX);
   auto ts = f.integer("ts", 0, INT64_MAX);
@@ -255,6 +284,7 @@ std::string_view to_string(feed_message_type type) {
     case feed_message_type::bet_stop: return "bet_stop";
     case feed_message_type::bet_settlement: return "bet_settlement";
     case feed_message_type::alive: return "alive";
+    case feed_message_type::bet_cancel: return "bet_cancel";
   }
   return "alive";
 }

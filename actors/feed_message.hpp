@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -45,7 +46,7 @@ enum class feed_reject : uint8_t {
   missing_field,  // type, producer, seq, ts or a field of the message type
   invalid_field,  // wrong JSON type, bad id, out of bounds
   unknown_field,  // a field the message type does not have
-  unknown_type,   // `type` is none of the five
+  unknown_type,   // `type` is none of the six
   invalid_price,  // not a price string, or outside "1.01" to "1000.00"
   oversized,      // longer than the listener's line bound
   stale_seq,      // seq not above the producer's last one (a duplicate, a replay)
@@ -86,7 +87,15 @@ market_result_from_json(const boost::json::object& o,
 
 // -- messages ------------------------------------------------------------------
 
-enum class feed_message_type : uint8_t { market, odds_change, bet_stop, bet_settlement, alive };
+// In the order of feed_body's alternatives.
+enum class feed_message_type : uint8_t {
+  market,
+  odds_change,
+  bet_stop,
+  bet_settlement,
+  alive,
+  bet_cancel,
+};
 
 std::string_view to_string(feed_message_type type);
 
@@ -117,8 +126,17 @@ struct feed_bet_settlement {
 
 struct feed_alive {};
 
-using feed_body =
-  std::variant<feed_market, feed_odds_change, feed_bet_stop, feed_bet_settlement, feed_alive>;
+// Voids the market's bets accepted in [from_ms, to_ms) (start_time and
+// end_time: milliseconds since the epoch, as `ts`, or RFC 3339; either may
+// be left out for an open end).
+struct feed_bet_cancel {
+  market_id market;
+  int64_t from_ms = 0;
+  int64_t to_ms = std::numeric_limits<int64_t>::max();
+};
+
+using feed_body = std::variant<feed_market, feed_odds_change, feed_bet_stop, feed_bet_settlement,
+                               feed_alive, feed_bet_cancel>;
 
 struct feed_message {
   std::string producer;

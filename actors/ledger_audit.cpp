@@ -279,6 +279,17 @@ bool ledger_audit::impl::market_precheck(const market_event& ev, uint64_t seq) {
         flag("resulted_twice", stream, seq, "the market already has a result");
         return false;
       },
+      [&](const bets_cancelled& c) {
+        for (auto& id : c.bets) {
+          auto b = s.bets.find(id);
+          if (s.result || b == s.bets.end() || s.voided_early(b->second)) {
+            flag("cancel_invalid", stream, seq,
+                 "bet " + id + " is cancelled after the result, unknown, or void already");
+            return false;
+          }
+        }
+        return true;
+      },
       [&](const selection_withdrawn& w) {
         if (!s.result && !s.is_withdrawn(w.selection.value))
           return true;
@@ -319,6 +330,9 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
     market.resulted_seq = e.seq;
   } else if (auto* w = std::get_if<selection_withdrawn>(&*ev)) {
     market.withdrawn_seq[w->selection.value] = e.seq;
+  } else if (auto* c = std::get_if<bets_cancelled>(&*ev)) {
+    for (auto& id : c->bets)
+      market.cancelled_seq[id] = e.seq;
   }
   apply(market.state, *ev, e.seq, e.at_ms);
 }
@@ -329,15 +343,18 @@ void ledger_audit::impl::end_market() {
   if (s.result)
     ++report.markets_resulted;
   for (auto& [id, b] : s.bets) {
-    // A non-runner's bets are owed from its withdrawal on, the others' from
-    // the result.
-    auto withdrawn = market.withdrawn_seq.find(b.selection.value);
-    if (withdrawn == market.withdrawn_seq.end() && !s.result)
+    // A cancelled bet is owed from its cancellation, a non-runner's from
+    // its withdrawal, the others' from the result.
+    uint64_t owed_from = s.result ? market.resulted_seq : 0;
+    if (auto w = market.withdrawn_seq.find(b.selection.value); w != market.withdrawn_seq.end())
+      owed_from = w->second;
+    if (auto c = market.cancelled_seq.find(id); c != market.cancelled_seq.end())
+      owed_from = c->second;
+    if (owed_from == 0)
       continue;
     auto& r = bets[id];
     auto line = settle_line(s, b);
-    r.resulted_seq = withdrawn != market.withdrawn_seq.end() ? withdrawn->second
-                                                             : market.resulted_seq;
+    r.resulted_seq = owed_from;
     r.owed_outcome = line.outcome;
     r.owed = line.amount;
     r.in_outbox = s.outbox.count(id) > 0;

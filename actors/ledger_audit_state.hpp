@@ -72,6 +72,7 @@ struct market_fold {
   uint32_t index = no_index;
   uint64_t resulted_seq = 0;
   std::map<std::string, uint64_t> withdrawn_seq; // non-runner -> its withdrawal
+  std::map<std::string, uint64_t> cancelled_seq; // cancelled bet -> its cancellation
   bool broken = false;
 };
 

@@ -566,6 +566,26 @@ caf::result<caf::message> settle(market_actor* self, settle_cmd& cmd) {
   return result;
 }
 
+caf::result<caf::message> cancel_bets(market_actor* self, const cancel_bets_cmd& cmd) {
+  auto& s = self->state.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  if (cmd.from_ms > cmd.to_ms)
+    return make_error(errc::invalid_field, "from is after to", "from");
+  if (s.result)
+    return make_error(errc::illegal_transition, "the market is resulted");
+  bets_cancelled c{cmd.from_ms, cmd.to_ms, {}};
+  for (auto& [id, b] : s.bets)
+    if (b.accepted_at_ms >= cmd.from_ms && b.accepted_at_ms < cmd.to_ms && !s.voided_early(b))
+      c.bets.push_back(id);
+  if (c.bets.empty())
+    return caf::make_message(view_of(s));
+  std::sort(c.bets.begin(), c.bets.end());
+  // Refunds, like a result's payouts, leave once the cancellation is
+  // durable. Clients see nothing change: no version, no update.
+  return change(self, {c}, std::make_shared<std::vector<market_update>>(), true);
+}
+
 caf::result<caf::message> withdraw_selection(market_actor* self,
                                              const withdraw_selection_cmd& cmd) {
   auto& s = self->state.book->state();
@@ -649,6 +669,7 @@ caf::behavior running(market_actor* self) {
     [self](set_prices_cmd& cmd) { return set_prices(self, cmd); },
     [self](settle_cmd& cmd) { return settle(self, cmd); },
     [self](withdraw_selection_cmd& cmd) { return withdraw_selection(self, cmd); },
+    [self](cancel_bets_cmd& cmd) { return cancel_bets(self, cmd); },
     [self](market_query) -> caf::result<market_view> {
       auto& s = self->state.book->state();
       if (!s.defined)

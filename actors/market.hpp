@@ -20,6 +20,7 @@
 #include <caf/optional.hpp>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -73,6 +74,14 @@ struct settle_cmd {
 // answers the market. -> market_view
 struct withdraw_selection_cmd {
   selection_id selection;
+};
+
+// Voids the bets the market accepted in [from_ms, to_ms) while it has no
+// result (the feed's bet_cancel): they are refunded at once. Bets already
+// void are left alone, so asking again changes nothing. -> market_view
+struct cancel_bets_cmd {
+  int64_t from_ms = 0;
+  int64_t to_ms = std::numeric_limits<int64_t>::max();
 };
 
 // -> market_view
@@ -212,6 +221,10 @@ typename I::result_type inspect(I& f, settle_cmd& x) {
   return f(caf::meta::type_name("wager::settle_cmd"), x.result);
 }
 template <class I>
+typename I::result_type inspect(I& f, cancel_bets_cmd& x) {
+  return f(caf::meta::type_name("wager::cancel_bets_cmd"), x.from_ms, x.to_ms);
+}
+template <class I>
 typename I::result_type inspect(I& f, withdraw_selection_cmd& x) {
   return f(caf::meta::type_name("wager::withdraw_selection_cmd"), x.selection);
 }
@@ -256,6 +269,7 @@ inline constexpr message_types market_messages{
   message_type<set_prices_cmd>{"wager::set_prices_cmd"},
   message_type<settle_cmd>{"wager::settle_cmd"},
   message_type<withdraw_selection_cmd>{"wager::withdraw_selection_cmd"},
+  message_type<cancel_bets_cmd>{"wager::cancel_bets_cmd"},
   message_type<market_query>{"wager::market_query"},
   message_type<accept_bet_cmd>{"wager::accept_bet_cmd"},
   message_type<subscribe_cmd>{"wager::subscribe_cmd"},

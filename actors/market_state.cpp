@@ -195,6 +195,12 @@ event encode(const market_event& e) {
         return event::make("selection_withdrawn", 1,
                            json::object{{"selection", w.selection.value}});
       },
+      [](const bets_cancelled& c) {
+        return event::make("bets_cancelled", 1,
+                           json::object{{"from", c.from_ms},
+                                        {"to", c.to_ms},
+                                        {"bets", string_array(c.bets)}});
+      },
       [](const payouts_acknowledged& p) {
         json::array bets;
         for (auto& b : p.bets)
@@ -240,6 +246,8 @@ std::optional<market_event> decode_market_event(const event& e) {
       return result_from(o);
     if (e.type == "selection_withdrawn")
       return selection_withdrawn{get_id<selection_id>(o, "selection")};
+    if (e.type == "bets_cancelled")
+      return bets_cancelled{get_int(o, "from"), get_int(o, "to"), strings_of(o, "bets")};
     if (e.type == "payouts_acknowledged") {
       payouts_acknowledged p;
       for (auto& b : get_array(o, "bets")) {
@@ -263,7 +271,7 @@ int32_t rule4_for(const std::vector<rule4_deduction>& rule4, int64_t accepted_at
 
 settlement_line settle_line(const market_state& s, const accepted_bet& b) {
   auto& sel = b.selection.value;
-  if (s.is_withdrawn(sel))
+  if (s.voided_early(b))
     return {bet_status::void_, b.stake};
   WAGER_ASSERT(s.result.has_value(), "a bet settles on a result or a non-runner");
   auto& r = *s.result;
@@ -320,9 +328,9 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         s.result = r;
         s.status = r.voided ? market_status::voided : market_status::settled;
         ++s.version;
-        // A non-runner's bets were paid when it was withdrawn.
+        // Non-runners' and cancelled bets were refunded before.
         for (auto& [id, b] : s.bets)
-          if (!s.is_withdrawn(b.selection.value))
+          if (!s.voided_early(b))
             s.outbox.insert(id);
       },
       [&](const selection_withdrawn& w) {
@@ -331,9 +339,22 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         s.withdrawn.insert(w.selection.value);
         s.liability.erase(w.selection.value);
         ++s.version;
+        // Its cancelled bets were refunded before.
         for (auto& [id, b] : s.bets)
-          if (b.selection == w.selection)
+          if (b.selection == w.selection && s.cancelled.count(id) == 0)
             s.outbox.insert(id);
+      },
+      [&](const bets_cancelled& c) {
+        WAGER_ASSERT(!s.result, "bets are cancelled before the result");
+        for (auto& id : c.bets) {
+          auto i = s.bets.find(id);
+          WAGER_ASSERT(i != s.bets.end() && !s.voided_early(i->second),
+                       "a cancelled bet is an accepted bet not yet voided");
+          auto& b = i->second;
+          s.liability[b.selection.value] -= liability(b.stake, b.accepted);
+          s.cancelled.insert(id);
+          s.outbox.insert(id);
+        }
       },
       [&](const payouts_acknowledged& p) {
         for (auto& b : p.bets)
@@ -347,9 +368,11 @@ void check_invariants(const market_state& s) {
   std::map<std::string, money> liability_sum;
   for (auto& [id, b] : s.bets) {
     WAGER_ASSERT(b.stake.minor > 0, "an accepted stake is positive");
-    if (!s.is_withdrawn(b.selection.value))
+    if (!s.voided_early(b))
       liability_sum[b.selection.value] += liability(b.stake, b.accepted);
   }
+  for (auto& [sel, l] : s.liability)
+    WAGER_ASSERT(l.minor >= 0, "liability is never negative");
   for (auto& [sel, l] : liability_sum) {
     auto i = s.liability.find(sel);
     WAGER_ASSERT(i != s.liability.end() && i->second == l,
@@ -360,8 +383,8 @@ void check_invariants(const market_state& s) {
   for (auto& id : s.outbox) {
     auto b = s.bets.find(id);
     WAGER_ASSERT(b != s.bets.end(), "the outbox owes accepted bets");
-    WAGER_ASSERT(s.result || s.is_withdrawn(b->second.selection.value),
-                 "only a result or a non-runner owes payouts");
+    WAGER_ASSERT(s.result || s.voided_early(b->second),
+                 "only a result, a non-runner or a cancellation owes payouts");
   }
 }
 
@@ -416,6 +439,8 @@ json::value to_json(const market_state& s) {
     o["result"] = result_to_json(*s.result);
   if (!s.withdrawn.empty())
     o["withdrawn"] = string_array({s.withdrawn.begin(), s.withdrawn.end()});
+  if (!s.cancelled.empty())
+    o["cancelled"] = string_array({s.cancelled.begin(), s.cancelled.end()});
   return o;
 }
 
@@ -433,11 +458,13 @@ std::optional<market_state> market_state_from_json(const json::value& v) {
     s.version = static_cast<uint64_t>(get_int(o, "version"));
     for (auto& w : strings_of(o, "withdrawn"))
       s.withdrawn.insert(w);
+    for (auto& c : strings_of(o, "cancelled"))
+      s.cancelled.insert(c);
     for (auto& b : get_array(o, "bets")) {
       auto& bo = get_object(b);
       auto a = accepted_from_json(bo);
       a.accepted_at_ms = get_int(bo, "at");
-      if (!s.is_withdrawn(a.selection.value))
+      if (!s.voided_early(a))
         s.liability[a.selection.value] += liability(a.stake, a.accepted);
       s.bets[a.bet.value] = std::move(a);
     }

@@ -120,9 +120,18 @@ struct payouts_acknowledged {
   std::vector<std::string> bets;
 };
 
+// Bets the operator voided before the result (the feed's bet_cancel: bets
+// taken after an event the feed was late to report): those the market
+// accepted in [from_ms, to_ms), named. They are refunded at once.
+struct bets_cancelled {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  std::vector<std::string> bets;
+};
+
 using market_event = std::variant<market_defined, status_changed, prices_changed,
                                   bet_accepted, bet_rejected, market_resulted,
-                                  payouts_acknowledged, selection_withdrawn>;
+                                  payouts_acknowledged, selection_withdrawn, bets_cancelled>;
 
 event encode(const market_event& e);
 std::optional<market_event> decode_market_event(const event& e);
@@ -163,19 +172,25 @@ struct market_state {
   std::map<std::string, money> liability;              // per selection
   std::optional<market_resulted> result;
   std::set<std::string> withdrawn;                     // non-runners
+  std::set<std::string> cancelled;                     // bets voided by bets_cancelled
   std::set<std::string> outbox;                        // payouts not yet acknowledged
 
   const selection* find_selection(const std::string& id) const;
   bool is_withdrawn(const std::string& selection) const { return withdrawn.count(selection) > 0; }
+  // Refunded before the result: on a non-runner, or cancelled.
+  bool voided_early(const accepted_bet& b) const {
+    return is_withdrawn(b.selection.value) || cancelled.count(b.bet.value) > 0;
+  }
 };
 
 // Folds one event in. `at_ms` is when it was written.
 void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms = 0);
 
-// What a settled bet pays and how it ended: a bet on a non-runner is void;
+// What a settled bet pays and how it ended: a bet on a non-runner, or
+// cancelled, is void;
 // otherwise by the result, the dead heat on its selection and the Rule 4
 // deductions that apply to it (slip.hpp's rules for a single).
-// REQUIRES: s.result, or the bet's selection withdrawn.
+// REQUIRES: s.result, or s.voided_early(b).
 struct settlement_line {
   bet_status outcome = bet_status::lost;
   money amount;
@@ -193,7 +208,7 @@ std::string to_json_text(const bet_decision& d);
 std::optional<bet_decision> bet_decision_from_json(const std::string& text);
 
 // Version 2 added each bet's acceptance time, each-way terms, the racing
-// result and the non-runners; a version-1 snapshot is ignored and the
+// result, the non-runners and the cancelled bets; a version-1 snapshot is ignored and the
 // market replays its events.
 inline constexpr uint32_t market_snapshot_version = 2;
 boost::json::value to_json(const market_state& s);

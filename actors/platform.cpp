@@ -202,6 +202,12 @@ void platform::void_market(const market_id& market, callback<market_view> done) 
                            settle_cmd{market_resulted{{}, true}});
 }
 
+void platform::cancel_bets(const market_id& market, int64_t from_ms, int64_t to_ms,
+                           callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done),
+                           cancel_bets_cmd{from_ms, to_ms});
+}
+
 void platform::withdraw_selection(const market_id& market, const selection_id& selection,
                                   callback<market_view> done) {
   impl_->call<market_view>(market_entity(market), std::move(done),

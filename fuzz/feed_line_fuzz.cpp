@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -189,6 +190,11 @@ void check_bounds(const feed_bet_settlement& m) {
 
 void check_bounds(const feed_alive&) {}
 
+void check_bounds(const feed_bet_cancel& m) {
+  WAGER_ASSERT(valid_id(m.market.value), "bet_cancel: market_id");
+  WAGER_ASSERT(m.from_ms >= 0 && m.from_ms <= m.to_ms, "bet_cancel: the window");
+}
+
 json::value to_json(const feed_market& m) {
   auto& d = m.definition;
   json::array sels;
@@ -267,6 +273,15 @@ json::value to_json(const feed_alive&) {
   return json::object{};
 }
 
+json::value to_json(const feed_bet_cancel& m) {
+  json::object o{{"market_id", m.market.value}};
+  if (m.from_ms != 0)
+    o["start_time"] = m.from_ms;
+  if (m.to_ms != std::numeric_limits<int64_t>::max())
+    o["end_time"] = m.to_ms;
+  return o;
+}
+
 // The message as a producer would send it.
 std::string write_line(const feed_message& m) {
   auto body = std::visit([](auto& b) { return to_json(b); }, m.body);
@@ -316,7 +331,7 @@ void check_rejected(const feed_invalid& why, std::string_view line) {
   static constexpr std::string_view fields[] = {
     "type",   "producer", "seq",    "ts",         "market_id", "event",   "name", "selections",
     "limits", "in_play_delay_ms",   "status",     "prices",    "market_ids", "winners", "void",
-    "each_way", "results", "dead_heat", "rule4"};
+    "each_way", "results", "dead_heat", "rule4", "start_time", "end_time"};
   WAGER_ASSERT(std::find(std::begin(fields), std::end(fields), why.field) != std::end(fields),
                "rejected naming a field no feed message has");
 }

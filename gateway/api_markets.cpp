@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 namespace wager {
@@ -253,6 +254,32 @@ void client_api::impl::admin_settle(const call_ptr& c) {
     answer_market(c, 200, std::move(m));
   };
   plat.settle_market_result(market_id{c->params.at(0)}, std::move(*result), done);
+}
+
+void client_api::impl::admin_cancel_bets(const call_ptr& c) {
+  if (!admin(c, "cancel_bets"))
+    return;
+  auto body = parse_body(c, true);
+  if (!body)
+    return;
+  fields f{*body};
+  f.allow({"from", "to"});
+  int64_t from = 0;
+  int64_t to = std::numeric_limits<int64_t>::max();
+  for (auto [key, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
+    if (auto text = f.string(key, 1, 64, false)) {
+      if (auto ms = parse_time(*text))
+        *out = *ms;
+      else
+        f.fail(errc::invalid_field, key, std::string{key} + " must be an RFC 3339 time");
+    }
+  }
+  if (f.ok() && from > to)
+    f.fail(errc::invalid_field, "from", "from is after to");
+  if (!f.ok())
+    return c->respond(f.error());
+  plat.cancel_bets(market_id{c->params.at(0)}, from, to,
+                   [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
 
 void client_api::impl::admin_withdraw_selection(const call_ptr& c) {

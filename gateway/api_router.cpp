@@ -67,6 +67,7 @@ const std::vector<route>& routes() {
     {"POST", {"v1", "admin", "markets", "{}", "settle"}, admin_settle},
     {"POST", {"v1", "admin", "markets", "{}", "selections", "{}", "void"},
      admin_withdraw_selection},
+    {"POST", {"v1", "admin", "markets", "{}", "cancel-bets"}, admin_cancel_bets},
     {"GET", {"v1", "admin", "health"}, admin_health},
     {"POST", {"v1", "admin", "drain"}, admin_drain},
     {"POST", {"v1", "admin", "feed"}, admin_feed},

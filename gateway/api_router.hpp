@@ -34,6 +34,7 @@ enum class route_id : uint8_t {
   admin_market_prices,
   admin_settle,
   admin_withdraw_selection,
+  admin_cancel_bets,
   admin_health,
   admin_drain,
   admin_feed,

@@ -109,6 +109,20 @@ TEST_CASE("odds_change, bet_stop, bet_settlement and alive are read with their f
   auto& def = std::get<feed_market>(terms.message->body).definition;
   CHECK(def.each_way == each_way_terms{3, {1, 4}});
 
+  auto cancel = parse_feed_line(
+    R"({"type":"bet_cancel","producer":"p1","seq":10,"ts":5,"market_id":"m1","start_time":1796652000000,"end_time":"2026-12-07T14:05:00Z"})");
+  REQUIRE_MESSAGE(cancel.ok(), cancel.invalid.message);
+  CHECK(cancel.message->type() == feed_message_type::bet_cancel);
+  auto& c = std::get<feed_bet_cancel>(cancel.message->body);
+  CHECK(c.market.value == "m1");
+  CHECK(c.from_ms == 1'796'652'000'000);
+  CHECK(c.to_ms == 1'796'652'300'000);
+  auto open_ended = parse_feed_line(
+    R"({"type":"bet_cancel","producer":"p1","seq":11,"ts":5,"market_id":"m1"})");
+  REQUIRE(open_ended.ok());
+  CHECK(std::get<feed_bet_cancel>(open_ended.message->body).from_ms == 0);
+  CHECK(std::get<feed_bet_cancel>(open_ended.message->body).to_ms == INT64_MAX);
+
   auto alive = parse_feed_line(R"({"type":"alive","producer":"p1","seq":7,"ts":5})");
   REQUIRE(alive.ok());
   CHECK(alive.message->type() == feed_message_type::alive);
@@ -165,6 +179,14 @@ TEST_CASE("fields of the wrong type or out of bounds are invalid_field") {
         == feed_reject::missing_field);
   CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1","results":{"a":"lost"}})")
         == feed_reject::invalid_field);
+  CHECK(reason_of(R"({"type":"bet_cancel","producer":"p1","seq":1,"ts":1,"market_id":"m1","start_time":20,"end_time":10})")
+        == feed_reject::invalid_field);
+  CHECK(reason_of(R"({"type":"bet_cancel","producer":"p1","seq":1,"ts":1,"market_id":"m1","start_time":-1})")
+        == feed_reject::invalid_field);
+  CHECK(reason_of(R"({"type":"bet_cancel","producer":"p1","seq":1,"ts":1,"market_id":"m1","end_time":"soon"})")
+        == feed_reject::invalid_field);
+  CHECK(reason_of(R"({"type":"bet_cancel","producer":"p1","seq":1,"ts":1,"start_time":1})")
+        == feed_reject::missing_field);
   CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1","results":{"a":"won"},"rule4":[{"deduction":0,"before":"2026-12-07T14:00:00Z"}]})")
         == feed_reject::invalid_field);
   CHECK(reason_of(R"({"type":"bet_settlement","producer":"p1","seq":1,"ts":1,"market_id":"m1","winners":["a"],"rule4":[{"deduction":5,"before":"2026-12-07T14:00:00Z"}]})")

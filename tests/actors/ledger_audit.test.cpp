@@ -398,3 +398,29 @@ TEST_CASE("racing results are audited to the minor unit: a dead heat and Rule 4 
   CHECK(v.seq == seq);
   CHECK(v.message.find("owes 900 (won)") != std::string::npos);
 }
+
+TEST_CASE("a cancelled bet is owed its stake from the cancellation, and a cancellation after the result is named") {
+  ledger_journal j;
+  j.market("m1", market_defined{match("m1")});
+  j.market("m1", status_changed{market_status::open});
+  j.wallet("u1", deposited{request_id{"d1"}, money{1000}});
+  j.wallet("u1", hold("r1", "b1", "m1", "home", 400, 200));
+  j.market("m1", accept("b1", "u1", "home", 400, 200));
+  j.wallet("u1", stake_committed{bet_id{"b1"}, price{200}});
+  j.market("m1", bets_cancelled{0, 4'000'000'000'000, {"b1"}});
+  auto r = j.audit();
+  CHECK(r.ok());
+  CHECK(r.payouts_in_flight == 1);
+  CHECK(r.payouts_in_flight_amount == money{400});
+  j.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::void_, money{400}});
+  j.market("m1", payouts_acknowledged{{"b1"}});
+  j.market("m1", status_changed{market_status::closed});
+  j.market("m1", market_resulted{{"home"}, false});
+  r = j.audit();
+  CHECK(r.ok());
+  auto late = j.market("m1", bets_cancelled{0, 4'000'000'000'000, {"b1"}});
+  r = j.audit();
+  auto& v = first(r);
+  CHECK(v.code == "cancel_invalid");
+  CHECK(v.seq == late);
+}

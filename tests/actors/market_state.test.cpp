@@ -65,6 +65,10 @@ bool eq(const market_event& x, const market_event& y) {
     return *a == std::get<market_resulted>(y);
   if (auto* a = std::get_if<selection_withdrawn>(&x))
     return a->selection == std::get<selection_withdrawn>(y).selection;
+  if (auto* a = std::get_if<bets_cancelled>(&x)) {
+    auto& b = std::get<bets_cancelled>(y);
+    return a->from_ms == b.from_ms && a->to_ms == b.to_ms && a->bets == b.bets;
+  }
   return std::get<payouts_acknowledged>(x).bets == std::get<payouts_acknowledged>(y).bets;
 }
 
@@ -97,6 +101,7 @@ bool eq(const market_state& a, const market_state& b, std::string& why) {
   if (a.result && *a.result != *b.result)
     return differ("result");
   if (a.withdrawn != b.withdrawn) return differ("withdrawn");
+  if (a.cancelled != b.cancelled) return differ("cancelled");
   if (a.outbox != b.outbox) return differ("outbox");
   return true;
 }
@@ -178,7 +183,7 @@ std::vector<std::string> gen_ids() {
 }
 
 market_event gen_any_event() {
-  switch (*rc::gen::inRange(0, 9)) {
+  switch (*rc::gen::inRange(0, 10)) {
     case 0:
       return market_defined{gen_definition(gen_id_text(), *rc::gen::inRange<size_t>(1, 5))};
     case 1:
@@ -207,6 +212,10 @@ market_event gen_any_event() {
     }
     case 6: return gen_racing_result(gen_ids());
     case 7: return selection_withdrawn{selection_id{gen_id_text()}};
+    case 8: {
+      auto from = *rc::gen::inRange<int64_t>(0, 4'000'000'000'000);
+      return bets_cancelled{from, from + *rc::gen::inRange<int64_t>(0, 1'000'000), gen_ids()};
+    }
     default: return payouts_acknowledged{gen_ids()};
   }
 }
@@ -231,7 +240,7 @@ std::vector<market_event> gen_history(size_t length) {
     auto& sels = s.definition.selections;
     auto sel = sels[any_in<size_t>(0, sels.size())].id.value;
     auto before = out.size();
-    switch (any_in(0, 10)) {
+    switch (any_in(0, 11)) {
       case 0: {
         auto to = *rc::gen::element(market_status::open, market_status::suspended,
                                     market_status::closed);
@@ -280,6 +289,17 @@ std::vector<market_event> gen_history(size_t length) {
       case 9:
         if (!s.result && !s.is_withdrawn(sel))
           push(selection_withdrawn{selection_id{sel}});
+        break;
+      case 10:
+        // A cancellation of some of the bets still live.
+        if (!s.result) {
+          bets_cancelled c{0, history_time(s.seq + 1), {}};
+          for (auto& [id, b] : s.bets)
+            if (!s.voided_early(b) && *rc::gen::arbitrary<bool>())
+              c.bets.push_back(id);
+          if (!c.bets.empty())
+            push(c);
+        }
         break;
       case 6:
         if (!s.outbox.empty()) {
@@ -501,4 +521,47 @@ TEST_CASE("a withdrawn runner's bets enter the outbox at once, and the result do
   CHECK(back->liability.count("a") == 0);
   CHECK(back->definition.each_way == def.each_way);
   CHECK(*back->result == *s.result);
+}
+
+TEST_CASE("cancelled bets leave the liability and enter the outbox, once") {
+  market_state s;
+  auto def = market_definition{market_id{"m"}, "E", "Match",
+                               {{selection_id{"a"}, "A", price{250}},
+                                {selection_id{"b"}, "B", price{180}}},
+                               {money{100'000}, money{10'000'000}}, 0, {}};
+  uint64_t seq = 0;
+  auto step = [&](market_event e, int64_t at = 0) {
+    apply(s, e, ++seq, at);
+    check_invariants(s);
+  };
+  step(market_defined{def});
+  step(status_changed{market_status::open});
+  step(bet_accepted{bet_id{"x"}, user_id{"u"}, selection_id{"a"}, money{1000}, price{250}}, 10);
+  step(bet_accepted{bet_id{"y"}, user_id{"u"}, selection_id{"a"}, money{2000}, price{250}}, 20);
+  step(bet_accepted{bet_id{"z"}, user_id{"u"}, selection_id{"b"}, money{1000}, price{180}}, 30);
+  CHECK(s.liability.at("a").minor == 4500);
+  auto version = s.version;
+  step(bets_cancelled{15, 25, {"y"}});
+  CHECK(s.version == version);
+  CHECK(s.liability.at("a").minor == 1500);
+  CHECK(s.outbox == std::set<std::string>{"y"});
+  CHECK(settle_line(s, s.bets.at("y")).outcome == bet_status::void_);
+  CHECK(settle_line(s, s.bets.at("y")).amount.minor == 2000);
+  step(payouts_acknowledged{{"y"}});
+  // A later withdrawal of the runner refunds its other bets, not "y" again.
+  step(selection_withdrawn{selection_id{"a"}});
+  CHECK(s.outbox == std::set<std::string>{"x"});
+  step(status_changed{market_status::closed});
+  step(market_resulted{{"b"}, false, {}, {"a"}, {}, {}});
+  CHECK(s.outbox == std::set<std::string>{"x", "z"});
+  auto back = market_state_from_json(to_json(s));
+  REQUIRE(back);
+  CHECK(back->cancelled == s.cancelled);
+  CHECK(back->outbox == s.outbox);
+  auto decoded = decode_market_event(encode(bets_cancelled{15, 25, {"y"}}));
+  REQUIRE(decoded);
+  auto& c = std::get<bets_cancelled>(*decoded);
+  CHECK(c.from_ms == 15);
+  CHECK(c.to_ms == 25);
+  CHECK(c.bets == std::vector<std::string>{"y"});
 }

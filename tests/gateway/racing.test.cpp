@@ -259,3 +259,65 @@ TEST_CASE("bad results, dead heats, deductions and each-way terms are refused an
   REQUIRE_MESSAGE(r.status == 201, r.body);
   CHECK(body_of(r).at("each_way").at("fraction").as_string() == "1/5");
 }
+
+TEST_CASE("cancel-bets voids the bets of a window at once, and the result pays only the others") {
+  api_node node;
+  node.open_market("m1");
+  auto token = node.user("bob");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":100000})", token)
+            .status == 201);
+  auto early = bet_on(node, token, "early", "m1", "home", "2.50");
+  // The window opens after every bet answered so far and closes before
+  // every bet asked for once the clock has passed its end.
+  auto from = wall_now_ms() + 1;
+  REQUIRE(wait_until([&] { return wall_now_ms() > from; }, std::chrono::seconds{5}));
+  auto late1 = bet_on(node, token, "late1", "m1", "home", "2.50");
+  auto late2 = bet_on(node, token, "late2", "m1", "away", "1.80");
+  auto to = wall_now_ms() + 1;
+  REQUIRE(wait_until([&] { return wall_now_ms() > to; }, std::chrono::seconds{5}));
+  auto after = bet_on(node, token, "after", "m1", "away", "1.80");
+  CHECK(available(node, token) == 100000 - 4000);
+
+  auto window = R"({"from":")" + format_time(from) + R"(","to":")" + format_time(to) + R"("})";
+  auto r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", window, admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("status").as_string() == "open");
+  for (auto& id : {late1, late2}) {
+    auto b = settled_bet(node, token, id);
+    CHECK(b.at("status").as_string() == "void");
+    CHECK(b.at("payout").as_int64() == 1000);
+  }
+  CHECK(available(node, token) == 100000 - 2000);
+  // Again: nothing more is refunded.
+  r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", window, admin_key);
+  CHECK(r.status == 200);
+  CHECK(available(node, token) == 100000 - 2000);
+
+  // Bad windows change nothing.
+  for (auto body : {std::string{R"({"from":"yesterday"})"},
+                    R"({"from":")" + format_time(to) + R"(","to":")" + format_time(from) + R"("})",
+                    std::string{R"({"to":12345})"}}) {
+    r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", body, admin_key);
+    CHECK_MESSAGE(r.status == 400, body);
+    CHECK_MESSAGE(error_code(r) == "invalid_field", body);
+  }
+  r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", R"({"until":"x"})", admin_key);
+  CHECK(r.status == 400);
+  CHECK(error_code(r) == "unknown_field");
+  r = node.call("POST", "/v1/admin/markets/nope/cancel-bets", "{}", admin_key);
+  CHECK(r.status == 404);
+  CHECK(available(node, token) == 100000 - 2000);
+
+  close_market(node, "m1");
+  r = node.call("POST", "/v1/admin/markets/m1/settle", R"({"winners":["home"]})", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(settled_bet(node, token, early).at("payout").as_int64() == 2500);
+  CHECK(settled_bet(node, token, after).at("status").as_string() == "lost");
+  CHECK(available(node, token) == 100000 - 2000 + 2500);
+  r = node.call("GET", "/v1/bets/" + late1, {}, token);
+  CHECK(body_of(r).at("payout").as_int64() == 1000);
+  // After the result a cancellation needs the settlement rolled back first.
+  r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", "{}", admin_key);
+  CHECK(r.status == 409);
+  CHECK(error_code(r) == "illegal_transition");
+}
