@@ -12,6 +12,12 @@
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
 
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <tuple>
+#include <vector>
+
 using namespace std::chrono_literals;
 using wager::test::child_process;
 
@@ -200,4 +206,85 @@ TEST_CASE("a feed price change reaches a subscribed WebSocket and is timed feed-
   CHECK(change.at("prices").at("a").as_string() == "2.40");
   auto metrics = client.get("/metrics").body;
   CHECK(metrics.find("wager_feed_push_latency_seconds_count 1") != std::string::npos);
+}
+
+TEST_CASE("the race day's results pay bets placed through the API to the minor unit, and the journal verifies") {
+  node_under_test node;
+  auto client = node.client();
+  std::ifstream file{std::string{WAGER_SOURCE_DIR} + "/examples/feed/race_day.ndjson"};
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);)
+    lines.push_back(line);
+  REQUIRE(lines.size() == 14);
+  // The opening: both races defined, open, their prices moved.
+  auto post_lines = [&](size_t from, size_t to) {
+    std::string body;
+    for (size_t i = from; i < to; ++i)
+      body += lines[i] + "\n";
+    auto r = client.post("/v1/admin/feed", body, admin_key);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto doc = boost::json::parse(r.body).as_object();
+    CHECK_MESSAGE(doc.at("invalid").as_int64() == 0, r.body);
+  };
+  post_lines(0, 5);
+  REQUIRE(client.post("/v1/users", R"({"username":"punter","password":"correct horse"})").status
+          == 201);
+  auto login = client.post("/v1/sessions", R"({"username":"punter","password":"correct horse"})");
+  REQUIRE(login.status == 201);
+  auto token = std::string{boost::json::parse(login.body).at("token").as_string()};
+  REQUIRE(client.post("/v1/wallet/deposits", R"({"request_id":"d1","amount":100000})", token)
+            .status == 201);
+  std::map<std::string, std::string> bets; // selection -> bet id
+  for (auto [market, selection, price] :
+       {std::tuple{"aintree-1400:win", "red-rum", "5.50"},
+        std::tuple{"aintree-1400:win", "l-escargot", "5.00"},
+        std::tuple{"aintree-1400:win", "crisp", "10.00"},
+        std::tuple{"aintree-1435:win", "aldaniti", "4.00"},
+        std::tuple{"aintree-1435:win", "spartan-missile", "3.50"},
+        std::tuple{"aintree-1435:win", "rubstic", "15.00"}}) {
+    auto r = client.post("/v1/bets",
+                         std::string{R"({"request_id":"bet-)"} + selection + R"(","market_id":")"
+                           + market + R"(","selection_id":")" + selection
+                           + R"(","stake":1000,"price":")" + price + R"("})",
+                         token);
+    REQUIRE_MESSAGE(r.status == 201, r.body);
+    bets[selection] = std::string{boost::json::parse(r.body).at("bet_id").as_string()};
+  }
+  // The offs, a cancellation of a window long past, the results.
+  post_lines(5, lines.size());
+  auto payout_of = [&](const std::string& selection) -> int64_t {
+    int64_t payout = -1;
+    CHECK(wager::test::wait_until([&] {
+      auto r = client.get("/v1/bets/" + bets.at(selection), token);
+      if (r.status != 200)
+        return false;
+      auto b = boost::json::parse(r.body).as_object();
+      if (b.at("status").as_string() == "open")
+        return false;
+      payout = b.at("payout").as_int64();
+      return true;
+    }));
+    return payout;
+  };
+  CHECK(payout_of("red-rum") == 2750);    // dead heat: 10.00 x 1/2 x 5.50
+  CHECK(payout_of("l-escargot") == 2500); // dead heat: 10.00 x 1/2 x 5.00
+  CHECK(payout_of("crisp") == 0);         // placed: a win bet loses
+  CHECK(payout_of("aldaniti") == 4000);   // taken after the Rule 4 time: in full
+  CHECK(payout_of("spartan-missile") == 0);
+  CHECK(payout_of("rubstic") == 1000);    // void: the stake back
+  auto wallet = boost::json::parse(client.get("/v1/wallet", token).body).as_object();
+  CHECK(wallet.at("available").as_int64() == 100000 - 6000 + 2750 + 2500 + 4000 + 1000);
+  // The node drains; its journal passes the money audit.
+  node.process.signal(SIGTERM);
+  auto status = node.process.wait(30s);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  child_process verify{wager::test::binary("apps/wagerctl"),
+                       {"--data-dir", (node.dir / "data").string(), "verify"}};
+  std::string out;
+  while (auto line = verify.read_line(60s))
+    out += *line + "\n";
+  auto verified = verify.wait(60s);
+  REQUIRE(verified);
+  CHECK_MESSAGE(*verified == 0, out << verify.drain_stderr());
 }
