@@ -35,4 +35,17 @@ std::optional<bet_status> parse_bet_status(std::string_view text) {
   return std::nullopt;
 }
 
+money bet::potential() const {
+  if (!each_way)
+    return potential_payout(stake, accepted);
+  slip single;
+  single.stake = stake;
+  single.each_way = true;
+  slip_leg leg;
+  leg.taken = accepted;
+  leg.place_fraction = place_fraction;
+  single.legs.push_back(leg);
+  return potential_payout(single);
+}
+
 } // namespace wager

@@ -4,6 +4,7 @@
 
 #include "wager/actors/ids.hpp"
 #include "wager/actors/money.hpp"
+#include "wager/actors/slip.hpp"
 #include "wager/runtime/message_types.hpp"
 
 #include <cstdint>
@@ -49,20 +50,28 @@ struct bet {
   bet_id id;
   market_id market;
   selection_id selection;
-  money stake;
+  money stake;    // each half's stake when each-way
   price accepted; // the price the market accepted
   bet_status status = bet_status::open;
-  money payout;   // meaningful once settled: won -> stake x price, void -> stake, lost -> 0
+  money payout;   // meaningful once settled: what the result paid (void: the stake back)
   int64_t placed_at_ms = 0;
   int64_t settled_at_ms = 0; // 0 while open
+  // Each-way: a win bet and a place bet of `stake` each, the place half at
+  // the market's fraction of the odds when it accepted the bet.
+  bool each_way = false;
+  ratio place_fraction;
 
-  money potential() const { return potential_payout(stake, accepted); }
+  // What the bet holds: the stake, twice it each-way.
+  money total_stake() const { return money{stake.minor * (each_way ? 2 : 1)}; }
+  // What it pays if the selection wins outright (both halves each-way).
+  money potential() const;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bet& x) {
   return f(x.id, x.market, x.selection, x.stake.minor, x.accepted.hundredths, x.status,
-           x.payout.minor, x.placed_at_ms, x.settled_at_ms);
+           x.payout.minor, x.placed_at_ms, x.settled_at_ms, x.each_way, x.place_fraction.n,
+           x.place_fraction.d);
 }
 
 // The messages above that may cross nodes (runtime/message_types.hpp).

@@ -25,7 +25,8 @@ namespace wager {
 
 namespace {
 
-constexpr int64_t history_schema_version = 1;
+// Version 2 added each-way bets (each_way, place_fraction).
+constexpr int64_t history_schema_version = 2;
 
 // One table a row per wallet (the fold's state: its last seq and available
 // balance, for each entry's available_after), the entries, and the bets
@@ -61,6 +62,8 @@ CREATE TABLE IF NOT EXISTS history_bets (
   placed_at INTEGER NOT NULL,
   settled_at INTEGER NOT NULL,
   settled_seq INTEGER NOT NULL,
+  each_way INTEGER NOT NULL,
+  place_fraction TEXT NOT NULL,
   PRIMARY KEY (wallet, bet)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS history_bets_settled
   ON history_bets (wallet, settled_seq) WHERE settled_seq > 0;
@@ -129,12 +132,14 @@ public:
       put_entry_(db.get(), "INSERT INTO history_transactions (wallet, seq, kind, amount, "
                            "available_after, at, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
       put_bet_(db.get(), "INSERT INTO history_bets (wallet, bet, market, selection, stake, "
-                         "price, status, payout, placed_at, settled_at, settled_seq) VALUES "
-                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 0, 0)"),
-      held_stake_(db.get(), "SELECT stake FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
-                            "AND status = 'held'"),
-      open_bet_(db.get(), "UPDATE history_bets SET status = 'open', price = ?3, placed_at = ?4 "
-                          "WHERE wallet = ?1 AND bet = ?2 AND status = 'held'"),
+                         "price, status, payout, placed_at, settled_at, settled_seq, each_way, "
+                         "place_fraction) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 0, 0, ?9, "
+                         "?10)"),
+      held_stake_(db.get(), "SELECT stake * (1 + each_way) FROM history_bets WHERE wallet = ?1 "
+                            "AND bet = ?2 AND status = 'held'"),
+      open_bet_(db.get(), "UPDATE history_bets SET status = 'open', price = ?3, placed_at = ?4, "
+                          "place_fraction = ?5 WHERE wallet = ?1 AND bet = ?2 AND "
+                          "status = 'held'"),
       drop_bet_(db.get(), "DELETE FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
                           "AND status = 'held'"),
       settle_bet_(db.get(), "UPDATE history_bets SET status = ?3, payout = ?4, settled_at = ?5, "
@@ -270,24 +275,26 @@ private:
           return entry(key, seq, ledger_kind::withdrawal, d.amount.minor, w, at_ms, {});
         },
         [&](const stake_held& h) {
-          w.available -= h.stake.minor;
+          w.available -= h.amount().minor;
           holds_[{key, h.bet.value}] = held_in_batch{h, at_ms};
-          return entry(key, seq, ledger_kind::stake, h.stake.minor, w, at_ms, h.bet.value);
+          return entry(key, seq, ledger_kind::stake, h.amount().minor, w, at_ms, h.bet.value);
         },
         [&](const stake_committed& c) -> caf::error {
+          auto fraction = to_string(c.place_fraction);
           if (auto i = holds_.find({key, c.bet.value}); i != holds_.end()) {
-            auto err = insert_bet(key, i->second.hold, c.accepted, "open", at_ms);
+            auto err = insert_bet(key, i->second.hold, c.accepted, "open", at_ms,
+                                  i->second.hold.each_way ? fraction : std::string{});
             holds_.erase(i);
             return err;
           }
           return change(open_bet_, key, c.bet.value, [&](sqlite::statement& st) {
-            st.bind(3, c.accepted.hundredths).bind(4, at_ms);
+            st.bind(3, c.accepted.hundredths).bind(4, at_ms).bind(5, fraction);
           }, "committing a held bet");
         },
         [&](const hold_released& r) -> caf::error {
           int64_t stake = 0;
           if (auto i = holds_.find({key, r.bet.value}); i != holds_.end()) {
-            stake = i->second.hold.stake.minor;
+            stake = i->second.hold.amount().minor;
             holds_.erase(i);
           } else {
             auto held = held_stake(key, r.bet.value);
@@ -336,7 +343,8 @@ private:
   }
 
   caf::error insert_bet(const std::string& key, const stake_held& h, price p,
-                        std::string_view status, int64_t at_ms) {
+                        std::string_view status, int64_t at_ms,
+                        const std::string& place_fraction = {}) {
     sqlite::reset_on_exit reset{put_bet_};
     put_bet_.bind(1, key)
       .bind(2, h.bet.value)
@@ -345,7 +353,9 @@ private:
       .bind(5, h.stake.minor)
       .bind(6, p.hundredths)
       .bind(7, status)
-      .bind(8, at_ms);
+      .bind(8, at_ms)
+      .bind(9, int64_t{h.each_way ? 1 : 0})
+      .bind(10, place_fraction);
     if (auto rc = put_bet_.step(); rc != SQLITE_DONE)
       return failed(rc, "history: writing a bet");
     return {};
@@ -392,10 +402,11 @@ struct history_reader {
                              "history_transactions WHERE wallet = ?1 AND seq < ?2 "
                              "ORDER BY seq DESC LIMIT ?3"),
       bet(db.get(), "SELECT bet, market, selection, stake, price, status, payout, placed_at, "
-                    "settled_at, settled_seq FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
-                    "AND status != 'held'"),
+                    "settled_at, settled_seq, each_way, place_fraction FROM history_bets "
+                    "WHERE wallet = ?1 AND bet = ?2 AND status != 'held'"),
       settled(db.get(), "SELECT bet, market, selection, stake, price, status, payout, "
-                        "placed_at, settled_at, settled_seq FROM history_bets WHERE "
+                        "placed_at, settled_at, settled_seq, each_way, place_fraction FROM "
+                        "history_bets WHERE "
                         "wallet = ?1 AND settled_seq > 0 AND settled_seq < ?2 "
                         "ORDER BY settled_seq DESC LIMIT ?3") {}
 
@@ -414,6 +425,9 @@ wager::bet history_bet_of(const sqlite::statement& st) {
   b.payout = money{st.column_int(6)};
   b.placed_at_ms = st.column_int(7);
   b.settled_at_ms = st.column_int(8);
+  b.each_way = st.column_int(10) != 0;
+  if (b.each_way)
+    b.place_fraction = parse_ratio(st.column_text(11)).value_or(ratio{});
   return b;
 }
 

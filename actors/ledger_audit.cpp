@@ -108,7 +108,7 @@ bool ledger_audit::impl::wallet_precheck(const wallet_event& ev, uint64_t seq) {
         return false;
       },
       [&](const stake_held& h) {
-        if (!valid_amount(h.stake.minor)) {
+        if (!valid_amount(h.stake.minor) || !valid_amount(h.amount().minor)) {
           flag("invalid_amount", stream, seq, "stake of " + amount_text(h.stake));
           return false;
         }
@@ -190,6 +190,7 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                  r.wallet_user = wallet.user;
                  r.wallet_market = intern(markets, market_index, h.market.value);
                  r.wallet_stake = h.stake;
+                 r.wallet_each_way = h.each_way;
                  r.wallet_seq = seq;
                },
                [&](const stake_committed& c) {
@@ -197,7 +198,7 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                  r.step = wallet_step::committed;
                  r.wallet_price = c.accepted;
                  r.wallet_seq = seq;
-                 report.totals.stakes += s.holds.at(c.bet.value).stake;
+                 report.totals.stakes += s.holds.at(c.bet.value).amount();
                  ++report.bets_committed;
                },
                [&](const hold_released& rel) {
@@ -227,7 +228,7 @@ void ledger_audit::impl::check_wallet(uint64_t seq) {
   wallet.negative = negative;
   money holds;
   for (auto& [id, h] : s.holds)
-    holds += h.stake;
+    holds += h.amount();
   bool broken = holds != s.held
                 || s.available + s.held != s.deposited - s.withdrawn - s.staked + s.credited;
   if (broken && !wallet.invariant_broken)
@@ -319,6 +320,7 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
     r.accepted_market = market.index;
     r.accepted_user = intern(users, user_index, b->user.value);
     r.accepted_stake = b->stake;
+    r.accepted_each_way = b->each_way;
     r.accepted_price = b->accepted;
     ++report.bets_accepted;
   } else if (auto* ack = std::get_if<payouts_acknowledged>(&*ev)) {

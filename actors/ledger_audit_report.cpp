@@ -33,6 +33,9 @@ std::string disagreement(const bet_record& r, const std::vector<std::string>& us
     add("market " + markets[r.wallet_market] + " vs " + markets[r.accepted_market]);
   if (r.wallet_stake != r.accepted_stake)
     add("stake " + text(r.wallet_stake) + " vs " + text(r.accepted_stake));
+  if (r.wallet_each_way != r.accepted_each_way)
+    add(std::string{"each-way "} + (r.wallet_each_way ? "yes" : "no") + " vs "
+        + (r.accepted_each_way ? "yes" : "no"));
   if (r.step == wallet_step::committed && r.wallet_price != r.accepted_price)
     add("price " + format_price(r.wallet_price) + " vs " + format_price(r.accepted_price));
   return out;

@@ -41,6 +41,7 @@ struct bet_record {
   uint32_t accepted_user = no_index;
   money accepted_stake;
   price accepted_price;
+  bool accepted_each_way = false;
   // The result, once the accepting market has one (resulted_seq != 0).
   uint64_t resulted_seq = 0;
   uint64_t ack_seq = 0; // the payouts_acknowledged naming this bet
@@ -52,6 +53,7 @@ struct bet_record {
   uint32_t wallet_user = no_index;
   uint32_t wallet_market = no_index;
   money wallet_stake;
+  bool wallet_each_way = false;
   price wallet_price;      // with committed
   uint64_t wallet_seq = 0; // the hold, commit or release
   uint64_t payout_seq = 0; // 0: no payout credited

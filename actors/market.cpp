@@ -190,7 +190,8 @@ void record_decision(market_actor* self, const bet_decision& d, const accept_bet
     waiters.clear();
   }
   market_event e = d.accepted
-                     ? market_event{bet_accepted{cmd.bet, cmd.user, cmd.selection, cmd.stake, d.at}}
+                     ? market_event{bet_accepted{cmd.bet, cmd.user, cmd.selection, cmd.stake, d.at,
+                                                 cmd.each_way, d.place_fraction}}
                      : market_event{bet_rejected{cmd.bet, d.reason,
                                                  d.current.hundredths != 0
                                                    ? std::optional<price>{d.current}
@@ -234,6 +235,8 @@ bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
     d.reason = errc::market_not_open;
   } else if (sel == nullptr || s.is_withdrawn(cmd.selection.value)) {
     d.reason = errc::not_found;
+  } else if (cmd.each_way && !s.definition.has_each_way()) {
+    d.reason = errc::invalid_field;
   } else if (auto at = accepted_price(cmd.accept, cmd.asked, sel->current); !at) {
     d.reason = errc::price_changed;
     d.current = sel->current;
@@ -242,11 +245,15 @@ bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
   } else {
     auto i = s.liability.find(cmd.selection.value);
     auto now = i == s.liability.end() ? money{} : i->second;
-    if (now + liability(cmd.stake, *at) > s.definition.limits.max_liability) {
+    auto fraction = cmd.each_way ? s.definition.each_way.fraction : ratio{};
+    accepted_bet b{cmd.bet, cmd.user, cmd.selection, cmd.stake, *at, 0, cmd.each_way, fraction};
+    if (now + bet_liability(b) > s.definition.limits.max_liability) {
       d.reason = errc::limit_exceeded;
     } else {
       d.accepted = true;
       d.at = *at;
+      if (cmd.each_way)
+        d.place_fraction = fraction;
     }
   }
   return d;
@@ -261,8 +268,12 @@ caf::result<caf::message> accept_bet(market_actor* self, accept_bet_cmd& cmd) {
       d.recorded = u->second;
     return caf::make_message(std::move(d));
   };
-  if (auto i = s.bets.find(key); i != s.bets.end())
-    return known(bet_decision{cmd.bet, true, i->second.accepted, errc::none, {}, {}});
+  if (auto i = s.bets.find(key); i != s.bets.end()) {
+    bet_decision d{cmd.bet, true, i->second.accepted, errc::none, {}, {}};
+    if (i->second.each_way)
+      d.place_fraction = i->second.place_fraction;
+    return known(d);
+  }
   if (auto i = st.rejected.find(key); i != st.rejected.end())
     return known(i->second);
   // A response promise takes the request over: make one only on the paths

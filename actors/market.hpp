@@ -101,6 +101,9 @@ struct accept_bet_cmd {
   // again (a retry, a saga resumed after a restart) wait for the disk, so a
   // decision the journal already holds is found and answered instead.
   bool first_ask = false;
+  // Each-way: `stake` on the win and again on the place, at the market's
+  // terms; refused (invalid_field) on a market without them.
+  bool each_way = false;
 };
 
 // Subscribes `subscriber` to market_update messages; answers the current
@@ -235,7 +238,7 @@ typename I::result_type inspect(I& f, market_query&) {
 template <class I>
 typename I::result_type inspect(I& f, accept_bet_cmd& x) {
   return f(caf::meta::type_name("wager::accept_bet_cmd"), x.bet, x.user, x.selection,
-           x.stake, x.asked, x.accept, x.first_ask);
+           x.stake, x.asked, x.accept, x.first_ask, x.each_way);
 }
 template <class I>
 typename I::result_type inspect(I& f, subscribe_cmd& x) {
@@ -258,7 +261,7 @@ typename I::result_type inspect(I& f, market_update& x) {
 template <class I>
 typename I::result_type inspect(I& f, bet_decision& x) {
   return f(caf::meta::type_name("wager::bet_decision"), x.bet, x.accepted, x.at, x.reason,
-           x.current, x.recorded);
+           x.current, x.recorded, x.place_fraction);
 }
 
 // The messages above that may cross nodes (runtime/message_types.hpp).

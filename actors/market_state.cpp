@@ -20,14 +20,27 @@ errc parse_errc(std::string_view code) {
 }
 
 json::object accepted_to_json(const accepted_bet& b) {
-  return {{"bet", b.bet.value},   {"user", b.user.value},  {"selection", b.selection.value},
-          {"stake", b.stake.minor}, {"price", b.accepted.hundredths}};
+  json::object o{{"bet", b.bet.value},   {"user", b.user.value},  {"selection", b.selection.value},
+                 {"stake", b.stake.minor}, {"price", b.accepted.hundredths}};
+  if (b.each_way) {
+    o["each_way"] = true;
+    o["place_fraction"] = to_string(b.place_fraction);
+  }
+  return o;
 }
 
 accepted_bet accepted_from_json(const json::object& o) {
-  return {get_id<bet_id>(o, "bet"), get_id<user_id>(o, "user"),
-          get_id<selection_id>(o, "selection"), get_money(o, "stake"),
-          get_price(o, "price")};
+  accepted_bet b{get_id<bet_id>(o, "bet"), get_id<user_id>(o, "user"),
+                 get_id<selection_id>(o, "selection"), get_money(o, "stake"),
+                 get_price(o, "price")};
+  if (o.contains("each_way")) {
+    b.each_way = get_bool(o, "each_way");
+    auto f = parse_ratio(get_string(o, "place_fraction"));
+    if (!f)
+      throw decode_error{};
+    b.place_fraction = *f;
+  }
+  return b;
 }
 
 market_definition definition_from(const json::object& o) {
@@ -178,7 +191,8 @@ event encode(const market_event& e) {
       },
       [](const bet_accepted& b) {
         return event::make("bet_accepted", 1,
-                           accepted_to_json({b.bet, b.user, b.selection, b.stake, b.accepted}));
+                           accepted_to_json({b.bet, b.user, b.selection, b.stake, b.accepted, 0,
+                                             b.each_way, b.place_fraction}));
       },
       [](const bet_rejected& r) {
         json::object o{{"bet", r.bet.value}, {"reason", to_code(r.reason)}};
@@ -234,7 +248,8 @@ std::optional<market_event> decode_market_event(const event& e) {
     }
     if (e.type == "bet_accepted") {
       auto b = accepted_from_json(o);
-      return bet_accepted{b.bet, b.user, b.selection, b.stake, b.accepted};
+      return bet_accepted{b.bet, b.user, b.selection, b.stake, b.accepted, b.each_way,
+                          b.place_fraction};
     }
     if (e.type == "bet_rejected") {
       bet_rejected r{get_id<bet_id>(o, "bet"), parse_errc(get_string(o, "reason")), {}};
@@ -261,6 +276,18 @@ std::optional<market_event> decode_market_event(const event& e) {
   });
 }
 
+money bet_liability(const accepted_bet& b) {
+  auto win = liability(b.stake, b.accepted);
+  if (!b.each_way)
+    return win;
+  // stake x (price - 1) x n/d, in hundredths, rounded up, without the
+  // product overflowing: q x n / den as (q / den) x n + (q % den) x n / den.
+  int64_t q = b.stake.minor * (b.accepted.hundredths - 100);
+  int64_t den = int64_t{100} * b.place_fraction.d;
+  int64_t n = b.place_fraction.n;
+  return win + money{(q / den) * n + ((q % den) * n + den - 1) / den};
+}
+
 int32_t rule4_for(const std::vector<rule4_deduction>& rule4, int64_t accepted_at_ms) {
   int32_t total = 0;
   for (auto& d : rule4)
@@ -271,24 +298,31 @@ int32_t rule4_for(const std::vector<rule4_deduction>& rule4, int64_t accepted_at
 
 settlement_line settle_line(const market_state& s, const accepted_bet& b) {
   auto& sel = b.selection.value;
+  // A void bet returns all it staked: both halves each-way.
+  auto refund = money{b.stake.minor * (b.each_way ? 2 : 1)};
   if (s.voided_early(b))
-    return {bet_status::void_, b.stake};
+    return {bet_status::void_, refund};
   WAGER_ASSERT(s.result.has_value(), "a bet settles on a result or a non-runner");
   auto& r = *s.result;
   if (r.voided || named(r.void_selections, sel))
-    return {bet_status::void_, b.stake};
-  // A win bet on a placed selection loses.
-  if (!named(r.winners, sel))
+    return {bet_status::void_, refund};
+  bool won = named(r.winners, sel);
+  bool placed = named(r.placed, sel);
+  // A win bet on a placed selection loses; an each-way bet's place half wins.
+  if (!won && !(placed && b.each_way))
     return {bet_status::lost, {}};
   auto heat = r.dead_heat.find(sel);
   auto deduction = rule4_for(r.rule4, b.accepted_at_ms);
-  if (heat == r.dead_heat.end() && deduction == 0)
+  if (!b.each_way && heat == r.dead_heat.end() && deduction == 0)
     return {bet_status::won, potential_payout(b.stake, b.accepted)};
   slip single;
   single.stake = b.stake;
+  single.each_way = b.each_way;
   slip_leg leg;
   leg.taken = b.accepted;
-  leg.result = leg_result::won;
+  leg.result = won ? leg_result::won : leg_result::placed;
+  if (b.each_way)
+    leg.place_fraction = b.place_fraction;
   if (heat != r.dead_heat.end())
     leg.dead_heat = heat->second;
   leg.rule4 = deduction;
@@ -319,8 +353,10 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         ++s.version;
       },
       [&](const bet_accepted& b) {
-        s.liability[b.selection.value] += liability(b.stake, b.accepted);
-        s.bets[b.bet.value] = {b.bet, b.user, b.selection, b.stake, b.accepted, at_ms};
+        accepted_bet a{b.bet, b.user, b.selection, b.stake, b.accepted, at_ms, b.each_way,
+                       b.place_fraction};
+        s.liability[b.selection.value] += bet_liability(a);
+        s.bets[b.bet.value] = std::move(a);
       },
       [&](const bet_rejected&) {},
       [&](const market_resulted& r) {
@@ -351,7 +387,7 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
           WAGER_ASSERT(i != s.bets.end() && !s.voided_early(i->second),
                        "a cancelled bet is an accepted bet not yet voided");
           auto& b = i->second;
-          s.liability[b.selection.value] -= liability(b.stake, b.accepted);
+          s.liability[b.selection.value] -= bet_liability(b);
           s.cancelled.insert(id);
           s.outbox.insert(id);
         }
@@ -369,7 +405,7 @@ void check_invariants(const market_state& s) {
   for (auto& [id, b] : s.bets) {
     WAGER_ASSERT(b.stake.minor > 0, "an accepted stake is positive");
     if (!s.voided_early(b))
-      liability_sum[b.selection.value] += liability(b.stake, b.accepted);
+      liability_sum[b.selection.value] += bet_liability(b);
   }
   for (auto& [sel, l] : s.liability)
     WAGER_ASSERT(l.minor >= 0, "liability is never negative");
@@ -396,6 +432,8 @@ std::string to_json_text(const bet_decision& d) {
     o["reason"] = to_code(d.reason);
   if (d.current.hundredths != 0)
     o["current_price"] = d.current.hundredths;
+  if (d.place_fraction != ratio{})
+    o["place_fraction"] = to_string(d.place_fraction);
   return json::serialize(o);
 }
 
@@ -415,6 +453,12 @@ std::optional<bet_decision> bet_decision_from_json(const std::string& text) {
       d.reason = parse_errc(get_string(o, "reason"));
     if (o.contains("current_price"))
       d.current = get_price(o, "current_price");
+    if (o.contains("place_fraction")) {
+      auto f = parse_ratio(get_string(o, "place_fraction"));
+      if (!f)
+        throw decode_error{};
+      d.place_fraction = *f;
+    }
     return d;
   });
 }
@@ -465,7 +509,7 @@ std::optional<market_state> market_state_from_json(const json::value& v) {
       auto a = accepted_from_json(bo);
       a.accepted_at_ms = get_int(bo, "at");
       if (!s.voided_early(a))
-        s.liability[a.selection.value] += liability(a.stake, a.accepted);
+        s.liability[a.selection.value] += bet_liability(a);
       s.bets[a.bet.value] = std::move(a);
     }
     for (auto& id : get_array(o, "outbox")) {

@@ -74,6 +74,8 @@ struct bet_accepted {
   selection_id selection;
   money stake;
   price accepted;
+  bool each_way = false;
+  ratio place_fraction; // each-way: the market's terms when it accepted
 };
 
 struct bet_rejected {
@@ -145,7 +147,13 @@ struct accepted_bet {
   money stake;
   price accepted;
   int64_t accepted_at_ms = 0; // when the market recorded it (Rule 4's "placed")
+  bool each_way = false;      // a win and a place half of `stake` each
+  ratio place_fraction;
 };
+
+// What the house stands to lose on a bet, rounded up: stake x (price - 1),
+// and each-way also the place half's stake x (price - 1) x fraction.
+money bet_liability(const accepted_bet& b);
 
 // A decision as the wallet hears it: accepted at a price, or rejected.
 struct bet_decision {
@@ -154,6 +162,7 @@ struct bet_decision {
   price at;                     // accepted price
   errc reason = errc::none;     // when rejected
   price current;                // with price_changed; 0 otherwise
+  ratio place_fraction;         // accepted each-way: the market's fraction
   // The market's event recording this decision while it is not yet
   // durable (seq 0 once it is): whatever the wallet writes on the decision
   // builds on it (append_request::after), so it is never kept if the

@@ -253,7 +253,7 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
   st.backoff.erase(bet_key);
   std::vector<wallet_event> events;
   if (d.accepted)
-    events.emplace_back(stake_committed{d.bet, d.at});
+    events.emplace_back(stake_committed{d.bet, d.at, d.place_fraction});
   else
     events.emplace_back(hold_released{d.bet, d.reason,
                                       d.current.hundredths != 0
@@ -307,7 +307,8 @@ void ask_market(wallet_actor* self, const std::string& bet_key, bool first) {
   if (h == holds.end())
     return;
   auto& hold = h->second;
-  accept_bet_cmd cmd{hold.bet, st.user, hold.selection, hold.stake, hold.asked, hold.accept, first};
+  accept_bet_cmd cmd{hold.bet,   st.user,     hold.selection, hold.stake,
+                     hold.asked, hold.accept, first,          hold.each_way};
   st.dir.request(self, caf::duration{st.options.market_timeout},
                  entity_id{"market", hold.market.value}, std::move(cmd))
     .then([self, bet_key](bet_decision& d) { decide(self, bet_key, d); },
@@ -445,6 +446,10 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
     return make_error(errc::invalid_field, "ids are 1-64 of [A-Za-z0-9_.:-]", "market_id");
   if (!valid_amount(cmd.stake.minor))
     return make_error(errc::invalid_field, "stake must be 1 to 10^12 minor units", "stake");
+  auto total = money{cmd.stake.minor * (cmd.each_way ? 2 : 1)};
+  if (!valid_amount(total.minor))
+    return make_error(errc::invalid_field, "an each-way bet's two stakes must be at most 10^12",
+                      "stake");
   if (!valid_price(cmd.asked))
     return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "price");
   auto now = wall_ms(st);
@@ -453,14 +458,14 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
     return reject(self, cmd.request.value, hash, errc::self_excluded, exclusion_message(limits, now));
   if (s.holds.size() >= st.options.holds_max)
     return make_error(errc::limit_exceeded, "too many bets awaiting a decision");
-  if (s.available < cmd.stake)
+  if (s.available < total)
     return reject(self, cmd.request.value, hash, errc::insufficient_funds,
                   "the stake is more than the available balance");
-  if (auto r = stake_refusal(limits, s.activity, now, s.held.minor, cmd.stake.minor))
+  if (auto r = stake_refusal(limits, s.activity, now, s.held.minor, total.minor))
     return reject(self, cmd.request.value, hash, r->code, r->message, r->field);
   auto id = new_bet_id();
-  stake_held hold{cmd.request, id, cmd.market, cmd.selection, cmd.stake, cmd.asked,
-                  cmd.accept, hash};
+  stake_held hold{cmd.request, id,         cmd.market, cmd.selection, cmd.stake,
+                  cmd.asked,   cmd.accept, hash,       cmd.each_way};
   auto rp = self->make_response_promise();
   st.waiters[id.value].push_back(rp);
   st.dir.send_later(self->ctrl(), caf::duration{st.options.answer_timeout},

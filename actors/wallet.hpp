@@ -56,6 +56,8 @@ struct place_bet_cmd {
   money stake;
   price asked;
   accept_policy accept = accept_policy::exact;
+  // Each-way: `stake` on the win and again on the place; twice it is held.
+  bool each_way = false;
 };
 
 // From a settled market's outbox; idempotent by bet id. -> payout_ack
@@ -227,7 +229,7 @@ typename I::result_type inspect(I& f, withdraw_cmd& x) {
 template <class I>
 typename I::result_type inspect(I& f, place_bet_cmd& x) {
   return f(caf::meta::type_name("wager::place_bet_cmd"), x.request, x.market, x.selection,
-           x.stake, x.asked, x.accept);
+           x.stake, x.asked, x.accept, x.each_way);
 }
 template <class I>
 typename I::result_type inspect(I& f, credit_payout_cmd& x) {

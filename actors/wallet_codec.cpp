@@ -79,6 +79,11 @@ std::string pending_bet_json(const std::string& bet, uint64_t hash) {
 }
 
 uint64_t place_bet_hash(const place_bet_cmd& cmd) {
+  // A win bet hashes as before each-way bets were taken.
+  if (cmd.each_way)
+    return body_hash({"bet", cmd.market.value, cmd.selection.value,
+                      std::to_string(cmd.stake.minor), std::to_string(cmd.asked.hundredths),
+                      to_string(cmd.accept), "each_way"});
   return body_hash({"bet", cmd.market.value, cmd.selection.value,
                     std::to_string(cmd.stake.minor), std::to_string(cmd.asked.hundredths),
                     to_string(cmd.accept)});

@@ -9,11 +9,16 @@ namespace wager {
 using namespace json_codec;
 
 json::object bet_to_json(const bet& b) {
-  return {{"bet", b.id.value},       {"market", b.market.value},
-          {"selection", b.selection.value}, {"stake", b.stake.minor},
-          {"price", b.accepted.hundredths}, {"status", to_string(b.status)},
-          {"payout", b.payout.minor},       {"placed_at", b.placed_at_ms},
-          {"settled_at", b.settled_at_ms}};
+  json::object o{{"bet", b.id.value},       {"market", b.market.value},
+                 {"selection", b.selection.value}, {"stake", b.stake.minor},
+                 {"price", b.accepted.hundredths}, {"status", to_string(b.status)},
+                 {"payout", b.payout.minor},       {"placed_at", b.placed_at_ms},
+                 {"settled_at", b.settled_at_ms}};
+  if (b.each_way) {
+    o["each_way"] = true;
+    o["place_fraction"] = to_string(b.place_fraction);
+  }
+  return o;
 }
 
 namespace {
@@ -32,14 +37,24 @@ bet bet_from_object(const json::object& o) {
   b.payout = get_money(o, "payout");
   b.placed_at_ms = get_int(o, "placed_at");
   b.settled_at_ms = get_int(o, "settled_at");
+  if (o.contains("each_way")) {
+    b.each_way = get_bool(o, "each_way");
+    auto f = parse_ratio(get_string(o, "place_fraction"));
+    if (!f)
+      throw decode_error{};
+    b.place_fraction = *f;
+  }
   return b;
 }
 
 json::object hold_to_json(const stake_held& h) {
-  return {{"request_id", h.request.value}, {"bet", h.bet.value},
-          {"market", h.market.value},      {"selection", h.selection.value},
-          {"stake", h.stake.minor},        {"price", h.asked.hundredths},
-          {"accept", to_string(h.accept)}, {"body_hash", std::to_string(h.body_hash)}};
+  json::object o{{"request_id", h.request.value}, {"bet", h.bet.value},
+                 {"market", h.market.value},      {"selection", h.selection.value},
+                 {"stake", h.stake.minor},        {"price", h.asked.hundredths},
+                 {"accept", to_string(h.accept)}, {"body_hash", std::to_string(h.body_hash)}};
+  if (h.each_way)
+    o["each_way"] = true;
+  return o;
 }
 
 stake_held hold_from_json(const json::object& o) {
@@ -55,6 +70,8 @@ stake_held hold_from_json(const json::object& o) {
     throw decode_error{};
   h.accept = *accept;
   h.body_hash = get_u64_text(o, "body_hash");
+  if (o.contains("each_way"))
+    h.each_way = get_bool(o, "each_way");
   return h;
 }
 
@@ -103,6 +120,7 @@ std::string_view release_message(errc reason) {
     case errc::market_not_open: return "the market is not open for bets";
     case errc::limit_exceeded: return "the bet is over the market's limits";
     case errc::not_found: return "no such market or selection";
+    case errc::invalid_field: return "the market has no each-way terms";
     default: return "the market refused the bet";
   }
 }
@@ -207,9 +225,10 @@ event encode(const wallet_event& e) {
       },
       [](const stake_held& h) { return event::make("stake_held", 1, hold_to_json(h)); },
       [](const stake_committed& c) {
-        return event::make("stake_committed", 1,
-                           json::object{{"bet", c.bet.value},
-                                        {"price", c.accepted.hundredths}});
+        json::object o{{"bet", c.bet.value}, {"price", c.accepted.hundredths}};
+        if (c.place_fraction != ratio{})
+          o["place_fraction"] = to_string(c.place_fraction);
+        return event::make("stake_committed", 1, std::move(o));
       },
       [](const hold_released& r) {
         json::object o{{"bet", r.bet.value}, {"reason", to_code(r.reason)}};
@@ -251,8 +270,16 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
                        get_u64_text(o, "body_hash")};
     if (e.type == "stake_held")
       return hold_from_json(o);
-    if (e.type == "stake_committed")
-      return stake_committed{get_id<bet_id>(o, "bet"), get_price(o, "price")};
+    if (e.type == "stake_committed") {
+      stake_committed c{get_id<bet_id>(o, "bet"), get_price(o, "price"), {}};
+      if (o.contains("place_fraction")) {
+        auto f = parse_ratio(get_string(o, "place_fraction"));
+        if (!f)
+          throw decode_error{};
+        c.place_fraction = *f;
+      }
+      return c;
+    }
     if (e.type == "hold_released") {
       hold_released r{get_id<bet_id>(o, "bet"), parse_errc(get_string(o, "reason")), {}};
       if (o.contains("current_price"))
@@ -296,20 +323,21 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         remember_request(s, w.request.value, {w.body_hash, {}, transaction_response(seq, s)});
       },
       [&](const stake_held& h) {
-        s.available -= h.stake;
-        s.held += h.stake;
+        s.available -= h.amount();
+        s.held += h.amount();
         s.holds[h.bet.value] = h;
-        add_ledger(s, seq, ledger_kind::stake, h.stake, at_ms, h.bet.value);
+        add_ledger(s, seq, ledger_kind::stake, h.amount(), at_ms, h.bet.value);
         remember_request(s, h.request.value, {h.body_hash, h.bet.value, {}});
       },
       [&](const stake_committed& c) {
         auto i = s.holds.find(c.bet.value);
         WAGER_ASSERT(i != s.holds.end(), "a committed stake was held");
         auto& h = i->second;
-        s.held -= h.stake;
-        s.staked += h.stake;
-        record_activity(s.activity, at_ms, 0, h.stake.minor, 0);
-        bet b{h.bet, h.market, h.selection, h.stake, c.accepted, bet_status::open, {}, at_ms, 0};
+        s.held -= h.amount();
+        s.staked += h.amount();
+        record_activity(s.activity, at_ms, 0, h.amount().minor, 0);
+        bet b{h.bet, h.market, h.selection, h.stake, c.accepted, bet_status::open, {}, at_ms, 0,
+              h.each_way, h.each_way ? c.place_fraction : ratio{}};
         // A retry gets the bet as it was first answered, not as it is now.
         if (auto q = s.requests.find(h.request.value); q != s.requests.end())
           q->second.response = json::serialize(json::object{{"bet", bet_to_json(b)}});
@@ -319,13 +347,15 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
       [&](const hold_released& r) {
         auto i = s.holds.find(r.bet.value);
         WAGER_ASSERT(i != s.holds.end(), "a released stake was held");
-        auto stake = i->second.stake;
+        auto stake = i->second.amount();
         auto request = i->second.request.value;
         s.held -= stake;
         s.available += stake;
         add_ledger(s, seq, ledger_kind::stake_returned, stake, at_ms, r.bet.value);
         if (auto q = s.requests.find(request); q != s.requests.end())
-          q->second.response = error_json(r.reason, release_message(r.reason), r.current);
+          q->second.response =
+            error_json(r.reason, release_message(r.reason), r.current,
+                       r.reason == errc::invalid_field ? "each_way" : std::string_view{});
         s.holds.erase(i);
       },
       [&](const payout_credited& p) {
@@ -357,7 +387,7 @@ void check_invariants(const wallet_state& s) {
   WAGER_ASSERT(s.held.minor >= 0, "held is never negative");
   money holds;
   for (auto& [id, h] : s.holds)
-    holds += h.stake;
+    holds += h.amount();
   WAGER_ASSERT(holds == s.held, "held equals the sum of open holds");
   WAGER_ASSERT(s.available + s.held == s.deposited - s.withdrawn - s.staked + s.credited,
                "balances equal the wallet's lifetime flows");

@@ -55,12 +55,17 @@ struct stake_held {
   price asked;
   accept_policy accept = accept_policy::exact;
   uint64_t body_hash = 0; // fingerprint of the request, for request_id_reused
+  bool each_way = false;  // twice `stake` is held: a win and a place half
+
+  // What is held: the stake, twice it each-way.
+  money amount() const { return money{stake.minor * (each_way ? 2 : 1)}; }
 };
 
 // The market accepted: the stake leaves the wallet for the bet.
 struct stake_committed {
   bet_id bet;
   price accepted;
+  ratio place_fraction; // each-way: the market's fraction when it accepted
 };
 
 // The market said no: the stake goes back to available.

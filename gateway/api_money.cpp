@@ -138,7 +138,7 @@ void client_api::impl::place_bet(const call_ptr& c) {
     if (!body)
       return;
     fields f{*body};
-    f.allow({"request_id", "market_id", "selection_id", "stake", "price", "accept"});
+    f.allow({"request_id", "market_id", "selection_id", "stake", "price", "accept", "each_way"});
     auto request = f.id("request_id");
     auto market = f.id("market_id");
     auto selection = f.id("selection_id");
@@ -152,10 +152,11 @@ void client_api::impl::place_bet(const call_ptr& c) {
       else
         accept = *p;
     }
+    auto each_way = f.boolean("each_way", false);
     if (!f.ok())
       return c->respond(f.error());
     place_bet_cmd cmd{request_id{*request}, market_id{*market}, selection_id{*selection},
-                      money{*stake}, *asked, accept};
+                      money{*stake}, *asked, accept, each_way.value_or(false)};
     carry<bet>(c, caf::make_message(std::move(cmd)), [c, counter = bets](caf::expected<bet> b) {
       counter->count(b);
       if (!b)

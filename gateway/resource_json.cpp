@@ -56,7 +56,11 @@ json::object bet_json(const bet& b, odds_format odds) {
                  {"price", format_price(b.accepted)},
                  {"status", to_string(b.status)},
                  {"potential_payout", b.potential().minor},
-                 {"placed_at", format_time(b.placed_at_ms)}};
+                 {"placed_at", format_time(b.placed_at_ms)},
+                 {"each_way", b.each_way},
+                 {"total_stake", b.total_stake().minor}};
+  if (b.each_way)
+    o["place_fraction"] = to_string(b.place_fraction);
   add_odds(o, b.accepted, odds);
   if (b.status != bet_status::open) {
     o["payout"] = b.payout.minor;

@@ -60,18 +60,23 @@ struct wallets {
         break;
       case 2:
       case 3:
-        if (s.available.minor > 0)
+        if (s.available.minor > 0) {
+          // Each-way holds twice its stake.
+          bool each_way = s.available.minor > 1 && pick(0, 2) == 0;
+          auto most = each_way ? s.available.minor / 2 : s.available.minor;
           return stake_held{request, bet_id{"b-" + std::to_string(next)}, market_id{"m1"},
                             selection_id{pick(0, 1) ? "home" : "away"},
-                            money{pick(1, s.available.minor)}, price{static_cast<int32_t>(pick(101, 1000))},
-                            accept_policy::exact, 5};
+                            money{pick(1, most)}, price{static_cast<int32_t>(pick(101, 1000))},
+                            accept_policy::exact, 5, each_way};
+        }
         break;
       case 4:
         if (!s.holds.empty()) {
           auto& h = std::next(s.holds.begin(), pick(0, static_cast<int64_t>(s.holds.size()) - 1))
                       ->second;
           if (pick(0, 2) > 0)
-            return stake_committed{h.bet, price{static_cast<int32_t>(pick(101, 1000))}};
+            return stake_committed{h.bet, price{static_cast<int32_t>(pick(101, 1000))},
+                                   h.each_way ? ratio{1, 5} : ratio{}};
           return hold_released{h.bet, errc::price_changed, price{150}};
         }
         break;
@@ -83,7 +88,7 @@ struct wallets {
                       ->second;
           switch (pick(0, 2)) {
             case 0: return payout_credited{b.id, bet_status::won, b.potential()};
-            case 1: return payout_credited{b.id, bet_status::void_, b.stake};
+            case 1: return payout_credited{b.id, bet_status::void_, b.total_stake()};
             default: return payout_credited{b.id, bet_status::lost, money{}};
           }
         }
@@ -168,7 +173,8 @@ bool same(const bet& a, const bet& b) {
   return a.id == b.id && a.market == b.market && a.selection == b.selection
          && a.stake == b.stake && a.accepted == b.accepted && a.status == b.status
          && a.payout == b.payout && a.placed_at_ms == b.placed_at_ms
-         && a.settled_at_ms == b.settled_at_ms;
+         && a.settled_at_ms == b.settled_at_ms && a.each_way == b.each_way
+         && (!a.each_way || a.place_fraction == b.place_fraction);
 }
 
 // Every wallet's transactions, settled bets and bets by id, in pages of

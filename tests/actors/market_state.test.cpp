@@ -565,3 +565,42 @@ TEST_CASE("cancelled bets leave the liability and enter the outbox, once") {
   CHECK(c.to_ms == 25);
   CHECK(c.bets == std::vector<std::string>{"y"});
 }
+
+TEST_CASE("an each-way bet's liability counts both halves, and it settles on the place terms") {
+  accepted_bet ew{bet_id{"b"}, user_id{"u"}, selection_id{"c"}, money{1000}, price{1100}, 0,
+                  true, ratio{1, 4}};
+  CHECK(bet_liability(ew).minor == 10'000 + 2500);
+  accepted_bet odd{bet_id{"o"}, user_id{"u"}, selection_id{"c"}, money{1}, price{155}, 0, true,
+                   ratio{1, 5}};
+  CHECK(bet_liability(odd).minor == 1 + 1); // 0.55 and 0.11, each rounded up
+  accepted_bet big{bet_id{"g"}, user_id{"u"}, selection_id{"c"}, money{amount_max_minor},
+                   price{price_max_hundredths}, 0, true, ratio{999, 1000}};
+  CHECK(bet_liability(big).minor == 999 * amount_max_minor + 998'001'000'000'000);
+  market_resulted placed{{"a"}, false, {"c"}, {}, {}, {}};
+  auto line = settle_on(placed, ew);
+  CHECK(line.outcome == bet_status::won);
+  CHECK(line.amount.minor == 3500);
+  market_resulted won{{"c"}, false};
+  CHECK(settle_on(won, ew).amount.minor == 11'000 + 3500);
+  won.dead_heat["c"] = ratio{1, 2};
+  CHECK(settle_on(won, ew).amount.minor == 5500 + 3500);
+  placed.dead_heat["c"] = ratio{1, 2};
+  CHECK(settle_on(placed, ew).amount.minor == 1750);
+  market_resulted lost{{"a"}, false};
+  CHECK(settle_on(lost, ew).outcome == bet_status::lost);
+}
+
+TEST_CASE("a void each-way bet returns both stakes, whether the runner, the market or a cancellation voids it") {
+  accepted_bet ew{bet_id{"b"}, user_id{"u"}, selection_id{"c"}, money{1000}, price{1100}, 0,
+                  true, ratio{1, 4}};
+  CHECK(settle_on(market_resulted{{"a"}, false, {}, {"c"}, {}, {}}, ew).amount.minor == 2000);
+  CHECK(settle_on(market_resulted{{}, true}, ew).amount.minor == 2000);
+  market_state s;
+  s.bets["b"] = ew;
+  s.cancelled.insert("b");
+  CHECK(settle_line(s, ew).amount.minor == 2000);
+  s.cancelled.clear();
+  s.withdrawn.insert("c");
+  CHECK(settle_line(s, ew).outcome == bet_status::void_);
+  CHECK(settle_line(s, ew).amount.minor == 2000);
+}

@@ -26,13 +26,14 @@ bool eq(const bet& a, const bet& b) {
   return a.id == b.id && a.market == b.market && a.selection == b.selection
          && a.stake == b.stake && a.accepted == b.accepted && a.status == b.status
          && a.payout == b.payout && a.placed_at_ms == b.placed_at_ms
-         && a.settled_at_ms == b.settled_at_ms;
+         && a.settled_at_ms == b.settled_at_ms && a.each_way == b.each_way
+         && (!a.each_way || a.place_fraction == b.place_fraction);
 }
 
 bool eq(const stake_held& a, const stake_held& b) {
   return a.request == b.request && a.bet == b.bet && a.market == b.market
          && a.selection == b.selection && a.stake == b.stake && a.asked == b.asked
-         && a.accept == b.accept && a.body_hash == b.body_hash;
+         && a.accept == b.accept && a.body_hash == b.body_hash && a.each_way == b.each_way;
 }
 
 bool eq(const wallet_event& x, const wallet_event& y) {
@@ -50,7 +51,7 @@ bool eq(const wallet_event& x, const wallet_event& y) {
     return eq(*a, std::get<stake_held>(y));
   if (auto* a = std::get_if<stake_committed>(&x)) {
     auto& b = std::get<stake_committed>(y);
-    return a->bet == b.bet && a->accepted == b.accepted;
+    return a->bet == b.bet && a->accepted == b.accepted && a->place_fraction == b.place_fraction;
   }
   if (auto* a = std::get_if<hold_released>(&x)) {
     auto& b = std::get<hold_released>(y);
@@ -161,8 +162,11 @@ wallet_event gen_any_event() {
     case 2:
       return stake_held{gen_id<request_id>(),  gen_id<bet_id>(), gen_id<market_id>(),
                         gen_id<selection_id>(), gen_amount(),    gen_price(),
-                        gen_policy(),           *rc::gen::arbitrary<uint64_t>()};
-    case 3: return stake_committed{gen_id<bet_id>(), gen_price()};
+                        gen_policy(),           *rc::gen::arbitrary<uint64_t>(),
+                        *rc::gen::arbitrary<bool>()};
+    case 3:
+      return stake_committed{gen_id<bet_id>(), gen_price(),
+                             *rc::gen::element(ratio{}, ratio{1, 4}, ratio{1, 5})};
     case 4: {
       hold_released r{gen_id<bet_id>(), gen_errc(), {}};
       if (*rc::gen::arbitrary<bool>())
@@ -221,15 +225,20 @@ history gen_history(size_t length) {
           e = withdrawn{request, money{*rc::gen::inRange<int64_t>(1, s.available.minor + 1)}, 9};
         break;
       case 2:
-        if (s.available.minor > 0)
+        if (s.available.minor > 0) {
+          // Each-way holds twice its stake: at most half the balance.
+          bool each_way = s.available.minor > 1 && *rc::gen::arbitrary<bool>();
+          auto most = each_way ? s.available.minor / 2 : s.available.minor;
           e = stake_held{request,
                          bet_id{"b" + std::to_string(++next_bet)},
                          market_id{"m1"},
                          selection_id{*rc::gen::element<std::string>("home", "away")},
-                         money{*rc::gen::inRange<int64_t>(1, s.available.minor + 1)},
+                         money{*rc::gen::inRange<int64_t>(1, most + 1)},
                          gen_price(),
                          gen_policy(),
-                         *rc::gen::arbitrary<uint64_t>()};
+                         *rc::gen::arbitrary<uint64_t>(),
+                         each_way};
+        }
         break;
       case 3:
       case 4:
@@ -237,7 +246,8 @@ history gen_history(size_t length) {
           auto i = std::next(s.holds.begin(),
                              *rc::gen::inRange<ptrdiff_t>(0, static_cast<ptrdiff_t>(s.holds.size())));
           if (*rc::gen::arbitrary<bool>())
-            e = stake_committed{i->second.bet, gen_price()};
+            e = stake_committed{i->second.bet, gen_price(),
+                                i->second.each_way ? ratio{1, 4} : ratio{}};
           else
             e = hold_released{i->second.bet, errc::price_changed, gen_price()};
         }
@@ -403,4 +413,42 @@ TEST_CASE("version 1 of limits_set reads as the rolling-day deposit limit and th
   CHECK(l.deposit[static_cast<size_t>(limit_period::week)] == 0);
   CHECK(l.self_exclude_until_ms == 1'900'000'000'000);
   CHECK_FALSE(l.has_pending());
+}
+
+TEST_CASE("an each-way bet holds and stakes twice its stake, and its bet keeps the place terms") {
+  wallet_state s;
+  uint64_t seq = 0;
+  auto step = [&](wallet_event e) {
+    apply(s, e, ++seq, 1'796'652'000'000);
+    check_invariants(s);
+  };
+  step(deposited{request_id{"d"}, money{10'000}, 1});
+  stake_held hold{request_id{"r"}, bet_id{"b1"}, market_id{"race"}, selection_id{"a"},
+                  money{1000},    price{1100}, accept_policy::exact, 2, true};
+  CHECK(hold.amount().minor == 2000);
+  step(hold);
+  CHECK(s.available.minor == 8000);
+  CHECK(s.held.minor == 2000);
+  step(stake_committed{bet_id{"b1"}, price{1100}, ratio{1, 4}});
+  CHECK(s.held.minor == 0);
+  CHECK(s.staked.minor == 2000);
+  auto& b = s.open_bets.at("b1");
+  CHECK(b.each_way);
+  CHECK(b.place_fraction == ratio{1, 4});
+  CHECK(b.total_stake().minor == 2000);
+  CHECK(b.potential().minor == 11'000 + 3500);
+  auto back = bet_from_json(bet_to_json(b));
+  REQUIRE(back);
+  CHECK(back->each_way);
+  CHECK(back->place_fraction == ratio{1, 4});
+  auto snap = wallet_state_from_json(to_json(s));
+  REQUIRE(snap);
+  CHECK(snap->open_bets.at("b1").each_way);
+  // A hold released each-way returns both stakes.
+  step(stake_held{request_id{"r2"}, bet_id{"b2"}, market_id{"flat"}, selection_id{"a"},
+                  money{500}, price{300}, accept_policy::exact, 3, true});
+  CHECK(s.available.minor == 7000);
+  step(hold_released{bet_id{"b2"}, errc::invalid_field, {}});
+  CHECK(s.available.minor == 8000);
+  CHECK(s.requests.at("r2").response.find("\"field\":\"each_way\"") != std::string::npos);
 }

@@ -5,6 +5,7 @@
 #include "api_support.hpp"
 
 #include "support/wait.hpp"
+#include "wager/actors/ledger_audit.hpp"
 #include "wager/runtime/rfc3339.hpp"
 
 #include <chrono>
@@ -70,6 +71,16 @@ int64_t available(api_node& node, const std::string& token) {
   return body_of(r).at("available").as_int64();
 }
 
+// The money audit of the node's journal (what `wagerctl verify` runs): no
+// money created or lost, every payout as the result owes it.
+void audit_is_clean(api_node& node) {
+  auto report = audit_ledger(node.plat->journal());
+  REQUIRE_MESSAGE(report, message_of(report.error()));
+  for (auto& v : report->violations)
+    FAIL_CHECK(v.stream << " seq " << v.seq << ": " << v.code << ": " << v.message);
+  CHECK(report->ok());
+}
+
 void close_market(api_node& node, const std::string& id) {
   auto r = node.call("POST", "/v1/admin/markets/" + id + "/status", R"({"status":"closed"})",
                      admin_key);
@@ -110,6 +121,7 @@ TEST_CASE("a race settles placed and void runners and a dead heat, to the minor 
   CHECK(d.at("status").as_string() == "void");
   CHECK(d.at("payout").as_int64() == 1000);
   CHECK(available(node, token) == 100000 - 4000 + 3000 + 2500 + 1000);
+  audit_is_clean(node);
   // Settling again with the same result changes nothing; another is refused.
   r = node.call("POST", "/v1/admin/markets/r1/settle",
                 R"({"results":{"a":"won","b":"won","c":"placed","d":"void"},"dead_heat":{"a":"1/2","b":"1/2"}})",
@@ -200,6 +212,7 @@ TEST_CASE("a non-runner's bets are refunded at once and it takes no more") {
   r = node.call("POST", "/v1/admin/markets/r3/selections/c/void", {}, admin_key);
   CHECK(r.status == 409);
   CHECK(error_code(r) == "illegal_transition");
+  audit_is_clean(node);
 }
 
 TEST_CASE("bad results, dead heats, deductions and each-way terms are refused and change nothing") {
@@ -320,4 +333,88 @@ TEST_CASE("cancel-bets voids the bets of a window at once, and the result pays o
   r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", "{}", admin_key);
   CHECK(r.status == 409);
   CHECK(error_code(r) == "illegal_transition");
+  audit_is_clean(node);
+}
+
+TEST_CASE("each-way bets hold twice the stake and pay a win and a place half on the terms") {
+  api_node node;
+  open_race(node, "r5");
+  open_race(node, "flat5", false);
+  auto token = node.user("bob");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":100000})", token)
+            .status == 201);
+  auto each_way = [&](const std::string& request, const std::string& market,
+                      const std::string& selection, const std::string& price) {
+    return node.call("POST", "/v1/bets",
+                     R"({"request_id":")" + request + R"(","market_id":")" + market
+                       + R"(","selection_id":")" + selection + R"(","stake":1000,"price":")"
+                       + price + R"(","each_way":true})",
+                     token);
+  };
+  auto r = each_way("ew-c", "r5", "c", "11.00");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto c = body_of(r);
+  CHECK(c.at("each_way") == json::value(true));
+  CHECK(c.at("stake").as_int64() == 1000);
+  CHECK(c.at("total_stake").as_int64() == 2000);
+  CHECK(c.at("place_fraction").as_string() == "1/4");
+  CHECK(c.at("potential_payout").as_int64() == 11000 + 3500);
+  // The same request again is the same bet; the same id as a win bet is refused.
+  auto again = each_way("ew-c", "r5", "c", "11.00");
+  CHECK(again.status == 201);
+  CHECK(again.body == r.body);
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"ew-c","market_id":"r5","selection_id":"c","stake":1000,"price":"11.00"})",
+                token);
+  CHECK(error_code(r) == "request_id_reused");
+  auto on_c = std::string{c.at("bet_id").as_string()};
+  r = each_way("ew-a", "r5", "a", "6.00");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto on_a = std::string{body_of(r).at("bet_id").as_string()};
+  r = each_way("ew-b", "r5", "b", "5.00");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto on_b = std::string{body_of(r).at("bet_id").as_string()};
+  r = each_way("ew-d", "r5", "d", "3.00");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto on_d = std::string{body_of(r).at("bet_id").as_string()};
+  CHECK(available(node, token) == 100000 - 8000);
+  // A plain win bet says so.
+  auto win = bet_on(node, token, "win-a", "r5", "a", "6.00");
+  r = node.call("GET", "/v1/bets/" + win, {}, token);
+  CHECK(body_of(r).at("each_way") == json::value(false));
+  CHECK(body_of(r).at("total_stake").as_int64() == 1000);
+  CHECK(available(node, token) == 100000 - 9000);
+
+  // Each-way on a market without terms: refused, nothing held.
+  r = each_way("ew-flat", "flat5", "a", "6.00");
+  CHECK(r.status == 400);
+  CHECK(error_code(r) == "invalid_field");
+  CHECK(error_field(r) == "each_way");
+  CHECK(available(node, token) == 100000 - 9000);
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"ew-bad","market_id":"r5","selection_id":"a","stake":1000,"price":"6.00","each_way":"yes"})",
+                token);
+  CHECK(r.status == 400);
+  CHECK(error_field(r) == "each_way");
+
+  close_market(node, "r5");
+  r = node.call("POST", "/v1/admin/markets/r5/settle",
+                R"({"results":{"a":"won","c":"placed","d":"void"}})", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  // 10.00 each-way at 11.00, 1/4, second: the win half lost, the place half
+  // 10.00 x (1 + 10/4) = 35.00.
+  auto placed = settled_bet(node, token, on_c);
+  CHECK(placed.at("status").as_string() == "won");
+  CHECK(placed.at("payout").as_int64() == 3500);
+  // The winner pays both halves: 60.00 and 10.00 x (1 + 5/4) = 22.50.
+  CHECK(settled_bet(node, token, on_a).at("payout").as_int64() == 6000 + 2250);
+  auto lost = settled_bet(node, token, on_b);
+  CHECK(lost.at("status").as_string() == "lost");
+  CHECK(lost.at("payout").as_int64() == 0);
+  auto voided = settled_bet(node, token, on_d);
+  CHECK(voided.at("status").as_string() == "void");
+  CHECK(voided.at("payout").as_int64() == 2000);
+  CHECK(settled_bet(node, token, win).at("payout").as_int64() == 6000);
+  CHECK(available(node, token) == 100000 - 9000 + 3500 + 8250 + 2000 + 6000);
+  audit_is_clean(node);
 }
