@@ -114,8 +114,10 @@ void fold_markets(journal& j, journal_audit& out) {
       },
       out.violations);
     std::map<std::string, money> liability_sum;
+    // Bets refunded early (non-runners, cancellations) carry none.
     for (auto& [bet, b] : m.bets)
-      liability_sum[b.selection.value] += liability(b.stake, b.accepted);
+      if (!m.voided_early(b))
+        liability_sum[b.selection.value] += bet_liability(b);
     for (auto& [sel, l] : liability_sum) {
       if (l > m.definition.limits.max_liability)
         out.violations.push_back(describe(stream, "liability of " + sel + " is "
@@ -190,15 +192,15 @@ void check_payouts(journal_audit& out, bool quiescent) {
   for (auto& [user, s] : out.wallets) {
     for (auto& b : s.settled_bets) {
       auto m = out.markets.find(b.market.value);
-      if (m == out.markets.end()
-          || (!m->second.result && !m->second.is_withdrawn(b.selection.value))) {
+      auto mb = m == out.markets.end() ? decltype(m->second.bets.end()){} : m->second.bets.find(b.id.value);
+      if (m != out.markets.end() && mb == m->second.bets.end())
+        continue; // reported by match_bets
+      // Paid only on a result, or refunded early (a non-runner, a cancellation).
+      if (m == out.markets.end() || (!m->second.result && !m->second.voided_early(mb->second))) {
         out.violations.push_back("wallet/" + user + ": bet " + b.id.value
                                  + " paid by an unresulted market");
         continue;
       }
-      auto mb = m->second.bets.find(b.id.value);
-      if (mb == m->second.bets.end())
-        continue; // reported by match_bets
       auto line = settle_line(m->second, mb->second);
       if (line.outcome != b.status || line.amount != b.payout)
         out.violations.push_back("wallet/" + user + ": bet " + b.id.value + " paid "

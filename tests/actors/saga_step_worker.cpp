@@ -3,12 +3,15 @@
 // crash_point.hpp, armed by the parent through WAGER_CRASH_AT) kills it at
 // an exact step of the saga.
 //
-//   saga_step_worker DATA_DIR bet|settle
+//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel
 //
 // Prints "ready" once the market is open and the wallet funded, then one
-// line per answer: "bet <id>" and, for settle, "settled".
+// line per answer: "bet <id>" and, for settle, withdraw and cancel,
+// "settled", "withdrawn" or "cancelled".
 
 #include "money_fixture.hpp"
+
+#include <limits>
 
 #include <cstdio>
 #include <cstdlib>
@@ -35,7 +38,7 @@ void say(const std::string& line) {
 
 int main(int argc, char** argv) {
   if (argc != 3)
-    die("usage: saga_step_worker DATA_DIR bet|settle");
+    die("usage: saga_step_worker DATA_DIR bet|settle|withdraw|cancel");
   std::string phase = argv[2];
   auto p = start_or_throw(test_platform_options(argv[1]));
   if (auto c = create_market(*p, two_way_market("m1", 200, 300)); !c)
@@ -53,6 +56,19 @@ int main(int argc, char** argv) {
     if (auto s = settle(*p, "m1", {"home"}); !s)
       die("settle: " + message_of(s.error()));
     say("settled");
+  } else if (phase == "withdraw") {
+    auto w = await<market_view>(
+      [&](auto done) { p->withdraw_selection(market_id{"m1"}, selection_id{"home"}, done); });
+    if (!w)
+      die("withdraw: " + message_of(w.error()));
+    say("withdrawn");
+  } else if (phase == "cancel") {
+    auto c = await<market_view>([&](auto done) {
+      p->cancel_bets(market_id{"m1"}, 0, std::numeric_limits<int64_t>::max(), done);
+    });
+    if (!c)
+      die("cancel: " + message_of(c.error()));
+    say("cancelled");
   }
   // Waits for the parent's kill (or for a crash point in the outbox).
   for (;;)

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <limits>
 
 using namespace wager;
 using namespace wager::test;
@@ -92,4 +93,36 @@ TEST_CASE("a settlement killed at each step pays the winner exactly once") {
     wait_resumed_and_audit(*p);
     CHECK(balance(*p, "u1").available.minor == 11'000);
   }
+}
+
+TEST_CASE("a non-runner's refund and a cancellation killed at each step refund the stake exactly once") {
+  for (std::string phase : {"withdraw", "cancel"})
+    for (std::string point : {"market.result_durable", "wallet.payout_durable"}) {
+      CAPTURE(phase);
+      CAPTURE(point);
+      temp_dir dir;
+      crash_at(dir.str(), phase, point);
+      auto p = start_or_throw(test_platform_options(dir.str()));
+      wait_resumed_and_audit(*p);
+      CHECK(balance(*p, "u1").available.minor == 10'000);
+      auto bets = await<std::vector<bet>>([&](auto done) { p->bets(user_id{"u1"}, true, done); });
+      REQUIRE(bets);
+      REQUIRE(bets->size() == 1);
+      CHECK(bets->front().status == bet_status::void_);
+      CHECK(bets->front().payout.minor == 1'000);
+      // Asking again refunds nothing more, and the result pays nothing on it.
+      auto again = phase == "withdraw"
+                     ? await<market_view>([&](auto done) {
+                         p->withdraw_selection(market_id{"m1"}, selection_id{"home"}, done);
+                       })
+                     : await<market_view>([&](auto done) {
+                         p->cancel_bets(market_id{"m1"}, 0, std::numeric_limits<int64_t>::max(),
+                                        done);
+                       });
+      REQUIRE_MESSAGE(again, message_of(again.error()));
+      REQUIRE(set_status(*p, "m1", market_status::closed));
+      REQUIRE(settle(*p, "m1", {"away"}));
+      wait_resumed_and_audit(*p);
+      CHECK(balance(*p, "u1").available.minor == 10'000);
+    }
 }
