@@ -74,7 +74,7 @@ struct wallet_fold {
                                                   + std::to_string(rec.seq)));
     money holds;
     for (auto& [id, h] : s.holds)
-      holds += h.stake;
+      holds += h.amount();
     if (holds != s.held)
       out.violations.push_back(describe(stream, "held differs from the sum of holds at seq "
                                                   + std::to_string(rec.seq)));

@@ -1,8 +1,9 @@
 // A rapidcheck property over random operation sequences through the
-// embedded platform: deposits, withdrawals, bets under every policy, price
-// and status changes, settlement and void, new markets, deposit limits and
-// self-exclusion, replays of earlier requests, and platform restarts on the
-// same data dir. A model predicts
+// embedded platform: deposits, withdrawals, win and each-way bets under
+// every policy, price and status changes, settlement (with placed runners
+// and dead heats) and void, non-runners, cancellations, new markets,
+// deposit limits and self-exclusion, replays of earlier requests, and
+// platform restarts on the same data dir. A model predicts
 // every answer (accepted or refused, and why) and every balance; after each
 // step the live balances must equal the model's and the journal audit must
 // find the money invariant intact.
@@ -13,8 +14,10 @@
 #include <rapidcheck.h>
 
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
+#include <set>
 
 using namespace wager;
 using namespace wager::test;
@@ -54,7 +57,23 @@ struct model_bet {
   std::string selection;
   int64_t stake = 0;
   int32_t price = 0;
+  bool each_way = false;
+  bool refunded = false; // voided before the result: a non-runner, a cancellation
+
+  int64_t total() const { return stake * (each_way ? 2 : 1); }
 };
+
+// Every market's each-way terms: two places (both runners) at 1/4. A place
+// half at price p pays stake x (1 + (p - 1) / 4) = stake x (p + 300) / 400.
+constexpr uint32_t each_way_places = 2;
+
+// The liability the market counts for a bet, each half rounded up.
+int64_t model_liability(int64_t stake, int32_t p, bool each_way) {
+  auto win = (stake * (p - 100) + 99) / 100;
+  if (!each_way)
+    return win;
+  return win + (stake * (p - 100) + 399) / 400;
+}
 
 struct model_market {
   market_status status = market_status::open;
@@ -63,7 +82,10 @@ struct model_market {
   std::vector<model_bet> bets;
   bool resulted = false;
   std::vector<std::string> winners;
+  std::vector<std::string> placed;
+  bool dead_heat = false; // two winners, each at 1/2
   bool voided = false;
+  std::set<std::string> withdrawn;
 };
 
 // A request and its first answer.
@@ -101,8 +123,12 @@ public:
       return change_status();
     if (kind < 80)
       return result_market();
-    if (kind < 83)
+    if (kind < 82)
       return new_market();
+    if (kind < 84)
+      return withdraw_runner();
+    if (kind < 85)
+      return cancel_all();
     if (kind < 86)
       return change_limits();
     if (kind < 97)
@@ -215,10 +241,12 @@ private:
                                    int64_t available, bool excluded) {
     if (excluded)
       return {errc::self_excluded, 0};
-    if (available < cmd.stake.minor)
+    if (available < cmd.stake.minor * (cmd.each_way ? 2 : 1))
       return {errc::insufficient_funds, 0};
     if (m.status != market_status::open)
       return {errc::market_not_open, 0};
+    if (m.withdrawn.count(cmd.selection.value) > 0)
+      return {errc::not_found, 0};
     auto current = price{m.prices.at(cmd.selection.value)};
     auto at = accepted_price(cmd.accept, cmd.asked, current);
     if (!at)
@@ -226,7 +254,7 @@ private:
     if (cmd.stake.minor > max_stake)
       return {errc::limit_exceeded, 0};
     auto now = m.liability.count(cmd.selection.value) ? m.liability.at(cmd.selection.value) : 0;
-    if (now + liability(cmd.stake, *at).minor > max_liability)
+    if (now + model_liability(cmd.stake.minor, at->hundredths, cmd.each_way) > max_liability)
       return {errc::limit_exceeded, 0};
     return {errc::none, at->hundredths};
   }
@@ -243,10 +271,13 @@ private:
     auto policy = one_of({accept_policy::exact, accept_policy::better, accept_policy::any});
     auto stake = any_in<int64_t>(1, 2'500);
     r.bet_request = bet_cmd(r.request, market, selection, stake, asked, policy);
+    r.bet_request.each_way = any_in(0, 4) == 0;
+    auto each_way = r.bet_request.each_way;
     auto [expected, at] = predict(m, r.bet_request, available_[r.user], excluded_[r.user]);
     auto answer = place(w_.p(), r.user, r.bet_request);
     RC_LOG() << "bet " << r.user << " " << r.request << " " << market << " " << selection << " "
-             << stake << " @" << asked << " " << to_string(policy) << " -> "
+             << stake << " @" << asked << " " << to_string(policy)
+             << (each_way ? " each-way" : "") << " -> "
              << to_code(code(answer)) << "\n";
     if (expected != errc::none) {
       if (code(answer) != expected)
@@ -262,9 +293,10 @@ private:
       RC_ASSERT(answer->accepted.hundredths == at);
       RC_ASSERT(answer->stake.minor == stake);
       RC_ASSERT(answer->status == bet_status::open);
-      available_[r.user] -= stake;
-      m.liability[selection] += liability(money{stake}, price{at}).minor;
-      m.bets.push_back({r.user, selection, stake, at});
+      RC_ASSERT(answer->each_way == each_way);
+      available_[r.user] -= stake * (each_way ? 2 : 1);
+      m.liability[selection] += model_liability(stake, at, each_way);
+      m.bets.push_back({r.user, selection, stake, at, each_way});
       r.answer = *answer;
     }
     history_.push_back(std::move(r));
@@ -307,41 +339,129 @@ private:
     auto market = pick_market();
     auto& m = markets_[market];
     bool voided = any_in(0, 3) == 0;
-    std::vector<std::string> winners;
+    std::vector<std::string> winners, placed;
+    bool dead_heat = false;
     if (!voided) {
-      auto which = any_in(0, 3);
-      if (which != 1)
-        winners.push_back("away");
-      if (which != 2)
-        winners.insert(winners.begin(), "home");
+      auto which = any_in(0, 5);
+      if (which == 0 || which == 1) {
+        winners = {"home", "away"};
+        dead_heat = which == 1; // a dead heat for first: each at 1/2
+      } else {
+        auto first = which == 2 ? std::string{"home"} : std::string{"away"};
+        auto second = first == "home" ? std::string{"away"} : std::string{"home"};
+        winners = {first};
+        if (which == 4)
+          placed = {second}; // second: each-way bets on it win their place half
+      }
     }
-    auto answer = voided ? void_market(w_.p(), market) : settle(w_.p(), market, winners);
+    market_resulted result{winners, voided, placed, {}, {}, {}};
+    if (dead_heat)
+      for (auto& w : winners)
+        result.dead_heat[w] = ratio{1, 2};
+    // A non-runner can only be void.
+    bool names_withdrawn = false;
+    for (auto& w : m.withdrawn) {
+      if (std::find(winners.begin(), winners.end(), w) != winners.end()
+          || std::find(placed.begin(), placed.end(), w) != placed.end())
+        names_withdrawn = true;
+    }
+    auto answer = await<market_view>(
+      [&](auto done) { w_.p().settle_market_result(market_id{market}, result, done); });
     RC_LOG() << (voided ? "void " : "settle ") << market << " " << winners.size()
-             << " winners -> " << to_code(code(answer)) << "\n";
+             << " winners, " << placed.size() << " placed" << (dead_heat ? ", dead heat" : "")
+             << " -> " << to_code(code(answer)) << "\n";
     if (m.resulted) {
-      if (m.voided == voided && m.winners == winners)
+      if (m.voided == voided && m.winners == winners && m.placed == placed
+          && m.dead_heat == dead_heat)
         RC_ASSERT(static_cast<bool>(answer)); // settling again changes nothing
+      else if (names_withdrawn && !voided)
+        RC_ASSERT(code(answer) == errc::invalid_field);
       else
         RC_ASSERT(code(answer) == errc::illegal_transition);
+      return;
+    }
+    if (names_withdrawn && !voided) {
+      RC_ASSERT(code(answer) == errc::invalid_field);
       return;
     }
     RC_ASSERT(static_cast<bool>(answer));
     m.resulted = true;
     m.voided = voided;
     m.winners = winners;
+    m.placed = placed;
+    m.dead_heat = dead_heat;
     m.status = voided ? market_status::voided : market_status::settled;
     for (auto& b : m.bets) {
+      if (b.refunded)
+        continue;
+      if (voided) {
+        available_[b.user] += b.total();
+        continue;
+      }
       bool won = std::find(winners.begin(), winners.end(), b.selection) != winners.end();
-      if (voided)
-        available_[b.user] += b.stake;
-      else if (won)
-        available_[b.user] += potential_payout(money{b.stake}, price{b.price}).minor;
+      bool was_placed = std::find(placed.begin(), placed.end(), b.selection) != placed.end();
+      // Each half rounded down on its own.
+      if (won)
+        available_[b.user] += dead_heat ? b.stake * b.price / 200 : b.stake * b.price / 100;
+      if (b.each_way && (won || was_placed))
+        available_[b.user] += b.stake * (b.price + 300) / 400;
     }
+  }
+
+  // A runner withdrawn: its bets refunded at once, its liability gone.
+  void withdraw_runner() {
+    auto market = pick_market();
+    auto& m = markets_[market];
+    auto selection = one_of<std::string>({"home", "away"});
+    auto answer = await<market_view>([&](auto done) {
+      w_.p().withdraw_selection(market_id{market}, selection_id{selection}, done);
+    });
+    RC_LOG() << "withdraw " << market << " " << selection << " -> " << to_code(code(answer))
+             << "\n";
+    if (m.withdrawn.count(selection) > 0) {
+      RC_ASSERT(static_cast<bool>(answer));
+      return;
+    }
+    if (m.resulted) {
+      RC_ASSERT(code(answer) == errc::illegal_transition);
+      return;
+    }
+    RC_ASSERT(static_cast<bool>(answer));
+    m.withdrawn.insert(selection);
+    m.liability.erase(selection);
+    for (auto& b : m.bets)
+      if (b.selection == selection && !b.refunded) {
+        b.refunded = true;
+        available_[b.user] += b.total();
+      }
+  }
+
+  // Every bet of a market cancelled before its result.
+  void cancel_all() {
+    auto market = pick_market();
+    auto& m = markets_[market];
+    auto answer = await<market_view>([&](auto done) {
+      w_.p().cancel_bets(market_id{market}, 0, std::numeric_limits<int64_t>::max(), done);
+    });
+    RC_LOG() << "cancel " << market << " -> " << to_code(code(answer)) << "\n";
+    if (m.resulted) {
+      RC_ASSERT(code(answer) == errc::illegal_transition);
+      return;
+    }
+    RC_ASSERT(static_cast<bool>(answer));
+    for (auto& b : m.bets)
+      if (!b.refunded) {
+        b.refunded = true;
+        available_[b.user] += b.total();
+        m.liability[b.selection] = 0;
+      }
   }
 
   void new_market() {
     auto id = "m" + std::to_string(markets_.size());
-    open_two_way(w_.p(), two_way_market(id, 200, 200, max_stake, max_liability));
+    auto d = two_way_market(id, 200, 200, max_stake, max_liability);
+    d.each_way = {each_way_places, ratio{1, 4}};
+    open_two_way(w_.p(), d);
     RC_LOG() << "new market " << id << "\n";
     markets_[id];
   }
@@ -366,6 +486,7 @@ private:
         RC_ASSERT(again->id == r.answer.id);
         RC_ASSERT(again->accepted == r.answer.accepted);
         RC_ASSERT(again->stake == r.answer.stake);
+        RC_ASSERT(again->each_way == r.answer.each_way);
         RC_ASSERT(again->status == bet_status::open);
       }
       return;
