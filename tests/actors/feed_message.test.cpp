@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
@@ -298,4 +300,22 @@ TEST_CASE("random and mutated lines never crash the parser nor yield a message m
         CHECK(valid_price(p));
   }
   CHECK(accepted > 0); // the mutations also produce valid lines, so both paths run
+}
+
+TEST_CASE("every line of the example feeds is a valid message, in seq order per producer") {
+  for (auto name : {"match_day.ndjson", "demo_day.ndjson", "race_day.ndjson"}) {
+    CAPTURE(name);
+    std::ifstream file{std::string{WAGER_SOURCE_DIR} + "/examples/feed/" + name};
+    REQUIRE(file);
+    std::map<std::string, uint64_t> last;
+    size_t lines = 0;
+    for (std::string line; std::getline(file, line); ++lines) {
+      auto r = parse_feed_line(line);
+      REQUIRE_MESSAGE(r.ok(), name << " line " << lines + 1 << ": " << r.invalid.message);
+      auto& seq = last[r.message->producer];
+      CHECK(r.message->seq == seq + 1);
+      seq = r.message->seq;
+    }
+    CHECK(lines > 0);
+  }
 }
