@@ -246,8 +246,8 @@ bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
     auto i = s.liability.find(cmd.selection.value);
     auto now = i == s.liability.end() ? money{} : i->second;
     auto fraction = cmd.each_way ? s.definition.each_way.fraction : ratio{};
-    accepted_bet b{cmd.bet, cmd.user, cmd.selection, cmd.stake, *at, 0, cmd.each_way, fraction};
-    if (now + bet_liability(b) > s.definition.limits.max_liability) {
+    if (now + bet_liability(cmd.stake, *at, cmd.each_way, fraction)
+        > s.definition.limits.max_liability) {
       d.reason = errc::limit_exceeded;
     } else {
       d.accepted = true;

@@ -276,15 +276,15 @@ std::optional<market_event> decode_market_event(const event& e) {
   });
 }
 
-money bet_liability(const accepted_bet& b) {
-  auto win = liability(b.stake, b.accepted);
-  if (!b.each_way)
+money bet_liability(money stake, price p, bool each_way, ratio place_fraction) {
+  auto win = liability(stake, p);
+  if (!each_way)
     return win;
   // stake x (price - 1) x n/d, in hundredths, rounded up, without the
   // product overflowing: q x n / den as (q / den) x n + (q % den) x n / den.
-  int64_t q = b.stake.minor * (b.accepted.hundredths - 100);
-  int64_t den = int64_t{100} * b.place_fraction.d;
-  int64_t n = b.place_fraction.n;
+  int64_t q = stake.minor * (p.hundredths - 100);
+  int64_t den = int64_t{100} * place_fraction.d;
+  int64_t n = place_fraction.n;
   return win + money{(q / den) * n + ((q % den) * n + den - 1) / den};
 }
 

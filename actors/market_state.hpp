@@ -153,7 +153,10 @@ struct accepted_bet {
 
 // What the house stands to lose on a bet, rounded up: stake x (price - 1),
 // and each-way also the place half's stake x (price - 1) x fraction.
-money bet_liability(const accepted_bet& b);
+money bet_liability(money stake, price p, bool each_way, ratio place_fraction);
+inline money bet_liability(const accepted_bet& b) {
+  return bet_liability(b.stake, b.accepted, b.each_way, b.place_fraction);
+}
 
 // A decision as the wallet hears it: accepted at a price, or rejected.
 struct bet_decision {
