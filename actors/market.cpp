@@ -613,6 +613,7 @@ caf::result<caf::message> withdraw_selection(market_actor* self,
   // The refunds go out through the outbox once the withdrawal is durable.
   auto result = change(self, {selection_withdrawn{cmd.selection}}, updates, true);
   updates->push_back(status_update(s));
+  updates->back().withdrawn = {sel};
   return result;
 }
 

@@ -139,6 +139,9 @@ struct market_update {
   market_status status = market_status::pending;
   std::map<std::string, price> prices; // changed prices (all, on a status change)
   int64_t feed_received_us = 0;        // set_prices_cmd's, 0 when not from the feed
+  // Runners withdrawn by this change (a non-runner), pushed as a status
+  // update with the status unchanged.
+  std::vector<std::string> withdrawn;
 };
 
 // The clock of feed_received_us: steady, microseconds; only for durations
@@ -256,7 +259,7 @@ typename I::result_type inspect(I& f, market_view& x) {
 template <class I>
 typename I::result_type inspect(I& f, market_update& x) {
   return f(caf::meta::type_name("wager::market_update"), x.market, x.version,
-           x.status_changed, x.status, x.prices, x.feed_received_us);
+           x.status_changed, x.status, x.prices, x.feed_received_us, x.withdrawn);
 }
 template <class I>
 typename I::result_type inspect(I& f, bet_decision& x) {

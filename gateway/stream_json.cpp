@@ -13,10 +13,17 @@ std::string market_message(const market_view& v) {
 }
 
 std::string status_message(const market_update& u) {
-  return json::serialize(json::object{{"type", "status"},
-                                      {"market_id", u.market.value},
-                                      {"version", u.version},
-                                      {"status", to_string(u.status)}});
+  json::object o{{"type", "status"},
+                 {"market_id", u.market.value},
+                 {"version", u.version},
+                 {"status", to_string(u.status)}};
+  if (!u.withdrawn.empty()) {
+    json::array withdrawn;
+    for (auto& sel : u.withdrawn)
+      withdrawn.push_back(json::string{sel});
+    o["withdrawn"] = std::move(withdrawn);
+  }
+  return json::serialize(o);
 }
 
 std::string bet_message(const bet& b) {

@@ -173,6 +173,33 @@ TEST_CASE_FIXTURE(fixture, "subscribe answers a snapshot, then every price chang
   CHECK(s.at("version").as_int64() == version + 21);
 }
 
+TEST_CASE_FIXTURE(fixture, "a non-runner reaches the stream as a status message naming it") {
+  open_market("m1");
+  auto c = alice();
+  REQUIRE(c->send(R"({"op":"subscribe","markets":["m1"]})"));
+  auto snap = read_json(*c);
+  REQUIRE(snap.at("type") == "market");
+  auto version = snap.at("market").at("version").as_int64();
+  REQUIRE(await<market_view>(
+    [&](auto done) { p->withdraw_selection(market_id{"m1"}, selection_id{"home"}, done); }));
+  auto s = read_json(*c);
+  CHECK(s.at("type") == "status");
+  CHECK(s.at("status") == "open");
+  CHECK(s.at("version").as_int64() == version + 1);
+  CHECK(s.at("withdrawn") == json::array{"home"});
+  // A plain status change names none.
+  REQUIRE(await<market_view>(
+    [&](auto done) { p->set_market_status(market_id{"m1"}, market_status::suspended, done); }));
+  auto plain = read_json(*c);
+  CHECK(plain.at("type") == "status");
+  CHECK_FALSE(plain.contains("withdrawn"));
+  // A new subscriber's snapshot marks the runner withdrawn.
+  auto d = alice();
+  REQUIRE(d->send(R"({"op":"subscribe","markets":["m1"]})"));
+  auto again = read_json(*d);
+  CHECK(again.at("market").at("selections").as_array()[0].at("withdrawn") == json::value(true));
+}
+
 TEST_CASE_FIXTURE(fixture, "subscribing to an unknown market answers an error and keeps the stream") {
   auto c = alice();
   REQUIRE(c->send(R"({"op":"subscribe","markets":["nope"]})"));
