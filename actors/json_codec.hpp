@@ -7,6 +7,7 @@
 
 #include "wager/actors/ids.hpp"
 #include "wager/actors/money.hpp"
+#include "wager/actors/slip.hpp"
 
 #include <boost/json.hpp>
 
@@ -87,6 +88,14 @@ inline money get_money(const json::object& o, std::string_view key) {
 
 inline price get_price(const json::object& o, std::string_view key) {
   return price{static_cast<int32_t>(get_int(o, key))};
+}
+
+// A fraction as slip.hpp writes it ("1/4"), or the decode fails.
+inline ratio get_ratio(const json::object& o, std::string_view key) {
+  auto r = parse_ratio(get_string(o, key));
+  if (!r)
+    throw decode_error{};
+  return *r;
 }
 
 template <class Id>

@@ -35,10 +35,7 @@ accepted_bet accepted_from_json(const json::object& o) {
                  get_price(o, "price")};
   if (o.contains("each_way")) {
     b.each_way = get_bool(o, "each_way");
-    auto f = parse_ratio(get_string(o, "place_fraction"));
-    if (!f)
-      throw decode_error{};
-    b.place_fraction = *f;
+    b.place_fraction = get_ratio(o, "place_fraction");
   }
   return b;
 }
@@ -59,10 +56,9 @@ market_definition definition_from(const json::object& o) {
   if (o.contains("each_way")) {
     auto& ew = get_object(field(o, "each_way"));
     auto places = get_int(ew, "places");
-    auto fraction = parse_ratio(get_string(ew, "fraction"));
-    if (!fraction || places < 1 || places > each_way_places_max)
+    if (places < 1 || places > each_way_places_max)
       throw decode_error{};
-    d.each_way = {static_cast<uint32_t>(places), *fraction};
+    d.each_way = {static_cast<uint32_t>(places), get_ratio(ew, "fraction")};
   }
   return d;
 }
@@ -453,12 +449,8 @@ std::optional<bet_decision> bet_decision_from_json(const std::string& text) {
       d.reason = parse_errc(get_string(o, "reason"));
     if (o.contains("current_price"))
       d.current = get_price(o, "current_price");
-    if (o.contains("place_fraction")) {
-      auto f = parse_ratio(get_string(o, "place_fraction"));
-      if (!f)
-        throw decode_error{};
-      d.place_fraction = *f;
-    }
+    if (o.contains("place_fraction"))
+      d.place_fraction = get_ratio(o, "place_fraction");
     return d;
   });
 }

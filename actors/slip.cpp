@@ -111,8 +111,11 @@ factor line_value(const slip& s, slip_line line, bool place_half, bool assume_wo
   return v;
 }
 
-std::vector<bool> halves(const slip& s) {
-  return s.each_way ? std::vector<bool>{false, true} : std::vector<bool>{false};
+// The halves a line is paid on: the win half, and the place half when
+// each-way (no allocation: this runs for every line).
+std::span<const bool> halves(const slip& s) {
+  static constexpr bool both[] = {false, true};
+  return {both, s.each_way ? std::size_t{2} : std::size_t{1}};
 }
 
 slip_payout pay(const slip& s, bool assume_won, std::optional<money> max_payout) {

@@ -39,10 +39,7 @@ bet bet_from_object(const json::object& o) {
   b.settled_at_ms = get_int(o, "settled_at");
   if (o.contains("each_way")) {
     b.each_way = get_bool(o, "each_way");
-    auto f = parse_ratio(get_string(o, "place_fraction"));
-    if (!f)
-      throw decode_error{};
-    b.place_fraction = *f;
+    b.place_fraction = get_ratio(o, "place_fraction");
   }
   return b;
 }
@@ -272,12 +269,8 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
       return hold_from_json(o);
     if (e.type == "stake_committed") {
       stake_committed c{get_id<bet_id>(o, "bet"), get_price(o, "price"), {}};
-      if (o.contains("place_fraction")) {
-        auto f = parse_ratio(get_string(o, "place_fraction"));
-        if (!f)
-          throw decode_error{};
-        c.place_fraction = *f;
-      }
+      if (o.contains("place_fraction"))
+        c.place_fraction = get_ratio(o, "place_fraction");
       return c;
     }
     if (e.type == "hold_released") {

@@ -288,10 +288,9 @@ void client_api::impl::admin_withdraw_selection(const call_ptr& c) {
   auto body = parse_body(c, true);
   if (!body)
     return;
-  if (!body->empty()) {
-    auto key = std::string{body->begin()->key()};
-    return c->respond(error_response(errc::unknown_field, "unknown field " + key, key));
-  }
+  fields f{*body};
+  if (!f.allow({}).ok())
+    return c->respond(f.error());
   plat.withdraw_selection(market_id{c->params.at(0)}, selection_id{c->params.at(1)},
                           [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
