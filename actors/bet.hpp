@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace wager {
 
@@ -46,8 +47,29 @@ enum class bet_status : uint8_t {
 std::string_view to_string(bet_status status);
 std::optional<bet_status> parse_bet_status(std::string_view text);
 
+// A leg of a slip as the wallet keeps it: the price it was taken at, the
+// market's each-way fraction, and what its market's result made of it.
+struct bet_leg {
+  market_id market;
+  selection_id selection;
+  price accepted;
+  ratio place_fraction; // each-way: the leg's market's terms when it accepted
+  leg_result result = leg_result::open;
+  ratio dead_heat;      // of the half the result names
+  int32_t rule4 = 0;    // pence in the pound off the winnings
+
+  bool operator==(const bet_leg&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bet_leg& x) {
+  return f(x.market, x.selection, x.accepted.hundredths, x.place_fraction.n, x.place_fraction.d,
+           x.result, x.dead_heat.n, x.dead_heat.d, x.rule4);
+}
+
 struct bet {
   bet_id id;
+  // A slip's first leg's, for clients of version 1 of the API.
   market_id market;
   selection_id selection;
   money stake;    // each half's stake when each-way
@@ -60,18 +82,42 @@ struct bet {
   // the market's fraction of the odds when it accepted the bet.
   bool each_way = false;
   ratio place_fraction;
+  // A slip (several legs; slip.hpp): its type and legs, and the most it may
+  // pay (0: no cap). A single has no legs here: market, selection and
+  // accepted are its leg.
+  slip_type type = slip_type::single;
+  std::vector<bet_leg> legs;
+  money max_payout;
 
-  // What the bet holds: the stake, twice it each-way.
-  money total_stake() const { return money{stake.minor * (each_way ? 2 : 1)}; }
-  // What it pays if the selection wins outright (both halves each-way).
+  bool is_slip() const { return !legs.empty(); }
+  // The lines: 1 for a single.
+  std::size_t lines() const { return is_slip() ? line_count(type, legs.size()) : 1; }
+  // What the bet holds: stake x lines, twice it each-way.
+  money total_stake() const {
+    return money{stake.minor * static_cast<int64_t>(lines()) * (each_way ? 2 : 1)};
+  }
+  // What it pays if every leg wins outright (both halves each-way).
   money potential() const;
 };
+
+// The slip a bet is, for slip.hpp's arithmetic (a single: one leg, open
+// unless `single_result` says otherwise).
+slip as_slip(const bet& b);
+
+// What a slip bet pays with its legs as they stand, and how it ended, once
+// slip.hpp's settled() holds: void when every leg is void (the stake back),
+// won when it pays anything, lost otherwise.
+struct slip_settlement {
+  bet_status outcome = bet_status::lost;
+  money amount;
+};
+slip_settlement settle_slip(const bet& b);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bet& x) {
   return f(x.id, x.market, x.selection, x.stake.minor, x.accepted.hundredths, x.status,
            x.payout.minor, x.placed_at_ms, x.settled_at_ms, x.each_way, x.place_fraction.n,
-           x.place_fraction.d);
+           x.place_fraction.d, x.type, x.legs, x.max_payout.minor);
 }
 
 // The messages above that may cross nodes (runtime/message_types.hpp).

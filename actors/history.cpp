@@ -6,6 +6,7 @@
 #include "wager/runtime/log.hpp"
 #include "wager/runtime/overloaded.hpp"
 
+#include <boost/json.hpp>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <sqlite3.h>
@@ -23,10 +24,14 @@
 
 namespace wager {
 
+namespace json = boost::json;
+
 namespace {
 
-// Version 2 added each-way bets (each_way, place_fraction).
-constexpr int64_t history_schema_version = 2;
+// Version 2 added each-way bets (each_way, place_fraction); version 3 the
+// amount a bet holds (held) and a slip's type and legs (slip: its JSON as
+// slip_to_json writes it, empty for a single).
+constexpr int64_t history_schema_version = 3;
 
 // One table a row per wallet (the fold's state: its last seq and available
 // balance, for each entry's available_after), the entries, and the bets
@@ -64,6 +69,8 @@ CREATE TABLE IF NOT EXISTS history_bets (
   settled_seq INTEGER NOT NULL,
   each_way INTEGER NOT NULL,
   place_fraction TEXT NOT NULL,
+  held INTEGER NOT NULL,
+  slip TEXT NOT NULL,
   PRIMARY KEY (wallet, bet)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS history_bets_settled
   ON history_bets (wallet, settled_seq) WHERE settled_seq > 0;
@@ -133,10 +140,12 @@ public:
                            "available_after, at, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
       put_bet_(db.get(), "INSERT INTO history_bets (wallet, bet, market, selection, stake, "
                          "price, status, payout, placed_at, settled_at, settled_seq, each_way, "
-                         "place_fraction) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 0, 0, ?9, "
-                         "?10)"),
-      held_stake_(db.get(), "SELECT stake * (1 + each_way) FROM history_bets WHERE wallet = ?1 "
+                         "place_fraction, held, slip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, "
+                         "0, 0, ?9, ?10, ?11, ?12)"),
+      held_stake_(db.get(), "SELECT held FROM history_bets WHERE wallet = ?1 "
                             "AND bet = ?2 AND status = 'held'"),
+      get_slip_(db.get(), "SELECT slip FROM history_bets WHERE wallet = ?1 AND bet = ?2"),
+      set_slip_(db.get(), "UPDATE history_bets SET slip = ?3 WHERE wallet = ?1 AND bet = ?2"),
       open_bet_(db.get(), "UPDATE history_bets SET status = 'open', price = ?3, placed_at = ?4, "
                           "place_fraction = ?5 WHERE wallet = ?1 AND bet = ?2 AND "
                           "status = 'held'"),
@@ -281,16 +290,48 @@ private:
         },
         [&](const stake_committed& c) -> caf::error {
           auto fraction = to_string(c.place_fraction);
+          caf::error err;
           if (auto i = holds_.find({key, c.bet.value}); i != holds_.end()) {
-            auto err = insert_bet(key, i->second.hold, c.accepted, "open", at_ms,
-                                  i->second.hold.each_way ? fraction : std::string{});
+            err = insert_bet(key, i->second.hold, c.accepted, "open", at_ms,
+                             i->second.hold.each_way ? fraction : std::string{});
             holds_.erase(i);
-            return err;
+          } else {
+            err = change(open_bet_, key, c.bet.value, [&](sqlite::statement& st) {
+              st.bind(3, c.accepted.hundredths).bind(4, at_ms).bind(5, fraction);
+            }, "committing a held bet");
           }
-          return change(open_bet_, key, c.bet.value, [&](sqlite::statement& st) {
-            st.bind(3, c.accepted.hundredths).bind(4, at_ms).bind(5, fraction);
-          }, "committing a held bet");
+          if (err || c.legs.empty())
+            return err;
+          return edit_slip(key, c.bet.value, [&](json::object& o, json::array& legs) {
+            if (legs.size() != c.legs.size())
+              return history_corrupt("wallet/" + key + ": slip " + c.bet.value
+                                     + " committed with another number of legs");
+            for (size_t k = 0; k < legs.size(); ++k) {
+              auto& lo = legs[k].as_object();
+              lo["price"] = c.legs[k].accepted.hundredths;
+              if (lo.contains("place_fraction"))
+                lo["place_fraction"] = to_string(c.legs[k].place_fraction);
+            }
+            if (c.max_payout.minor > 0)
+              o["max_payout"] = c.max_payout.minor;
+            return caf::error{};
+          });
         },
+        [&](const leg_settled& l) -> caf::error {
+          return edit_slip(key, l.bet.value, [&](json::object&, json::array& legs) {
+            if (l.leg >= legs.size() || !legs[l.leg].is_object())
+              return history_corrupt("wallet/" + key + ": slip " + l.bet.value
+                                     + " has no leg " + std::to_string(l.leg));
+            auto& lo = legs[l.leg].as_object();
+            lo["result"] = to_string(l.result);
+            if (l.dead_heat != ratio{})
+              lo["dead_heat"] = to_string(l.dead_heat);
+            if (l.rule4 != 0)
+              lo["rule4"] = l.rule4;
+            return caf::error{};
+          });
+        },
+        [&](const legs_released&) { return caf::error{}; },
         [&](const hold_released& r) -> caf::error {
           int64_t stake = 0;
           if (auto i = holds_.find({key, r.bet.value}); i != holds_.end()) {
@@ -345,6 +386,8 @@ private:
   caf::error insert_bet(const std::string& key, const stake_held& h, price p,
                         std::string_view status, int64_t at_ms,
                         const std::string& place_fraction = {}) {
+    // Bound text must outlive step(): the statement reads it there.
+    auto slip = h.is_slip() ? json::serialize(slip_to_json(held_slip(h))) : std::string{};
     sqlite::reset_on_exit reset{put_bet_};
     put_bet_.bind(1, key)
       .bind(2, h.bet.value)
@@ -355,10 +398,49 @@ private:
       .bind(7, status)
       .bind(8, at_ms)
       .bind(9, int64_t{h.each_way ? 1 : 0})
-      .bind(10, place_fraction);
+      .bind(10, place_fraction)
+      .bind(11, h.amount().minor)
+      .bind(12, slip);
     if (auto rc = put_bet_.step(); rc != SQLITE_DONE)
       return failed(rc, "history: writing a bet");
     return {};
+  }
+
+  // A held slip as a bet: its legs at the prices asked, all open.
+  static wager::bet held_slip(const stake_held& h) {
+    wager::bet b;
+    b.type = h.type;
+    b.each_way = h.each_way;
+    for (auto& l : h.legs)
+      b.legs.push_back({l.market, l.selection, l.asked});
+    return b;
+  }
+
+  // Reads a slip's JSON, lets `edit` change it, and writes it back.
+  template <class Edit>
+  caf::error edit_slip(const std::string& key, const std::string& bet, Edit&& edit) {
+    std::string text;
+    {
+      sqlite::reset_on_exit reset{get_slip_};
+      get_slip_.bind(1, key).bind(2, bet);
+      auto rc = get_slip_.step();
+      if (rc == SQLITE_DONE)
+        return history_corrupt("wallet/" + key + ": no slip " + bet);
+      if (rc != SQLITE_ROW)
+        return failed(rc, "history: reading a slip");
+      text = std::string{get_slip_.column_text(0)};
+    }
+    boost::system::error_code ec;
+    auto doc = json::parse(text, ec);
+    if (ec || !doc.is_object() || !doc.get_object().contains("legs")
+        || !doc.get_object().at("legs").is_array())
+      return history_corrupt("wallet/" + key + ": bet " + bet + " is not a slip");
+    auto& legs = doc.get_object().at("legs").get_array();
+    if (auto err = edit(doc.get_object(), legs))
+      return err;
+    auto edited = json::serialize(doc);
+    return change(set_slip_, key, bet, [&](sqlite::statement& st) { st.bind(3, edited); },
+                  "updating a slip");
   }
 
   caf::expected<int64_t> held_stake(const std::string& key, const std::string& bet) {
@@ -388,7 +470,7 @@ private:
 
   sqlite::connection& db_;
   sqlite::statement begin_, commit_, rollback_, position_, set_position_, wallet_, put_wallet_,
-    put_entry_, put_bet_, held_stake_, open_bet_, drop_bet_, settle_bet_;
+    put_entry_, put_bet_, held_stake_, get_slip_, set_slip_, open_bet_, drop_bet_, settle_bet_;
   std::map<std::string, history_wallet> wallets_;
   std::map<std::pair<std::string, std::string>, held_in_batch> holds_;
 };
@@ -402,10 +484,10 @@ struct history_reader {
                              "history_transactions WHERE wallet = ?1 AND seq < ?2 "
                              "ORDER BY seq DESC LIMIT ?3"),
       bet(db.get(), "SELECT bet, market, selection, stake, price, status, payout, placed_at, "
-                    "settled_at, settled_seq, each_way, place_fraction FROM history_bets "
+                    "settled_at, settled_seq, each_way, place_fraction, slip FROM history_bets "
                     "WHERE wallet = ?1 AND bet = ?2 AND status != 'held'"),
       settled(db.get(), "SELECT bet, market, selection, stake, price, status, payout, "
-                        "placed_at, settled_at, settled_seq, each_way, place_fraction FROM "
+                        "placed_at, settled_at, settled_seq, each_way, place_fraction, slip FROM "
                         "history_bets WHERE "
                         "wallet = ?1 AND settled_seq > 0 AND settled_seq < ?2 "
                         "ORDER BY settled_seq DESC LIMIT ?3") {}
@@ -428,6 +510,12 @@ wager::bet history_bet_of(const sqlite::statement& st) {
   b.each_way = st.column_int(10) != 0;
   if (b.each_way)
     b.place_fraction = parse_ratio(st.column_text(11)).value_or(ratio{});
+  if (auto text = st.column_text(12); !text.empty()) {
+    boost::system::error_code ec;
+    auto doc = json::parse(text, ec);
+    if (!ec && doc.is_object())
+      slip_from_json(doc.get_object(), b);
+  }
   return b;
 }
 

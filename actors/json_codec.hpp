@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace wager::json_codec {
 
@@ -96,6 +97,26 @@ inline ratio get_ratio(const json::object& o, std::string_view key) {
   if (!r)
     throw decode_error{};
   return *r;
+}
+
+inline json::array string_array(const std::vector<std::string>& items) {
+  json::array out;
+  for (auto& item : items)
+    out.push_back(json::string{item});
+  return out;
+}
+
+// A list of strings; empty when the key is absent.
+inline std::vector<std::string> strings_of(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  if (!o.contains(key))
+    return out;
+  for (auto& v : get_array(o, key)) {
+    if (!v.is_string())
+      throw decode_error{};
+    out.emplace_back(v.get_string());
+  }
+  return out;
 }
 
 template <class Id>

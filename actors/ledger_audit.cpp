@@ -134,6 +134,23 @@ bool ledger_audit::impl::wallet_precheck(const wallet_event& ev, uint64_t seq) {
       },
       [&](const payout_credited& p) { return payout_precheck(p, seq); },
       [&](const limits_set&) { return true; },
+      [&](const legs_released& r) {
+        if (s.releasing.count(r.bet.value) > 0)
+          return true;
+        flag("unknown_hold", stream, seq,
+             "records the release of slip " + r.bet.value + ", which it is not releasing");
+        return false;
+      },
+      [&](const leg_settled& l) {
+        auto b = s.open_bets.find(l.bet.value);
+        if (b != s.open_bets.end() && l.leg < b->second.legs.size()
+            && b->second.legs[l.leg].result == leg_result::open && l.result != leg_result::open)
+          return true;
+        flag("payout_without_bet", stream, seq,
+             "a result for leg " + std::to_string(l.leg) + " of " + l.bet.value
+               + ", which is no open slip's open leg");
+        return false;
+      },
     },
     ev);
 }
@@ -144,8 +161,25 @@ bool ledger_audit::impl::payout_precheck(const payout_credited& p, uint64_t seq)
     flag("invalid_amount", current_stream, seq, "payout of " + amount_text(p.amount));
     return false;
   }
-  if (s.open_bets.count(p.bet.value) > 0)
+  if (auto open = s.open_bets.find(p.bet.value); open != s.open_bets.end()) {
+    auto& b = open->second;
+    if (!b.is_slip())
+      return true;
+    // A slip is paid by its wallet, from its legs' results (each checked
+    // against its market's result in cross_check): what they make of it
+    // must be what was paid.
+    auto owed = settle_slip(b);
+    if (!settled(as_slip(b)))
+      flag("payout_before_result", current_stream, seq,
+           "slip " + p.bet.value + " was paid " + amount_text(p.amount)
+             + " while its result was still open");
+    else if (owed.amount != p.amount || owed.outcome != p.outcome)
+      flag("payout_mismatch", current_stream, seq,
+           "slip " + p.bet.value + " was paid " + amount_text(p.amount) + " ("
+             + std::string{to_string(p.outcome)} + ") but its legs owe "
+             + amount_text(owed.amount) + " (" + std::string{to_string(owed.outcome)} + ")");
     return true;
+  }
   auto known = bets.find(p.bet.value);
   if (known != bets.end() && known->second.payout_seq != 0
       && known->second.wallet_user == wallet.user) {
@@ -192,12 +226,19 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                  r.wallet_stake = h.stake;
                  r.wallet_each_way = h.each_way;
                  r.wallet_seq = seq;
+                 if (h.is_slip()) {
+                   r.slip = true;
+                   for (auto& l : h.legs)
+                     r.leg_markets.push_back(intern(markets, market_index, l.market.value));
+                 }
                },
                [&](const stake_committed& c) {
                  auto& r = bets[c.bet.value];
                  r.step = wallet_step::committed;
                  r.wallet_price = c.accepted;
                  r.wallet_seq = seq;
+                 for (auto& l : c.legs)
+                   r.leg_prices.push_back(l.accepted);
                  report.totals.stakes += s.holds.at(c.bet.value).amount();
                  ++report.bets_committed;
                },
@@ -215,6 +256,15 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                  ++report.bets_settled;
                },
                [&](const limits_set&) {},
+               [&](const legs_released&) {},
+               [&](const leg_settled& l) {
+                 auto& r = bets[l.bet.value];
+                 if (l.leg >= r.leg_markets.size())
+                   return;
+                 auto& leg = legs[leg_key(l.bet.value, r.leg_markets[l.leg])];
+                 leg.wallet_seq = seq;
+                 leg.recorded = {l.result, l.dead_heat, l.rule4};
+               },
              },
              ev);
 }
@@ -244,6 +294,8 @@ void ledger_audit::impl::end_wallet() {
   report.totals.available += wallet.state.available;
   report.totals.held += wallet.state.held;
   report.holds_open += wallet.state.holds.size();
+  for (auto& [id, markets] : wallet.state.releasing)
+    bets[id].release_pending = true;
 }
 
 // -- markets -----------------------------------------------------------------
@@ -291,6 +343,14 @@ bool ledger_audit::impl::market_precheck(const market_event& ev, uint64_t seq) {
         }
         return true;
       },
+      [&](const leg_released& r) {
+        auto b = s.bets.find(r.bet.value);
+        if (b != s.bets.end() && b->second.leg)
+          return true;
+        flag("unknown_hold", stream, seq,
+             "releases leg " + r.bet.value + ", which the market has not taken");
+        return false;
+      },
       [&](const selection_withdrawn& w) {
         if (!s.result && !s.is_withdrawn(w.selection.value))
           return true;
@@ -314,7 +374,18 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
     market.state.seq = e.seq;
     return;
   }
-  if (auto* b = std::get_if<bet_accepted>(&*ev)) {
+  if (auto* b = std::get_if<bet_accepted>(&*ev); b && b->leg) {
+    auto& r = legs[leg_key(b->bet.value, market.index)];
+    r.accepted_seq = e.seq;
+    r.accepted_user = intern(users, user_index, b->user.value);
+    r.accepted_stake = b->stake;
+    r.accepted_each_way = b->each_way;
+    r.accepted_price = b->accepted;
+    ++report.bets_accepted;
+  } else if (auto* l = std::get_if<leg_released>(&*ev)) {
+    legs[leg_key(l->bet.value, market.index)].released_seq = e.seq;
+    ++report.legs_released;
+  } else if (auto* b = std::get_if<bet_accepted>(&*ev)) {
     auto& r = bets[b->bet.value];
     r.accepted_seq = e.seq;
     r.accepted_market = market.index;
@@ -354,6 +425,13 @@ void ledger_audit::impl::end_market() {
       owed_from = c->second;
     if (owed_from == 0)
       continue;
+    if (b.leg) {
+      auto& leg = legs[leg_key(id, market.index)];
+      leg.owed_seq = owed_from;
+      leg.owed = leg_outcome_of(s, b);
+      leg.in_outbox = s.outbox.count(id) > 0;
+      continue;
+    }
     auto& r = bets[id];
     auto line = settle_line(s, b);
     r.resulted_seq = owed_from;

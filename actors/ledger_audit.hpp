@@ -85,7 +85,8 @@ struct ledger_report {
   uint64_t wallets = 0;
   uint64_t markets = 0;
   uint64_t events = 0;          // wallet and market events audited
-  uint64_t bets_accepted = 0;   // by markets
+  uint64_t bets_accepted = 0;   // by markets (a slip: each leg)
+  uint64_t legs_released = 0;   // legs of refused slips their markets gave up
   uint64_t bets_committed = 0;  // by wallets
   uint64_t bets_pending = 0;    // accepted, the wallet still holds the stake
   uint64_t holds_open = 0;      // stakes held at the end, decided or not

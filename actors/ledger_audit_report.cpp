@@ -43,11 +43,80 @@ std::string disagreement(const bet_record& r, const std::vector<std::string>& us
 
 } // namespace
 
+// A slip against its legs' markets: every leg taken where the wallet
+// committed it (same user, stake, each-way and price), given up where the
+// wallet released it, and every result the wallet recorded the one its
+// market's result owes. The payout itself was checked against those
+// results as the wallet's stream was replayed.
+void ledger_audit::impl::cross_check_slip(const std::string& id, const bet_record& r,
+                                          std::vector<audit_violation>& found) {
+  auto wallet = "wallet/" + users[r.wallet_user];
+  for (size_t k = 0; k < r.leg_markets.size(); ++k) {
+    auto market = "market/" + markets[r.leg_markets[k]];
+    auto i = legs.find(leg_key(id, r.leg_markets[k]));
+    bool accepted = i != legs.end() && i->second.accepted_seq != 0;
+    if (r.step == wallet_step::held)
+      continue;
+    if (r.step == wallet_step::released) {
+      if (accepted && i->second.released_seq == 0 && !r.release_pending)
+        found.push_back({"released_accepted_bet", wallet, r.wallet_seq,
+                         "slip " + id + " was released but " + market
+                           + " still holds its leg, taken at seq "
+                           + std::to_string(i->second.accepted_seq)});
+      continue;
+    }
+    if (!accepted) {
+      found.push_back({"commit_without_acceptance", wallet, r.wallet_seq,
+                       "slip " + id + "'s leg on " + market + " was never accepted there"});
+      continue;
+    }
+    auto& leg = i->second;
+    std::string diff;
+    if (leg.accepted_user != r.wallet_user)
+      diff = "user " + users[leg.accepted_user];
+    else if (leg.accepted_stake != r.wallet_stake)
+      diff = "stake " + text(leg.accepted_stake) + " vs " + text(r.wallet_stake);
+    else if (leg.accepted_each_way != r.wallet_each_way)
+      diff = "each-way";
+    else if (k >= r.leg_prices.size() || leg.accepted_price != r.leg_prices[k])
+      diff = "price " + format_price(leg.accepted_price);
+    if (!diff.empty()) {
+      found.push_back({"commit_mismatch", wallet, r.wallet_seq,
+                       "slip " + id + "'s leg on " + market + " (wallet vs market): " + diff});
+      continue;
+    }
+    if (leg.wallet_seq != 0) {
+      if (leg.owed_seq == 0)
+        found.push_back({"payout_before_result", wallet, leg.wallet_seq,
+                         "slip " + id + "'s leg on " + market + " was settled but " + market
+                           + " has no result for it"});
+      else if (leg.recorded.result != leg.owed.result
+               || leg.recorded.dead_heat != leg.owed.dead_heat
+               || leg.recorded.rule4 != leg.owed.rule4)
+        found.push_back({"payout_mismatch", wallet, leg.wallet_seq,
+                         "slip " + id + "'s leg on " + market + " was settled "
+                           + std::string{to_string(leg.recorded.result)} + " but the result says "
+                           + std::string{to_string(leg.owed.result)}});
+    } else if (leg.owed_seq != 0 && r.payout_seq == 0) {
+      if (leg.in_outbox)
+        ++report.payouts_in_flight;
+      else
+        found.push_back({"payout_lost", market, leg.owed_seq,
+                         "slip " + id + "'s leg result is acknowledged but " + wallet
+                           + " never recorded it"});
+    }
+  }
+}
+
 void ledger_audit::impl::cross_check() {
   std::vector<audit_violation> found;
   auto wallet_of = [&](const bet_record& r) { return "wallet/" + users[r.wallet_user]; };
   auto market_of = [&](const bet_record& r) { return "market/" + markets[r.accepted_market]; };
   for (auto& [id, r] : bets) {
+    if (r.slip) {
+      cross_check_slip(id, r, found);
+      continue;
+    }
     bool accepted = r.accepted_seq != 0;
     switch (r.step) {
       case wallet_step::none:
@@ -127,6 +196,7 @@ boost::json::object to_json(const ledger_report& r) {
     {"events", r.events},
     {"bets",
      boost::json::object{{"accepted", r.bets_accepted},
+                         {"legs_released", r.legs_released},
                          {"committed", r.bets_committed},
                          {"pending", r.bets_pending},
                          {"holds_open", r.holds_open},

@@ -59,7 +59,35 @@ struct bet_record {
   uint64_t payout_seq = 0; // 0: no payout credited
   bet_status paid_outcome = bet_status::lost;
   money paid;
+  // A slip: its legs' markets (the market fields above are its first leg's)
+  // and, once committed, the prices its markets took. Its legs' own
+  // records are in the audit's `legs`.
+  bool slip = false;
+  bool release_pending = false; // released; some market yet to forget its leg
+  std::vector<uint32_t> leg_markets;
+  std::vector<price> leg_prices;
 };
+
+// One leg of a slip in one market, both sides: the market's acceptance and
+// what its result owes the leg, and the wallet's record of that result.
+struct leg_record {
+  uint64_t accepted_seq = 0;
+  uint32_t accepted_user = no_index;
+  money accepted_stake;
+  price accepted_price;
+  bool accepted_each_way = false;
+  uint64_t released_seq = 0; // the market's leg_released
+  uint64_t owed_seq = 0;     // the result, withdrawal or cancellation that decides it
+  leg_outcome owed;
+  bool in_outbox = false;
+  uint64_t wallet_seq = 0;   // the wallet's leg_settled
+  leg_outcome recorded;
+};
+
+// The key of a leg's record: "<bet>@<market index>".
+inline std::string leg_key(const std::string& bet, uint32_t market) {
+  return bet + "@" + std::to_string(market);
+}
 
 struct wallet_fold {
   wallet_state state;
@@ -101,6 +129,7 @@ struct ledger_audit::impl {
   std::unordered_map<std::string, uint32_t> market_index;
 
   std::unordered_map<std::string, audit_detail::bet_record> bets; // by bet id
+  std::unordered_map<std::string, audit_detail::leg_record> legs; // by leg_key
 
   audit_detail::stream_kind current = audit_detail::stream_kind::none;
   std::string current_stream;
@@ -126,6 +155,8 @@ struct ledger_audit::impl {
 
   // After the last stream: both sides of every bet, then the totals.
   void cross_check();
+  void cross_check_slip(const std::string& id, const audit_detail::bet_record& r,
+                        std::vector<audit_violation>& found);
 };
 
 } // namespace wager

@@ -39,6 +39,7 @@ using market_recovery = std::shared_ptr<recovery<market_state>>;
 using decide_atom = caf::atom_constant<caf::atom("decide")>;
 using outbox_atom = caf::atom_constant<caf::atom("outbox")>;
 using decision_lookup_atom = caf::atom_constant<caf::atom("declookup")>;
+using leg_lookup_atom = caf::atom_constant<caf::atom("leglookup")>;
 
 } // namespace
 } // namespace wager
@@ -78,6 +79,9 @@ struct market_actor_state {
   bool outbox_armed = false;
   bool passivating = false;
   std::unordered_map<uint64_t, std::vector<caf::response_promise>> lookups;
+  // Releases of legs the market does not hold, waiting for the journal to
+  // say whether it ever decided them, by bet.
+  std::unordered_map<std::string, std::vector<caf::response_promise>> release_lookups;
   uint64_t next_lookup = 1;
   // What this market has added to options.payouts_pending.
   double payouts_counted = 0;
@@ -190,8 +194,10 @@ void record_decision(market_actor* self, const bet_decision& d, const accept_bet
     waiters.clear();
   }
   market_event e = d.accepted
-                     ? market_event{bet_accepted{cmd.bet, cmd.user, cmd.selection, cmd.stake, d.at,
-                                                 cmd.each_way, d.place_fraction}}
+                     ? market_event{bet_accepted{
+                         cmd.bet, cmd.user, cmd.selection, cmd.stake, d.at, cmd.each_way,
+                         d.place_fraction, cmd.leg,
+                         cmd.leg ? leg_liability_at(cmd.liability, cmd.asked, d.at) : money{}}}
                      : market_event{bet_rejected{cmd.bet, d.reason,
                                                  d.current.hundredths != 0
                                                    ? std::optional<price>{d.current}
@@ -246,8 +252,9 @@ bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
     auto i = s.liability.find(cmd.selection.value);
     auto now = i == s.liability.end() ? money{} : i->second;
     auto fraction = cmd.each_way ? s.definition.each_way.fraction : ratio{};
-    if (now + bet_liability(cmd.stake, *at, cmd.each_way, fraction)
-        > s.definition.limits.max_liability) {
+    auto added = cmd.leg ? leg_liability_at(cmd.liability, cmd.asked, *at)
+                         : bet_liability(cmd.stake, *at, cmd.each_way, fraction);
+    if (now + added > s.definition.limits.max_liability) {
       d.reason = errc::limit_exceeded;
     } else {
       d.accepted = true;
@@ -306,6 +313,78 @@ caf::result<caf::message> accept_bet(market_actor* self, accept_bet_cmd& cmd) {
   return rp;
 }
 
+// Records a refusal for a leg the market never decided, so an ask for it
+// still on its way is refused too.
+void refuse_unasked_leg(market_actor* self, const bet_id& bet, caf::response_promise rp) {
+  auto& st = self->state;
+  auto key = bet.value;
+  if (st.rejected.count(key) > 0) {
+    rp.deliver(leg_release_ack{bet}); // refused meanwhile
+    return;
+  }
+  if (st.book->state().bets.count(key) > 0 || st.deciding.count(key) > 0
+      || st.delayed.count(key) > 0) {
+    // Asked meanwhile: the wallet releases again, and finds it decided.
+    rp.deliver(make_error(errc::unavailable, "the leg is being decided"));
+    return;
+  }
+  bet_decision no{bet, false, {}, errc::unavailable, {}};
+  remember_rejection(self, no);
+  st.book->persist(
+    self, {bet_rejected{bet, errc::unavailable, std::nullopt}},
+    [key, text = to_json_text(no)](const market_state&) {
+      return std::optional<request_record>{request_record{key, text}};
+    },
+    [self, rp, bet](const caf::error& err) mutable {
+      if (err)
+        return rp.deliver(err);
+      crash_point("market.leg_released");
+      rp.deliver(leg_release_ack{bet});
+    });
+}
+
+// A wallet gives up a slip: forget the leg. A leg the market does not hold
+// was released before, refused, or never asked for: the journal's record of
+// its decision tells which, and a leg never asked for is refused now.
+caf::result<caf::message> release_leg(market_actor* self, release_leg_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto key = cmd.bet.value;
+  if (!s.defined)
+    return caf::make_message(leg_release_ack{cmd.bet});
+  if (st.delayed.count(key) > 0 || st.deciding.count(key) > 0)
+    return make_error(errc::unavailable, "the leg is being decided");
+  if (auto i = s.bets.find(key); i != s.bets.end()) {
+    if (!i->second.leg)
+      return make_error(errc::invalid_field, "not a leg of a slip", "bet");
+    auto rp = self->make_response_promise();
+    st.book->persist(self, {leg_released{cmd.bet}}, nullptr,
+                     [self, rp, bet = cmd.bet](const caf::error& err) mutable {
+                       if (err)
+                         return rp.deliver(err);
+                       crash_point("market.leg_released");
+                       rp.deliver(leg_release_ack{bet});
+                       maybe_finish_passivation(self);
+                     });
+    return rp;
+  }
+  if (st.rejected.count(key) > 0)
+    return caf::make_message(leg_release_ack{cmd.bet});
+  auto rp = self->make_response_promise();
+  auto target = caf::actor{self};
+  auto err = st.store->find_request_async(
+    st.book->stream(), key,
+    [target, bet = cmd.bet](caf::expected<std::optional<stored_request>> r) {
+      caf::anon_send(target, leg_lookup_atom::value, bet, r ? caf::error{} : r.error(),
+                     r && r->has_value());
+    });
+  if (err)
+    rp.deliver(err);
+  else
+    st.release_lookups[key].push_back(rp);
+  return rp;
+}
+
 void pump_outbox(market_actor* self);
 
 void persist_acks(market_actor* self) {
@@ -347,12 +426,19 @@ void pump_outbox(market_actor* self) {
         || std::find(st.acked.begin(), st.acked.end(), key) != st.acked.end())
       continue;
     auto& b = s.bets.at(key);
-    auto line = settle_line(s, b);
     st.payouts_in_flight.insert(key);
+    // A single's payout, or a leg's result for the wallet to settle its slip.
+    caf::message msg;
+    if (b.leg) {
+      auto o = leg_outcome_of(s, b);
+      msg = caf::make_message(leg_result_cmd{b.bet, st.id, o.result, o.dead_heat, o.rule4});
+    } else {
+      auto line = settle_line(s, b);
+      msg = caf::make_message(credit_payout_cmd{b.bet, line.outcome, line.amount});
+    }
     st.dir
       .request(self, caf::duration{st.options.payout_timeout},
-               entity_id{"wallet", b.user.value},
-               credit_payout_cmd{b.bet, line.outcome, line.amount})
+               entity_id{"wallet", b.user.value}, std::move(msg))
       .then(
         [self, key](payout_ack&) {
           auto& st = self->state;
@@ -689,6 +775,23 @@ caf::behavior running(market_actor* self) {
       return view_of(s);
     },
     [self](accept_bet_cmd& cmd) { return accept_bet(self, cmd); },
+    [self](release_leg_cmd& cmd) { return release_leg(self, cmd); },
+    [self](leg_lookup_atom, bet_id& bet, caf::error& err, bool decided) {
+      auto& st = self->state;
+      auto i = st.release_lookups.find(bet.value);
+      if (i == st.release_lookups.end())
+        return;
+      auto waiting = std::move(i->second);
+      st.release_lookups.erase(i);
+      for (auto& rp : waiting) {
+        if (err)
+          rp.deliver(err);
+        else if (decided)
+          rp.deliver(leg_release_ack{bet}); // released or refused before
+        else
+          refuse_unasked_leg(self, bet, rp);
+      }
+    },
     [self](subscribe_cmd& cmd) -> caf::result<market_view> {
       auto& st = self->state;
       auto& s = st.book->state();

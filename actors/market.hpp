@@ -104,6 +104,23 @@ struct accept_bet_cmd {
   // Each-way: `stake` on the win and again on the place, at the market's
   // terms; refused (invalid_field) on a market without them.
   bool each_way = false;
+  // A leg of a slip: `stake` is the slip's stake a line, and `liability`
+  // the winnings riding on this leg at the asked price (slip.hpp's
+  // leg_liability), which the market counts against max_liability
+  // (leg_liability_at, at the price it takes).
+  bool leg = false;
+  money liability;
+};
+
+// From a wallet giving up a slip another leg's market refused: the market
+// forgets the leg and its liability. Releasing a leg it does not hold (never
+// accepted, or released before) changes nothing. -> leg_release_ack
+struct release_leg_cmd {
+  bet_id bet;
+};
+
+struct leg_release_ack {
+  bet_id bet;
 };
 
 // Subscribes `subscriber` to market_update messages; answers the current
@@ -241,7 +258,15 @@ typename I::result_type inspect(I& f, market_query&) {
 template <class I>
 typename I::result_type inspect(I& f, accept_bet_cmd& x) {
   return f(caf::meta::type_name("wager::accept_bet_cmd"), x.bet, x.user, x.selection,
-           x.stake, x.asked, x.accept, x.first_ask, x.each_way);
+           x.stake, x.asked, x.accept, x.first_ask, x.each_way, x.leg, x.liability);
+}
+template <class I>
+typename I::result_type inspect(I& f, release_leg_cmd& x) {
+  return f(caf::meta::type_name("wager::release_leg_cmd"), x.bet);
+}
+template <class I>
+typename I::result_type inspect(I& f, leg_release_ack& x) {
+  return f(caf::meta::type_name("wager::leg_release_ack"), x.bet);
 }
 template <class I>
 typename I::result_type inspect(I& f, subscribe_cmd& x) {
@@ -278,6 +303,8 @@ inline constexpr message_types market_messages{
   message_type<cancel_bets_cmd>{"wager::cancel_bets_cmd"},
   message_type<market_query>{"wager::market_query"},
   message_type<accept_bet_cmd>{"wager::accept_bet_cmd"},
+  message_type<release_leg_cmd>{"wager::release_leg_cmd"},
+  message_type<leg_release_ack>{"wager::leg_release_ack"},
   message_type<subscribe_cmd>{"wager::subscribe_cmd"},
   message_type<unsubscribe_cmd>{"wager::unsubscribe_cmd"},
   message_type<market_view>{"wager::market_view"},

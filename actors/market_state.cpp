@@ -4,7 +4,10 @@
 #include "wager/runtime/assert.hpp"
 #include "wager/runtime/overloaded.hpp"
 
+#include <boost/multiprecision/cpp_int.hpp>
+
 #include <algorithm>
+#include <limits>
 
 namespace wager {
 
@@ -26,6 +29,10 @@ json::object accepted_to_json(const accepted_bet& b) {
     o["each_way"] = true;
     o["place_fraction"] = to_string(b.place_fraction);
   }
+  if (b.leg) {
+    o["leg"] = true;
+    o["liability"] = b.leg_liability.minor;
+  }
   return o;
 }
 
@@ -36,6 +43,10 @@ accepted_bet accepted_from_json(const json::object& o) {
   if (o.contains("each_way")) {
     b.each_way = get_bool(o, "each_way");
     b.place_fraction = get_ratio(o, "place_fraction");
+  }
+  if (o.contains("leg")) {
+    b.leg = get_bool(o, "leg");
+    b.leg_liability = get_money(o, "liability");
   }
   return b;
 }
@@ -61,25 +72,6 @@ market_definition definition_from(const json::object& o) {
     d.each_way = {static_cast<uint32_t>(places), get_ratio(ew, "fraction")};
   }
   return d;
-}
-
-json::array string_array(const std::vector<std::string>& items) {
-  json::array out;
-  for (auto& item : items)
-    out.push_back(json::string{item});
-  return out;
-}
-
-std::vector<std::string> strings_of(const json::object& o, std::string_view key) {
-  std::vector<std::string> out;
-  if (!o.contains(key))
-    return out;
-  for (auto& v : get_array(o, key)) {
-    if (!v.is_string())
-      throw decode_error{};
-    out.emplace_back(v.get_string());
-  }
-  return out;
 }
 
 bool racing(const market_resulted& r) {
@@ -188,7 +180,8 @@ event encode(const market_event& e) {
       [](const bet_accepted& b) {
         return event::make("bet_accepted", 1,
                            accepted_to_json({b.bet, b.user, b.selection, b.stake, b.accepted, 0,
-                                             b.each_way, b.place_fraction}));
+                                             b.each_way, b.place_fraction, b.leg,
+                                             b.liability}));
       },
       [](const bet_rejected& r) {
         json::object o{{"bet", r.bet.value}, {"reason", to_code(r.reason)}};
@@ -210,6 +203,9 @@ event encode(const market_event& e) {
                            json::object{{"from", c.from_ms},
                                         {"to", c.to_ms},
                                         {"bets", string_array(c.bets)}});
+      },
+      [](const leg_released& r) {
+        return event::make("leg_released", 1, json::object{{"bet", r.bet.value}});
       },
       [](const payouts_acknowledged& p) {
         json::array bets;
@@ -244,8 +240,8 @@ std::optional<market_event> decode_market_event(const event& e) {
     }
     if (e.type == "bet_accepted") {
       auto b = accepted_from_json(o);
-      return bet_accepted{b.bet, b.user, b.selection, b.stake, b.accepted, b.each_way,
-                          b.place_fraction};
+      return bet_accepted{b.bet,      b.user,           b.selection, b.stake, b.accepted,
+                          b.each_way, b.place_fraction, b.leg,       b.leg_liability};
     }
     if (e.type == "bet_rejected") {
       bet_rejected r{get_id<bet_id>(o, "bet"), parse_errc(get_string(o, "reason")), {}};
@@ -259,6 +255,8 @@ std::optional<market_event> decode_market_event(const event& e) {
       return selection_withdrawn{get_id<selection_id>(o, "selection")};
     if (e.type == "bets_cancelled")
       return bets_cancelled{get_int(o, "from"), get_int(o, "to"), strings_of(o, "bets")};
+    if (e.type == "leg_released")
+      return leg_released{get_id<bet_id>(o, "bet")};
     if (e.type == "payouts_acknowledged") {
       payouts_acknowledged p;
       for (auto& b : get_array(o, "bets")) {
@@ -282,6 +280,19 @@ money bet_liability(money stake, price p, bool each_way, ratio place_fraction) {
   int64_t den = int64_t{100} * place_fraction.d;
   int64_t n = place_fraction.n;
   return win + money{(q / den) * n + ((q % den) * n + den - 1) / den};
+}
+
+money leg_liability_at(money at_asked, price asked, price taken) {
+  if (taken <= asked)
+    return at_asked;
+  // at_asked x (taken - 1) / (asked - 1), rounded up, in 128 bits: the
+  // product of an int64 and a price overflows 64.
+  using boost::multiprecision::int128_t;
+  int128_t num = int128_t{at_asked.minor} * (taken.hundredths - 100);
+  int128_t den = asked.hundredths - 100;
+  int128_t q = (num + den - 1) / den;
+  constexpr auto top = std::numeric_limits<int64_t>::max();
+  return money{q > top ? top : q.convert_to<int64_t>()};
 }
 
 int32_t rule4_for(const std::vector<rule4_deduction>& rule4, int64_t accepted_at_ms) {
@@ -327,6 +338,24 @@ settlement_line settle_line(const market_state& s, const accepted_bet& b) {
   return {amount.minor > 0 ? bet_status::won : bet_status::lost, amount};
 }
 
+leg_outcome leg_outcome_of(const market_state& s, const accepted_bet& b) {
+  auto& sel = b.selection.value;
+  if (s.voided_early(b))
+    return {leg_result::void_, {}, 0};
+  WAGER_ASSERT(s.result.has_value(), "a leg settles on a result or a non-runner");
+  auto& r = *s.result;
+  if (r.voided || named(r.void_selections, sel))
+    return {leg_result::void_, {}, 0};
+  bool won = named(r.winners, sel);
+  if (!won && !named(r.placed, sel))
+    return {leg_result::lost, {}, 0};
+  leg_outcome out{won ? leg_result::won : leg_result::placed, {}, 0};
+  if (auto heat = r.dead_heat.find(sel); heat != r.dead_heat.end())
+    out.dead_heat = heat->second;
+  out.rule4 = rule4_for(r.rule4, b.accepted_at_ms);
+  return out;
+}
+
 void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) {
   WAGER_ASSERT(seq == s.seq + 1, "market events are contiguous");
   s.seq = seq;
@@ -349,8 +378,8 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         ++s.version;
       },
       [&](const bet_accepted& b) {
-        accepted_bet a{b.bet, b.user, b.selection, b.stake, b.accepted, at_ms, b.each_way,
-                       b.place_fraction};
+        accepted_bet a{b.bet,      b.user,           b.selection, b.stake, b.accepted, at_ms,
+                       b.each_way, b.place_fraction, b.leg,       b.liability};
         s.liability[b.selection.value] += bet_liability(a);
         s.bets[b.bet.value] = std::move(a);
       },
@@ -387,6 +416,15 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
           s.cancelled.insert(id);
           s.outbox.insert(id);
         }
+      },
+      [&](const leg_released& r) {
+        auto i = s.bets.find(r.bet.value);
+        WAGER_ASSERT(i != s.bets.end() && i->second.leg, "a released leg was accepted");
+        if (!s.voided_early(i->second))
+          s.liability[i->second.selection.value] -= bet_liability(i->second);
+        s.cancelled.erase(r.bet.value);
+        s.outbox.erase(r.bet.value);
+        s.bets.erase(i);
       },
       [&](const payouts_acknowledged& p) {
         for (auto& b : p.bets)

@@ -76,6 +76,10 @@ struct bet_accepted {
   price accepted;
   bool each_way = false;
   ratio place_fraction; // each-way: the market's terms when it accepted
+  // A leg of a slip (slip.hpp): the market counts `liability` for it, and
+  // its result goes to the wallet, which settles the slip.
+  bool leg = false;
+  money liability;
 };
 
 struct bet_rejected {
@@ -131,9 +135,16 @@ struct bets_cancelled {
   std::vector<std::string> bets;
 };
 
+// The wallet gave up a slip another leg's market refused: this market
+// forgets its leg and the liability it counted.
+struct leg_released {
+  bet_id bet;
+};
+
 using market_event = std::variant<market_defined, status_changed, prices_changed,
                                   bet_accepted, bet_rejected, market_resulted,
-                                  payouts_acknowledged, selection_withdrawn, bets_cancelled>;
+                                  payouts_acknowledged, selection_withdrawn, bets_cancelled,
+                                  leg_released>;
 
 event encode(const market_event& e);
 std::optional<market_event> decode_market_event(const event& e);
@@ -149,14 +160,25 @@ struct accepted_bet {
   int64_t accepted_at_ms = 0; // when the market recorded it (Rule 4's "placed")
   bool each_way = false;      // a win and a place half of `stake` each
   ratio place_fraction;
+  bool leg = false;           // a leg of a slip: settled by its wallet
+  money leg_liability;        // a leg's share of the slip's winnings
 };
 
 // What the house stands to lose on a bet, rounded up: stake x (price - 1),
-// and each-way also the place half's stake x (price - 1) x fraction.
+// and each-way also the place half's stake x (price - 1) x fraction; for a
+// leg of a slip, its leg_liability.
 money bet_liability(money stake, price p, bool each_way, ratio place_fraction);
 inline money bet_liability(const accepted_bet& b) {
-  return bet_liability(b.stake, b.accepted, b.each_way, b.place_fraction);
+  return b.leg ? b.leg_liability
+               : bet_liability(b.stake, b.accepted, b.each_way, b.place_fraction);
 }
+
+// The liability a market counts for a leg taken at `taken` when the wallet
+// reckoned `at_asked` at the price it asked: the winnings riding on a leg
+// are stake x (A x price - B) with A >= B, so scaling by
+// (taken - 1) / (asked - 1), rounded up, bounds them from above at a
+// better price, and a worse price keeps the asked price's figure.
+money leg_liability_at(money at_asked, price asked, price taken);
 
 // A decision as the wallet hears it: accepted at a price, or rejected.
 struct bet_decision {
@@ -208,6 +230,15 @@ struct settlement_line {
   money amount;
 };
 settlement_line settle_line(const market_state& s, const accepted_bet& b);
+
+// What the market's result (or a non-runner, or a cancellation) made of a
+// leg of a slip, as the wallet records it. REQUIRES: as settle_line.
+struct leg_outcome {
+  leg_result result = leg_result::lost;
+  ratio dead_heat;
+  int32_t rule4 = 0;
+};
+leg_outcome leg_outcome_of(const market_state& s, const accepted_bet& b);
 
 // The Rule 4 deduction, in pence, for a bet accepted at `accepted_at_ms`:
 // the deductions timed after it, summed, capped at rule4_max.

@@ -254,6 +254,14 @@ void platform::withdraw(const user_id& user, request_id request, money amount,
 }
 
 void platform::place_bet(const user_id& user, place_bet_cmd cmd, callback<wager::bet> done) {
+  place_any_bet(user, caf::make_message(std::move(cmd)), std::move(done));
+}
+
+void platform::place_slip(const user_id& user, place_slip_cmd cmd, callback<wager::bet> done) {
+  place_any_bet(user, caf::make_message(std::move(cmd)), std::move(done));
+}
+
+void platform::place_any_bet(const user_id& user, caf::message cmd, callback<wager::bet> done) {
   auto* d = impl_.get();
   impl_->call<wager::bet>(wallet_of(user),
                           [d, done = std::move(done)](caf::expected<wager::bet> r) {

@@ -132,6 +132,9 @@ public:
   void withdraw(const user_id& user, request_id request, money amount,
                 callback<wallet_receipt> done);
   void place_bet(const user_id& user, place_bet_cmd bet, callback<wager::bet> done);
+  // A slip of several legs (an accumulator, a system bet; a single of one
+  // leg is place_bet's): wallet.hpp's place_slip_cmd.
+  void place_slip(const user_id& user, place_slip_cmd slip, callback<wager::bet> done);
   void balance(const user_id& user, callback<wallet_balance> done);
   // A bet of the user's, however long ago it settled.
   void get_bet(const user_id& user, const bet_id& id, callback<wager::bet> done);
@@ -188,6 +191,8 @@ public:
 private:
   struct impl;
   explicit platform(std::unique_ptr<impl> d);
+  // place_bet and place_slip: the wallet's answer, counted.
+  void place_any_bet(const user_id& user, caf::message cmd, callback<wager::bet> done);
   std::unique_ptr<impl> impl_;
 };
 

@@ -24,8 +24,11 @@ struct wallet_traits {
     wager::apply(s, e, seq, at);
   }
   static void check(const wallet_state& s) { check_invariants(s); }
-  // A held stake waits for its market's decision.
-  static bool open_work(const wallet_state& s) { return !s.holds.empty(); }
+  // A held stake waits for its market's decision; a released slip's
+  // markets are still to forget their legs.
+  static bool open_work(const wallet_state& s) {
+    return !s.holds.empty() || !s.releasing.empty();
+  }
   // What a snapshot lists: held stakes, open and recently settled bets,
   // remembered requests, the minutes of the rolling periods.
   static uint64_t snapshot_size(const wallet_state& s) {
@@ -43,6 +46,8 @@ using ask_market_atom = caf::atom_constant<caf::atom("askmarket")>;
 using answer_due_atom = caf::atom_constant<caf::atom("answerdue")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using stored_atom = caf::atom_constant<caf::atom("stored")>;
+using ask_leg_atom = caf::atom_constant<caf::atom("askleg")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
 
 } // namespace
 } // namespace wager
@@ -73,6 +78,15 @@ struct wallet_actor_state {
   std::unordered_map<uint64_t, std::vector<caf::response_promise>> stored_lookups;
   uint64_t next_lookup = 1;
   std::vector<caf::actor> watchers;
+  // A slip's legs' decisions while its saga runs, by bet, in the order of
+  // its legs. Not journaled: a saga resumed after a restart asks again, and
+  // every market answers as it did.
+  std::unordered_map<std::string, std::vector<std::optional<bet_decision>>> votes;
+  // Released slips: the markets that have forgotten their legs, and the
+  // releases in flight ("<bet>/<market>").
+  std::unordered_map<std::string, std::set<std::string>> released;
+  std::set<std::string> releases_in_flight;
+  std::set<std::string> legs_released_writing;
   bool passivating = false;
   bool reloading = false;
 
@@ -165,7 +179,8 @@ void answer_waiters(wallet_actor_state& st, const std::string& bet_key,
 
 void maybe_finish_passivation(wallet_actor* self) {
   auto& st = self->state;
-  if (!st.passivating || st.book->pending() > 0 || !st.book->state().holds.empty())
+  if (!st.passivating || st.book->pending() > 0 || !st.book->state().holds.empty()
+      || !st.book->state().releasing.empty())
     return;
   st.book->snapshot_now();
   for (auto& w : st.watchers)
@@ -242,6 +257,13 @@ std::string exclusion_message(const gambling_limits& l, int64_t now) {
 // own decision is durable.
 void ask_market(wallet_actor* self, const std::string& bet_key, bool first = false);
 
+void send_releases(wallet_actor* self, const std::string& bet_key);
+
+// Ends a bet's saga with `events` (its commit or its release), answering
+// the bettors once they are durable.
+void conclude(wallet_actor* self, const std::string& bet_key, const std::string& request,
+              std::vector<wallet_event> events, std::vector<event_position> after);
+
 void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& d) {
   auto& st = self->state;
   auto& holds = st.book->state().holds;
@@ -265,6 +287,11 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
   std::vector<event_position> after;
   if (d.recorded.seq != 0)
     after.push_back(d.recorded);
+  conclude(self, bet_key, request, std::move(events), std::move(after));
+}
+
+void conclude(wallet_actor* self, const std::string& bet_key, const std::string& request,
+              std::vector<wallet_event> events, std::vector<event_position> after) {
   persist(self, std::move(events),
           [request, bet_key](const wallet_state& s) {
             // apply() has just stored the answer a retry gets: the record
@@ -295,9 +322,179 @@ void decide(wallet_actor* self, const std::string& bet_key, const bet_decision& 
             else
               answer_waiters(st, bet_key, bet_response_json(st.book->state(), bet_key, request));
             notify(self, st.book->state().find_bet(bet_key));
+            send_releases(self, bet_key);
             maybe_finish_passivation(self);
           },
           std::move(after));
+}
+
+// -- slips -------------------------------------------------------------------
+
+void ask_leg(wallet_actor* self, const std::string& bet_key, size_t leg, bool first);
+
+// One leg's market decided. The first refusal ends the saga: the hold goes
+// back, and every other leg's market (it may have taken its leg, or may yet)
+// is told to forget it. The last acceptance commits the slip.
+void on_leg_decision(wallet_actor* self, const std::string& bet_key, size_t leg,
+                     const bet_decision& d) {
+  auto& st = self->state;
+  auto& holds = st.book->state().holds;
+  auto h = holds.find(bet_key);
+  if (h == holds.end())
+    return;
+  auto& hold = h->second;
+  auto& votes = st.votes[bet_key];
+  votes.resize(hold.legs.size());
+  if (votes[leg])
+    return;
+  votes[leg] = d;
+  crash_point("wallet.decision_received");
+  auto request = hold.request.value;
+  std::vector<event_position> after;
+  if (!d.accepted) {
+    std::vector<std::string> release;
+    for (size_t i = 0; i < hold.legs.size(); ++i)
+      if (!votes[i] || votes[i]->accepted)
+        release.push_back(hold.legs[i].market.value);
+    if (d.recorded.seq != 0)
+      after.push_back(d.recorded);
+    hold_released r{d.bet, d.reason,
+                    d.current.hundredths != 0 ? std::optional<price>{d.current} : std::nullopt,
+                    std::move(release)};
+    st.votes.erase(bet_key);
+    return conclude(self, bet_key, request, {r}, std::move(after));
+  }
+  if (std::any_of(votes.begin(), votes.end(), [](auto& v) { return !v.has_value(); }))
+    return;
+  stake_committed c{d.bet, votes[0]->at, votes[0]->place_fraction, {}, st.options.max_payout};
+  for (auto& v : votes) {
+    c.legs.push_back({v->at, v->place_fraction});
+    if (v->recorded.seq != 0)
+      after.push_back(v->recorded);
+  }
+  st.votes.erase(bet_key);
+  conclude(self, bet_key, request, {c}, std::move(after));
+}
+
+// The slip as asked, for the liability each leg's market counts: at the
+// asked prices, and each-way at a place fraction of one (the market's own
+// terms are not known yet; a whole one bounds them).
+slip asked_slip(const stake_held& h) {
+  slip out;
+  out.type = h.type;
+  out.stake = h.stake;
+  out.each_way = h.each_way;
+  for (auto& l : h.legs) {
+    slip_leg leg;
+    leg.taken = l.asked;
+    if (h.each_way)
+      leg.place_fraction = ratio{1, 1};
+    out.legs.push_back(leg);
+  }
+  return out;
+}
+
+void ask_leg(wallet_actor* self, const std::string& bet_key, size_t leg, bool first) {
+  auto& st = self->state;
+  auto& holds = st.book->state().holds;
+  auto h = holds.find(bet_key);
+  if (h == holds.end())
+    return;
+  auto& hold = h->second;
+  auto& votes = st.votes[bet_key];
+  votes.resize(hold.legs.size());
+  if (votes[leg])
+    return;
+  auto& l = hold.legs[leg];
+  // No slip wins more than its cap, so no leg risks more.
+  auto liability = leg_liability(asked_slip(hold), leg);
+  if (st.options.max_payout.minor > 0)
+    liability = std::min(liability, st.options.max_payout);
+  accept_bet_cmd cmd{hold.bet,    st.user, l.selection,   hold.stake, l.asked,
+                     hold.accept, first,   hold.each_way, true,       liability};
+  st.dir.request(self, caf::duration{st.options.market_timeout}, entity_id{"market", l.market.value},
+                 std::move(cmd))
+    .then([self, bet_key, leg](bet_decision& d) { on_leg_decision(self, bet_key, leg, d); },
+          [self, bet_key, leg](caf::error& err) {
+            auto& st = self->state;
+            if (code_of(err) == errc::not_found) {
+              bet_decision no{bet_id{bet_key}, false, {}, errc::not_found, {}};
+              return on_leg_decision(self, bet_key, leg, no);
+            }
+            auto& delay = st.backoff[bet_key + "#" + std::to_string(leg)];
+            delay = delay.count() == 0 ? st.options.retry_min
+                                       : std::min(delay * 2, st.options.retry_max);
+            log().debug("wallet/{}: a leg's market did not answer for {} ({}), retry in {} ms",
+                        st.user.value, bet_key, self->system().render(err), delay.count());
+            self->delayed_send(self, delay, ask_leg_atom::value, bet_key,
+                               static_cast<uint32_t>(leg));
+          });
+}
+
+// Records that every market of a released slip forgot its leg, once they
+// all said so. Its record tells a leg's result that may still come that
+// nothing is owed.
+void finish_release(wallet_actor* self, const std::string& bet_key) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto i = s.releasing.find(bet_key);
+  if (i == s.releasing.end() || st.legs_released_writing.count(bet_key) > 0)
+    return;
+  auto& done = st.released[bet_key];
+  for (auto& m : i->second)
+    if (done.count(m) == 0)
+      return;
+  st.legs_released_writing.insert(bet_key);
+  persist(self, {legs_released{bet_id{bet_key}}},
+          [bet_key](const wallet_state&) {
+            return std::optional<request_record>{request_record{"payout/" + bet_key, "{}"}};
+          },
+          [self, bet_key](const caf::error& err) {
+            auto& st = self->state;
+            st.legs_released_writing.erase(bet_key);
+            if (err)
+              return;
+            st.released.erase(bet_key);
+            maybe_finish_passivation(self);
+          });
+}
+
+void send_releases(wallet_actor* self, const std::string& bet_key) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto i = s.releasing.find(bet_key);
+  if (i == s.releasing.end())
+    return;
+  auto& done = st.released[bet_key];
+  for (auto& m : i->second) {
+    auto flight = bet_key + "/" + m;
+    if (done.count(m) > 0 || st.releases_in_flight.count(flight) > 0)
+      continue;
+    st.releases_in_flight.insert(flight);
+    auto on_done = [self, bet_key, m, flight] {
+      crash_point("wallet.leg_release_acknowledged");
+      auto& st = self->state;
+      st.releases_in_flight.erase(flight);
+      st.released[bet_key].insert(m);
+      st.backoff.erase(flight);
+      finish_release(self, bet_key);
+    };
+    st.dir
+      .request(self, caf::duration{st.options.market_timeout}, entity_id{"market", m},
+               release_leg_cmd{bet_id{bet_key}})
+      .then([on_done](leg_release_ack&) { on_done(); },
+            [self, bet_key, flight, on_done](caf::error& err) {
+              auto& st = self->state;
+              if (code_of(err) == errc::not_found)
+                return on_done(); // no such market: nothing to forget
+              st.releases_in_flight.erase(flight);
+              auto& delay = st.backoff[flight];
+              delay = delay.count() == 0 ? st.options.retry_min
+                                         : std::min(delay * 2, st.options.retry_max);
+              self->delayed_send(self, delay, release_atom::value, bet_key);
+            });
+  }
+  finish_release(self, bet_key);
 }
 
 void ask_market(wallet_actor* self, const std::string& bet_key, bool first) {
@@ -307,6 +504,11 @@ void ask_market(wallet_actor* self, const std::string& bet_key, bool first) {
   if (h == holds.end())
     return;
   auto& hold = h->second;
+  if (hold.is_slip()) {
+    for (size_t leg = 0; leg < hold.legs.size(); ++leg)
+      ask_leg(self, bet_key, leg, first);
+    return;
+  }
   accept_bet_cmd cmd{hold.bet,   st.user,     hold.selection, hold.stake,
                      hold.asked, hold.accept, first,          hold.each_way};
   st.dir.request(self, caf::duration{st.options.market_timeout},
@@ -344,6 +546,8 @@ void reload(wallet_actor* self, const caf::error& err) {
   st.waiters.clear();
   st.rejections.clear();
   st.rejection_order.clear();
+  st.votes.clear();
+  st.releases_in_flight.clear();
   st.book->reload();
   st.reloading = true;
   begin_recovery(self);
@@ -412,9 +616,12 @@ caf::behavior recovering(wallet_actor* self) {
       st.book->recovered(std::move(r->state));
       st.reloading = false;
       end_recovery(self, running(self));
-      // Sagas cut short by a crash resume here: ask the market again.
+      // Sagas cut short by a crash resume here: ask the market again, and
+      // tell the markets of released slips again to forget their legs.
       for (auto& [bet, hold] : st.book->state().holds)
         ask_market(self, bet);
+      for (auto& [bet, markets] : st.book->state().releasing)
+        send_releases(self, bet);
     },
     [self](persisted_atom, uint64_t token, caf::error& err) {
       self->state.book->on_persisted(self, token, err);
@@ -422,26 +629,63 @@ caf::behavior recovering(wallet_actor* self) {
   };
 }
 
-caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
+// A bet request seen before: its first answer, or a wait for it while its
+// saga runs. nullopt for a request not seen.
+std::optional<caf::result<caf::message>> known_bet_request(wallet_actor* self,
+                                                           const std::string& request,
+                                                           uint64_t hash) {
   auto& st = self->state;
   auto& s = st.book->state();
+  auto* known = known_request(st, request);
+  if (known == nullptr)
+    return std::nullopt;
+  if (known->body_hash != hash)
+    return caf::result<caf::message>{
+      make_error(errc::request_id_reused, "request_id was used with another body")};
+  if (!known->bet.empty() && s.holds.count(known->bet) > 0) {
+    auto rp = self->make_response_promise();
+    st.waiters[known->bet].push_back(rp);
+    return caf::result<caf::message>{rp};
+  }
+  auto msg = replay_message(s, known->bet, known->response);
+  if (msg.bet_answer)
+    return caf::result<caf::message>{caf::make_message(*msg.bet_answer)};
+  return caf::result<caf::message>{msg.error};
+}
+
+// The checks every bet passes before its stake is held: self-exclusion,
+// the wallet's bound on undecided bets, the balance and the loss limits.
+// nullopt when the stake may be held.
+std::optional<caf::result<caf::message>> refuse_stake(wallet_actor* self,
+                                                      const std::string& request,
+                                                      uint64_t hash, money total) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto now = wall_ms(st);
+  auto limits = in_force(s.limits, now);
+  if (excluded(limits, now))
+    return reject(self, request, hash, errc::self_excluded, exclusion_message(limits, now));
+  if (s.holds.size() >= st.options.holds_max)
+    return caf::result<caf::message>{
+      make_error(errc::limit_exceeded, "too many bets awaiting a decision")};
+  if (s.available < total)
+    return reject(self, request, hash, errc::insufficient_funds,
+                  "the stake is more than the available balance");
+  if (auto r = stake_refusal(limits, s.activity, now, s.held.minor, total.minor))
+    return reject(self, request, hash, r->code, r->message, r->field);
+  return std::nullopt;
+}
+
+// Holds the stake and starts the saga; the answer comes when it ends.
+caf::result<caf::message> hold_stake(wallet_actor* self, stake_held hold);
+
+caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
   if (!valid_id(cmd.request.value))
     return make_error(errc::invalid_field, "request_id is 1-64 of [A-Za-z0-9_.:-]",
                       "request_id");
   auto hash = place_bet_hash(cmd);
-  if (auto* known = known_request(st, cmd.request.value)) {
-    if (known->body_hash != hash)
-      return make_error(errc::request_id_reused, "request_id was used with another body");
-    if (!known->bet.empty() && s.holds.count(known->bet) > 0) {
-      auto rp = self->make_response_promise();
-      st.waiters[known->bet].push_back(rp);
-      return rp;
-    }
-    auto msg = replay_message(s, known->bet, known->response);
-    if (msg.bet_answer)
-      return caf::make_message(*msg.bet_answer);
-    return msg.error;
-  }
+  if (auto known = known_bet_request(self, cmd.request.value, hash))
+    return std::move(*known);
   if (!valid_id(cmd.market.value) || !valid_id(cmd.selection.value))
     return make_error(errc::invalid_field, "ids are 1-64 of [A-Za-z0-9_.:-]", "market_id");
   if (!valid_amount(cmd.stake.minor))
@@ -452,26 +696,62 @@ caf::result<caf::message> place_bet(wallet_actor* self, place_bet_cmd& cmd) {
                       "stake");
   if (!valid_price(cmd.asked))
     return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "price");
-  auto now = wall_ms(st);
-  auto limits = in_force(s.limits, now);
-  if (excluded(limits, now))
-    return reject(self, cmd.request.value, hash, errc::self_excluded, exclusion_message(limits, now));
-  if (s.holds.size() >= st.options.holds_max)
-    return make_error(errc::limit_exceeded, "too many bets awaiting a decision");
-  if (s.available < total)
-    return reject(self, cmd.request.value, hash, errc::insufficient_funds,
-                  "the stake is more than the available balance");
-  if (auto r = stake_refusal(limits, s.activity, now, s.held.minor, total.minor))
-    return reject(self, cmd.request.value, hash, r->code, r->message, r->field);
-  auto id = new_bet_id();
-  stake_held hold{cmd.request, id,         cmd.market, cmd.selection, cmd.stake,
-                  cmd.asked,   cmd.accept, hash,       cmd.each_way};
+  if (auto no = refuse_stake(self, cmd.request.value, hash, total))
+    return std::move(*no);
+  return hold_stake(self, stake_held{cmd.request, new_bet_id(), cmd.market, cmd.selection,
+                                     cmd.stake, cmd.asked, cmd.accept, hash, cmd.each_way});
+}
+
+caf::result<caf::message> place_slip(wallet_actor* self, place_slip_cmd& cmd) {
+  if (cmd.type == slip_type::single && cmd.legs.size() == 1) {
+    place_bet_cmd single{cmd.request,    cmd.legs[0].market, cmd.legs[0].selection,
+                         cmd.stake,      cmd.legs[0].asked,  cmd.accept,
+                         cmd.each_way};
+    return place_bet(self, single);
+  }
+  if (!valid_id(cmd.request.value))
+    return make_error(errc::invalid_field, "request_id is 1-64 of [A-Za-z0-9_.:-]",
+                      "request_id");
+  auto hash = place_slip_hash(cmd);
+  if (auto known = known_bet_request(self, cmd.request.value, hash))
+    return std::move(*known);
+  slip asked;
+  asked.type = cmd.type;
+  asked.stake = cmd.stake;
+  asked.each_way = cmd.each_way;
+  std::set<std::string> markets;
+  for (auto& l : cmd.legs) {
+    if (!valid_id(l.market.value) || !valid_id(l.selection.value))
+      return make_error(errc::invalid_field, "ids are 1-64 of [A-Za-z0-9_.:-]", "legs");
+    if (!markets.insert(l.market.value).second)
+      return make_error(errc::invalid_field, "each leg must be on a different market", "legs");
+    slip_leg leg;
+    leg.taken = l.asked;
+    if (cmd.each_way)
+      leg.place_fraction = ratio{1, 1};
+    asked.legs.push_back(leg);
+  }
+  if (auto no = check_slip(asked))
+    return make_error(errc::invalid_field, no->message, no->field);
+  auto first = cmd.legs.front();
+  stake_held hold{cmd.request, new_bet_id(), first.market, first.selection, cmd.stake,
+                  first.asked, cmd.accept,   hash,         cmd.each_way,    cmd.type,
+                  cmd.legs};
+  if (auto no = refuse_stake(self, cmd.request.value, hash, hold.amount()))
+    return std::move(*no);
+  return hold_stake(self, std::move(hold));
+}
+
+caf::result<caf::message> hold_stake(wallet_actor* self, stake_held hold) {
+  auto& st = self->state;
+  auto id = hold.bet;
+  auto hash = hold.body_hash;
   auto rp = self->make_response_promise();
   st.waiters[id.value].push_back(rp);
   st.dir.send_later(self->ctrl(), caf::duration{st.options.answer_timeout},
                     caf::make_message(answer_due_atom::value, id.value));
-  auto request = cmd.request.value;
-  persist(self, {hold},
+  auto request = hold.request.value;
+  persist(self, {std::move(hold)},
           [request, id, hash](const wallet_state&) {
             return std::optional<request_record>{request_record{
               request, pending_bet_json(id.value, hash)}};
@@ -585,6 +865,81 @@ caf::result<caf::message> set_limits(wallet_actor* self, const set_limits_cmd& c
   return rp;
 }
 
+// A payout or leg result for a bet not open here: credited long ago (or a
+// slip released), or never ours. The journal's "payout/<bet>" record knows.
+caf::result<caf::message> ack_if_settled(wallet_actor* self, const bet_id& bet) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise();
+  auto token = st.next_lookup++;
+  st.lookups.emplace(token, rp);
+  auto target = caf::actor{self};
+  auto err = st.store->find_request_async(
+    st.book->stream(), "payout/" + bet.value,
+    [target, token, bet](caf::expected<std::optional<stored_request>> r) {
+      caf::anon_send(target, lookup_atom::value, token, bet, r && r->has_value());
+    });
+  if (err) {
+    st.lookups.erase(token);
+    rp.deliver(err);
+  }
+  return rp;
+}
+
+caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto key = cmd.bet.value;
+  if (s.holds.count(key) > 0)
+    return make_error(errc::unavailable, "the slip is not committed yet");
+  if (s.releasing.count(key) > 0)
+    return caf::make_message(payout_ack{cmd.bet}); // released: nothing is owed
+  auto i = s.open_bets.find(key);
+  if (i == s.open_bets.end()) {
+    if (s.find_bet(key) != nullptr)
+      return caf::make_message(payout_ack{cmd.bet}); // settled before
+    return ack_if_settled(self, cmd.bet);
+  }
+  auto& b = i->second;
+  auto leg = std::find_if(b.legs.begin(), b.legs.end(),
+                          [&](const bet_leg& l) { return l.market == cmd.market; });
+  if (leg == b.legs.end())
+    return make_error(errc::not_found, "the slip has no leg on that market");
+  if (leg->result != leg_result::open)
+    return caf::make_message(payout_ack{cmd.bet}); // recorded before
+  if (cmd.result == leg_result::open || cmd.dead_heat.n < 1 || cmd.dead_heat.n > cmd.dead_heat.d
+      || cmd.rule4 < 0 || cmd.rule4 > rule4_max)
+    return make_error(errc::invalid_field, "not a leg's result", "result");
+  auto index = static_cast<uint32_t>(leg - b.legs.begin());
+  std::vector<wallet_event> events{
+    leg_settled{cmd.bet, index, cmd.result, cmd.dead_heat, cmd.rule4}};
+  auto after = b;
+  after.legs[index].result = cmd.result;
+  after.legs[index].dead_heat = cmd.dead_heat;
+  after.legs[index].rule4 = cmd.rule4;
+  bool done = settled(as_slip(after));
+  if (done) {
+    auto paid = settle_slip(after);
+    events.emplace_back(payout_credited{cmd.bet, paid.outcome, paid.amount});
+  }
+  auto rp = self->make_response_promise();
+  journaled<wallet_traits>::record_fn record;
+  if (done)
+    record = [key](const wallet_state&) {
+      return std::optional<request_record>{request_record{"payout/" + key, "{}"}};
+    };
+  persist(self, std::move(events), std::move(record),
+          [self, rp, bet = cmd.bet, done](const caf::error& err) mutable {
+            if (err)
+              return rp.deliver(err);
+            if (done)
+              crash_point("wallet.payout_durable");
+            rp.deliver(payout_ack{bet});
+            notify(self, self->state.book->state().find_bet(bet.value));
+            maybe_finish_passivation(self);
+          });
+  return rp;
+}
+
 caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& cmd) {
   auto& st = self->state;
   auto& s = st.book->state();
@@ -594,21 +949,7 @@ caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& c
   if (s.open_bets.count(key) == 0) {
     if (s.find_bet(key) != nullptr)
       return caf::make_message(payout_ack{cmd.bet}); // credited before
-    // Unknown here: credited long ago, or never ours. The journal knows.
-    auto rp = self->make_response_promise();
-    auto token = st.next_lookup++;
-    st.lookups.emplace(token, rp);
-    auto target = caf::actor{self};
-    auto err = st.store->find_request_async(
-      st.book->stream(), "payout/" + key,
-      [target, token, bet = cmd.bet](caf::expected<std::optional<stored_request>> r) {
-        caf::anon_send(target, lookup_atom::value, token, bet, r && r->has_value());
-      });
-    if (err) {
-      st.lookups.erase(token);
-      rp.deliver(err);
-    }
-    return rp;
+    return ack_if_settled(self, cmd.bet);
   }
   auto rp = self->make_response_promise();
   persist(self, {payout_credited{cmd.bet, cmd.outcome, cmd.amount}},
@@ -637,6 +978,8 @@ caf::behavior running(wallet_actor* self) {
     [self](deposit_cmd& cmd) { return move_money(self, cmd.request, cmd.amount, true); },
     [self](withdraw_cmd& cmd) { return move_money(self, cmd.request, cmd.amount, false); },
     [self](place_bet_cmd& cmd) { return place_bet(self, cmd); },
+    [self](place_slip_cmd& cmd) { return place_slip(self, cmd); },
+    [self](leg_result_cmd& cmd) { return leg_result(self, cmd); },
     [self](credit_payout_cmd& cmd) { return credit_payout(self, cmd); },
     [self](set_limits_cmd& cmd) { return set_limits(self, cmd); },
     [self](const reality_check_query& q) {
@@ -680,6 +1023,8 @@ caf::behavior running(wallet_actor* self) {
         reload(self, err);
     },
     [self](ask_market_atom, std::string& bet) { ask_market(self, bet); },
+    [self](ask_leg_atom, std::string& bet, uint32_t leg) { ask_leg(self, bet, leg, false); },
+    [self](release_atom, std::string& bet) { send_releases(self, bet); },
     [self](answer_due_atom, std::string& bet) {
       // The saga goes on; the bettor retries with the same request id.
       fail_waiters(self->state, bet,

@@ -60,6 +60,32 @@ struct place_bet_cmd {
   bool each_way = false;
 };
 
+// A bet slip (slip.hpp): `stake` a line on every line of `type` over
+// `legs`, each on a different market; twice that each-way. The wallet holds
+// stake x lines, asks every leg's market, and keeps the slip only if all of
+// them accept: one refusal releases the hold and tells the other markets to
+// forget their legs. A single is place_bet_cmd. -> bet
+struct place_slip_cmd {
+  request_id request;
+  slip_type type = slip_type::accumulator;
+  std::vector<leg_request> legs;
+  money stake;
+  accept_policy accept = accept_policy::exact;
+  bool each_way = false;
+};
+
+// From a resulted market's outbox: what the result made of a slip's leg
+// there. The slip settles when slip.hpp's settled() says so (its last leg,
+// or a losing leg of an accumulator), and the wallet credits what it pays.
+// Idempotent by bet and market. -> payout_ack
+struct leg_result_cmd {
+  bet_id bet;
+  market_id market;
+  leg_result result = leg_result::lost;
+  ratio dead_heat;
+  int32_t rule4 = 0;
+};
+
 // From a settled market's outbox; idempotent by bet id. -> payout_ack
 struct credit_payout_cmd {
   bet_id bet;
@@ -204,6 +230,10 @@ struct wallet_options {
 
   uint32_t snapshot_every = 1000;
 
+  // The most a slip of several legs pays, whatever its lines add up to
+  // (minor units; 0: no cap). Singles are bounded by their markets' limits.
+  money max_payout{100'000'000};
+
   // The wall clock, in milliseconds since the epoch, of the wallet's events,
   // of its daily deposit limit's UTC day and of self-exclusion. Empty: the
   // system clock. A test sets it to cross a UTC midnight, or never to.
@@ -230,6 +260,20 @@ template <class I>
 typename I::result_type inspect(I& f, place_bet_cmd& x) {
   return f(caf::meta::type_name("wager::place_bet_cmd"), x.request, x.market, x.selection,
            x.stake, x.asked, x.accept, x.each_way);
+}
+template <class I>
+typename I::result_type inspect(I& f, leg_request& x) {
+  return f(caf::meta::type_name("wager::leg_request"), x.market, x.selection, x.asked);
+}
+template <class I>
+typename I::result_type inspect(I& f, place_slip_cmd& x) {
+  return f(caf::meta::type_name("wager::place_slip_cmd"), x.request, x.type, x.legs, x.stake,
+           x.accept, x.each_way);
+}
+template <class I>
+typename I::result_type inspect(I& f, leg_result_cmd& x) {
+  return f(caf::meta::type_name("wager::leg_result_cmd"), x.bet, x.market, x.result,
+           x.dead_heat.n, x.dead_heat.d, x.rule4);
 }
 template <class I>
 typename I::result_type inspect(I& f, credit_payout_cmd& x) {
@@ -319,6 +363,8 @@ inline constexpr message_types wallet_messages{
   message_type<deposit_cmd>{"wager::deposit_cmd"},
   message_type<withdraw_cmd>{"wager::withdraw_cmd"},
   message_type<place_bet_cmd>{"wager::place_bet_cmd"},
+  message_type<place_slip_cmd>{"wager::place_slip_cmd"},
+  message_type<leg_result_cmd>{"wager::leg_result_cmd"},
   message_type<credit_payout_cmd>{"wager::credit_payout_cmd"},
   message_type<set_limits_cmd>{"wager::set_limits_cmd"},
   message_type<limits_query>{"wager::limits_query"},

@@ -89,6 +89,20 @@ uint64_t place_bet_hash(const place_bet_cmd& cmd) {
                     to_string(cmd.accept)});
 }
 
+uint64_t place_slip_hash(const place_slip_cmd& cmd) {
+  std::string legs;
+  for (auto& l : cmd.legs) {
+    legs += l.market.value;
+    legs += '\x1f';
+    legs += l.selection.value;
+    legs += '\x1f';
+    legs += std::to_string(l.asked.hundredths);
+    legs += '\x1e';
+  }
+  return body_hash({"slip", to_string(cmd.type), legs, std::to_string(cmd.stake.minor),
+                    to_string(cmd.accept), cmd.each_way ? "each_way" : "win"});
+}
+
 transactions_page transactions_of(const wallet_state& s, const transactions_query& q) {
   transactions_page page;
   auto& out = page.transactions;

@@ -35,6 +35,7 @@ std::string bet_response_json(const wallet_state& s, const std::string& bet_key,
 std::string pending_bet_json(const std::string& bet, uint64_t hash);
 
 uint64_t place_bet_hash(const place_bet_cmd& cmd);
+uint64_t place_slip_hash(const place_slip_cmd& cmd);
 
 transactions_page transactions_of(const wallet_state& s, const transactions_query& q);
 

@@ -4,9 +4,70 @@
 #include "wager/runtime/assert.hpp"
 #include "wager/runtime/overloaded.hpp"
 
+#include <tuple>
+
 namespace wager {
 
 using namespace json_codec;
+
+json::object slip_to_json(const bet& b) {
+  json::object o{{"type", to_string(b.type)}};
+  json::array legs;
+  for (auto& l : b.legs) {
+    json::object lo{{"market", l.market.value},
+                    {"selection", l.selection.value},
+                    {"price", l.accepted.hundredths},
+                    {"result", to_string(l.result)}};
+    if (b.each_way)
+      lo["place_fraction"] = to_string(l.place_fraction);
+    if (l.dead_heat != ratio{})
+      lo["dead_heat"] = to_string(l.dead_heat);
+    if (l.rule4 != 0)
+      lo["rule4"] = l.rule4;
+    legs.push_back(std::move(lo));
+  }
+  o["legs"] = std::move(legs);
+  if (b.max_payout.minor > 0)
+    o["max_payout"] = b.max_payout.minor;
+  return o;
+}
+
+bool slip_from_json(const json::object& o, bet& b) {
+  auto parsed = try_decode([&] {
+    auto type = parse_slip_type(get_string(o, "type"));
+    if (!type)
+      throw decode_error{};
+    std::vector<bet_leg> legs;
+    for (auto& v : get_array(o, "legs")) {
+      auto& lo = get_object(v);
+      bet_leg l;
+      l.market = get_id<market_id>(lo, "market");
+      l.selection = get_id<selection_id>(lo, "selection");
+      l.accepted = get_price(lo, "price");
+      auto result = parse_leg_result(get_string(lo, "result"));
+      if (!result)
+        throw decode_error{};
+      l.result = *result;
+      if (lo.contains("place_fraction"))
+        l.place_fraction = get_ratio(lo, "place_fraction");
+      if (lo.contains("dead_heat"))
+        l.dead_heat = get_ratio(lo, "dead_heat");
+      if (lo.contains("rule4"))
+        l.rule4 = static_cast<int32_t>(get_int(lo, "rule4"));
+      legs.push_back(std::move(l));
+    }
+    if (legs.empty() || line_count(*type, legs.size()) == 0)
+      throw decode_error{};
+    money cap;
+    if (o.contains("max_payout"))
+      cap = get_money(o, "max_payout");
+    return std::tuple{*type, std::move(legs), cap};
+  });
+  if (!parsed)
+    return false;
+  std::tie(b.type, b.legs, b.max_payout) = std::move(*parsed);
+  return true;
+}
 
 json::object bet_to_json(const bet& b) {
   json::object o{{"bet", b.id.value},       {"market", b.market.value},
@@ -18,6 +79,9 @@ json::object bet_to_json(const bet& b) {
     o["each_way"] = true;
     o["place_fraction"] = to_string(b.place_fraction);
   }
+  if (b.is_slip())
+    for (auto& [k, v] : slip_to_json(b))
+      o[k] = v;
   return o;
 }
 
@@ -41,6 +105,8 @@ bet bet_from_object(const json::object& o) {
     b.each_way = get_bool(o, "each_way");
     b.place_fraction = get_ratio(o, "place_fraction");
   }
+  if (o.contains("legs") && !slip_from_json(o, b))
+    throw decode_error{};
   return b;
 }
 
@@ -51,6 +117,15 @@ json::object hold_to_json(const stake_held& h) {
                  {"accept", to_string(h.accept)}, {"body_hash", std::to_string(h.body_hash)}};
   if (h.each_way)
     o["each_way"] = true;
+  if (h.is_slip()) {
+    o["type"] = to_string(h.type);
+    json::array legs;
+    for (auto& l : h.legs)
+      legs.push_back(json::object{{"market", l.market.value},
+                                  {"selection", l.selection.value},
+                                  {"price", l.asked.hundredths}});
+    o["legs"] = std::move(legs);
+  }
   return o;
 }
 
@@ -69,6 +144,19 @@ stake_held hold_from_json(const json::object& o) {
   h.body_hash = get_u64_text(o, "body_hash");
   if (o.contains("each_way"))
     h.each_way = get_bool(o, "each_way");
+  if (o.contains("legs")) {
+    auto type = parse_slip_type(get_string(o, "type"));
+    if (!type)
+      throw decode_error{};
+    h.type = *type;
+    for (auto& v : get_array(o, "legs")) {
+      auto& lo = get_object(v);
+      h.legs.push_back({get_id<market_id>(lo, "market"), get_id<selection_id>(lo, "selection"),
+                        get_price(lo, "price")});
+    }
+    if (h.legs.empty() || line_count(h.type, h.legs.size()) == 0)
+      throw decode_error{};
+  }
   return h;
 }
 
@@ -225,13 +313,37 @@ event encode(const wallet_event& e) {
         json::object o{{"bet", c.bet.value}, {"price", c.accepted.hundredths}};
         if (c.place_fraction != ratio{})
           o["place_fraction"] = to_string(c.place_fraction);
+        if (!c.legs.empty()) {
+          json::array legs;
+          for (auto& l : c.legs) {
+            json::object lo{{"price", l.accepted.hundredths}};
+            if (l.place_fraction != ratio{})
+              lo["place_fraction"] = to_string(l.place_fraction);
+            legs.push_back(std::move(lo));
+          }
+          o["legs"] = std::move(legs);
+          o["max_payout"] = c.max_payout.minor;
+        }
         return event::make("stake_committed", 1, std::move(o));
       },
       [](const hold_released& r) {
         json::object o{{"bet", r.bet.value}, {"reason", to_code(r.reason)}};
         if (r.current)
           o["current_price"] = r.current->hundredths;
+        if (!r.release.empty())
+          o["release"] = string_array(r.release);
         return event::make("hold_released", 1, o);
+      },
+      [](const legs_released& r) {
+        return event::make("legs_released", 1, json::object{{"bet", r.bet.value}});
+      },
+      [](const leg_settled& l) {
+        json::object o{{"bet", l.bet.value}, {"leg", l.leg}, {"result", to_string(l.result)}};
+        if (l.dead_heat != ratio{})
+          o["dead_heat"] = to_string(l.dead_heat);
+        if (l.rule4 != 0)
+          o["rule4"] = l.rule4;
+        return event::make("leg_settled", 1, std::move(o));
       },
       [](const payout_credited& p) {
         return event::make("payout_credited", 1,
@@ -271,13 +383,39 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
       stake_committed c{get_id<bet_id>(o, "bet"), get_price(o, "price"), {}};
       if (o.contains("place_fraction"))
         c.place_fraction = get_ratio(o, "place_fraction");
+      if (o.contains("legs")) {
+        for (auto& v : get_array(o, "legs")) {
+          auto& lo = get_object(v);
+          leg_terms t{get_price(lo, "price"), {}};
+          if (lo.contains("place_fraction"))
+            t.place_fraction = get_ratio(lo, "place_fraction");
+          c.legs.push_back(t);
+        }
+        c.max_payout = get_money(o, "max_payout");
+      }
       return c;
     }
     if (e.type == "hold_released") {
       hold_released r{get_id<bet_id>(o, "bet"), parse_errc(get_string(o, "reason")), {}};
       if (o.contains("current_price"))
         r.current = get_price(o, "current_price");
+      if (o.contains("release"))
+        r.release = strings_of(o, "release");
       return r;
+    }
+    if (e.type == "legs_released")
+      return legs_released{get_id<bet_id>(o, "bet")};
+    if (e.type == "leg_settled") {
+      auto result = parse_leg_result(get_string(o, "result"));
+      auto leg = get_int(o, "leg");
+      if (!result || leg < 0 || leg >= static_cast<int64_t>(slip_legs_max))
+        throw decode_error{};
+      leg_settled l{get_id<bet_id>(o, "bet"), static_cast<uint32_t>(leg), *result, {}, 0};
+      if (o.contains("dead_heat"))
+        l.dead_heat = get_ratio(o, "dead_heat");
+      if (o.contains("rule4"))
+        l.rule4 = static_cast<int32_t>(get_int(o, "rule4"));
+      return l;
     }
     if (e.type == "payout_credited") {
       auto outcome = parse_bet_status(get_string(o, "outcome"));
@@ -331,6 +469,14 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         record_activity(s.activity, at_ms, 0, h.amount().minor, 0);
         bet b{h.bet, h.market, h.selection, h.stake, c.accepted, bet_status::open, {}, at_ms, 0,
               h.each_way, h.each_way ? c.place_fraction : ratio{}};
+        if (h.is_slip()) {
+          WAGER_ASSERT(c.legs.size() == h.legs.size(), "a slip commits every leg");
+          b.type = h.type;
+          b.max_payout = c.max_payout;
+          for (size_t k = 0; k < h.legs.size(); ++k)
+            b.legs.push_back({h.legs[k].market, h.legs[k].selection, c.legs[k].accepted,
+                              h.each_way ? c.legs[k].place_fraction : ratio{}});
+        }
         // A retry gets the bet as it was first answered, not as it is now.
         if (auto q = s.requests.find(h.request.value); q != s.requests.end())
           q->second.response = json::serialize(json::object{{"bet", bet_to_json(b)}});
@@ -349,7 +495,19 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
           q->second.response =
             error_json(r.reason, release_message(r.reason), r.current,
                        r.reason == errc::invalid_field ? "each_way" : std::string_view{});
+        if (!r.release.empty())
+          s.releasing[r.bet.value] = r.release;
         s.holds.erase(i);
+      },
+      [&](const legs_released& r) { s.releasing.erase(r.bet.value); },
+      [&](const leg_settled& l) {
+        auto i = s.open_bets.find(l.bet.value);
+        WAGER_ASSERT(i != s.open_bets.end() && l.leg < i->second.legs.size(),
+                     "a settled leg is a leg of an open slip");
+        auto& leg = i->second.legs[l.leg];
+        leg.result = l.result;
+        leg.dead_heat = l.dead_heat;
+        leg.rule4 = l.rule4;
       },
       [&](const payout_credited& p) {
         auto i = s.open_bets.find(p.bet.value);
@@ -392,6 +550,9 @@ json::value to_json(const wallet_state& s) {
     activity.push_back(json::array{m.minute, m.deposited, m.staked, m.returned});
   for (auto& [id, h] : s.holds)
     holds.push_back(hold_to_json(h));
+  json::object releasing;
+  for (auto& [id, markets] : s.releasing)
+    releasing[id] = string_array(markets);
   for (auto& [id, b] : s.open_bets)
     open.push_back(bet_to_json(b));
   for (auto& b : s.settled_bets)
@@ -420,6 +581,7 @@ json::value to_json(const wallet_state& s) {
                  {"limits", limits_to_json(s.limits)},
                  {"activity", std::move(activity)},
                  {"holds", std::move(holds)},
+                 {"releasing", std::move(releasing)},
                  {"open_bets", std::move(open)},
                  {"settled_bets", std::move(settled)},
                  {"ledger", std::move(ledger)},
@@ -456,6 +618,12 @@ std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
     for (auto& h : get_array(o, "holds")) {
       auto held = hold_from_json(get_object(h));
       s.holds[held.bet.value] = held;
+    }
+    if (auto* r = o.if_contains("releasing")) {
+      if (!r->is_object())
+        throw decode_error{};
+      for (auto& [id, markets] : r->get_object())
+        s.releasing[std::string{id}] = strings_of(r->get_object(), id);
     }
     for (auto& b : get_array(o, "open_bets")) {
       auto open = bet_from_object(get_object(b));

@@ -45,7 +45,23 @@ struct withdrawn {
   uint64_t body_hash = 0;
 };
 
-// The bet saga starts: the stake moves from available to held.
+// A leg of a slip as the bettor asked for it.
+struct leg_request {
+  market_id market;
+  selection_id selection;
+  price asked;
+
+  bool operator==(const leg_request&) const = default;
+};
+
+// A leg as its market accepted it.
+struct leg_terms {
+  price accepted;
+  ratio place_fraction; // each-way: the market's terms
+};
+
+// The bet saga starts: the stake moves from available to held. A slip
+// (several legs) holds stake x lines, and asks every leg's market.
 struct stake_held {
   request_id request;
   bet_id bet;
@@ -56,23 +72,51 @@ struct stake_held {
   accept_policy accept = accept_policy::exact;
   uint64_t body_hash = 0; // fingerprint of the request, for request_id_reused
   bool each_way = false;  // twice `stake` is held: a win and a place half
+  // A slip: its type and legs (market, selection and asked are the first
+  // leg's). Empty for a single.
+  slip_type type = slip_type::single;
+  std::vector<leg_request> legs;
 
-  // What is held: the stake, twice it each-way.
-  money amount() const { return money{stake.minor * (each_way ? 2 : 1)}; }
+  bool is_slip() const { return !legs.empty(); }
+  // What is held: stake x lines, twice it each-way.
+  money amount() const {
+    auto lines = is_slip() ? line_count(type, legs.size()) : 1;
+    return money{stake.minor * static_cast<int64_t>(lines) * (each_way ? 2 : 1)};
+  }
 };
 
-// The market accepted: the stake leaves the wallet for the bet.
+// The market accepted (every leg's market, for a slip): the stake leaves
+// the wallet for the bet.
 struct stake_committed {
   bet_id bet;
   price accepted;
   ratio place_fraction; // each-way: the market's fraction when it accepted
+  std::vector<leg_terms> legs; // a slip's, in the order of its legs
+  money max_payout;            // a slip's cap; 0: none
 };
 
-// The market said no: the stake goes back to available.
+// The market said no: the stake goes back to available. For a slip, one
+// leg's market said no, and `release` names the markets of the other legs,
+// which may have taken theirs and are told to forget them.
 struct hold_released {
   bet_id bet;
   errc reason = errc::none;
   std::optional<price> current; // with price_changed
+  std::vector<std::string> release;
+};
+
+// Every market of a released slip has forgotten its leg.
+struct legs_released {
+  bet_id bet;
+};
+
+// A leg's market resulted it (or withdrew its runner, or cancelled it).
+struct leg_settled {
+  bet_id bet;
+  uint32_t leg = 0;
+  leg_result result = leg_result::lost;
+  ratio dead_heat;
+  int32_t rule4 = 0;
 };
 
 // A settled market paid this bet (won: stake x price, void: stake, lost: 0).
@@ -90,7 +134,8 @@ struct limits_set {
 };
 
 using wallet_event = std::variant<deposited, withdrawn, stake_held, stake_committed,
-                                  hold_released, payout_credited, limits_set>;
+                                  hold_released, payout_credited, limits_set, legs_released,
+                                  leg_settled>;
 
 event encode(const wallet_event& e);
 // nullopt for an event this release does not know (a programmer error in
@@ -140,6 +185,9 @@ struct wallet_state {
 
   std::map<std::string, stake_held> holds;    // undecided bets, by bet id
   std::map<std::string, bet> open_bets;       // accepted, unsettled
+  // Released slips whose other legs' markets are still to forget them:
+  // bet id -> those markets.
+  std::map<std::string, std::vector<std::string>> releasing;
   ring_queue<bet> settled_bets;               // most recent last, bounded
   ring_queue<ledger_entry> ledger;            // most recent last, bounded
   std::unordered_map<std::string, request_entry> requests;
@@ -165,6 +213,12 @@ std::string error_json(errc code, std::string_view message, std::optional<price>
 
 // A bet as stored in snapshots and first answers.
 boost::json::object bet_to_json(const bet& b);
+// A slip's part of that: {type, legs: [{market, selection, price, result,
+// place_fraction?, dead_heat?, rule4?}], max_payout?}; the history read
+// model keeps it as one column. slip_from_json fills b's and says whether
+// it could.
+boost::json::object slip_to_json(const bet& b);
+bool slip_from_json(const boost::json::object& o, bet& b);
 std::optional<bet> bet_from_json(const boost::json::value& v);
 
 // Snapshots: the whole state as JSON and back.

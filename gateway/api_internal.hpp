@@ -235,6 +235,7 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   void get_market(const api::call_ptr& c);
 
   void place_bet(const api::call_ptr& c);
+  void place_slip(const api::call_ptr& c, const boost::json::object& body);
   void get_bet(const api::call_ptr& c);
   void list_bets(const api::call_ptr& c);
 

@@ -132,11 +132,29 @@ void client_api::impl::get_transactions(const call_ptr& c) {
   });
 }
 
+namespace {
+
+// A bet's refusal. A well-formed body that cannot be a bet (two legs on one
+// market, a wrong number of legs for the type, each-way where a market has
+// no terms) is 422 invalid_field, as "Version 1.1" of the API says; the
+// rest of invalid_field is 400.
+http_response bet_error(const caf::error& err) {
+  auto res = error_response(err);
+  auto field = detail_of(err);
+  if (code_of(err) == errc::invalid_field && (field == "legs" || field == "each_way"))
+    res.status = 422;
+  return res;
+}
+
+} // namespace
+
 void client_api::impl::place_bet(const call_ptr& c) {
   authenticated(c, [this, c] {
     auto body = parse_body(c);
     if (!body)
       return;
+    if (body->contains("type") || body->contains("legs"))
+      return place_slip(c, *body);
     fields f{*body};
     f.allow({"request_id", "market_id", "selection_id", "stake", "price", "accept", "each_way"});
     auto request = f.id("request_id");
@@ -160,9 +178,71 @@ void client_api::impl::place_bet(const call_ptr& c) {
     carry<bet>(c, caf::make_message(std::move(cmd)), [c, counter = bets](caf::expected<bet> b) {
       counter->count(b);
       if (!b)
-        return c->respond(error_response(b.error()));
+        return c->respond(bet_error(b.error()));
       c->respond(json_response(201, bet_json(*b)));
     });
+  });
+}
+
+// POST /v1/bets with {request_id, type, legs: [{market_id, selection_id,
+// price}], stake, each_way?, accept?} ("Version 1.1"): a slip.
+void client_api::impl::place_slip(const call_ptr& c, const json::object& body) {
+  fields f{body};
+  f.allow({"request_id", "type", "legs", "stake", "accept", "each_way"});
+  auto request = f.id("request_id");
+  auto type_name = f.string("type", 1, 32);
+  auto legs = f.array("legs");
+  auto stake = f.amount("stake");
+  auto accept = accept_policy::exact;
+  if (auto a = f.string("accept", 1, 16, false)) {
+    auto p = parse_accept_policy(*a);
+    if (!p)
+      f.fail(errc::invalid_field, "accept", "accept must be exact, better or any");
+    else
+      accept = *p;
+  }
+  auto each_way = f.boolean("each_way", false);
+  std::optional<slip_type> type;
+  if (type_name) {
+    type = parse_slip_type(*type_name);
+    if (!type)
+      f.fail(errc::invalid_field, "type",
+             "type must be single, accumulator, trixie, patent, yankee, lucky15, canadian, "
+             "lucky31, heinz, lucky63, super_heinz or goliath");
+  }
+  std::vector<leg_request> asked;
+  if (legs != nullptr) {
+    if (legs->empty() || legs->size() > slip_legs_max)
+      f.fail(errc::invalid_field, "legs", "legs must have 1 to 20 entries");
+    for (size_t i = 0; f.ok() && i < legs->size(); ++i) {
+      auto& v = (*legs)[i];
+      if (!v.is_object()) {
+        f.fail(errc::invalid_field, "legs", "each leg must be an object");
+        break;
+      }
+      fields lf{v.get_object()};
+      lf.allow({"market_id", "selection_id", "price"});
+      auto market = lf.id("market_id");
+      auto selection = lf.id("selection_id");
+      auto p = lf.price_of("price");
+      if (!lf.ok()) {
+        f.fail(errc::invalid_field, "legs",
+               "leg " + std::to_string(i + 1) + " is invalid: it needs market_id, "
+               "selection_id and a price from 1.01 to 1000.00, and nothing else");
+        break;
+      }
+      asked.push_back({market_id{*market}, selection_id{*selection}, *p});
+    }
+  }
+  if (!f.ok())
+    return c->respond(f.error());
+  place_slip_cmd cmd{request_id{*request}, *type, std::move(asked), money{*stake}, accept,
+                     each_way.value_or(false)};
+  carry<bet>(c, caf::make_message(std::move(cmd)), [c, counter = bets](caf::expected<bet> b) {
+    counter->count(b);
+    if (!b)
+      return c->respond(bet_error(b.error()));
+    c->respond(json_response(201, bet_json(*b)));
   });
 }
 

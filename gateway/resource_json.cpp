@@ -62,6 +62,40 @@ json::object bet_json(const bet& b, odds_format odds) {
   if (b.each_way)
     o["place_fraction"] = to_string(b.place_fraction);
   add_odds(o, b.accepted, odds);
+  // Version 1.1: every bet is a slip; a single's leg is its market and
+  // selection, with the bet's outcome as its result.
+  o["type"] = to_string(b.type);
+  o["lines"] = b.lines();
+  json::array legs;
+  if (!b.is_slip()) {
+    auto result = b.status == bet_status::open  ? leg_result::open
+                  : b.status == bet_status::won ? leg_result::won
+                  : b.status == bet_status::lost ? leg_result::lost
+                                                 : leg_result::void_;
+    json::object leg{{"market_id", b.market.value},
+                     {"selection_id", b.selection.value},
+                     {"price", format_price(b.accepted)},
+                     {"result", to_string(result)}};
+    add_odds(leg, b.accepted, odds);
+    legs.push_back(std::move(leg));
+  }
+  for (auto& l : b.legs) {
+    json::object leg{{"market_id", l.market.value},
+                     {"selection_id", l.selection.value},
+                     {"price", format_price(l.accepted)},
+                     {"result", to_string(l.result)}};
+    if (b.each_way)
+      leg["place_fraction"] = to_string(l.place_fraction);
+    if (l.dead_heat != ratio{})
+      leg["dead_heat"] = to_string(l.dead_heat);
+    if (l.rule4 != 0)
+      leg["rule4"] = l.rule4;
+    add_odds(leg, l.accepted, odds);
+    legs.push_back(std::move(leg));
+  }
+  o["legs"] = std::move(legs);
+  if (b.max_payout.minor > 0)
+    o["max_payout"] = b.max_payout.minor;
   if (b.status != bet_status::open) {
     o["payout"] = b.payout.minor;
     if (b.settled_at_ms != 0)

@@ -1,5 +1,6 @@
 // A match day, scripted on the embedded platform: markets open, thousands of
-// bettors fund their wallets and bet while prices move, the markets settle,
+// bettors fund their wallets and bet while prices move (singles, and a
+// double each across two matches), the markets settle,
 // and the book is summed up: the house's profit and loss, and the money
 // invariant (every cent deposited is in a wallet or with the house).
 //
@@ -102,6 +103,29 @@ int main(int argc, char** argv) {
   }
   placed.wait();
 
+  // Every bettor also backs a double on matches 2 and 3: one slip, its
+  // stake held once, taken only if both markets take their leg. Match 3
+  // will be void, so each double pays as a single on match 2.
+  std::atomic<int> doubles{0}, doubles_refused{0};
+  std::latch slipped{bettors};
+  for (int b = 0; b < bettors; ++b) {
+    const char* sels[] = {"home", "draw", "away"};
+    int32_t prices[] = {210, 330, 380};
+    auto s2 = static_cast<int>(rng() % 3), s3 = static_cast<int>(rng() % 3);
+    place_slip_cmd cmd{request_id{"double-" + std::to_string(b)}, slip_type::accumulator,
+                       {{market_id{"match-2"}, selection_id{sels[s2]}, price{prices[s2]}},
+                        {market_id{"match-3"}, selection_id{sels[s3]}, price{prices[s3]}}},
+                       money{static_cast<int64_t>(100 + rng() % 500)}};
+    p.place_slip(user_id{"fan-" + std::to_string(b)}, cmd, [&](caf::expected<bet> r) {
+      if (r)
+        ++doubles;
+      else
+        ++doubles_refused;
+      slipped.count_down();
+    });
+  }
+  slipped.wait();
+
   // Full time: home wins match 0, draws elsewhere, match 3 is void.
   for (int m = 0; m < markets; ++m) {
     market_id id{"match-" + std::to_string(m)};
@@ -147,15 +171,16 @@ int main(int argc, char** argv) {
     user_id u{"fan-" + std::to_string(b)};
     for (auto& settled : must(await<std::vector<bet>>([&](auto done) { p.bets(u, true, done); }),
                               "settled bets"))
-      house += settled.stake.minor - settled.payout.minor;
+      house += settled.total_stake().minor - settled.payout.minor;
   }
   int64_t deposited = int64_t{bettors} * 10'000;
-  std::printf("bets: %d accepted, %d price_changed, %d other\n", accepted.load(),
-              price_changed.load(), other.load());
+  std::printf("bets: %d accepted, %d price_changed, %d other; doubles: %d accepted, %d refused\n",
+              accepted.load(), price_changed.load(), other.load(), doubles.load(),
+              doubles_refused.load());
   std::printf("wallets hold %ld.%02ld; the house made %ld.%02ld\n", total / 100, total % 100,
               house / 100, std::labs(house % 100));
   bool ok = held == 0 && total + house == deposited && other == 0
-            && accepted + price_changed == bettors * bets_per_bettor;
+            && accepted + price_changed == bettors * bets_per_bettor && doubles == bettors;
   std::printf("money invariant: %s\n", ok ? "ok" : "VIOLATED");
   p.stop();
   return ok ? 0 : 1;

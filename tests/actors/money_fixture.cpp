@@ -56,14 +56,19 @@ struct wallet_fold {
     } else if (auto* c = std::get_if<stake_committed>(&e)) {
       auto& h = held.at(c->bet.value);
       out.open_holds.erase(c->bet.value);
-      if (!out.committed
+      // A slip's legs are the product's audit's (ledger_audit): here only
+      // its wallet's balances count.
+      if (h.is_slip())
+        out.slips.insert(c->bet.value);
+      else if (!out.committed
              .emplace(c->bet.value, committed_stake{user, h.market.value, h.selection.value,
                                                     h.stake, c->accepted})
              .second)
         out.violations.push_back(describe(stream, "bet " + c->bet.value + " committed twice"));
     } else if (auto* r = std::get_if<hold_released>(&e)) {
       out.open_holds.erase(r->bet.value);
-      released[r->bet.value] = *r;
+      if (!held.at(r->bet.value).is_slip())
+        released[r->bet.value] = *r;
     } else if (auto* p = std::get_if<payout_credited>(&e)) {
       if (!out.credited.insert(p->bet.value).second)
         out.violations.push_back(describe(stream, "bet " + p->bet.value + " credited twice"));
@@ -137,6 +142,8 @@ void match_bets(journal& j, journal_audit& out, bool quiescent,
   // sagas run, still holds), with the same terms.
   for (auto& [mid, m] : out.markets) {
     for (auto& [id, b] : m.bets) {
+      if (b.leg)
+        continue;
       auto c = out.committed.find(id);
       if (c == out.committed.end()) {
         if (quiescent || out.open_holds.count(id) == 0)
@@ -191,6 +198,8 @@ void match_bets(journal& j, journal_audit& out, bool quiescent,
 void check_payouts(journal_audit& out, bool quiescent) {
   for (auto& [user, s] : out.wallets) {
     for (auto& b : s.settled_bets) {
+      if (b.is_slip())
+        continue;
       auto m = out.markets.find(b.market.value);
       auto mb = m == out.markets.end() ? decltype(m->second.bets.end()){} : m->second.bets.find(b.id.value);
       if (m != out.markets.end() && mb == m->second.bets.end())
@@ -215,7 +224,7 @@ void check_payouts(journal_audit& out, bool quiescent) {
     if (!m.result)
       continue;
     for (auto& [id, b] : m.bets)
-      if (out.credited.count(id) == 0)
+      if (!b.leg && out.credited.count(id) == 0)
         out.violations.push_back("market/" + mid + ": bet " + id + " never paid");
   }
 }

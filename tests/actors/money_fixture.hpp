@@ -234,6 +234,7 @@ struct journal_audit {
   std::map<std::string, committed_stake> committed; // by bet id, from wallet events
   std::map<std::string, std::string> open_holds;    // bet id -> user
   std::set<std::string> credited;                   // bets with a payout_credited
+  std::set<std::string> slips;                      // committed slips (ledger_audit checks them)
   std::vector<std::string> violations;
 
   money deposits, withdrawals, balances, house;

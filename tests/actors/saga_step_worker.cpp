@@ -3,11 +3,12 @@
 // crash_point.hpp, armed by the parent through WAGER_CRASH_AT) kills it at
 // an exact step of the saga.
 //
-//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel
+//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel|slip|slip_settle|slip_refused
 //
-// Prints "ready" once the market is open and the wallet funded, then one
-// line per answer: "bet <id>" and, for settle, withdraw and cancel,
-// "settled", "withdrawn" or "cancelled".
+// Prints "ready" once the markets are open and the wallet funded, then one
+// line per answer: "bet <id>" (or "refused <code>" for slip_refused) and,
+// for settle, withdraw, cancel and slip_settle, "settled", "withdrawn" or
+// "cancelled".
 
 #include "money_fixture.hpp"
 
@@ -38,7 +39,8 @@ void say(const std::string& line) {
 
 int main(int argc, char** argv) {
   if (argc != 3)
-    die("usage: saga_step_worker DATA_DIR bet|settle|withdraw|cancel");
+    die("usage: saga_step_worker DATA_DIR bet|settle|withdraw|cancel|slip|slip_settle|"
+        "slip_refused");
   std::string phase = argv[2];
   auto p = start_or_throw(test_platform_options(argv[1]));
   if (auto c = create_market(*p, two_way_market("m1", 200, 300)); !c)
@@ -47,6 +49,37 @@ int main(int argc, char** argv) {
     die("open: " + message_of(o.error()));
   if (auto d = deposit(*p, "u1", "fund", 10'000); !d)
     die("deposit: " + message_of(d.error()));
+  if (phase.rfind("slip", 0) == 0) {
+    // An accumulator over m1, m2 and m3 (home at 2.00, 3.00, 1.50); with
+    // slip_refused, m3 is suspended and refuses its leg.
+    for (auto [id, home] : {std::pair{"m2", 300}, std::pair{"m3", 150}}) {
+      if (auto c = create_market(*p, two_way_market(id, home, 200)); !c)
+        die("create: " + message_of(c.error()));
+      auto status = phase == "slip_refused" && std::string{id} == "m3" ? market_status::suspended
+                                                                       : market_status::open;
+      if (auto o = set_status(*p, id, status); !o)
+        die("open: " + message_of(o.error()));
+    }
+    say("ready");
+    place_slip_cmd cmd;
+    cmd.request = request_id{"s1"};
+    cmd.type = slip_type::accumulator;
+    cmd.stake = money{1'000};
+    for (auto [id, home] : {std::pair{"m1", 200}, std::pair{"m2", 300}, std::pair{"m3", 150}})
+      cmd.legs.push_back({market_id{id}, selection_id{"home"}, price{home}});
+    auto b = await<bet>([&](auto done) { p->place_slip(user_id{"u1"}, cmd, done); });
+    if (!b && phase != "slip_refused")
+      die("slip: " + message_of(b.error()));
+    say(b ? "bet " + b->id.value : "refused " + std::string{to_code(code_of(b.error()))});
+    if (phase == "slip_settle") {
+      for (auto id : {"m1", "m2", "m3"})
+        if (auto s = settle(*p, id, {"home"}); !s)
+          die("settle: " + message_of(s.error()));
+      say("settled");
+    }
+    for (;;)
+      ::pause();
+  }
   say("ready");
   auto b = place(*p, "u1", "b1", "m1", "home", 1'000, 200);
   if (!b)

@@ -5,6 +5,7 @@
 #include "money_fixture.hpp"
 
 #include "support/process.hpp"
+#include "wager/actors/ledger_audit.hpp"
 
 #include <doctest/doctest.h>
 
@@ -125,4 +126,96 @@ TEST_CASE("a non-runner's refund and a cancellation killed at each step refund t
       wait_resumed_and_audit(*p);
       CHECK(balance(*p, "u1").available.minor == 10'000);
     }
+}
+
+namespace {
+
+place_slip_cmd accumulator_cmd() {
+  place_slip_cmd cmd;
+  cmd.request = request_id{"s1"};
+  cmd.type = slip_type::accumulator;
+  cmd.stake = money{1'000};
+  for (auto [id, home] : {std::pair{"m1", 200}, std::pair{"m2", 300}, std::pair{"m3", 150}})
+    cmd.legs.push_back({market_id{id}, selection_id{"home"}, price{home}});
+  return cmd;
+}
+
+// The product's money audit (wagerctl verify's), which checks slips leg by
+// leg against their markets.
+void ledger_is_clean(platform& p) {
+  auto report = audit_ledger(p.journal());
+  REQUIRE(report);
+  for (auto& v : report->violations)
+    FAIL_CHECK(v.to_string());
+  CHECK(report->ok());
+}
+
+int64_t home_liability(platform& p, const std::string& market) {
+  auto m = get_market(p, market);
+  REQUIRE(m);
+  auto i = m->liability.find("home");
+  return i == m->liability.end() ? 0 : i->second;
+}
+
+} // namespace
+
+TEST_CASE("a slip saga killed at each step resumes to exactly one slip on every market") {
+  for (std::string point : {"wallet.hold_durable", "market.decision_durable",
+                            "wallet.decision_received", "wallet.bet_durable"}) {
+    CAPTURE(point);
+    temp_dir dir;
+    crash_at(dir.str(), "slip", point);
+    auto p = start_or_throw(test_platform_options(dir.str()));
+    wait_resumed_and_audit(*p);
+    ledger_is_clean(*p);
+    CHECK(balance(*p, "u1").available.minor == 9'000);
+    auto again = await<bet>([&](auto done) { p->place_slip(user_id{"u1"}, accumulator_cmd(), done); });
+    REQUIRE_MESSAGE(again, message_of(again.error()));
+    CHECK(again->status == bet_status::open);
+    CHECK(again->legs.size() == 3);
+    CHECK(balance(*p, "u1").available.minor == 9'000);
+    // 10.00 at 2.00 x 3.00 x 1.50 wins 80.00 on each leg.
+    for (auto m : {"m1", "m2", "m3"})
+      CHECK(home_liability(*p, m) == 8'000);
+  }
+}
+
+TEST_CASE("a slip's settlement killed at each step pays it exactly once") {
+  for (std::string point : {"market.result_durable", "wallet.payout_durable"}) {
+    CAPTURE(point);
+    temp_dir dir;
+    crash_at(dir.str(), "slip_settle", point);
+    auto p = start_or_throw(test_platform_options(dir.str()));
+    // The settlements the crash cut short are asked for again.
+    for (auto m : {"m1", "m2", "m3"})
+      REQUIRE(settle(*p, m, {"home"}));
+    wait_resumed_and_audit(*p);
+    ledger_is_clean(*p);
+    CHECK(balance(*p, "u1").available.minor == 9'000 + 9'000);
+    auto bets = await<std::vector<bet>>([&](auto done) { p->bets(user_id{"u1"}, true, done); });
+    REQUIRE(bets);
+    REQUIRE(bets->size() == 1);
+    CHECK(bets->front().status == bet_status::won);
+    CHECK(bets->front().payout.minor == 9'000);
+  }
+}
+
+TEST_CASE("a refused slip killed while its legs are released leaves no leg and no hold") {
+  for (std::string point : {"wallet.decision_received", "wallet.bet_durable",
+                            "wallet.leg_release_acknowledged", "market.leg_released"}) {
+    CAPTURE(point);
+    temp_dir dir;
+    crash_at(dir.str(), "slip_refused", point);
+    auto p = start_or_throw(test_platform_options(dir.str()));
+    wait_resumed_and_audit(*p);
+    CHECK(wait_until(
+      [&] { return home_liability(*p, "m1") == 0 && home_liability(*p, "m2") == 0; },
+      step_deadline));
+    ledger_is_clean(*p);
+    CHECK(balance(*p, "u1").available.minor == 10'000);
+    auto again = await<bet>([&](auto done) { p->place_slip(user_id{"u1"}, accumulator_cmd(), done); });
+    REQUIRE_FALSE(again);
+    CHECK(code_of(again.error()) == errc::market_not_open);
+    CHECK(balance(*p, "u1").available.minor == 10'000);
+  }
 }

@@ -385,9 +385,10 @@ TEST_CASE("each-way bets hold twice the stake and pay a win and a place half on 
   CHECK(body_of(r).at("total_stake").as_int64() == 1000);
   CHECK(available(node, token) == 100000 - 9000);
 
-  // Each-way on a market without terms: refused, nothing held.
+  // Each-way on a market without terms: refused (422, as "Version 1.1" of
+  // the API says), nothing held.
   r = each_way("ew-flat", "flat5", "a", "6.00");
-  CHECK(r.status == 400);
+  CHECK(r.status == 422);
   CHECK(error_code(r) == "invalid_field");
   CHECK(error_field(r) == "each_way");
   CHECK(available(node, token) == 100000 - 9000);

@@ -54,6 +54,8 @@ cmake --build "$work/build" >/dev/null
 out=$(cd "$work" && "$work/build/my_book") || fail "my_book exited with $?: $out"
 echo "$out"
 echo "$out" | grep -Eq '^bet b-[^ ]+ accepted at 4\.00$' || fail "no accepted bet"
-echo "$out" | grep -q '^bet won, paid 4000; alice has 8000 available, 0 held$' ||
+echo "$out" | grep -Eq '^double b-[^ ]+ accepted: 2 legs, pays 6000 if both win$' ||
+  fail "no accepted slip"
+echo "$out" | grep -q '^bet won, paid 4000; double won, paid 6000; alice has 13500 available, 0 held$' ||
   fail "no settlement paid into the wallet"
 echo "package ok: ${headers//$'\n'/ }"
