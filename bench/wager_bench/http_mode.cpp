@@ -269,11 +269,22 @@ private:
     cur_ = pool_.bettors[index_].next();
     std::string body;
     body.reserve(200);
-    body += R"({"request_id":")" + cur_.request + R"(","market_id":"m)"
-            + std::to_string(cur_.market) + R"(","selection_id":"s)"
-            + std::to_string(cur_.selection) + R"(","stake":)" + std::to_string(cur_.stake_minor)
-            + R"(,"price":")" + format_price(price{cur_.price_hundredths})
-            + R"(","accept":"exact"})";
+    if (cur_.legs.empty()) {
+      body += R"({"request_id":")" + cur_.request + R"(","market_id":"m)"
+              + std::to_string(cur_.market) + R"(","selection_id":"s)"
+              + std::to_string(cur_.selection) + R"(","stake":)"
+              + std::to_string(cur_.stake_minor) + R"(,"price":")"
+              + format_price(price{cur_.price_hundredths}) + R"(","accept":"exact"})";
+    } else {
+      body += R"({"request_id":")" + cur_.request + R"(","type":")" + cur_.slip_type
+              + R"(","stake":)" + std::to_string(cur_.stake_minor) + R"(,"legs":[)";
+      for (size_t i = 0; i < cur_.legs.size(); ++i)
+        body += std::string{i == 0 ? "" : ","} + R"({"market_id":"m)"
+                + std::to_string(cur_.legs[i].market) + R"(","selection_id":"s)"
+                + std::to_string(cur_.legs[i].selection) + R"(","price":")"
+                + format_price(price{cur_.legs[i].price_hundredths}) + R"("})";
+      body += "]}";
+    }
     req_ = {http::verb::post, "/v1/bets", 11};
     req_.set(http::field::host, to_.host);
     req_.set(http::field::authorization,
@@ -304,8 +315,15 @@ private:
     if (status == 201) {
       ++rec.accepted;
       a = {true, string_field(body, "bet_id")};
-      if (!cur_.repeat)
+      auto legs = cur_.legs.empty() ? 1 : cur_.legs.size();
+      if (!cur_.legs.empty()) {
+        ++rec.slips_accepted;
+        rec.legs_accepted += legs;
+      }
+      if (!cur_.repeat) {
         rec.accepted_bets.push_back(a.value);
+        rec.accepted_legs += legs;
+      }
     } else if (status == 409 || status == 422) {
       a = {false, string_field(body, "code")};
       ++rec.rejected;
@@ -436,7 +454,7 @@ int run_http(const bench_options& o) {
       auto changes0 = feed.changes();
       auto rec = run_bettors(o, nodes, *tokens, src, zipf, board, tag, clients);
       auto secs = std::chrono::duration<double>(clock_type::now() - c0).count();
-      accepted_bets += rec.accepted_bets.size();
+      accepted_bets += rec.accepted_legs;
       mismatches += rec.repeat_mismatches;
       auto line = result_line(o, clients, secs, rec);
       line["nodes"] = static_cast<int64_t>(nodes.size());

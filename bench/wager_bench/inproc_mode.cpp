@@ -206,14 +206,25 @@ private:
       return;
     }
     auto r = bettors_[c].next();
+    auto user = wallet_user(r.wallet);
+    auto done = [this, c, t0, r](caf::expected<bet> b) {
+      answered(c, r, b, clock_type::now() - t0);
+      next(c);
+    };
+    if (!r.legs.empty()) {
+      place_slip_cmd cmd;
+      cmd.request = request_id{r.request};
+      cmd.type = parse_slip_type(r.slip_type).value_or(slip_type::accumulator);
+      cmd.stake = money{r.stake_minor};
+      for (auto& l : r.legs)
+        cmd.legs.push_back({market_id{market_name(l.market)},
+                            selection_id{selection_name(l.selection)}, price{l.price_hundredths}});
+      return p_.place_slip(user, std::move(cmd), std::move(done));
+    }
     place_bet_cmd cmd{request_id{r.request}, market_id{market_name(r.market)},
                       selection_id{selection_name(r.selection)}, money{r.stake_minor},
                       price{r.price_hundredths}, accept_policy::exact};
-    p_.place_bet(wallet_user(r.wallet), std::move(cmd),
-                 [this, c, t0, r = std::move(r)](caf::expected<bet> b) {
-                   answered(c, r, b, clock_type::now() - t0);
-                   next(c);
-                 });
+    p_.place_bet(user, std::move(cmd), std::move(done));
   }
 
   void answered(size_t c, const bet_request& r, const caf::expected<bet>& b,
@@ -226,8 +237,15 @@ private:
     if (b) {
       ++rec.accepted;
       a = {true, b->id.value};
-      if (!r.repeat)
+      auto legs = r.legs.empty() ? 1 : r.legs.size();
+      if (!r.legs.empty()) {
+        ++rec.slips_accepted;
+        rec.legs_accepted += legs;
+      }
+      if (!r.repeat) {
         rec.accepted_bets.push_back(b->id.value);
+        rec.accepted_legs += legs;
+      }
     } else {
       auto code = code_of(b.error());
       a = {false, std::string{to_code(code)}};
@@ -361,7 +379,7 @@ int run_inproc(const bench_options& o) {
     p.stop();
     started->reset();
     auto line = result_line(o, clients, secs, rec);
-    auto inv = check_invariants((fs::path{dir} / "journal.db").string(), rec.accepted_bets.size(),
+    auto inv = check_invariants((fs::path{dir} / "journal.db").string(), rec.accepted_legs,
                                 rec.repeat_mismatches);
     line["rss_mb"] = rss;
     line["peak_rss_mb"] = peak;

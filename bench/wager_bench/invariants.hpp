@@ -19,8 +19,9 @@ struct invariants_result {
 };
 
 // Reads `journal_path` read-only (safe while a node writes to it).
-// `accepted_bets` is the number of distinct accepted bet ids the clients saw
-// since the journal was created; `repeat_mismatches` repeats whose answer
+// `accepted_bets` is the number of bet rows the clients' distinct accepted
+// bets make (a single one, a slip one per leg) since the journal was
+// created; `repeat_mismatches` repeats whose answer
 // differed from the first.
 invariants_result check_invariants(const std::string& journal_path, uint64_t accepted_bets,
                                    uint64_t repeat_mismatches);

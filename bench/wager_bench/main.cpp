@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
                  "(default 0: closed loop)")
     ->check(CLI::Range(0.0, 10'000'000.0));
   app.add_option("--seed", o.seed, "random seed (default 42)");
+  app.add_option("--multiples", o.multiples,
+                 "share of bets that are slips: accumulators of 2 to 5 legs and Lucky 15s "
+                 "(default 0: singles only; WORKLOAD.md's mixed run is 0.3)")
+    ->check(CLI::Range(0.0, 1.0));
   app.add_option("--zipf", o.zipf_s, "market popularity skew s (default 1.1)")
     ->check(CLI::Range(0.0, 10.0));
   app.add_option("--fund", o.fund_minor,

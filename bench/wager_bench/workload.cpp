@@ -83,6 +83,31 @@ bet_request bettor::next() {
     r.stale = true;
     r.price_hundredths += r.price_hundredths < price_high ? 1 : -1;
   }
+  if (o_.multiples > 0 && std::uniform_real_distribution<double>{0, 1}(rng_) < o_.multiples) {
+    // A slip: four in five are accumulators of 2 to 5 legs, the rest Lucky
+    // 15s (four legs, 15 lines), every leg on another market drawn as a
+    // single's is. The stake is a line's: the single's draw over the lines,
+    // at least 1.00, so a slip risks about what a single does.
+    bool lucky = rng_() % 5 == 0;
+    size_t n = lucky ? 4 : 2 + static_cast<size_t>(rng_() % 4);
+    r.slip_type = lucky ? "lucky15" : "accumulator";
+    r.legs.push_back({r.market, r.selection, r.price_hundredths});
+    while (r.legs.size() < std::min<size_t>(n, static_cast<size_t>(o_.markets))) {
+      auto m = zipf_.draw(rng_);
+      if (std::any_of(r.legs.begin(), r.legs.end(),
+                      [&](const leg_request_spec& l) { return l.market == m; }))
+        continue;
+      auto sel = static_cast<int>(rng_() % selections_per_market);
+      r.legs.push_back({m, sel, board_.get(m, sel)});
+    }
+    if (r.legs.size() < 2) {
+      r.legs.clear();
+      r.slip_type.clear();
+    } else {
+      int64_t lines = lucky ? 15 : 1;
+      r.stake_minor = std::max<int64_t>(stake_low_minor, r.stake_minor / lines);
+    }
+  }
   return r;
 }
 
@@ -106,6 +131,9 @@ bool bettor::answered(const bet_request& r, const first_answer& a) {
 void run_record::merge(run_record&& other) {
   latencies_ms.insert(latencies_ms.end(), other.latencies_ms.begin(), other.latencies_ms.end());
   accepted += other.accepted;
+  slips_accepted += other.slips_accepted;
+  legs_accepted += other.legs_accepted;
+  accepted_legs += other.accepted_legs;
   rejected += other.rejected;
   price_changed += other.price_changed;
   stale_sent += other.stale_sent;
@@ -207,7 +235,11 @@ boost::json::object result_line(const bench_options& o, int clients, double seco
     {"journal_layout", o.journal_layout},
     {"history", o.history},
     {"bets", l.size()},
+    {"multiples", o.multiples},
     {"accepted_per_s", per_s(r.accepted)},
+    {"singles_accepted_per_s", per_s(r.accepted - r.slips_accepted)},
+    {"slips_accepted_per_s", per_s(r.slips_accepted)},
+    {"legs_accepted_per_s", per_s(r.legs_accepted)},
     {"rejected_per_s", per_s(r.rejected)},
     {"price_changed_per_s", per_s(r.price_changed)},
     {"stale_sent", r.stale_sent},

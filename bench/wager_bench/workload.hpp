@@ -35,6 +35,7 @@ struct bench_options {
   double rate_per_s = 0;          // inproc: open loop at this total rate; 0: closed loop
   double stale_fraction = 0.02;   // bets at a price the bettor knows is stale
   double repeat_fraction = 0.01;  // bets that repeat an earlier request id
+  double multiples = 0;           // share of bets that are slips (WORKLOAD.md's mixed run: 0.3)
   std::string data_dir;           // inproc: fresh per run; http: the node's, for the audit
   bool keep_data = false;         // inproc: leave the data dir behind
   bool early_decisions = true;    // inproc: wallet_options::early_decisions
@@ -116,7 +117,15 @@ private:
   std::vector<double> cdf_;
 };
 
-// One bet as both modes send it.
+// A slip's leg: its market, selection and the price the bettor saw.
+struct leg_request_spec {
+  int market = 0;
+  int selection = 0;
+  int32_t price_hundredths = 0;
+};
+
+// One bet as both modes send it: a single, or a slip when `legs` is set
+// (`slip_type` is slip.hpp's name: "accumulator", "lucky15").
 struct bet_request {
   int wallet = 0;
   std::string request; // request id
@@ -126,6 +135,8 @@ struct bet_request {
   int32_t price_hundredths = 0;
   bool repeat = false;
   bool stale = false;
+  std::string slip_type;
+  std::vector<leg_request_spec> legs;
 };
 
 // The first answer to a request: a bet id, or an error code.
@@ -166,6 +177,9 @@ private:
 struct run_record {
   std::vector<double> latencies_ms;
   uint64_t accepted = 0;         // answers that were a bet (repeats included)
+  uint64_t slips_accepted = 0;   // of those, slips
+  uint64_t legs_accepted = 0;    // their legs
+  uint64_t accepted_legs = 0;    // legs of the distinct accepted bets (a single: 1)
   uint64_t rejected = 0;         // price_changed, insufficient_funds, limits, not open
   uint64_t price_changed = 0;
   uint64_t stale_sent = 0;

@@ -62,6 +62,26 @@ TEST_CASE("an in-process run prints one JSON line whose money audit holds") {
   CHECK(line.at("machine").as_object().contains("cores"));
 }
 
+TEST_CASE("a run with multiples reports slips and legs beside singles, and its audit holds") {
+  wager::test::temp_dir dir;
+  auto r = run_bench({"--mode", "inproc", "--clients", "2", "--seconds", "1", "--wallets", "50",
+                      "--markets", "8", "--multiples", "0.5", "--data-dir",
+                      (dir / "data").string()});
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  REQUIRE(r.lines.size() == 1);
+  auto& line = r.lines.front();
+  CHECK(line.at("multiples").to_number<double>() == 0.5);
+  auto slips = line.at("slips_accepted_per_s").to_number<double>();
+  auto legs = line.at("legs_accepted_per_s").to_number<double>();
+  CHECK(slips > 0);
+  CHECK(line.at("singles_accepted_per_s").to_number<double>() > 0);
+  // Every slip has 2 to 5 legs.
+  CHECK(legs >= 2 * slips);
+  CHECK(legs <= 5 * slips);
+  CHECK(line.at("invariants_ok").as_bool());
+}
+
 TEST_CASE("several client counts give one line each") {
   wager::test::temp_dir dir;
   auto r = run_bench({"--clients", "1,3", "--seconds", "0.3", "--wallets", "20", "--markets",
