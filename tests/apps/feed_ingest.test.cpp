@@ -31,10 +31,15 @@ struct node_under_test {
   std::string http;
   std::string feed;
 
+  // A producer silent for --feed-silence-ms is down and its markets are
+  // suspended: these tests pause between lines (a sign-up's password
+  // hashing alone can take seconds on a loaded machine), so silence is
+  // given ten minutes; the silence rule has its own tests.
   node_under_test()
     : process{wager::test::binary("apps/wager-node"),
               {"--data-dir", (dir / "data").string(), "--http-port", "0", "--feed-port", "0",
-               "--admin-key", admin_key, "--log-level", "error"}} {
+               "--admin-key", admin_key, "--log-level", "error", "--feed-silence-ms",
+               "600000"}} {
     auto line = process.read_line(30s);
     REQUIRE(line);
     auto doc = boost::json::parse(*line).as_object();
