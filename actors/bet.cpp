@@ -26,12 +26,14 @@ std::string_view to_string(bet_status status) {
     case bet_status::won: return "won";
     case bet_status::lost: return "lost";
     case bet_status::void_: return "void";
+    case bet_status::cashed_out: return "cashed_out";
   }
   return "open";
 }
 
 std::optional<bet_status> parse_bet_status(std::string_view text) {
-  for (auto s : {bet_status::open, bet_status::won, bet_status::lost, bet_status::void_})
+  for (auto s : {bet_status::open, bet_status::won, bet_status::lost, bet_status::void_,
+                 bet_status::cashed_out})
     if (to_string(s) == text)
       return s;
   return std::nullopt;
@@ -72,6 +74,10 @@ slip_settlement settle_slip(const bet& b) {
   if (all_void)
     return {bet_status::void_, paid};
   return {paid.minor > 0 ? bet_status::won : bet_status::lost, paid};
+}
+
+std::string cashout_key(const std::string& bet, const std::string& request) {
+  return "c/" + bet + "/" + request;
 }
 
 money bet::potential() const {

@@ -42,6 +42,7 @@ enum class bet_status : uint8_t {
   won,  // paid stake x price, rounded down
   lost, // stake kept by the house
   void_, // stake refunded ("void" in the API)
+  cashed_out, // all of it cashed out before the result
 };
 
 std::string_view to_string(bet_status status);
@@ -75,7 +76,8 @@ struct bet {
   money stake;    // each half's stake when each-way
   price accepted; // the price the market accepted
   bet_status status = bet_status::open;
-  money payout;   // meaningful once settled: what the result paid (void: the stake back)
+  money payout;   // meaningful once settled: what the result paid (void: the stake back);
+                  // a cashed-out bet: what its cash-outs paid
   int64_t placed_at_ms = 0;
   int64_t settled_at_ms = 0; // 0 while open
   // Each-way: a win bet and a place bet of `stake` each, the place half at
@@ -88,6 +90,10 @@ struct bet {
   slip_type type = slip_type::single;
   std::vector<bet_leg> legs;
   money max_payout;
+  // Cash-outs so far: what they paid, and the stake (a line's) they took;
+  // `stake` is what still runs.
+  money cashed_out;
+  money cashed_out_stake;
 
   bool is_slip() const { return !legs.empty(); }
   // The lines: 1 for a single.
@@ -113,11 +119,18 @@ struct slip_settlement {
 };
 slip_settlement settle_slip(const bet& b);
 
+// A cash-out's key: "c/<bet>/<request>" (bet ids never start with "c/"). A
+// single's market keeps its decision and its outbox entry under it, the
+// wallet the cash-outs it applied.
+std::string cashout_key(const std::string& bet, const std::string& request);
+inline bool is_cashout_key(const std::string& key) { return key.rfind("c/", 0) == 0; }
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bet& x) {
   return f(x.id, x.market, x.selection, x.stake.minor, x.accepted.hundredths, x.status,
            x.payout.minor, x.placed_at_ms, x.settled_at_ms, x.each_way, x.place_fraction.n,
-           x.place_fraction.d, x.type, x.legs, x.max_payout.minor);
+           x.place_fraction.d, x.type, x.legs, x.max_payout.minor, x.cashed_out.minor,
+           x.cashed_out_stake.minor);
 }
 
 // The messages above that may cross nodes (runtime/message_types.hpp).

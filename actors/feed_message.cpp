@@ -307,14 +307,16 @@ market_definition_from_json(const json::object& o, std::initializer_list<std::st
   if (auto* limits = f.object("limits")) {
     field_error inner;
     reader lf{*limits, inner};
-    lf.allow({"max_stake", "max_liability"});
+    lf.allow({"max_stake", "max_liability", "max_payout"});
     auto stake = lf.integer("max_stake", amount_min_minor, amount_max_minor);
     auto liability = lf.integer("max_liability", amount_min_minor, amount_max_minor);
+    auto payout = lf.integer("max_payout", amount_min_minor, amount_max_minor, false);
     if (!lf.ok())
       f.fail(errc::invalid_field, "limits",
-             "limits needs max_stake and max_liability, 1 to 10^12 each");
+             "limits needs max_stake and max_liability, and may have max_payout, 1 to 10^12 "
+             "each");
     else
-      def.limits = {money{*stake}, money{*liability}};
+      def.limits = {money{*stake}, money{*liability}, money{payout.value_or(0)}};
   }
   if (auto d = f.integer("in_play_delay_ms", 0, feed_in_play_delay_max_ms, false))
     def.in_play_delay_ms = *d;

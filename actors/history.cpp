@@ -30,8 +30,9 @@ namespace {
 
 // Version 2 added each-way bets (each_way, place_fraction); version 3 the
 // amount a bet holds (held) and a slip's type and legs (slip: its JSON as
-// slip_to_json writes it, empty for a single).
-constexpr int64_t history_schema_version = 3;
+// slip_to_json writes it, empty for a single); version 4 cash-outs
+// (cashed_out: what they paid, cashed_out_stake: the stake they took).
+constexpr int64_t history_schema_version = 4;
 
 // One table a row per wallet (the fold's state: its last seq and available
 // balance, for each entry's available_after), the entries, and the bets
@@ -71,6 +72,8 @@ CREATE TABLE IF NOT EXISTS history_bets (
   place_fraction TEXT NOT NULL,
   held INTEGER NOT NULL,
   slip TEXT NOT NULL,
+  cashed_out INTEGER NOT NULL DEFAULT 0,
+  cashed_out_stake INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (wallet, bet)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS history_bets_settled
   ON history_bets (wallet, settled_seq) WHERE settled_seq > 0;
@@ -145,6 +148,16 @@ public:
       held_stake_(db.get(), "SELECT held FROM history_bets WHERE wallet = ?1 "
                             "AND bet = ?2 AND status = 'held'"),
       get_slip_(db.get(), "SELECT slip FROM history_bets WHERE wallet = ?1 AND bet = ?2"),
+      cash_out_(db.get(),
+                "UPDATE history_bets SET stake = stake - ?3, cashed_out = cashed_out + ?4, "
+                "cashed_out_stake = cashed_out_stake + ?3, "
+                "status = CASE WHEN status = 'open' AND stake = ?3 THEN 'cashed_out' "
+                "ELSE status END, "
+                "payout = CASE WHEN status = 'open' AND stake = ?3 THEN cashed_out + ?4 "
+                "ELSE payout END, "
+                "settled_at = CASE WHEN status = 'open' AND stake = ?3 THEN ?5 ELSE settled_at END, "
+                "settled_seq = CASE WHEN status = 'open' AND stake = ?3 THEN ?6 ELSE settled_seq END "
+                "WHERE wallet = ?1 AND bet = ?2 AND status != 'held'"),
       set_slip_(db.get(), "UPDATE history_bets SET slip = ?3 WHERE wallet = ?1 AND bet = ?2"),
       open_bet_(db.get(), "UPDATE history_bets SET status = 'open', price = ?3, placed_at = ?4, "
                           "place_fraction = ?5 WHERE wallet = ?1 AND bet = ?2 AND "
@@ -332,6 +345,19 @@ private:
           });
         },
         [&](const legs_released&) { return caf::error{}; },
+        [&](const cashed_out& c) -> caf::error {
+          // A credit may outlive its bet's row only if the row was never
+          // written, which a committed bet's is: change() says so.
+          if (auto err = change(cash_out_, key, c.bet.value, [&](sqlite::statement& st) {
+                st.bind(3, c.stake.minor)
+                  .bind(4, c.amount.minor)
+                  .bind(5, at_ms)
+                  .bind(6, static_cast<int64_t>(seq));
+              }, "cashing out a bet"))
+            return err;
+          w.available += c.amount.minor;
+          return entry(key, seq, ledger_kind::cashout, c.amount.minor, w, at_ms, c.bet.value);
+        },
         [&](const hold_released& r) -> caf::error {
           int64_t stake = 0;
           if (auto i = holds_.find({key, r.bet.value}); i != holds_.end()) {
@@ -470,12 +496,20 @@ private:
 
   sqlite::connection& db_;
   sqlite::statement begin_, commit_, rollback_, position_, set_position_, wallet_, put_wallet_,
-    put_entry_, put_bet_, held_stake_, get_slip_, set_slip_, open_bet_, drop_bet_, settle_bet_;
+    put_entry_, put_bet_, held_stake_, get_slip_, cash_out_, set_slip_, open_bet_, drop_bet_,
+    settle_bet_;
   std::map<std::string, history_wallet> wallets_;
   std::map<std::pair<std::string, std::string>, held_in_batch> holds_;
 };
 
+} // namespace
+
 // -- reads -------------------------------------------------------------------
+
+// Named, not anonymous: wallet_history::impl holds these, and a unity build
+// includes this file into another, where an anonymous type in a member of
+// a class declared in a header draws -Wsubobject-linkage.
+namespace history_detail {
 
 struct history_reader {
   explicit history_reader(sqlite::connection c)
@@ -484,10 +518,12 @@ struct history_reader {
                              "history_transactions WHERE wallet = ?1 AND seq < ?2 "
                              "ORDER BY seq DESC LIMIT ?3"),
       bet(db.get(), "SELECT bet, market, selection, stake, price, status, payout, placed_at, "
-                    "settled_at, settled_seq, each_way, place_fraction, slip FROM history_bets "
+                    "settled_at, settled_seq, each_way, place_fraction, slip, cashed_out, "
+                    "cashed_out_stake FROM history_bets "
                     "WHERE wallet = ?1 AND bet = ?2 AND status != 'held'"),
       settled(db.get(), "SELECT bet, market, selection, stake, price, status, payout, "
-                        "placed_at, settled_at, settled_seq, each_way, place_fraction, slip FROM "
+                        "placed_at, settled_at, settled_seq, each_way, place_fraction, slip, "
+                        "cashed_out, cashed_out_stake FROM "
                         "history_bets WHERE "
                         "wallet = ?1 AND settled_seq > 0 AND settled_seq < ?2 "
                         "ORDER BY settled_seq DESC LIMIT ?3") {}
@@ -516,10 +552,15 @@ wager::bet history_bet_of(const sqlite::statement& st) {
     if (!ec && doc.is_object())
       slip_from_json(doc.get_object(), b);
   }
+  b.cashed_out = money{st.column_int(13)};
+  b.cashed_out_stake = money{st.column_int(14)};
   return b;
 }
 
-} // namespace
+} // namespace history_detail
+
+using history_detail::history_reader;
+using history_detail::history_bet_of;
 
 // -- the model ---------------------------------------------------------------
 

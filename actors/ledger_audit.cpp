@@ -141,6 +141,30 @@ bool ledger_audit::impl::wallet_precheck(const wallet_event& ev, uint64_t seq) {
              "records the release of slip " + r.bet.value + ", which it is not releasing");
         return false;
       },
+      [&](const cashed_out& c) {
+        auto key = cashout_key(c.bet.value, c.request.value);
+        if (!valid_amount(c.stake.minor) || c.amount.minor < 0
+            || c.amount.minor > amount_max_minor * price_max_hundredths / 100) {
+          flag("invalid_amount", stream, seq, "cash-out of " + amount_text(c.amount));
+          return false;
+        }
+        if (s.cashouts.count(key) > 0) {
+          flag("bet_settled_twice", stream, seq, "cash-out " + key + " is credited twice");
+          return false;
+        }
+        auto b = s.open_bets.find(c.bet.value);
+        if (b != s.open_bets.end() && c.stake > b->second.stake) {
+          flag("invalid_amount", stream, seq,
+               "cash-out of " + key + " takes more than the running stake");
+          return false;
+        }
+        if (b == s.open_bets.end() && s.find_bet(c.bet.value) == nullptr
+            && bets.count(c.bet.value) == 0) {
+          flag("payout_without_bet", stream, seq, "cash-out of " + key + " for no bet of this wallet");
+          return false;
+        }
+        return true;
+      },
       [&](const leg_settled& l) {
         auto b = s.open_bets.find(l.bet.value);
         if (b != s.open_bets.end() && l.leg < b->second.legs.size()
@@ -257,6 +281,19 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                },
                [&](const limits_set&) {},
                [&](const legs_released&) {},
+               [&](const cashed_out& c) {
+                 auto& r = cashouts[cashout_key(c.bet.value, c.request.value)];
+                 r.paid_seq = seq;
+                 r.user = wallet.user;
+                 r.paid = c.amount;
+                 r.paid_stake = c.stake;
+                 auto open = s.open_bets.find(c.bet.value);
+                 r.slip = open != s.open_bets.end() ? open->second.is_slip()
+                                                    : bets[c.bet.value].slip;
+                 if (open != s.open_bets.end() && c.stake == open->second.stake)
+                   bets[c.bet.value].cashed_out_full = true;
+                 report.totals.payouts += c.amount;
+               },
                [&](const leg_settled& l) {
                  auto& r = bets[l.bet.value];
                  if (l.leg >= r.leg_markets.size())
@@ -343,6 +380,21 @@ bool ledger_audit::impl::market_precheck(const market_event& ev, uint64_t seq) {
         }
         return true;
       },
+      [&](const bet_cashed_out& c) {
+        auto b = s.bets.find(c.bet.value);
+        if (b == s.bets.end() || b->second.leg || s.result || s.voided_early(b->second)
+            || c.stake.minor <= 0 || c.stake > b->second.stake) {
+          flag("cashout_invalid", stream, seq,
+               "bet " + c.bet.value + " is cashed out unknown, settled, or beyond its stake");
+          return false;
+        }
+        auto owed = single_cashout_value(b->second, c.stake, c.at, c.margin);
+        if (owed != c.amount)
+          flag("cashout_mismatch", stream, seq,
+               "bet " + c.bet.value + " is cashed out for " + amount_text(c.amount)
+                 + " but its price and margin make " + amount_text(owed));
+        return true;
+      },
       [&](const leg_released& r) {
         auto b = s.bets.find(r.bet.value);
         if (b != s.bets.end() && b->second.leg)
@@ -382,6 +434,12 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
     r.accepted_each_way = b->each_way;
     r.accepted_price = b->accepted;
     ++report.bets_accepted;
+  } else if (auto* c = std::get_if<bet_cashed_out>(&*ev)) {
+    auto& r = cashouts[cashout_key(c->bet.value, c->request.value)];
+    r.owed_seq = e.seq;
+    r.market = market.index;
+    r.owed = c->amount;
+    r.owed_stake = c->stake;
   } else if (auto* l = std::get_if<leg_released>(&*ev)) {
     legs[leg_key(l->bet.value, market.index)].released_seq = e.seq;
     ++report.legs_released;
@@ -413,6 +471,9 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
 void ledger_audit::impl::end_market() {
   ++report.markets;
   auto& s = market.state;
+  for (auto& key : s.outbox)
+    if (is_cashout_key(key))
+      cashouts[key].in_outbox = true;
   if (s.result)
     ++report.markets_resulted;
   for (auto& [id, b] : s.bets) {
@@ -423,7 +484,7 @@ void ledger_audit::impl::end_market() {
       owed_from = w->second;
     if (auto c = market.cancelled_seq.find(id); c != market.cancelled_seq.end())
       owed_from = c->second;
-    if (owed_from == 0)
+    if (owed_from == 0 || b.stake.minor == 0) // nothing owed to a bet cashed out in full
       continue;
     if (b.leg) {
       auto& leg = legs[leg_key(id, market.index)];

@@ -59,6 +59,11 @@ class journal;
 //   payout_mismatch        a payout that is not what the result owes
 //   payout_lost            a payout the market counts as delivered that the
 //                          wallet never credited
+//   cashout_invalid        a market cashed out a bet it does not hold running
+//   cashout_mismatch       a cash-out's amount is not what its price and
+//                          margin make, or the wallet was credited another
+//   cashout_without_market a single's cash-out credited that its market
+//                          never took
 //   totals_mismatch        the global money equation does not hold
 struct audit_violation {
   std::string code;

@@ -97,7 +97,7 @@ void ledger_audit::impl::cross_check_slip(const std::string& id, const bet_recor
                          "slip " + id + "'s leg on " + market + " was settled "
                            + std::string{to_string(leg.recorded.result)} + " but the result says "
                            + std::string{to_string(leg.owed.result)}});
-    } else if (leg.owed_seq != 0 && r.payout_seq == 0) {
+    } else if (leg.owed_seq != 0 && r.payout_seq == 0 && !r.cashed_out_full) {
       if (leg.in_outbox)
         ++report.payouts_in_flight;
       else
@@ -169,6 +169,30 @@ void ledger_audit::impl::cross_check() {
                          "bet " + id + "'s payout of " + text(r.owed)
                            + " is acknowledged but " + wallet_of(r) + " never credited it"});
       }
+    }
+  }
+  for (auto& [key, c] : cashouts) {
+    if (c.owed_seq != 0) {
+      auto market = "market/" + markets[c.market];
+      if (c.paid_seq == 0) {
+        if (c.in_outbox) {
+          ++report.payouts_in_flight;
+          report.payouts_in_flight_amount += c.owed;
+        } else {
+          found.push_back({"payout_lost", market, c.owed_seq,
+                           "cash-out " + key + " of " + text(c.owed)
+                             + " is acknowledged but no wallet credited it"});
+        }
+      } else if (c.paid != c.owed || c.paid_stake != c.owed_stake) {
+        found.push_back({"cashout_mismatch", "wallet/" + users[c.user], c.paid_seq,
+                         "cash-out " + key + " was credited " + text(c.paid) + " for stake "
+                           + text(c.paid_stake) + " but " + market + " owes " + text(c.owed)
+                           + " for " + text(c.owed_stake)});
+      }
+    } else if (c.paid_seq != 0 && !c.slip) {
+      found.push_back({"cashout_without_market", "wallet/" + users[c.user], c.paid_seq,
+                       "cash-out " + key + " of a single was credited " + text(c.paid)
+                         + " but its market never took it"});
     }
   }
   // Deterministic order: by stream, then seq.

@@ -64,6 +64,7 @@ struct bet_record {
   // records are in the audit's `legs`.
   bool slip = false;
   bool release_pending = false; // released; some market yet to forget its leg
+  bool cashed_out_full = false; // cashed out in full: no result owes it anything
   std::vector<uint32_t> leg_markets;
   std::vector<price> leg_prices;
 };
@@ -82,6 +83,21 @@ struct leg_record {
   bool in_outbox = false;
   uint64_t wallet_seq = 0;   // the wallet's leg_settled
   leg_outcome recorded;
+};
+
+// A cash-out, both sides, by cashout_key: what a single's market owes for
+// it, and what the wallet was paid.
+struct cashout_record {
+  uint64_t owed_seq = 0; // the market's bet_cashed_out
+  uint32_t market = no_index;
+  money owed;
+  money owed_stake;
+  bool in_outbox = false;
+  uint64_t paid_seq = 0; // the wallet's cashed_out
+  uint32_t user = no_index;
+  money paid;
+  money paid_stake;
+  bool slip = false;
 };
 
 // The key of a leg's record: "<bet>@<market index>".
@@ -130,6 +146,7 @@ struct ledger_audit::impl {
 
   std::unordered_map<std::string, audit_detail::bet_record> bets; // by bet id
   std::unordered_map<std::string, audit_detail::leg_record> legs; // by leg_key
+  std::unordered_map<std::string, audit_detail::cashout_record> cashouts; // by cashout_key
 
   audit_detail::stream_kind current = audit_detail::stream_kind::none;
   std::string current_stream;

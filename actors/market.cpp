@@ -4,6 +4,7 @@
 #include "wager/actors/wallet.hpp"
 #include "wager/runtime/crash_point.hpp"
 
+#include <boost/json.hpp>
 #include <caf/all.hpp>
 #include <prometheus/gauge.h>
 
@@ -40,6 +41,8 @@ using decide_atom = caf::atom_constant<caf::atom("decide")>;
 using outbox_atom = caf::atom_constant<caf::atom("outbox")>;
 using decision_lookup_atom = caf::atom_constant<caf::atom("declookup")>;
 using leg_lookup_atom = caf::atom_constant<caf::atom("leglookup")>;
+using cashout_lookup_atom = caf::atom_constant<caf::atom("colookup")>;
+using cashout_due_atom = caf::atom_constant<caf::atom("codue")>;
 
 } // namespace
 } // namespace wager
@@ -79,6 +82,14 @@ struct market_actor_state {
   bool outbox_armed = false;
   bool passivating = false;
   std::unordered_map<uint64_t, std::vector<caf::response_promise>> lookups;
+  // Cash-outs being decided (the journal looked up, the in-play delay
+  // waited out, the decision written), by cashout_key: the command and who
+  // waits for its decision.
+  struct cashout_in_flight {
+    cashout_bet_cmd cmd;
+    std::vector<caf::response_promise> waiters;
+  };
+  std::unordered_map<std::string, cashout_in_flight> cashouts_deciding;
   // Releases of legs the market does not hold, waiting for the journal to
   // say whether it ever decided them, by bet.
   std::unordered_map<std::string, std::vector<caf::response_promise>> release_lookups;
@@ -261,6 +272,8 @@ bet_decision judge(const market_state& s, const accept_bet_cmd& cmd) {
       d.at = *at;
       if (cmd.each_way)
         d.place_fraction = fraction;
+      if (cmd.leg)
+        d.max_payout = s.definition.limits.max_payout;
     }
   }
   return d;
@@ -385,6 +398,167 @@ caf::result<caf::message> release_leg(market_actor* self, release_leg_cmd& cmd) 
   return rp;
 }
 
+// -- cash-out ------------------------------------------------------------------
+
+void pump_outbox(market_actor* self);
+
+std::string to_json_text(const cashout_decision& d) {
+  boost::json::object o{{"accepted", d.accepted}};
+  if (d.accepted)
+    o["amount"] = d.amount.minor;
+  else
+    o["reason"] = to_code(d.reason);
+  if (d.current.hundredths != 0)
+    o["current_price"] = d.current.hundredths;
+  return boost::json::serialize(o);
+}
+
+std::optional<cashout_decision> cashout_decision_from_json(const std::string& text) {
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(text, ec);
+  if (ec || !doc.is_object())
+    return std::nullopt;
+  auto& o = doc.get_object();
+  cashout_decision d;
+  auto* accepted = o.if_contains("accepted");
+  if (accepted == nullptr || !accepted->is_bool())
+    return std::nullopt;
+  d.accepted = accepted->get_bool();
+  if (auto* a = o.if_contains("amount"); a && a->is_int64())
+    d.amount = money{a->get_int64()};
+  if (auto* r = o.if_contains("reason"); r && r->is_string()) {
+    d.reason = errc::internal;
+    for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
+      if (to_code(static_cast<errc>(i)) == r->get_string())
+        d.reason = static_cast<errc>(i);
+  }
+  if (auto* p = o.if_contains("current_price"); p && p->is_int64())
+    d.current = price{static_cast<int32_t>(p->get_int64())};
+  return d;
+}
+
+// The decision on a cash-out, against the market as it is now.
+cashout_decision judge_cashout(const market_state& s, const cashout_bet_cmd& cmd) {
+  cashout_decision d;
+  auto i = s.bets.find(cmd.bet.value);
+  if (i == s.bets.end() || i->second.leg) {
+    d.reason = errc::not_found;
+    return d;
+  }
+  auto& b = i->second;
+  auto* sel = s.find_selection(b.selection.value);
+  if (s.result || s.voided_early(b) || b.stake.minor == 0 || s.status != market_status::open
+      || sel == nullptr) {
+    d.reason = errc::cashout_unavailable;
+  } else if (cmd.stake.minor <= 0 || cmd.stake > b.stake || cmd.margin.d <= 0
+             || cmd.margin.n < 0 || cmd.margin.n >= cmd.margin.d) {
+    d.reason = errc::invalid_field;
+  } else if (sel->current != cmd.quoted) {
+    d.reason = errc::price_changed;
+    d.current = sel->current;
+  } else {
+    d.amount = single_cashout_value(b, cmd.stake, sel->current, cmd.margin);
+    d.accepted = d.amount.minor > 0;
+    if (!d.accepted)
+      d.reason = errc::cashout_unavailable;
+  }
+  return d;
+}
+
+void answer_cashout(market_actor* self, const std::string& key, const caf::message& answer) {
+  auto& st = self->state;
+  auto i = st.cashouts_deciding.find(key);
+  if (i == st.cashouts_deciding.end())
+    return;
+  auto waiters = std::move(i->second.waiters);
+  st.cashouts_deciding.erase(i);
+  for (auto& rp : waiters)
+    rp.deliver(answer);
+}
+
+// Decides now and writes the decision (with the cash-out's event when
+// accepted); its waiters hear it once it is durable.
+void decide_cashout(market_actor* self, const std::string& key) {
+  auto& st = self->state;
+  auto i = st.cashouts_deciding.find(key);
+  if (i == st.cashouts_deciding.end())
+    return;
+  auto cmd = i->second.cmd;
+  auto d = judge_cashout(st.book->state(), cmd);
+  std::vector<market_event> events;
+  if (d.accepted)
+    events.emplace_back(
+      bet_cashed_out{cmd.bet, cmd.request, cmd.stake, d.amount, cmd.quoted, cmd.margin});
+  st.book->persist(
+    self, std::move(events),
+    [key, text = to_json_text(d)](const market_state&) {
+      return std::optional<request_record>{request_record{key, text}};
+    },
+    [self, key, d](const caf::error& err) {
+      if (err)
+        return answer_cashout(self, key, caf::make_message(err));
+      if (d.accepted)
+        crash_point("market.cashout_durable");
+      answer_cashout(self, key, caf::make_message(d));
+      if (d.accepted)
+        pump_outbox(self);
+    });
+}
+
+caf::result<caf::message> cashout_bet(market_actor* self, cashout_bet_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  auto key = cashout_key(cmd.bet.value, cmd.request.value);
+  auto rp = self->make_response_promise();
+  if (auto i = st.cashouts_deciding.find(key); i != st.cashouts_deciding.end()) {
+    i->second.waiters.push_back(rp);
+    return rp;
+  }
+  st.cashouts_deciding.emplace(key, market_actor_state::cashout_in_flight{cmd, {rp}});
+  // Decided before? The stored decision is the answer.
+  auto target = caf::actor{self};
+  auto err = st.store->find_request_async(
+    st.book->stream(), key, [target, key](caf::expected<std::optional<stored_request>> r) {
+      std::string text;
+      bool read = static_cast<bool>(r);
+      if (r && *r)
+        text = (*r)->result;
+      caf::anon_send(target, cashout_lookup_atom::value, key, read, std::move(text));
+    });
+  if (err) {
+    st.cashouts_deciding.erase(key);
+    rp.deliver(err);
+  }
+  return rp;
+}
+
+// The journal answered: a stored decision, or none yet.
+void on_cashout_lookup(market_actor* self, const std::string& key, bool read,
+                       const std::string& text) {
+  auto& st = self->state;
+  auto i = st.cashouts_deciding.find(key);
+  if (i == st.cashouts_deciding.end())
+    return;
+  if (!read)
+    return answer_cashout(self, key,
+                          caf::make_message(make_error(errc::unavailable,
+                                                       "the journal could not be read")));
+  if (!text.empty()) {
+    if (auto d = cashout_decision_from_json(text))
+      return answer_cashout(self, key, caf::make_message(*d));
+    return answer_cashout(self, key,
+                          caf::make_message(make_error(errc::internal, "unreadable decision")));
+  }
+  auto& s = st.book->state();
+  // In play: decide at the end of the delay, against the price then.
+  if (s.definition.in_play_delay_ms > 0 && s.status == market_status::open)
+    return self->delayed_send(self, std::chrono::milliseconds{s.definition.in_play_delay_ms},
+                              cashout_due_atom::value, key);
+  decide_cashout(self, key);
+}
+
 void pump_outbox(market_actor* self);
 
 void persist_acks(market_actor* self) {
@@ -425,20 +599,29 @@ void pump_outbox(market_actor* self) {
     if (st.payouts_in_flight.count(key) > 0
         || std::find(st.acked.begin(), st.acked.end(), key) != st.acked.end())
       continue;
-    auto& b = s.bets.at(key);
     st.payouts_in_flight.insert(key);
-    // A single's payout, or a leg's result for the wallet to settle its slip.
+    // A cash-out, a single's payout, or a leg's result for the wallet to
+    // settle its slip.
     caf::message msg;
-    if (b.leg) {
-      auto o = leg_outcome_of(s, b);
-      msg = caf::make_message(leg_result_cmd{b.bet, st.id, o.result, o.dead_heat, o.rule4});
+    user_id user;
+    if (is_cashout_key(key)) {
+      auto& c = s.cashouts.at(key);
+      user = c.user;
+      msg = caf::make_message(credit_cashout_cmd{c.bet, c.request, c.stake, c.amount});
     } else {
-      auto line = settle_line(s, b);
-      msg = caf::make_message(credit_payout_cmd{b.bet, line.outcome, line.amount});
+      auto& b = s.bets.at(key);
+      user = b.user;
+      if (b.leg) {
+        auto o = leg_outcome_of(s, b);
+        msg = caf::make_message(leg_result_cmd{b.bet, st.id, o.result, o.dead_heat, o.rule4});
+      } else {
+        auto line = settle_line(s, b);
+        msg = caf::make_message(credit_payout_cmd{b.bet, line.outcome, line.amount});
+      }
     }
     st.dir
       .request(self, caf::duration{st.options.payout_timeout},
-               entity_id{"wallet", b.user.value}, std::move(msg))
+               entity_id{"wallet", user.value}, std::move(msg))
       .then(
         [self, key](payout_ack&) {
           auto& st = self->state;
@@ -495,7 +678,8 @@ caf::error check_definition(const market_definition& d) {
     if (!valid_price(sel.current))
       return make_error(errc::invalid_field, "prices run from 1.01 to 1000.00", "selections");
   }
-  if (!valid_amount(d.limits.max_stake.minor) || !valid_amount(d.limits.max_liability.minor))
+  if (!valid_amount(d.limits.max_stake.minor) || !valid_amount(d.limits.max_liability.minor)
+      || (d.limits.max_payout.minor != 0 && !valid_amount(d.limits.max_payout.minor)))
     return make_error(errc::invalid_field, "limits must be 1 to 10^12 minor units", "limits");
   if (d.in_play_delay_ms < 0 || d.in_play_delay_ms > 60'000)
     return make_error(errc::invalid_field, "in_play_delay_ms runs from 0 to 60000",
@@ -776,6 +960,11 @@ caf::behavior running(market_actor* self) {
     },
     [self](accept_bet_cmd& cmd) { return accept_bet(self, cmd); },
     [self](release_leg_cmd& cmd) { return release_leg(self, cmd); },
+    [self](cashout_bet_cmd& cmd) { return cashout_bet(self, cmd); },
+    [self](cashout_lookup_atom, std::string& key, bool read, std::string& text) {
+      on_cashout_lookup(self, key, read, text);
+    },
+    [self](cashout_due_atom, std::string& key) { decide_cashout(self, key); },
     [self](leg_lookup_atom, bet_id& bet, caf::error& err, bool decided) {
       auto& st = self->state;
       auto i = st.release_lookups.find(bet.value);

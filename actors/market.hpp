@@ -112,6 +112,30 @@ struct accept_bet_cmd {
   money liability;
 };
 
+// From a wallet cashing out `stake` (each half's, each-way) of a single at
+// the price its quote read (`quoted`, the selection's). The market decides
+// against itself as it is then, after its in-play delay: the bet running,
+// the market open (else cashout_unavailable), the price as quoted (else
+// price_changed, with the current one). Accepted, it records
+// bet_cashed_out and pays `amount` to the wallet through its outbox
+// (credit_cashout_cmd): slip.hpp's cashout_value of `stake` at that price
+// with the wallet's node's `margin`. Asking again with the same request gets
+// the same decision. -> cashout_decision
+struct cashout_bet_cmd {
+  bet_id bet;
+  request_id request;
+  money stake;
+  price quoted;
+  cashout_margin margin;
+};
+
+struct cashout_decision {
+  bool accepted = false;
+  errc reason = errc::none;
+  price current; // with price_changed
+  money amount;  // accepted: what the wallet is paid
+};
+
 // From a wallet giving up a slip another leg's market refused: the market
 // forgets the leg and its liability. Releasing a leg it does not hold (never
 // accepted, or released before) changes nothing. -> leg_release_ack
@@ -198,7 +222,8 @@ typename I::result_type inspect(I& f, selection& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, market_limits& x) {
-  return f(caf::meta::type_name("wager::market_limits"), x.max_stake, x.max_liability);
+  return f(caf::meta::type_name("wager::market_limits"), x.max_stake, x.max_liability,
+           x.max_payout);
 }
 template <class I>
 typename I::result_type inspect(I& f, ratio& x) {
@@ -261,6 +286,16 @@ typename I::result_type inspect(I& f, accept_bet_cmd& x) {
            x.stake, x.asked, x.accept, x.first_ask, x.each_way, x.leg, x.liability);
 }
 template <class I>
+typename I::result_type inspect(I& f, cashout_bet_cmd& x) {
+  return f(caf::meta::type_name("wager::cashout_bet_cmd"), x.bet, x.request, x.stake, x.quoted,
+           x.margin.n, x.margin.d);
+}
+template <class I>
+typename I::result_type inspect(I& f, cashout_decision& x) {
+  return f(caf::meta::type_name("wager::cashout_decision"), x.accepted, x.reason, x.current,
+           x.amount);
+}
+template <class I>
 typename I::result_type inspect(I& f, release_leg_cmd& x) {
   return f(caf::meta::type_name("wager::release_leg_cmd"), x.bet);
 }
@@ -289,7 +324,7 @@ typename I::result_type inspect(I& f, market_update& x) {
 template <class I>
 typename I::result_type inspect(I& f, bet_decision& x) {
   return f(caf::meta::type_name("wager::bet_decision"), x.bet, x.accepted, x.at, x.reason,
-           x.current, x.recorded, x.place_fraction);
+           x.current, x.recorded, x.place_fraction, x.max_payout);
 }
 
 // The messages above that may cross nodes (runtime/message_types.hpp).
@@ -304,6 +339,8 @@ inline constexpr message_types market_messages{
   message_type<market_query>{"wager::market_query"},
   message_type<accept_bet_cmd>{"wager::accept_bet_cmd"},
   message_type<release_leg_cmd>{"wager::release_leg_cmd"},
+  message_type<cashout_bet_cmd>{"wager::cashout_bet_cmd"},
+  message_type<cashout_decision>{"wager::cashout_decision"},
   message_type<leg_release_ack>{"wager::leg_release_ack"},
   message_type<subscribe_cmd>{"wager::subscribe_cmd"},
   message_type<unsubscribe_cmd>{"wager::unsubscribe_cmd"},

@@ -62,7 +62,9 @@ market_definition definition_from(const json::object& o) {
                             get_string(so, "name"), get_price(so, "price")});
   }
   auto& limits = get_object(field(o, "limits"));
-  d.limits = {get_money(limits, "max_stake"), get_money(limits, "max_liability")};
+  d.limits = {get_money(limits, "max_stake"), get_money(limits, "max_liability"), {}};
+  if (limits.contains("max_payout"))
+    d.limits.max_payout = get_money(limits, "max_payout");
   d.in_play_delay_ms = get_int(o, "in_play_delay_ms");
   if (o.contains("each_way")) {
     auto& ew = get_object(field(o, "each_way"));
@@ -145,12 +147,15 @@ json::object definition_to_json(const market_definition& d) {
     selections.push_back(json::object{{"selection_id", s.id.value},
                                       {"name", s.name},
                                       {"price", s.current.hundredths}});
+  json::object limits{{"max_stake", d.limits.max_stake.minor},
+                      {"max_liability", d.limits.max_liability.minor}};
+  if (d.limits.max_payout.minor > 0)
+    limits["max_payout"] = d.limits.max_payout.minor;
   json::object o{{"market_id", d.id.value},
                  {"event", d.event},
                  {"name", d.name},
                  {"selections", std::move(selections)},
-                 {"limits", json::object{{"max_stake", d.limits.max_stake.minor},
-                                         {"max_liability", d.limits.max_liability.minor}}},
+                 {"limits", std::move(limits)},
                  {"in_play_delay_ms", d.in_play_delay_ms}};
   if (d.has_each_way())
     o["each_way"] = json::object{{"places", d.each_way.places},
@@ -207,6 +212,15 @@ event encode(const market_event& e) {
       [](const leg_released& r) {
         return event::make("leg_released", 1, json::object{{"bet", r.bet.value}});
       },
+      [](const bet_cashed_out& c) {
+        return event::make("bet_cashed_out", 1,
+                           json::object{{"bet", c.bet.value},
+                                        {"request_id", c.request.value},
+                                        {"stake", c.stake.minor},
+                                        {"amount", c.amount.minor},
+                                        {"price", c.at.hundredths},
+                                        {"margin", json::array{c.margin.n, c.margin.d}}});
+      },
       [](const payouts_acknowledged& p) {
         json::array bets;
         for (auto& b : p.bets)
@@ -257,6 +271,17 @@ std::optional<market_event> decode_market_event(const event& e) {
       return bets_cancelled{get_int(o, "from"), get_int(o, "to"), strings_of(o, "bets")};
     if (e.type == "leg_released")
       return leg_released{get_id<bet_id>(o, "bet")};
+    if (e.type == "bet_cashed_out")
+    {
+      auto& m = get_array(o, "margin");
+      if (m.size() != 2 || !m[0].is_int64() || !m[1].is_int64() || m[1].get_int64() <= 0)
+        throw decode_error{};
+      return bet_cashed_out{get_id<bet_id>(o, "bet"),    get_id<request_id>(o, "request_id"),
+                            get_money(o, "stake"),       get_money(o, "amount"),
+                            get_price(o, "price"),
+                            cashout_margin{static_cast<int32_t>(m[0].get_int64()),
+                                           static_cast<int32_t>(m[1].get_int64())}};
+    }
     if (e.type == "payouts_acknowledged") {
       payouts_acknowledged p;
       for (auto& b : get_array(o, "bets")) {
@@ -338,6 +363,19 @@ settlement_line settle_line(const market_state& s, const accepted_bet& b) {
   return {amount.minor > 0 ? bet_status::won : bet_status::lost, amount};
 }
 
+money single_cashout_value(const accepted_bet& b, money stake, price now, cashout_margin margin) {
+  slip single;
+  single.stake = stake;
+  single.each_way = b.each_way;
+  slip_leg leg;
+  leg.taken = b.accepted;
+  if (b.each_way)
+    leg.place_fraction = b.place_fraction;
+  single.legs.push_back(leg);
+  std::vector<price> prices{now};
+  return cashout_value(single, prices, margin);
+}
+
 leg_outcome leg_outcome_of(const market_state& s, const accepted_bet& b) {
   auto& sel = b.selection.value;
   if (s.voided_early(b))
@@ -389,9 +427,10 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         s.result = r;
         s.status = r.voided ? market_status::voided : market_status::settled;
         ++s.version;
-        // Non-runners' and cancelled bets were refunded before.
+        // Non-runners' and cancelled bets were refunded before; a bet
+        // cashed out in full is owed nothing.
         for (auto& [id, b] : s.bets)
-          if (!s.voided_early(b))
+          if (!s.voided_early(b) && b.stake.minor > 0)
             s.outbox.insert(id);
       },
       [&](const selection_withdrawn& w) {
@@ -402,7 +441,7 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         ++s.version;
         // Its cancelled bets were refunded before.
         for (auto& [id, b] : s.bets)
-          if (b.selection == w.selection && s.cancelled.count(id) == 0)
+          if (b.selection == w.selection && s.cancelled.count(id) == 0 && b.stake.minor > 0)
             s.outbox.insert(id);
       },
       [&](const bets_cancelled& c) {
@@ -414,8 +453,22 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
           auto& b = i->second;
           s.liability[b.selection.value] -= bet_liability(b);
           s.cancelled.insert(id);
-          s.outbox.insert(id);
+          if (b.stake.minor > 0)
+            s.outbox.insert(id);
         }
+      },
+      [&](const bet_cashed_out& c) {
+        auto i = s.bets.find(c.bet.value);
+        WAGER_ASSERT(i != s.bets.end() && !i->second.leg && c.stake <= i->second.stake
+                       && !s.result && !s.voided_early(i->second),
+                     "a cashed-out stake is a running single's");
+        auto& b = i->second;
+        s.liability[b.selection.value] -= bet_liability(b);
+        b.stake -= c.stake;
+        s.liability[b.selection.value] += bet_liability(b);
+        auto key = cashout_key(c.bet.value, c.request.value);
+        s.cashouts[key] = {c.bet, b.user, c.request, c.stake, c.amount};
+        s.outbox.insert(key);
       },
       [&](const leg_released& r) {
         auto i = s.bets.find(r.bet.value);
@@ -427,8 +480,10 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         s.bets.erase(i);
       },
       [&](const payouts_acknowledged& p) {
-        for (auto& b : p.bets)
+        for (auto& b : p.bets) {
           s.outbox.erase(b);
+          s.cashouts.erase(b);
+        }
       },
     },
     e);
@@ -437,7 +492,7 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
 void check_invariants(const market_state& s) {
   std::map<std::string, money> liability_sum;
   for (auto& [id, b] : s.bets) {
-    WAGER_ASSERT(b.stake.minor > 0, "an accepted stake is positive");
+    WAGER_ASSERT(b.stake.minor >= 0, "an accepted stake is never negative (0: cashed out)");
     if (!s.voided_early(b))
       liability_sum[b.selection.value] += bet_liability(b);
   }
@@ -451,6 +506,10 @@ void check_invariants(const market_state& s) {
   for (auto& sel : s.withdrawn)
     WAGER_ASSERT(s.liability.count(sel) == 0, "a non-runner carries no liability");
   for (auto& id : s.outbox) {
+    if (is_cashout_key(id)) {
+      WAGER_ASSERT(s.cashouts.count(id) > 0, "the outbox owes recorded cash-outs");
+      continue;
+    }
     auto b = s.bets.find(id);
     WAGER_ASSERT(b != s.bets.end(), "the outbox owes accepted bets");
     WAGER_ASSERT(s.result || s.voided_early(b->second),
@@ -468,6 +527,8 @@ std::string to_json_text(const bet_decision& d) {
     o["current_price"] = d.current.hundredths;
   if (d.place_fraction != ratio{})
     o["place_fraction"] = to_string(d.place_fraction);
+  if (d.max_payout.minor > 0)
+    o["max_payout"] = d.max_payout.minor;
   return json::serialize(o);
 }
 
@@ -489,6 +550,8 @@ std::optional<bet_decision> bet_decision_from_json(const std::string& text) {
       d.current = get_price(o, "current_price");
     if (o.contains("place_fraction"))
       d.place_fraction = get_ratio(o, "place_fraction");
+    if (o.contains("max_payout"))
+      d.max_payout = get_money(o, "max_payout");
     return d;
   });
 }
@@ -515,6 +578,16 @@ json::value to_json(const market_state& s) {
     o["withdrawn"] = string_array({s.withdrawn.begin(), s.withdrawn.end()});
   if (!s.cancelled.empty())
     o["cancelled"] = string_array({s.cancelled.begin(), s.cancelled.end()});
+  if (!s.cashouts.empty()) {
+    json::array cashouts;
+    for (auto& [key, c] : s.cashouts)
+      cashouts.push_back(json::object{{"bet", c.bet.value},
+                                      {"user", c.user.value},
+                                      {"request_id", c.request.value},
+                                      {"stake", c.stake.minor},
+                                      {"amount", c.amount.minor}});
+    o["cashouts"] = std::move(cashouts);
+  }
   return o;
 }
 
@@ -549,6 +622,14 @@ std::optional<market_state> market_state_from_json(const json::value& v) {
     }
     if (o.contains("result"))
       s.result = result_from(get_object(field(o, "result")));
+    if (o.contains("cashouts"))
+      for (auto& c : get_array(o, "cashouts")) {
+        auto& co = get_object(c);
+        market_state::cashout_owed owed{get_id<bet_id>(co, "bet"), get_id<user_id>(co, "user"),
+                                        get_id<request_id>(co, "request_id"),
+                                        get_money(co, "stake"), get_money(co, "amount")};
+        s.cashouts[cashout_key(owed.bet.value, owed.request.value)] = owed;
+      }
     return s;
   });
 }

@@ -36,6 +36,7 @@ struct selection {
 struct market_limits {
   money max_stake;     // per bet
   money max_liability; // per selection: sum of stake x (price - 1) of its open bets
+  money max_payout;    // per slip with a leg here; 0: none (the node's cap alone)
 };
 
 // What defines a market; also what an update (feed `market` message) may
@@ -135,6 +136,18 @@ struct bets_cancelled {
   std::vector<std::string> bets;
 };
 
+// A single cashed out in part or in full (the wallet's request `request`):
+// `stake` (of each half, each-way) leaves the bet, and `amount` is owed to
+// its wallet through the outbox.
+struct bet_cashed_out {
+  bet_id bet;
+  request_id request;
+  money stake;
+  money amount;
+  price at;              // the selection's price it was cashed out at
+  cashout_margin margin; // the wallet's node's
+};
+
 // The wallet gave up a slip another leg's market refused: this market
 // forgets its leg and the liability it counted.
 struct leg_released {
@@ -144,7 +157,7 @@ struct leg_released {
 using market_event = std::variant<market_defined, status_changed, prices_changed,
                                   bet_accepted, bet_rejected, market_resulted,
                                   payouts_acknowledged, selection_withdrawn, bets_cancelled,
-                                  leg_released>;
+                                  leg_released, bet_cashed_out>;
 
 event encode(const market_event& e);
 std::optional<market_event> decode_market_event(const event& e);
@@ -188,6 +201,7 @@ struct bet_decision {
   errc reason = errc::none;     // when rejected
   price current;                // with price_changed; 0 otherwise
   ratio place_fraction;         // accepted each-way: the market's fraction
+  money max_payout;             // an accepted leg: the market's cap on a slip; 0 none
   // The market's event recording this decision while it is not yet
   // durable (seq 0 once it is): whatever the wallet writes on the decision
   // builds on it (append_request::after), so it is never kept if the
@@ -208,6 +222,16 @@ struct market_state {
   std::set<std::string> withdrawn;                     // non-runners
   std::set<std::string> cancelled;                     // bets voided by bets_cancelled
   std::set<std::string> outbox;                        // payouts not yet acknowledged
+  // Cash-outs owed to wallets, by cashout_key: the outbox holds their keys
+  // beside bet ids until the wallet acknowledges them.
+  struct cashout_owed {
+    bet_id bet;
+    user_id user;
+    request_id request;
+    money stake;
+    money amount;
+  };
+  std::map<std::string, cashout_owed> cashouts;
 
   const selection* find_selection(const std::string& id) const;
   bool is_withdrawn(const std::string& selection) const { return withdrawn.count(selection) > 0; }
@@ -230,6 +254,10 @@ struct settlement_line {
   money amount;
 };
 settlement_line settle_line(const market_state& s, const accepted_bet& b);
+
+// What cashing out `stake` of `b` at `now` with `margin` pays: slip.hpp's
+// cashout_value of the single it is.
+money single_cashout_value(const accepted_bet& b, money stake, price now, cashout_margin margin);
 
 // What the market's result (or a non-runner, or a cancellation) made of a
 // leg of a slip, as the wallet records it. REQUIRES: as settle_line.

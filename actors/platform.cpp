@@ -261,6 +261,15 @@ void platform::place_slip(const user_id& user, place_slip_cmd cmd, callback<wage
   place_any_bet(user, caf::make_message(std::move(cmd)), std::move(done));
 }
 
+void platform::cashout_quote(const user_id& user, const bet_id& bet,
+                             callback<wager::cashout_quote> done) {
+  impl_->call<wager::cashout_quote>(wallet_of(user), std::move(done), cashout_quote_query{bet});
+}
+
+void platform::cash_out(const user_id& user, cashout_cmd cmd, callback<wager::bet> done) {
+  impl_->call<wager::bet>(wallet_of(user), std::move(done), std::move(cmd));
+}
+
 void platform::place_any_bet(const user_id& user, caf::message cmd, callback<wager::bet> done) {
   auto* d = impl_.get();
   impl_->call<wager::bet>(wallet_of(user),

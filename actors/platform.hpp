@@ -135,6 +135,10 @@ public:
   // A slip of several legs (an accumulator, a system bet; a single of one
   // leg is place_bet's): wallet.hpp's place_slip_cmd.
   void place_slip(const user_id& user, place_slip_cmd slip, callback<wager::bet> done);
+  // Cash-out: a quote (what the bet is worth now, good for a few seconds),
+  // and the cash-out itself at a quote (wallet.hpp's cashout_cmd).
+  void cashout_quote(const user_id& user, const bet_id& bet, callback<wager::cashout_quote> done);
+  void cash_out(const user_id& user, cashout_cmd cmd, callback<wager::bet> done);
   void balance(const user_id& user, callback<wallet_balance> done);
   // A bet of the user's, however long ago it settled.
   void get_bet(const user_id& user, const bet_id& id, callback<wager::bet> done);

@@ -48,6 +48,9 @@ using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using stored_atom = caf::atom_constant<caf::atom("stored")>;
 using ask_leg_atom = caf::atom_constant<caf::atom("askleg")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
+using slip_cashout_atom = caf::atom_constant<caf::atom("slipcash")>;
+using cashout_due_atom = caf::atom_constant<caf::atom("cashdue")>;
+using cashout_lookup_atom = caf::atom_constant<caf::atom("cashlook")>;
 
 } // namespace
 } // namespace wager
@@ -87,6 +90,30 @@ struct wallet_actor_state {
   std::unordered_map<std::string, std::set<std::string>> released;
   std::set<std::string> releases_in_flight;
   std::set<std::string> legs_released_writing;
+  // Cash-out quotes handed out and not yet expired, by quote id: the bet,
+  // the prices they read (per leg; 0 for a leg with a result) and the
+  // longest in-play delay of its open legs' markets. Not journaled: a quote
+  // lost to a restart is expired, and the client asks for another.
+  struct quote_entry {
+    std::string bet;
+    std::vector<price> prices;
+    int64_t expires_ms = 0;
+    int64_t delay_ms = 0;
+  };
+  std::unordered_map<std::string, quote_entry> quotes;
+  // Cash-outs waiting for their answer, by cashout_key: who waits, and for
+  // a slip the request being carried out.
+  struct cashout_waiting {
+    std::vector<caf::response_promise> waiters;
+    cashout_cmd cmd;
+    uint64_t hash = 0;
+    money stake;
+    quote_entry quote;
+  };
+  std::unordered_map<std::string, cashout_waiting> cashouts;
+  // Credits of cash-outs for bets this wallet no longer remembers, waiting
+  // for the journal to say whether they were taken, by cashout_key.
+  std::unordered_map<std::string, caf::response_promise> cashout_credits;
   bool passivating = false;
   bool reloading = false;
 
@@ -366,8 +393,11 @@ void on_leg_decision(wallet_actor* self, const std::string& bet_key, size_t leg,
   }
   if (std::any_of(votes.begin(), votes.end(), [](auto& v) { return !v.has_value(); }))
     return;
+  // The lowest cap wins: the node's, and every leg's market's.
   stake_committed c{d.bet, votes[0]->at, votes[0]->place_fraction, {}, st.options.max_payout};
   for (auto& v : votes) {
+    if (v->max_payout.minor > 0 && (c.max_payout.minor == 0 || v->max_payout < c.max_payout))
+      c.max_payout = v->max_payout;
     c.legs.push_back({v->at, v->place_fraction});
     if (v->recorded.seq != 0)
       after.push_back(v->recorded);
@@ -940,6 +970,360 @@ caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
   return rp;
 }
 
+// -- cash-out ------------------------------------------------------------------
+
+inline constexpr size_t quotes_max = 256;
+
+std::string random_id(const char* prefix) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = prefix;
+  auto& rng = bet_id_source();
+  for (int word = 0; word < 2; ++word) {
+    auto bits = rng();
+    for (int i = 0; i < 12; ++i, bits >>= 4)
+      id.push_back(hex[bits & 0xf]);
+  }
+  return id;
+}
+
+// The legs of a bet still waiting for a result, as (index, market,
+// selection); a single's one leg is its market and selection.
+struct open_leg {
+  size_t index = 0;
+  market_id market;
+  selection_id selection;
+};
+
+std::vector<open_leg> open_legs(const bet& b) {
+  std::vector<open_leg> out;
+  if (!b.is_slip()) {
+    out.push_back({0, b.market, b.selection});
+    return out;
+  }
+  for (size_t i = 0; i < b.legs.size(); ++i)
+    if (b.legs[i].result == leg_result::open)
+      out.push_back({i, b.legs[i].market, b.legs[i].selection});
+  return out;
+}
+
+// What the markets of a bet's open legs say now: each leg's current price,
+// and the longest in-play delay among them; cashout_unavailable when one is
+// not open or its runner is gone.
+struct leg_prices {
+  std::vector<price> prices; // by leg index; 0 where the leg has a result
+  int64_t delay_ms = 0;
+};
+
+using prices_callback = std::function<void(caf::expected<leg_prices>)>;
+
+// Reads the markets of `b`'s open legs (market_query), then calls `done`
+// in the wallet.
+void read_prices(wallet_actor* self, const bet& b, prices_callback done) {
+  auto legs = open_legs(b);
+  struct gather {
+    leg_prices out;
+    size_t left = 0;
+    caf::error failed;
+    prices_callback done;
+  };
+  auto g = std::make_shared<gather>();
+  g->out.prices.assign(b.is_slip() ? b.legs.size() : 1, price{});
+  g->left = legs.size();
+  g->done = std::move(done);
+  auto& st = self->state;
+  for (auto& leg : legs) {
+    auto finish = [g] {
+      if (--g->left > 0)
+        return;
+      if (g->failed)
+        g->done(g->failed);
+      else
+        g->done(std::move(g->out));
+    };
+    st.dir
+      .request(self, caf::duration{st.options.market_timeout},
+               entity_id{"market", leg.market.value}, market_query{})
+      .then(
+        [g, leg, finish](market_view& v) {
+          bool withdrawn = std::find(v.withdrawn.begin(), v.withdrawn.end(),
+                                     leg.selection.value) != v.withdrawn.end();
+          auto sel = std::find_if(v.definition.selections.begin(), v.definition.selections.end(),
+                                  [&](const selection& s) { return s.id == leg.selection; });
+          if (v.status != market_status::open || withdrawn || sel == v.definition.selections.end()) {
+            if (!g->failed)
+              g->failed = make_error(errc::cashout_unavailable,
+                                     "market " + leg.market.value + " is not open for cash-out");
+          } else {
+            g->out.prices[leg.index] = sel->current;
+            g->out.delay_ms = std::max(g->out.delay_ms, v.definition.in_play_delay_ms);
+          }
+          finish();
+        },
+        [g, finish](caf::error& err) {
+          if (!g->failed)
+            g->failed = code_of(err) == errc::not_found
+                          ? make_error(errc::cashout_unavailable, "a leg's market is gone")
+                          : make_error(errc::unavailable, "a leg's market did not answer; retry");
+          finish();
+        });
+  }
+  if (legs.empty())
+    g->done(make_error(errc::cashout_unavailable, "no leg of the bet is still running"));
+}
+
+// The open bet's cash-out worth of `stake` at `prices`.
+money cashout_worth(const wallet_actor_state& st, const bet& b, money stake,
+                    const std::vector<price>& prices) {
+  auto s = as_slip(b);
+  s.stake = stake;
+  return cashout_value(s, prices, st.options.margin);
+}
+
+caf::result<caf::message> quote_cashout(wallet_actor* self, const cashout_quote_query& q) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto i = s.open_bets.find(q.bet.value);
+  if (i == s.open_bets.end()) {
+    if (s.find_bet(q.bet.value) != nullptr || s.holds.count(q.bet.value) > 0)
+      return make_error(errc::cashout_unavailable, "the bet is not running");
+    return make_error(errc::not_found, "no such bet");
+  }
+  auto rp = self->make_response_promise();
+  read_prices(self, i->second, [self, rp, bet = q.bet](caf::expected<leg_prices> r) mutable {
+    auto& st = self->state;
+    if (!r)
+      return rp.deliver(r.error());
+    auto& s = st.book->state();
+    auto b = s.open_bets.find(bet.value);
+    if (b == s.open_bets.end())
+      return rp.deliver(make_error(errc::cashout_unavailable, "the bet is not running"));
+    auto amount = cashout_worth(st, b->second, b->second.stake, r->prices);
+    if (amount.minor == 0)
+      return rp.deliver(make_error(errc::cashout_unavailable, "the bet can no longer pay"));
+    auto now = wall_ms(st);
+    auto life = r->delay_ms > 0 ? st.options.quote_life_in_play : st.options.quote_life;
+    for (auto q = st.quotes.begin(); q != st.quotes.end();)
+      q = q->second.expires_ms <= now ? st.quotes.erase(q) : std::next(q);
+    if (st.quotes.size() >= quotes_max)
+      st.quotes.erase(st.quotes.begin());
+    auto id = random_id("q-");
+    st.quotes[id] = {bet.value, r->prices, now + life.count(), r->delay_ms};
+    rp.deliver(cashout_quote{bet, amount, id, now + life.count()});
+  });
+  return rp;
+}
+
+void answer_cashout(wallet_actor_state& st, const std::string& key, const caf::message& answer) {
+  auto i = st.cashouts.find(key);
+  if (i == st.cashouts.end())
+    return;
+  for (auto& rp : i->second.waiters)
+    rp.deliver(answer);
+  st.cashouts.erase(i);
+}
+
+// Records a cash-out and answers whoever waits for it with the bet.
+void record_cashout(wallet_actor* self, cashed_out c, caf::response_promise* ack) {
+  auto key = cashout_key(c.bet.value, c.request.value);
+  auto request = c.request.value;
+  std::optional<caf::response_promise> acked;
+  if (ack != nullptr)
+    acked = *ack;
+  persist(self, {c},
+          [request, c](const wallet_state& s) -> std::optional<request_record> {
+            // The answer a retry gets: the bet as the cash-out left it; for
+            // a bet no longer in memory (settled long before its credit
+            // came), what the cash-out paid.
+            auto q = s.requests.find(request);
+            if (q == s.requests.end() || q->second.response.empty())
+              return request_record{
+                request, error_json(errc::cashout_unavailable,
+                                    "the bet settled before this cash-out of "
+                                      + std::to_string(c.amount.minor) + " was credited",
+                                    {})};
+            return request_record{request, q->second.response};
+          },
+          [self, key, bet = c.bet, acked](const caf::error& err) mutable {
+            auto& st = self->state;
+            if (err) {
+              if (acked)
+                acked->deliver(err);
+              return answer_cashout(st, key, caf::make_message(err));
+            }
+            crash_point("wallet.cashout_durable");
+            if (acked)
+              acked->deliver(payout_ack{bet});
+            auto* b = st.book->state().find_bet(bet.value);
+            if (b != nullptr)
+              answer_cashout(st, key, caf::make_message(*b));
+            else
+              answer_cashout(st, key,
+                             caf::make_message(make_error(errc::internal, "the bet is gone")));
+            notify(self, b);
+            maybe_finish_passivation(self);
+          });
+}
+
+// A slip's cash-out, after its markets' in-play delay: the prices read
+// again must be the quote's.
+void cash_out_slip(wallet_actor* self, const std::string& key) {
+  auto& st = self->state;
+  auto i = st.cashouts.find(key);
+  if (i == st.cashouts.end())
+    return;
+  auto& s = st.book->state();
+  auto b = s.open_bets.find(i->second.cmd.bet.value);
+  if (b == s.open_bets.end())
+    return answer_cashout(st, key,
+                          caf::make_message(make_error(errc::cashout_unavailable,
+                                                       "the bet is not running")));
+  read_prices(self, b->second, [self, key](caf::expected<leg_prices> r) {
+    auto& st = self->state;
+    auto i = st.cashouts.find(key);
+    if (i == st.cashouts.end())
+      return;
+    if (!r)
+      return answer_cashout(st, key, caf::make_message(r.error()));
+    auto& w = i->second;
+    auto& s = st.book->state();
+    auto b = s.open_bets.find(w.cmd.bet.value);
+    if (b == s.open_bets.end() || w.stake > b->second.stake)
+      return answer_cashout(st, key,
+                            caf::make_message(make_error(errc::cashout_unavailable,
+                                                         "the bet is not running")));
+    for (size_t k = 0; k < r->prices.size(); ++k)
+      if (r->prices[k].hundredths != 0 && r->prices[k] != w.quote.prices[k])
+        return answer_cashout(
+          st, key,
+          caf::make_message(make_error(errc::price_changed,
+                                       "a price moved since the quote; ask for a new one")));
+    auto amount = cashout_worth(st, b->second, w.stake, w.quote.prices);
+    if (amount.minor == 0)
+      return answer_cashout(st, key,
+                            caf::make_message(make_error(errc::cashout_unavailable,
+                                                         "the bet can no longer pay")));
+    record_cashout(self, cashed_out{w.cmd.bet, w.cmd.request, w.stake, amount, w.hash}, nullptr);
+  });
+}
+
+caf::result<caf::message> cash_out(wallet_actor* self, cashout_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  if (!valid_id(cmd.request.value))
+    return make_error(errc::invalid_field, "request_id is 1-64 of [A-Za-z0-9_.:-]",
+                      "request_id");
+  auto hash = body_hash({"cashout", cmd.bet.value, cmd.quote_id, std::to_string(cmd.fraction_bp)});
+  if (auto* known = known_request(st, cmd.request.value)) {
+    if (known->body_hash != 0 && known->body_hash != hash)
+      return make_error(errc::request_id_reused, "request_id was used with another body");
+    auto msg = replay_message(s, known->bet, known->response);
+    if (msg.bet_answer)
+      return caf::make_message(*msg.bet_answer);
+    return msg.error;
+  }
+  auto key = cashout_key(cmd.bet.value, cmd.request.value);
+  if (auto i = st.cashouts.find(key); i != st.cashouts.end()) {
+    auto rp = self->make_response_promise();
+    i->second.waiters.push_back(rp);
+    return rp;
+  }
+  if (cmd.fraction_bp < 1 || cmd.fraction_bp > 10'000)
+    return make_error(errc::invalid_field, "fraction is in (0, 1]", "fraction");
+  auto b = s.open_bets.find(cmd.bet.value);
+  if (b == s.open_bets.end()) {
+    if (s.find_bet(cmd.bet.value) != nullptr || s.holds.count(cmd.bet.value) > 0)
+      return make_error(errc::cashout_unavailable, "the bet is not running");
+    return make_error(errc::not_found, "no such bet");
+  }
+  auto q = st.quotes.find(cmd.quote_id);
+  if (q == st.quotes.end() || q->second.bet != cmd.bet.value
+      || q->second.expires_ms <= wall_ms(st))
+    return make_error(errc::price_changed, "the quote has expired; ask for a new one");
+  auto& bet = b->second;
+  auto stake = cmd.fraction_bp == 10'000
+                 ? bet.stake
+                 : money{bet.stake.minor * cmd.fraction_bp / 10'000};
+  if (stake.minor == 0)
+    return make_error(errc::invalid_field, "fraction leaves no stake to cash out", "fraction");
+  auto rp = self->make_response_promise();
+  st.cashouts[key] = {{rp}, cmd, hash, stake, q->second};
+  st.dir.send_later(self->ctrl(), caf::duration{st.options.answer_timeout},
+                    caf::make_message(cashout_due_atom::value, key));
+  if (bet.is_slip()) {
+    // The slip's wallet settles it: it waits out the in-play delay, reads
+    // the prices again, and records the cash-out itself.
+    auto delay = std::chrono::milliseconds{q->second.delay_ms};
+    if (delay.count() > 0)
+      self->delayed_send(self, delay, slip_cashout_atom::value, key);
+    else
+      cash_out_slip(self, key);
+    return rp;
+  }
+  // A single's market decides and pays it: the answer comes with its credit.
+  cashout_bet_cmd ask{cmd.bet, cmd.request, stake, q->second.prices.at(0), st.options.margin};
+  st.dir.request(self, caf::duration{st.options.market_timeout},
+                 entity_id{"market", bet.market.value}, std::move(ask))
+    .then(
+      [self, key](cashout_decision& d) {
+        auto& st = self->state;
+        if (d.accepted) {
+          // Its credit answers; one taken before (a retry) answers now.
+          if (st.book->state().cashouts.count(key) > 0) {
+            auto bet_key = st.cashouts.count(key) > 0 ? st.cashouts[key].cmd.bet.value : "";
+            if (auto* b = st.book->state().find_bet(bet_key))
+              answer_cashout(st, key, caf::make_message(*b));
+          }
+          return;
+        }
+        auto err = d.reason == errc::price_changed
+                     ? make_error(errc::price_changed,
+                                  "the price moved since the quote; ask for a new one",
+                                  format_price(d.current))
+                     : make_error(d.reason, d.reason == errc::cashout_unavailable
+                                              ? "the market is not open for cash-out"
+                                              : "the market refused the cash-out");
+        answer_cashout(self->state, key, caf::make_message(err));
+      },
+      [self, key](caf::error& err) {
+        answer_cashout(self->state, key,
+                       caf::make_message(make_error(
+                         errc::unavailable, "the market did not answer; retry with the same "
+                                            "request_id (" + self->system().render(err) + ")")));
+      });
+  return rp;
+}
+
+caf::result<caf::message> credit_cashout(wallet_actor* self, credit_cashout_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto key = cashout_key(cmd.bet.value, cmd.request.value);
+  if (s.cashouts.count(key) > 0)
+    return caf::make_message(payout_ack{cmd.bet}); // credited before
+  bool known_bet = s.open_bets.count(cmd.bet.value) > 0 || s.find_bet(cmd.bet.value) != nullptr;
+  if (!known_bet) {
+    // Long settled and forgotten: the journal has the request's record if
+    // the credit was taken; a credit never taken is taken now.
+    auto rp = self->make_response_promise();
+    auto target = caf::actor{self};
+    auto err = st.store->find_request_async(
+      st.book->stream(), cmd.request.value,
+      [target, cmd](caf::expected<std::optional<stored_request>> r) {
+        caf::anon_send(target, cashout_lookup_atom::value, cmd, static_cast<bool>(r),
+                       r && r->has_value());
+      });
+    if (err)
+      return err;
+    st.cashout_credits[key] = rp;
+    return rp;
+  }
+  uint64_t hash = 0;
+  if (auto w = st.cashouts.find(key); w != st.cashouts.end())
+    hash = w->second.hash;
+  auto rp = self->make_response_promise();
+  record_cashout(self, cashed_out{cmd.bet, cmd.request, cmd.stake, cmd.amount, hash}, &rp);
+  return rp;
+}
+
 caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& cmd) {
   auto& st = self->state;
   auto& s = st.book->state();
@@ -981,6 +1365,31 @@ caf::behavior running(wallet_actor* self) {
     [self](place_slip_cmd& cmd) { return place_slip(self, cmd); },
     [self](leg_result_cmd& cmd) { return leg_result(self, cmd); },
     [self](credit_payout_cmd& cmd) { return credit_payout(self, cmd); },
+    [self](cashout_quote_query& q) { return quote_cashout(self, q); },
+    [self](cashout_cmd& cmd) { return cash_out(self, cmd); },
+    [self](credit_cashout_cmd& cmd) { return credit_cashout(self, cmd); },
+    [self](slip_cashout_atom, std::string& key) { cash_out_slip(self, key); },
+    [self](cashout_due_atom, std::string& key) {
+      // The cash-out goes on; the client retries with the same request id.
+      answer_cashout(self->state, key,
+                     caf::make_message(make_error(errc::unavailable,
+                                                  "the cash-out is not decided yet; retry with "
+                                                  "the same request_id")));
+    },
+    [self](cashout_lookup_atom, credit_cashout_cmd& cmd, bool read, bool taken) {
+      auto& st = self->state;
+      auto key = cashout_key(cmd.bet.value, cmd.request.value);
+      auto i = st.cashout_credits.find(key);
+      if (i == st.cashout_credits.end())
+        return;
+      auto rp = i->second;
+      st.cashout_credits.erase(i);
+      if (!read)
+        return rp.deliver(make_error(errc::unavailable, "the journal could not be read"));
+      if (taken)
+        return rp.deliver(payout_ack{cmd.bet});
+      record_cashout(self, cashed_out{cmd.bet, cmd.request, cmd.stake, cmd.amount, 0}, &rp);
+    },
     [self](set_limits_cmd& cmd) { return set_limits(self, cmd); },
     [self](const reality_check_query& q) {
       auto& st = self->state;

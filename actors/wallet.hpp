@@ -86,6 +86,45 @@ struct leg_result_cmd {
   int32_t rule4 = 0;
 };
 
+// A quote to cash a bet out now (shared/API.md, "Cash-out"): slip.hpp's
+// cashout_value at the current prices of its open legs' markets, less the
+// node's margin, good until expires_at_ms (5 s; 10 s when a leg's market is
+// in play). errc::cashout_unavailable while a leg's market is not open or
+// the bet can no longer pay; not_found for a bet not open here.
+// -> cashout_quote
+struct cashout_quote_query {
+  bet_id bet;
+};
+
+struct cashout_quote {
+  bet_id bet;
+  money amount;
+  std::string quote_id;
+  int64_t expires_at_ms = 0;
+};
+
+// Cashes out `fraction_bp` ten-thousandths of the bet's running stake
+// (10000: all of it) at the quote's prices, re-checked now: a moved price
+// is price_changed (ask a new quote), an expired or unknown quote too, a
+// market not open cashout_unavailable. A single's market decides and pays
+// it (cashout_bet_cmd); a slip's wallet does, after the longest in-play
+// delay of its legs' markets. Idempotent by request id. -> bet
+struct cashout_cmd {
+  request_id request;
+  bet_id bet;
+  std::string quote_id;
+  int32_t fraction_bp = 10'000;
+};
+
+// From a market's outbox: a single's cash-out it recorded; idempotent by
+// bet and request. -> payout_ack
+struct credit_cashout_cmd {
+  bet_id bet;
+  request_id request;
+  money stake;
+  money amount;
+};
+
 // From a settled market's outbox; idempotent by bet id. -> payout_ack
 struct credit_payout_cmd {
   bet_id bet;
@@ -234,6 +273,12 @@ struct wallet_options {
   // (minor units; 0: no cap). Singles are bounded by their markets' limits.
   money max_payout{100'000'000};
 
+  // The share a cash-out keeps back (--cashout-margin), and how long a
+  // quote lives: 5 s, 10 s when a leg's market is in play.
+  cashout_margin margin{5, 100};
+  std::chrono::milliseconds quote_life{5000};
+  std::chrono::milliseconds quote_life_in_play{10000};
+
   // The wall clock, in milliseconds since the epoch, of the wallet's events,
   // of its daily deposit limit's UTC day and of self-exclusion. Empty: the
   // system clock. A test sets it to cross a UTC midnight, or never to.
@@ -274,6 +319,25 @@ template <class I>
 typename I::result_type inspect(I& f, leg_result_cmd& x) {
   return f(caf::meta::type_name("wager::leg_result_cmd"), x.bet, x.market, x.result,
            x.dead_heat.n, x.dead_heat.d, x.rule4);
+}
+template <class I>
+typename I::result_type inspect(I& f, cashout_quote_query& x) {
+  return f(caf::meta::type_name("wager::cashout_quote_query"), x.bet);
+}
+template <class I>
+typename I::result_type inspect(I& f, cashout_quote& x) {
+  return f(caf::meta::type_name("wager::cashout_quote"), x.bet, x.amount, x.quote_id,
+           x.expires_at_ms);
+}
+template <class I>
+typename I::result_type inspect(I& f, cashout_cmd& x) {
+  return f(caf::meta::type_name("wager::cashout_cmd"), x.request, x.bet, x.quote_id,
+           x.fraction_bp);
+}
+template <class I>
+typename I::result_type inspect(I& f, credit_cashout_cmd& x) {
+  return f(caf::meta::type_name("wager::credit_cashout_cmd"), x.bet, x.request, x.stake,
+           x.amount);
 }
 template <class I>
 typename I::result_type inspect(I& f, credit_payout_cmd& x) {
@@ -366,6 +430,10 @@ inline constexpr message_types wallet_messages{
   message_type<place_slip_cmd>{"wager::place_slip_cmd"},
   message_type<leg_result_cmd>{"wager::leg_result_cmd"},
   message_type<credit_payout_cmd>{"wager::credit_payout_cmd"},
+  message_type<cashout_quote_query>{"wager::cashout_quote_query"},
+  message_type<cashout_quote>{"wager::cashout_quote"},
+  message_type<cashout_cmd>{"wager::cashout_cmd"},
+  message_type<credit_cashout_cmd>{"wager::credit_cashout_cmd"},
   message_type<set_limits_cmd>{"wager::set_limits_cmd"},
   message_type<limits_query>{"wager::limits_query"},
   message_type<reality_check_query>{"wager::reality_check_query"},

@@ -82,6 +82,10 @@ json::object bet_to_json(const bet& b) {
   if (b.is_slip())
     for (auto& [k, v] : slip_to_json(b))
       o[k] = v;
+  if (b.cashed_out_stake.minor > 0) {
+    o["cashed_out"] = b.cashed_out.minor;
+    o["cashed_out_stake"] = b.cashed_out_stake.minor;
+  }
   return o;
 }
 
@@ -107,6 +111,10 @@ bet bet_from_object(const json::object& o) {
   }
   if (o.contains("legs") && !slip_from_json(o, b))
     throw decode_error{};
+  if (o.contains("cashed_out_stake")) {
+    b.cashed_out = get_money(o, "cashed_out");
+    b.cashed_out_stake = get_money(o, "cashed_out_stake");
+  }
   return b;
 }
 
@@ -176,6 +184,17 @@ void remember_request(wallet_state& s, const std::string& id, request_entry entr
     else
       s.requests.erase(oldest);
   }
+}
+
+// Keeps the settled bets within wallet_settled_bets_max, forgetting the
+// cash-outs of the bet that leaves.
+void trim_settled(wallet_state& s) {
+  if (s.settled_bets.size() <= wallet_settled_bets_max)
+    return;
+  auto prefix = "c/" + s.settled_bets.front().id.value + "/";
+  for (auto k = s.cashouts.lower_bound(prefix); k != s.cashouts.end() && k->rfind(prefix, 0) == 0;)
+    k = s.cashouts.erase(k);
+  s.settled_bets.pop_front();
 }
 
 void add_ledger(wallet_state& s, uint64_t seq, ledger_kind kind, money amount,
@@ -288,6 +307,7 @@ std::string_view to_string(ledger_kind kind) {
     case ledger_kind::stake_returned: return "stake_returned";
     case ledger_kind::payout: return "payout";
     case ledger_kind::refund: return "refund";
+    case ledger_kind::cashout: return "cashout";
   }
   return "deposit";
 }
@@ -336,6 +356,14 @@ event encode(const wallet_event& e) {
       },
       [](const legs_released& r) {
         return event::make("legs_released", 1, json::object{{"bet", r.bet.value}});
+      },
+      [](const cashed_out& c) {
+        return event::make("cashed_out", 1,
+                           json::object{{"bet", c.bet.value},
+                                        {"request_id", c.request.value},
+                                        {"stake", c.stake.minor},
+                                        {"amount", c.amount.minor},
+                                        {"body_hash", std::to_string(c.body_hash)}});
       },
       [](const leg_settled& l) {
         json::object o{{"bet", l.bet.value}, {"leg", l.leg}, {"result", to_string(l.result)}};
@@ -405,6 +433,10 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
     }
     if (e.type == "legs_released")
       return legs_released{get_id<bet_id>(o, "bet")};
+    if (e.type == "cashed_out")
+      return cashed_out{get_id<bet_id>(o, "bet"), get_id<request_id>(o, "request_id"),
+                        get_money(o, "stake"), get_money(o, "amount"),
+                        get_u64_text(o, "body_hash")};
     if (e.type == "leg_settled") {
       auto result = parse_leg_result(get_string(o, "result"));
       auto leg = get_int(o, "leg");
@@ -500,6 +532,44 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         s.holds.erase(i);
       },
       [&](const legs_released& r) { s.releasing.erase(r.bet.value); },
+      [&](const cashed_out& c) {
+        s.available += c.amount;
+        s.credited += c.amount;
+        record_activity(s.activity, at_ms, 0, 0, c.amount.minor);
+        add_ledger(s, seq, ledger_kind::cashout, c.amount, at_ms, c.bet.value);
+        s.cashouts.insert(cashout_key(c.bet.value, c.request.value));
+        bet* b = nullptr;
+        if (auto i = s.open_bets.find(c.bet.value); i != s.open_bets.end()) {
+          b = &i->second;
+          WAGER_ASSERT(c.stake <= b->stake, "a cash-out takes at most the running stake");
+          b->stake -= c.stake;
+        } else {
+          // Settled meanwhile: its result paid the stake that still ran.
+          for (auto& settled : s.settled_bets)
+            if (settled.id == c.bet)
+              b = &settled;
+        }
+        if (b != nullptr) {
+          b->cashed_out += c.amount;
+          b->cashed_out_stake += c.stake;
+        }
+        std::string response;
+        if (auto i = s.open_bets.find(c.bet.value);
+            i != s.open_bets.end() && i->second.stake.minor == 0) {
+          auto done = i->second;
+          s.open_bets.erase(i);
+          done.status = bet_status::cashed_out;
+          done.payout = done.cashed_out;
+          done.settled_at_ms = at_ms;
+          response = json::serialize(json::object{{"bet", bet_to_json(done)}});
+          s.settled_bets.push_back(std::move(done));
+          trim_settled(s);
+        } else if (b != nullptr) {
+          response = json::serialize(json::object{{"bet", bet_to_json(*b)}});
+        }
+        if (!response.empty())
+          remember_request(s, c.request.value, {c.body_hash, {}, response});
+      },
       [&](const leg_settled& l) {
         auto i = s.open_bets.find(l.bet.value);
         WAGER_ASSERT(i != s.open_bets.end() && l.leg < i->second.legs.size(),
@@ -525,8 +595,7 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
                                                             : ledger_kind::payout,
                      p.amount, at_ms, b.id.value);
         s.settled_bets.push_back(std::move(b));
-        if (s.settled_bets.size() > wallet_settled_bets_max)
-          s.settled_bets.pop_front();
+        trim_settled(s);
       },
       [&](const limits_set& l) { s.limits = l.limits; },
     },
@@ -582,6 +651,7 @@ json::value to_json(const wallet_state& s) {
                  {"activity", std::move(activity)},
                  {"holds", std::move(holds)},
                  {"releasing", std::move(releasing)},
+                 {"cashouts", string_array({s.cashouts.begin(), s.cashouts.end()})},
                  {"open_bets", std::move(open)},
                  {"settled_bets", std::move(settled)},
                  {"ledger", std::move(ledger)},
@@ -625,6 +695,8 @@ std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
       for (auto& [id, markets] : r->get_object())
         s.releasing[std::string{id}] = strings_of(r->get_object(), id);
     }
+    for (auto& key : strings_of(o, "cashouts"))
+      s.cashouts.insert(key);
     for (auto& b : get_array(o, "open_bets")) {
       auto open = bet_from_object(get_object(b));
       s.open_bets[open.id.value] = open;
@@ -638,7 +710,8 @@ std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
       auto kind = get_string(lo, "kind");
       bool known = false;
       for (auto k : {ledger_kind::deposit, ledger_kind::withdrawal, ledger_kind::stake,
-                     ledger_kind::stake_returned, ledger_kind::payout, ledger_kind::refund})
+                     ledger_kind::stake_returned, ledger_kind::payout, ledger_kind::refund,
+                     ledger_kind::cashout})
         if (to_string(k) == kind) {
           entry.kind = k;
           known = true;

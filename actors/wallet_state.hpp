@@ -25,6 +25,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -126,6 +127,20 @@ struct payout_credited {
   money amount;
 };
 
+// A cash-out (request `request`) paid `amount` for `stake` of the bet's
+// running stake (a line's, each half's each-way): the stake leaves the bet,
+// the amount reaches the wallet. A bet cashed out in full is settled as
+// cashed_out. The bet may have settled meanwhile (a single's market pays its
+// result and the cash-out it took before it through one outbox): the amount
+// is credited all the same.
+struct cashed_out {
+  bet_id bet;
+  request_id request;
+  money stake;
+  money amount;
+  uint64_t body_hash = 0; // the client's request, when the wallet heard it
+};
+
 // Safer-gambling limits: the whole new value (in force and pending), as the
 // wallet decided it. Version 1 carried a daily deposit limit and a
 // self-exclusion end only; it reads as those.
@@ -135,7 +150,7 @@ struct limits_set {
 
 using wallet_event = std::variant<deposited, withdrawn, stake_held, stake_committed,
                                   hold_released, payout_credited, limits_set, legs_released,
-                                  leg_settled>;
+                                  leg_settled, cashed_out>;
 
 event encode(const wallet_event& e);
 // nullopt for an event this release does not know (a programmer error in
@@ -144,7 +159,15 @@ std::optional<wallet_event> decode_wallet_event(const event& e);
 
 // -- state -------------------------------------------------------------------
 
-enum class ledger_kind : uint8_t { deposit, withdrawal, stake, stake_returned, payout, refund };
+enum class ledger_kind : uint8_t {
+  deposit,
+  withdrawal,
+  stake,
+  stake_returned,
+  payout,
+  refund,
+  cashout,
+};
 
 std::string_view to_string(ledger_kind kind);
 
@@ -188,6 +211,9 @@ struct wallet_state {
   // Released slips whose other legs' markets are still to forget them:
   // bet id -> those markets.
   std::map<std::string, std::vector<std::string>> releasing;
+  // The cash-outs applied (cashout_key: "c/<bet>/<request>") of the bets
+  // still in memory, so a credit repeated by a market's outbox is known.
+  std::set<std::string> cashouts;
   ring_queue<bet> settled_bets;               // most recent last, bounded
   ring_queue<ledger_entry> ledger;            // most recent last, bounded
   std::unordered_map<std::string, request_entry> requests;

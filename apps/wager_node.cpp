@@ -173,6 +173,8 @@ int main(int argc, char** argv) {
   popts.data_dir = opts.data_dir;
   popts.runtime.scheduler_threads = opts.scheduler_threads;
   popts.shards = opts.shards;
+  popts.wallet.max_payout = wager::money{opts.max_payout};
+  popts.wallet.margin = wager::parse_cashout_margin(opts.cashout_margin).value_or(wager::cashout_margin{});
   // A clustered node resumes open work shard by shard, as it takes them.
   popts.resume_at_start = !opts.cluster_port.has_value();
   auto started = wager::platform::start(popts);

@@ -34,6 +34,8 @@ void serve(client_api::impl& api, route_id id, const call_ptr& c) {
     case place_bet: return api.place_bet(c);
     case list_bets: return api.list_bets(c);
     case get_bet: return api.get_bet(c);
+    case get_cashout: return api.get_cashout(c);
+    case cash_out: return api.cash_out(c);
     case admin_create_market: return api.admin_create_market(c);
     case admin_market_status: return api.admin_market_status(c);
     case admin_market_prices: return api.admin_market_prices(c);

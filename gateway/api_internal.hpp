@@ -237,6 +237,8 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   void place_bet(const api::call_ptr& c);
   void place_slip(const api::call_ptr& c, const boost::json::object& body);
   void get_bet(const api::call_ptr& c);
+  void get_cashout(const api::call_ptr& c);
+  void cash_out(const api::call_ptr& c);
   void list_bets(const api::call_ptr& c);
 
   void admin_create_market(const api::call_ptr& c);

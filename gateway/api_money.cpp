@@ -10,6 +10,7 @@
 #include <caf/make_message.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 namespace wager {
@@ -268,6 +269,95 @@ void client_api::impl::get_bet(const call_ptr& c) {
                  self->with_session(c, [c, id, history, respond] {
                    history->bet(user_id{c->session->user_id}, id, respond);
                  });
+               });
+  });
+}
+
+namespace {
+
+json::object quote_json(const cashout_quote& q) {
+  return json::object{{"bet_id", q.bet.value},
+                      {"amount", q.amount.minor},
+                      {"quote_id", q.quote_id},
+                      {"expires_at", format_time(q.expires_at_ms)}};
+}
+
+// `fraction` as ten-thousandths: a number in (0, 1] with at most four
+// decimals; nullopt otherwise.
+std::optional<int32_t> fraction_bp(const json::value& v) {
+  double f = 0;
+  if (v.is_int64())
+    f = static_cast<double>(v.get_int64());
+  else if (v.is_uint64())
+    f = static_cast<double>(v.get_uint64());
+  else if (v.is_double())
+    f = v.get_double();
+  else
+    return std::nullopt;
+  if (!(f > 0) || f > 1)
+    return std::nullopt;
+  auto bp = std::llround(f * 10'000);
+  if (bp < 1 || bp > 10'000 || std::fabs(static_cast<double>(bp) / 10'000 - f) > 1e-9)
+    return std::nullopt;
+  return static_cast<int32_t>(bp);
+}
+
+} // namespace
+
+// GET /v1/bets/{bet_id}/cashout: a quote.
+void client_api::impl::get_cashout(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    carry<cashout_quote>(c, caf::make_message(cashout_quote_query{bet_id{c->params.at(0)}}),
+                         [c](caf::expected<cashout_quote> q) {
+                           if (!q)
+                             return c->respond(error_response(q.error()));
+                           c->respond(json_response(200, quote_json(*q)));
+                         });
+  });
+}
+
+// POST /v1/bets/{bet_id}/cashout with {request_id, quote_id, fraction?}.
+void client_api::impl::cash_out(const call_ptr& c) {
+  authenticated(c, [this, c] {
+    auto body = parse_body(c);
+    if (!body)
+      return;
+    fields f{*body};
+    f.allow({"request_id", "quote_id", "fraction"});
+    auto request = f.id("request_id");
+    auto quote = f.id("quote_id");
+    int32_t bp = 10'000;
+    if (auto* v = f.get("fraction", false)) {
+      if (auto parsed = fraction_bp(*v))
+        bp = *parsed;
+      else
+        f.fail(errc::invalid_field, "fraction",
+               "fraction is a number in (0, 1] with at most four decimals");
+    }
+    if (!f.ok())
+      return c->respond(f.error());
+    bet_id id{c->params.at(0)};
+    cashout_cmd cmd{request_id{*request}, id, *quote, bp};
+    carry<wager::bet>(c, caf::make_message(std::move(cmd)),
+               [self = shared_from_this(), c, bet = id](caf::expected<wager::bet> b) {
+                 if (b)
+                   return c->respond(json_response(201, bet_json(*b)));
+                 if (code_of(b.error()) != errc::price_changed)
+                   return c->respond(error_response(b.error()));
+                 // A moved price (or an expired quote) comes with a fresh quote.
+                 auto refused = error_response(b.error());
+                 self->carry<cashout_quote>(
+                   c, caf::make_message(cashout_quote_query{bet}),
+                   [c, refused](caf::expected<cashout_quote> q) mutable {
+                     if (!q)
+                       return c->respond(code_of(q.error()) == errc::cashout_unavailable
+                                           ? error_response(q.error())
+                                           : refused);
+                     auto doc = json::parse(refused.body);
+                     doc.as_object()["error"].as_object()["quote"] = quote_json(*q);
+                     refused.body = json::serialize(doc);
+                     c->respond(std::move(refused));
+                   });
                });
   });
 }

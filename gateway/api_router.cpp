@@ -61,6 +61,8 @@ const std::vector<route>& routes() {
     {"POST", {"v1", "bets"}, place_bet},
     {"GET", {"v1", "bets"}, list_bets},
     {"GET", {"v1", "bets", "{}"}, get_bet},
+    {"GET", {"v1", "bets", "{}", "cashout"}, get_cashout},
+    {"POST", {"v1", "bets", "{}", "cashout"}, cash_out},
     {"POST", {"v1", "admin", "markets"}, admin_create_market},
     {"POST", {"v1", "admin", "markets", "{}", "status"}, admin_market_status},
     {"POST", {"v1", "admin", "markets", "{}", "prices"}, admin_market_prices},

@@ -29,6 +29,8 @@ enum class route_id : uint8_t {
   place_bet,
   list_bets,
   get_bet,
+  get_cashout,
+  cash_out,
   admin_create_market,
   admin_market_status,
   admin_market_prices,

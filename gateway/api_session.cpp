@@ -96,6 +96,8 @@ template void client_api::impl::carry<transactions_page>(
   const call_ptr&, caf::message, std::function<void(caf::expected<transactions_page>)>);
 template void client_api::impl::carry<bet>(const call_ptr&, caf::message,
                                            std::function<void(caf::expected<bet>)>);
+template void client_api::impl::carry<cashout_quote>(
+  const call_ptr&, caf::message, std::function<void(caf::expected<cashout_quote>)>);
 template void client_api::impl::carry<bets_page>(
   const call_ptr&, caf::message, std::function<void(caf::expected<bets_page>)>);
 

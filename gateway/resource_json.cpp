@@ -20,6 +20,15 @@ void add_odds(json::object& o, price p, odds_format odds) {
   }
 }
 
+// {max_stake, max_liability, max_payout?}: max_payout only when the market
+// caps its slips.
+json::object limits_json(const market_limits& l) {
+  json::object o{{"max_stake", l.max_stake.minor}, {"max_liability", l.max_liability.minor}};
+  if (l.max_payout.minor > 0)
+    o["max_payout"] = l.max_payout.minor;
+  return o;
+}
+
 } // namespace
 
 json::object market_json(const market_view& m, odds_format odds) {
@@ -38,8 +47,7 @@ json::object market_json(const market_view& m, odds_format odds) {
                  {"name", m.definition.name},
                  {"status", to_string(m.status)},
                  {"selections", std::move(selections)},
-                 {"limits", json::object{{"max_stake", m.definition.limits.max_stake.minor},
-                                         {"max_liability", m.definition.limits.max_liability.minor}}},
+                 {"limits", limits_json(m.definition.limits)},
                  {"in_play_delay_ms", m.definition.in_play_delay_ms},
                  {"version", m.version}};
   if (m.definition.has_each_way())
@@ -96,6 +104,8 @@ json::object bet_json(const bet& b, odds_format odds) {
   o["legs"] = std::move(legs);
   if (b.max_payout.minor > 0)
     o["max_payout"] = b.max_payout.minor;
+  if (b.cashed_out_stake.minor > 0)
+    o["cashed_out"] = b.cashed_out.minor;
   if (b.status != bet_status::open) {
     o["payout"] = b.payout.minor;
     if (b.settled_at_ms != 0)

@@ -180,6 +180,23 @@ const std::vector<option_def>& option_table() {
        return code ? std::string{}
                    : "expected a three-letter ISO 4217 code such as EUR, got '" + v + "'";
      }},
+    {"max-payout", "AMOUNT",
+     "the most a slip of several legs pays, in minor units (default 100000000)",
+     [](node_options& o, const std::string& v) {
+       long long amount = 0;
+       auto err = parse_bounded(v, 1, 1'000'000'000'000, amount);
+       o.max_payout = amount;
+       return err;
+     }},
+    {"cashout-margin", "M", "the share a cash-out quote keeps back, in [0, 1) (default 0.05)",
+     [](node_options& o, const std::string& v) {
+       o.cashout_margin = v;
+       bool ok = v == "0" || (v.size() >= 3 && v.size() <= 6 && v.compare(0, 2, "0.") == 0
+                              && v.find_first_not_of("0123456789", 2) == std::string::npos);
+       return ok ? std::string{}
+                 : "expected 0 or a decimal in [0, 1) with at most four decimals, got '" + v
+                     + "'";
+     }},
     {"admin-key", "KEY", "operator key for the admin endpoints (default none: 403)",
      [](node_options& o, const std::string& v) {
        o.admin_key = v;

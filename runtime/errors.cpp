@@ -26,6 +26,7 @@ std::string_view to_code(errc code) noexcept {
     case errc::username_taken: return "username_taken";
     case errc::already_exists: return "already_exists";
     case errc::illegal_transition: return "illegal_transition";
+    case errc::cashout_unavailable: return "cashout_unavailable";
     case errc::sequence_conflict: return "sequence_conflict";
     case errc::too_large: return "too_large";
     case errc::limit_exceeded: return "limit_exceeded";
@@ -59,6 +60,7 @@ int http_status(errc code) noexcept {
     case errc::username_taken:
     case errc::already_exists:
     case errc::illegal_transition:
+    case errc::cashout_unavailable:
     case errc::sequence_conflict: return 409;
     case errc::too_large: return 413;
     case errc::limit_exceeded: return 422;

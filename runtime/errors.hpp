@@ -37,6 +37,7 @@ enum class errc : uint8_t {
   username_taken,
   already_exists,     // creating what exists, with a different definition
   illegal_transition, // a market lifecycle change that its state refuses
+  cashout_unavailable, // a bet that cannot be cashed out now (a leg's market not open)
   sequence_conflict,  // journal: another writer appended first
   // Limits
   too_large,

@@ -68,6 +68,17 @@ struct node_options {
   // holds one currency, so it must not change over the journal's life.
   std::string currency = "EUR";
 
+  // The most a slip of several legs pays, in minor units, whatever its
+  // lines add up to; a market may cap its slips lower (limits.max_payout).
+  // 1,000,000.00: far above a normal slip, low enough that one slip's
+  // liability never swamps a market's limit.
+  int64_t max_payout = 100'000'000;
+
+  // The share a cash-out quote keeps back: "0.05", at most four decimals,
+  // in [0, 1). Checked by actors/slip.hpp's parse_cashout_margin where the
+  // wallets are configured; the command line checks its shape.
+  std::string cashout_margin = "0.05";
+
   // Operator key for the admin endpoints; empty disables them (403).
   std::string admin_key;
 

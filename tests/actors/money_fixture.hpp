@@ -235,6 +235,7 @@ struct journal_audit {
   std::map<std::string, std::string> open_holds;    // bet id -> user
   std::set<std::string> credited;                   // bets with a payout_credited
   std::set<std::string> slips;                      // committed slips (ledger_audit checks them)
+  std::map<std::string, money> cashed_stake;        // by bet: the stake its cash-outs took
   std::vector<std::string> violations;
 
   money deposits, withdrawals, balances, house;

@@ -3,7 +3,7 @@
 // crash_point.hpp, armed by the parent through WAGER_CRASH_AT) kills it at
 // an exact step of the saga.
 //
-//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel|slip|slip_settle|slip_refused
+//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel|cashout|slip|slip_settle|slip_refused
 //
 // Prints "ready" once the markets are open and the wallet funded, then one
 // line per answer: "bet <id>" (or "refused <code>" for slip_refused) and,
@@ -39,7 +39,7 @@ void say(const std::string& line) {
 
 int main(int argc, char** argv) {
   if (argc != 3)
-    die("usage: saga_step_worker DATA_DIR bet|settle|withdraw|cancel|slip|slip_settle|"
+    die("usage: saga_step_worker DATA_DIR bet|settle|withdraw|cancel|cashout|slip|slip_settle|"
         "slip_refused");
   std::string phase = argv[2];
   auto p = start_or_throw(test_platform_options(argv[1]));
@@ -85,7 +85,17 @@ int main(int argc, char** argv) {
   if (!b)
     die("bet: " + message_of(b.error()));
   say("bet " + b->id.value);
-  if (phase == "settle") {
+  if (phase == "cashout") {
+    auto q = await<cashout_quote>([&](auto done) { p->cashout_quote(user_id{"u1"}, b->id, done); });
+    if (!q)
+      die("quote: " + message_of(q.error()));
+    auto c = await<bet>([&](auto done) {
+      p->cash_out(user_id{"u1"}, cashout_cmd{request_id{"c1"}, b->id, q->quote_id, 10'000}, done);
+    });
+    if (!c)
+      die("cash-out: " + message_of(c.error()));
+    say("cashed out");
+  } else if (phase == "settle") {
     if (auto s = settle(*p, "m1", {"home"}); !s)
       die("settle: " + message_of(s.error()));
     say("settled");

@@ -219,3 +219,27 @@ TEST_CASE("a refused slip killed while its legs are released leaves no leg and n
     CHECK(balance(*p, "u1").available.minor == 10'000);
   }
 }
+
+TEST_CASE("a cash-out killed at each step pays it exactly once") {
+  for (std::string point : {"market.cashout_durable", "wallet.cashout_durable"}) {
+    CAPTURE(point);
+    temp_dir dir;
+    crash_at(dir.str(), "cashout", point);
+    auto p = start_or_throw(test_platform_options(dir.str()));
+    wait_resumed_and_audit(*p);
+    ledger_is_clean(*p);
+    // 10,000 - 1,000 staked + 1,000 x 2.00 / 2.00 x 0.95 cashed out.
+    CHECK(wait_until([&] { return balance(*p, "u1").available.minor == 9'950; }, step_deadline));
+    auto bets = await<std::vector<bet>>([&](auto done) { p->bets(user_id{"u1"}, true, done); });
+    REQUIRE(bets);
+    REQUIRE(bets->size() == 1);
+    CHECK(bets->front().status == bet_status::cashed_out);
+    CHECK(bets->front().payout.minor == 950);
+    // The market settles later: nothing more is paid.
+    REQUIRE(set_status(*p, "m1", market_status::closed));
+    REQUIRE(settle(*p, "m1", {"home"}));
+    wait_resumed_and_audit(*p);
+    ledger_is_clean(*p);
+    CHECK(balance(*p, "u1").available.minor == 9'950);
+  }
+}

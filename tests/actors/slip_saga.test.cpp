@@ -5,10 +5,14 @@
 // by the product's money audit (wagerctl verify's) across both sides.
 
 #include "money_fixture.hpp"
+#include "slip_reference.hpp"
 
 #include "wager/actors/ledger_audit.hpp"
 
 #include <doctest/doctest.h>
+#include <rapidcheck.h>
+
+#include <cstdlib>
 
 using namespace wager;
 using namespace wager::test;
@@ -371,4 +375,229 @@ TEST_CASE("a slip half settled when the node restarts is settled once, exactly")
   CHECK(done.payout.minor == 6'50);
   CHECK(available(w, "u1") == 93'00 + 6'50);
   audit_clean(w);
+}
+
+TEST_CASE("a slip pays at most the lowest cap: the node's, or a leg's market's") {
+  auto options = test_platform_options("");
+  options.wallet.max_payout = money{500'00};
+  money_world w{options};
+  open_two_way(w.p(), two_way_market("m1", 1000, 200));
+  auto capped = two_way_market("m2", 1000, 200);
+  capped.limits.max_payout = money{300'00};
+  open_two_way(w.p(), capped);
+  open_two_way(w.p(), two_way_market("m3", 1000, 200));
+  REQUIRE(deposit(w.p(), "u1", "d1", 100'00));
+  // 10.00 on 10.00 x 10.00 would pay 1,000.00: the node caps it at 500.00.
+  auto by_node = place_slip(w.p(), "u1",
+                            slip_cmd("r1", slip_type::accumulator, {{"m1", 1000}, {"m3", 1000}},
+                                     10'00));
+  REQUIRE_MESSAGE(by_node, message_of(by_node.error()));
+  CHECK(by_node->max_payout.minor == 500'00);
+  CHECK(by_node->potential().minor == 500'00);
+  // With a leg on m2, its market's 300.00 wins.
+  auto by_market = place_slip(w.p(), "u1",
+                              slip_cmd("r2", slip_type::accumulator, {{"m1", 1000}, {"m2", 1000}},
+                                       10'00));
+  REQUIRE_MESSAGE(by_market, message_of(by_market.error()));
+  CHECK(by_market->max_payout.minor == 300'00);
+  for (auto m : {"m1", "m2", "m3"})
+    REQUIRE(settle(w.p(), m, {"home"}));
+  CHECK(settled_bet(w, "u1", by_node->id.value).payout.minor == 500'00);
+  CHECK(settled_bet(w, "u1", by_market->id.value).payout.minor == 300'00);
+  CHECK(available(w, "u1") == 80'00 + 500'00 + 300'00);
+  audit_clean(w);
+}
+
+namespace {
+
+// A value in [lo, hi), uniform whatever rapidcheck's current size.
+template <class T>
+T any_in(T lo, T hi) {
+  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(lo, hi));
+}
+
+constexpr int race_count = 4;
+const char* const runners[] = {"a", "b", "c"};
+
+// What the model decides a market's result is, and what it makes of a leg.
+struct race_result {
+  bool voided = false;
+  std::string winner;
+  std::string second; // dead-heats the win with `winner` when `heat`
+  bool heat = false;
+  std::string placed;
+  int32_t rule4 = 0;
+  std::string withdrawn;
+
+  slip_leg leg_of(const std::string& selection, price taken, bool each_way) const {
+    slip_leg l;
+    l.taken = taken;
+    if (each_way)
+      l.place_fraction = ratio{1, 4};
+    if (voided || selection == withdrawn) {
+      l.result = leg_result::void_;
+      return l;
+    }
+    if (selection == winner || (heat && selection == second)) {
+      l.result = leg_result::won;
+      if (heat)
+        l.dead_heat = ratio{1, 2};
+    } else if (selection == placed) {
+      l.result = leg_result::placed;
+    } else {
+      l.result = leg_result::lost;
+      return l;
+    }
+    l.rule4 = rule4;
+    return l;
+  }
+};
+
+struct placed_slip {
+  std::string user;
+  bet answer;
+  slip asked; // as the model sees it, results filled in at the end
+  std::vector<std::string> selections;
+  std::vector<int> races;
+};
+
+} // namespace
+
+TEST_CASE("random slips over random race results pay what the reference says, through "
+          "restarts, and the money audit holds") {
+  ::setenv("RC_PARAMS", "max_success=12", 0);
+  CHECK(rc::check("slips settled through the platform match the reference", [] {
+    money_world w;
+    std::vector<std::map<std::string, int32_t>> prices(race_count);
+    for (int r = 0; r < race_count; ++r) {
+      auto d = two_way_market("r" + std::to_string(r), 200, 200);
+      d.selections.clear();
+      for (auto name : runners) {
+        auto p = any_in<int32_t>(101, 1001);
+        prices[r][name] = p;
+        d.selections.push_back({selection_id{name}, name, price{p}});
+      }
+      d.each_way = {3, ratio{1, 4}};
+      open_two_way(w.p(), d);
+    }
+    for (auto user : {"u1", "u2"})
+      RC_ASSERT(deposit(w.p(), user, "d1", 1'000'000));
+    std::vector<placed_slip> slips;
+    int64_t staked = 0;
+    auto count = any_in(1, 7);
+    for (int k = 0; k < count; ++k) {
+      auto n = any_in<size_t>(1, race_count + 1);
+      std::vector<int> order{0, 1, 2, 3};
+      for (size_t i = 0; i < order.size(); ++i)
+        std::swap(order[i], order[any_in<size_t>(i, order.size())]);
+      std::vector<slip_type> types{n == 1 ? slip_type::single : slip_type::accumulator};
+      if (n == 3)
+        types.insert(types.end(), {slip_type::trixie, slip_type::patent});
+      if (n == 4)
+        types.insert(types.end(), {slip_type::yankee, slip_type::lucky15});
+      placed_slip ps;
+      ps.user = k % 2 == 0 ? "u1" : "u2";
+      ps.asked.type = types[any_in<size_t>(0, types.size())];
+      ps.asked.stake = money{any_in<int64_t>(1, 501)};
+      ps.asked.each_way = any_in(0, 2) == 1;
+      place_slip_cmd cmd{request_id{"s" + std::to_string(k)}, ps.asked.type, {}, ps.asked.stake,
+                         accept_policy::exact, ps.asked.each_way};
+      for (size_t i = 0; i < n; ++i) {
+        auto race = order[i];
+        std::string sel = runners[any_in(0, 3)];
+        auto p = price{prices[race][sel]};
+        cmd.legs.push_back({market_id{"r" + std::to_string(race)}, selection_id{sel}, p});
+        slip_leg l;
+        l.taken = p;
+        ps.asked.legs.push_back(l);
+        ps.selections.push_back(sel);
+        ps.races.push_back(race);
+      }
+      auto b = place_slip(w.p(), ps.user, cmd);
+      RC_ASSERT(static_cast<bool>(b));
+      RC_ASSERT(b->total_stake() == total_stake(ps.asked));
+      staked += b->total_stake().minor;
+      ps.answer = *b;
+      slips.push_back(std::move(ps));
+    }
+    // The results: a non-runner now and then, a void race, a dead heat for
+    // first, a Rule 4 on every bet; a restart between two settlements.
+    std::vector<race_result> results(race_count);
+    auto restart_after = any_in(-1, race_count);
+    for (int r = 0; r < race_count; ++r) {
+      auto& res = results[r];
+      auto id = "r" + std::to_string(r);
+      if (any_in(0, 4) == 0) {
+        res.withdrawn = runners[any_in(0, 3)];
+        RC_ASSERT(static_cast<bool>(withdraw(w.p(), id, res.withdrawn)));
+      }
+      RC_ASSERT(static_cast<bool>(set_status(w.p(), id, market_status::closed)));
+      if (any_in(0, 6) == 0) {
+        res.voided = true;
+        RC_ASSERT(static_cast<bool>(void_market(w.p(), id)));
+      } else {
+        std::vector<std::string> running;
+        for (auto name : runners)
+          if (name != res.withdrawn)
+            running.push_back(name);
+        auto first = any_in<size_t>(0, running.size());
+        res.winner = running[first];
+        market_resulted mr;
+        mr.winners = {res.winner};
+        for (auto& name : running) {
+          if (name == res.winner)
+            continue;
+          if (any_in(0, 3) == 0 && !res.heat && res.placed.empty()) {
+            res.heat = true;
+            res.second = name;
+            mr.winners.push_back(name);
+            mr.dead_heat = {{res.winner, ratio{1, 2}}, {name, ratio{1, 2}}};
+          } else if (res.placed.empty() && any_in(0, 2) == 0) {
+            res.placed = name;
+            mr.placed = {name};
+          }
+        }
+        if (any_in(0, 3) == 0) {
+          res.rule4 = any_in<int32_t>(1, 40);
+          mr.rule4 = {rule4_deduction{res.rule4, wall_ms() + 3'600'000}};
+        }
+        if (!res.withdrawn.empty())
+          mr.void_selections = {res.withdrawn};
+        RC_ASSERT(static_cast<bool>(settle_result(w.p(), id, mr)));
+      }
+      if (r == restart_after)
+        w.restart();
+    }
+    int64_t paid = 0;
+    for (auto& ps : slips) {
+      for (size_t i = 0; i < ps.asked.legs.size(); ++i)
+        ps.asked.legs[i] = results[ps.races[i]].leg_of(ps.selections[i], ps.asked.legs[i].taken,
+                                                       ps.asked.each_way);
+      auto expected = reference_payout(ps.asked);
+      caf::expected<bet> now = make_error(errc::not_found);
+      bool settled_now = wait_until(
+        [&] {
+          now = get_bet(w.p(), ps.user, ps.answer.id.value);
+          return now && now->status != bet_status::open;
+        },
+        30s);
+      RC_ASSERT(settled_now);
+      RC_LOG() << ps.answer.id.value << " " << to_string(ps.asked.type) << " expected "
+               << expected << " paid " << now->payout.minor << "\n";
+      RC_ASSERT(now->payout.minor == expected);
+      paid += expected;
+    }
+    bool quiet = wait_until(
+      [&] {
+        auto a = audit_journal(w.p().journal(), false);
+        return a.outboxes_empty() && a.holds() == 0;
+      },
+      30s);
+    RC_ASSERT(quiet);
+    auto report = audit_ledger(w.p().journal());
+    RC_ASSERT(static_cast<bool>(report));
+    RC_ASSERT(report->ok());
+    auto total = balance(w.p(), "u1").available.minor + balance(w.p(), "u2").available.minor;
+    RC_ASSERT(total == 2'000'000 - staked + paid);
+  }));
 }

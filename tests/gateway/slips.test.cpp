@@ -241,3 +241,41 @@ TEST_CASE("bad slips are refused with the field at fault, and nothing is held") 
   CHECK(available(node, token) == 10000);
   audit_is_clean(node);
 }
+
+TEST_CASE("a market's max_payout caps its slips and shows under limits") {
+  api_node node;
+  auto create = [&](const std::string& id, const std::string& limits) {
+    return node.call("POST", "/v1/admin/markets",
+                     R"({"market_id":")" + id + R"(","event":"E","name":"Winner",)"
+                       R"("selections":[{"selection_id":"home","name":"Home","price":"10.00"},)"
+                       R"({"selection_id":"away","name":"Away","price":"2.00"}],"limits":)"
+                       + limits + "}",
+                     admin_key);
+  };
+  auto r = create("capped", R"({"max_stake":100000,"max_liability":10000000,"max_payout":30000})");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  CHECK(body_of(r).at("limits").at("max_payout").as_int64() == 30000);
+  r = node.call("GET", "/v1/markets/capped");
+  REQUIRE(r.status == 200);
+  CHECK(body_of(r).at("limits").at("max_payout").as_int64() == 30000);
+  for (auto bad : {R"({"max_stake":100000,"max_liability":10000000,"max_payout":0})",
+                   R"({"max_stake":100000,"max_liability":10000000,"max_payout":"30000"})"}) {
+    r = create("bad", bad);
+    CHECK_MESSAGE(r.status == 400, bad);
+    CHECK(error_code(r) == "invalid_field");
+    CHECK(error_field(r) == "limits");
+  }
+  r = node.call("POST", "/v1/admin/markets/capped/status", R"({"status":"open"})", admin_key);
+  REQUIRE(r.status == 200);
+  open_at(node, "free", "10.00");
+  auto token = node.user("eve");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":10000})", token)
+            .status == 201);
+  r = place(node, token, "c1", "accumulator",
+            R"({"market_id":"capped","selection_id":"home","price":"10.00"},)"
+              + leg("free", "10.00"),
+            1000);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  CHECK(body_of(r).at("max_payout").as_int64() == 30000);
+  CHECK(body_of(r).at("potential_payout").as_int64() == 30000);
+}
