@@ -284,3 +284,52 @@ TEST_CASE("a double with one leg won cashes out at the won leg's price and the o
   CHECK(after->payout.minor == 28'50);
   CHECK(available(w, "u1") == 90'00 + 28'50);
 }
+
+TEST_CASE("the history read model gives back a slip's legs and a bet's cash-outs as the wallet "
+          "shows them") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 200, 200));
+  open_two_way(w.p(), two_way_market("m2", 300, 150));
+  REQUIRE(deposit(w.p(), "u1", "d1", 100'00));
+  place_slip_cmd cmd{request_id{"s1"}, slip_type::trixie,
+                     {{market_id{"m1"}, selection_id{"home"}, price{200}},
+                      {market_id{"m2"}, selection_id{"away"}, price{150}},
+                      {market_id{"m3"}, selection_id{"home"}, price{400}}},
+                     money{1'00}};
+  open_two_way(w.p(), two_way_market("m3", 400, 130));
+  auto slip = await<bet>([&](auto done) { w.p().place_slip(user_id{"u1"}, cmd, done); });
+  REQUIRE_MESSAGE(slip, message_of(slip.error()));
+  auto single = place(w.p(), "u1", "b1", "m1", "away", 10'00, 200);
+  REQUIRE(single);
+  auto q = quote(w.p(), "u1", *single);
+  REQUIRE(q);
+  REQUIRE(cash_out(w.p(), "u1", *single, "c1", q->quote_id, 2'500));
+  for (auto [m, winner] : {std::pair{"m1", "home"}, {"m2", "away"}, {"m3", "away"}}) {
+    REQUIRE(set_status(w.p(), m, market_status::closed));
+    REQUIRE(settle(w.p(), m, {winner}));
+  }
+  auto wallet_slip = settled_bet(w, "u1", slip->id.value);
+  auto wallet_single = settled_bet(w, "u1", single->id.value);
+  auto* history = w.p().history();
+  REQUIRE(history != nullptr);
+  for (auto& expected : {wallet_slip, wallet_single}) {
+    CAPTURE(expected.id.value);
+    std::promise<caf::expected<bet>> read;
+    history->bet(user_id{"u1"}, expected.id,
+                 [&](caf::expected<bet> r) { read.set_value(std::move(r)); });
+    auto got = read.get_future().get();
+    REQUIRE_MESSAGE(got, message_of(got.error()));
+    CHECK(got->status == expected.status);
+    CHECK(got->payout == expected.payout);
+    CHECK(got->stake == expected.stake);
+    CHECK(got->type == expected.type);
+    CHECK(got->legs == expected.legs);
+    CHECK(got->cashed_out == expected.cashed_out);
+    CHECK(got->cashed_out_stake == expected.cashed_out_stake);
+  }
+  // The trixie: 2.00 x 1.50 won, 4.00 lost: one double of the three pays 3.00.
+  CHECK(wallet_slip.payout.minor == 3'00);
+  CHECK(wallet_slip.legs[2].result == leg_result::lost);
+  CHECK(wallet_single.status == bet_status::lost);
+  CHECK(wallet_single.cashed_out.minor > 0);
+}
