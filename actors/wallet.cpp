@@ -141,16 +141,21 @@ std::mt19937_64& bet_id_source() {
   return rng;
 }
 
-bet_id new_bet_id() {
+// `prefix` and 96 random bits in hex: bet ids ("b-") and quote ids ("q-").
+std::string random_id(const char* prefix) {
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "b-";
+  std::string id = prefix;
   auto& rng = bet_id_source();
   for (int word = 0; word < 2; ++word) {
     auto bits = rng();
     for (int i = 0; i < 12; ++i, bits >>= 4)
       id.push_back(hex[bits & 0xf]);
   }
-  return bet_id{id};
+  return id;
+}
+
+bet_id new_bet_id() {
+  return bet_id{random_id("b-")};
 }
 
 void remember_rejection(wallet_actor_state& st, const std::string& request,
@@ -973,18 +978,6 @@ caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
 // -- cash-out ------------------------------------------------------------------
 
 inline constexpr size_t quotes_max = 256;
-
-std::string random_id(const char* prefix) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id = prefix;
-  auto& rng = bet_id_source();
-  for (int word = 0; word < 2; ++word) {
-    auto bits = rng();
-    for (int i = 0; i < 12; ++i, bits >>= 4)
-      id.push_back(hex[bits & 0xf]);
-  }
-  return id;
-}
 
 // The legs of a bet still waiting for a result, as (index, market,
 // selection); a single's one leg is its market and selection.

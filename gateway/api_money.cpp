@@ -147,6 +147,30 @@ http_response bet_error(const caf::error& err) {
   return res;
 }
 
+// The optional `accept` of a bet body: exact unless it says otherwise.
+accept_policy accept_of(fields& f) {
+  auto accept = accept_policy::exact;
+  if (auto a = f.string("accept", 1, 16, false)) {
+    auto p = parse_accept_policy(*a);
+    if (!p)
+      f.fail(errc::invalid_field, "accept", "accept must be exact, better or any");
+    else
+      accept = *p;
+  }
+  return accept;
+}
+
+// Answers a placed bet (single or slip) and counts it.
+template <class Counter>
+std::function<void(caf::expected<bet>)> placed(const call_ptr& c, Counter counter) {
+  return [c, counter](caf::expected<bet> b) {
+    counter->count(b);
+    if (!b)
+      return c->respond(bet_error(b.error()));
+    c->respond(json_response(201, bet_json(*b)));
+  };
+}
+
 } // namespace
 
 void client_api::impl::place_bet(const call_ptr& c) {
@@ -163,25 +187,13 @@ void client_api::impl::place_bet(const call_ptr& c) {
     auto selection = f.id("selection_id");
     auto stake = f.amount("stake");
     auto asked = f.price_of("price");
-    auto accept = accept_policy::exact;
-    if (auto a = f.string("accept", 1, 16, false)) {
-      auto p = parse_accept_policy(*a);
-      if (!p)
-        f.fail(errc::invalid_field, "accept", "accept must be exact, better or any");
-      else
-        accept = *p;
-    }
+    auto accept = accept_of(f);
     auto each_way = f.boolean("each_way", false);
     if (!f.ok())
       return c->respond(f.error());
     place_bet_cmd cmd{request_id{*request}, market_id{*market}, selection_id{*selection},
                       money{*stake}, *asked, accept, each_way.value_or(false)};
-    carry<bet>(c, caf::make_message(std::move(cmd)), [c, counter = bets](caf::expected<bet> b) {
-      counter->count(b);
-      if (!b)
-        return c->respond(bet_error(b.error()));
-      c->respond(json_response(201, bet_json(*b)));
-    });
+    carry<bet>(c, caf::make_message(std::move(cmd)), placed(c, bets));
   });
 }
 
@@ -194,14 +206,7 @@ void client_api::impl::place_slip(const call_ptr& c, const json::object& body) {
   auto type_name = f.string("type", 1, 32);
   auto legs = f.array("legs");
   auto stake = f.amount("stake");
-  auto accept = accept_policy::exact;
-  if (auto a = f.string("accept", 1, 16, false)) {
-    auto p = parse_accept_policy(*a);
-    if (!p)
-      f.fail(errc::invalid_field, "accept", "accept must be exact, better or any");
-    else
-      accept = *p;
-  }
+  auto accept = accept_of(f);
   auto each_way = f.boolean("each_way", false);
   std::optional<slip_type> type;
   if (type_name) {
@@ -239,12 +244,7 @@ void client_api::impl::place_slip(const call_ptr& c, const json::object& body) {
     return c->respond(f.error());
   place_slip_cmd cmd{request_id{*request}, *type, std::move(asked), money{*stake}, accept,
                      each_way.value_or(false)};
-  carry<bet>(c, caf::make_message(std::move(cmd)), [c, counter = bets](caf::expected<bet> b) {
-    counter->count(b);
-    if (!b)
-      return c->respond(bet_error(b.error()));
-    c->respond(json_response(201, bet_json(*b)));
-  });
+  carry<bet>(c, caf::make_message(std::move(cmd)), placed(c, bets));
 }
 
 void client_api::impl::get_bet(const call_ptr& c) {
