@@ -58,6 +58,10 @@ struct bet_leg {
   leg_result result = leg_result::open;
   ratio dead_heat;      // of the half the result names
   int32_t rule4 = 0;    // pence in the pound off the winnings
+  // The settlement round of its market the result is from (market_state's
+  // round): a later round (a rollback, a resettlement, a cancellation after
+  // the result) replaces it, an earlier or equal one is a repeat.
+  uint32_t round = 0;
 
   bool operator==(const bet_leg&) const = default;
 };
@@ -65,7 +69,7 @@ struct bet_leg {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bet_leg& x) {
   return f(x.market, x.selection, x.accepted.hundredths, x.place_fraction.n, x.place_fraction.d,
-           x.result, x.dead_heat.n, x.dead_heat.d, x.rule4);
+           x.result, x.dead_heat.n, x.dead_heat.d, x.rule4, x.round);
 }
 
 struct bet {
@@ -94,6 +98,13 @@ struct bet {
   // `stake` is what still runs.
   money cashed_out;
   money cashed_out_stake;
+  // A single: the settlement round of its market its payout (or the
+  // reversal of one) is from, as bet_leg::round; 0 before any.
+  uint32_t round = 0;
+  // A single: what its market's result made of its selection (`placed`:
+  // each-way, the place half only); open until then, and for a settlement
+  // recorded before results were kept.
+  leg_result result = leg_result::open;
 
   bool is_slip() const { return !legs.empty(); }
   // The lines: 1 for a single.
@@ -106,8 +117,7 @@ struct bet {
   money potential() const;
 };
 
-// The slip a bet is, for slip.hpp's arithmetic (a single: one leg, open
-// unless `single_result` says otherwise).
+// The slip a bet is, for slip.hpp's arithmetic (a single: one open leg).
 slip as_slip(const bet& b);
 
 // What a slip bet pays with its legs as they stand, and how it ended, once
@@ -130,7 +140,7 @@ typename Inspector::result_type inspect(Inspector& f, bet& x) {
   return f(x.id, x.market, x.selection, x.stake.minor, x.accepted.hundredths, x.status,
            x.payout.minor, x.placed_at_ms, x.settled_at_ms, x.each_way, x.place_fraction.n,
            x.place_fraction.d, x.type, x.legs, x.max_payout.minor, x.cashed_out.minor,
-           x.cashed_out_stake.minor);
+           x.cashed_out_stake.minor, x.round, x.result);
 }
 
 // The messages above that may cross nodes (runtime/message_types.hpp).

@@ -155,7 +155,8 @@ void remember_markets(router_data& st, const envelope& env) {
         add(body.definition.id);
       else if constexpr (std::is_same_v<T, feed_odds_change>
                          || std::is_same_v<T, feed_bet_settlement>
-                         || std::is_same_v<T, feed_bet_cancel>)
+                         || std::is_same_v<T, feed_bet_cancel>
+                         || std::is_same_v<T, feed_rollback_bet_settlement>)
         add(body.market);
       else if constexpr (std::is_same_v<T, feed_bet_stop>)
         for (auto& id : body.markets)

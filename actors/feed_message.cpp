@@ -191,6 +191,15 @@ std::optional<feed_body> read_body(feed_message_type type, const json::object& o
         return std::nullopt;
       return m;
     }
+    case feed_message_type::rollback_bet_settlement: {
+      f.allow({"type", "producer", "seq", "ts"}, {"market_id"});
+      feed_rollback_bet_settlement m;
+      if (auto id = f.id("market_id"))
+        m.market = market_id{*id};
+      if (!f.ok())
+        return std::nullopt;
+      return m;
+    }
     case feed_message_type::alive:
       f.allow({"type", "producer", "seq", "ts"});
       if (!f.ok())
@@ -203,7 +212,8 @@ std::optional<feed_body> read_body(feed_message_type type, const json::object& o
 std::optional<feed_message_type> parse_type(std::string_view s) {
   for (auto t : {feed_message_type::market, feed_message_type::odds_change,
                  feed_message_type::bet_stop, feed_message_type::bet_settlement,
-                 feed_message_type::alive, feed_message_type::bet_cancel})
+                 feed_message_type::alive, feed_message_type::bet_cancel,
+                 feed_message_type::rollback_bet_settlement})
     if (to_string(t) == s)
       return t;
   return std::nullopt;
@@ -228,8 +238,8 @@ feed_parse_result parse_object(const json::object& o) {
   auto type = parse_type(t->as_string());
   if (!type)
     return invalid(feed_reject::unknown_type, "type",
-                   "type must be market, odds_change, bet_stop, bet_settlement, bet_cancel or "
-                   "alive");
+                   "type must be market, odds_change, bet_stop, bet_settlement, bet_cancel, "
+                   "rollback_bet_settlement or alive");
   auto producer = f.id("producer");
   auto seq = f.integer("seq", 1, INT64_MAX);
   auto ts = f.integer("ts", 0, INT64_MAX);
@@ -285,6 +295,7 @@ std::string_view to_string(feed_message_type type) {
     case feed_message_type::bet_settlement: return "bet_settlement";
     case feed_message_type::alive: return "alive";
     case feed_message_type::bet_cancel: return "bet_cancel";
+    case feed_message_type::rollback_bet_settlement: return "rollback_bet_settlement";
   }
   return "alive";
 }

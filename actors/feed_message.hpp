@@ -46,7 +46,7 @@ enum class feed_reject : uint8_t {
   missing_field,  // type, producer, seq, ts or a field of the message type
   invalid_field,  // wrong JSON type, bad id, out of bounds
   unknown_field,  // a field the message type does not have
-  unknown_type,   // `type` is none of the six
+  unknown_type,   // `type` is none of the seven
   invalid_price,  // not a price string, or outside "1.01" to "1000.00"
   oversized,      // longer than the listener's line bound
   stale_seq,      // seq not above the producer's last one (a duplicate, a replay)
@@ -95,6 +95,7 @@ enum class feed_message_type : uint8_t {
   bet_settlement,
   alive,
   bet_cancel,
+  rollback_bet_settlement,
 };
 
 std::string_view to_string(feed_message_type type);
@@ -135,8 +136,14 @@ struct feed_bet_cancel {
   int64_t to_ms = std::numeric_limits<int64_t>::max();
 };
 
+// Takes the market's result back: every payout is reversed and the market
+// is closed, ready for a new bet_settlement.
+struct feed_rollback_bet_settlement {
+  market_id market;
+};
+
 using feed_body = std::variant<feed_market, feed_odds_change, feed_bet_stop, feed_bet_settlement,
-                               feed_alive, feed_bet_cancel>;
+                               feed_alive, feed_bet_cancel, feed_rollback_bet_settlement>;
 
 struct feed_message {
   std::string producer;

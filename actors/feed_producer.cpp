@@ -28,7 +28,7 @@ struct job {
 using job_ptr = std::shared_ptr<job>;
 
 struct pending_op {
-  feed_body body; // feed_market, feed_odds_change, feed_bet_settlement or feed_bet_cancel
+  feed_body body; // any but feed_bet_stop and feed_alive
   job_ptr owner;
 };
 
@@ -171,6 +171,8 @@ void run_op(producer_actor* self, const std::string& market, pending_op op) {
     return ask_market(self, market, settle_cmd{s->result}, done);
   if (auto* c = std::get_if<feed_bet_cancel>(&op.body))
     return ask_market(self, market, cancel_bets_cmd{c->from_ms, c->to_ms}, done);
+  if (std::holds_alternative<feed_rollback_bet_settlement>(op.body))
+    return ask_market(self, market, unsettle_cmd{}, done);
   // A `market` message defines the market, or updates it when it exists,
   // then applies its status.
   auto def = std::get<feed_market>(std::move(op.body));
@@ -302,6 +304,8 @@ std::string market_of(const feed_body& body) {
     return s->market.value;
   if (auto* c = std::get_if<feed_bet_cancel>(&body))
     return c->market.value;
+  if (auto* r = std::get_if<feed_rollback_bet_settlement>(&body))
+    return r->market.value;
   return {};
 }
 

@@ -165,7 +165,10 @@ public:
       drop_bet_(db.get(), "DELETE FROM history_bets WHERE wallet = ?1 AND bet = ?2 "
                           "AND status = 'held'"),
       settle_bet_(db.get(), "UPDATE history_bets SET status = ?3, payout = ?4, settled_at = ?5, "
-                            "settled_seq = ?6 WHERE wallet = ?1 AND bet = ?2 AND status = 'open'") {}
+                            "settled_seq = ?6 WHERE wallet = ?1 AND bet = ?2 AND status = 'open'"),
+      reopen_bet_(db.get(), "UPDATE history_bets SET status = 'open', payout = 0, settled_at = 0, "
+                            "settled_seq = 0 WHERE wallet = ?1 AND bet = ?2 "
+                            "AND status != 'held'") {}
 
   // The position the file stands at and that frame's hash.
   caf::expected<std::pair<uint64_t, std::array<uint8_t, 32>>> stored() {
@@ -337,10 +340,16 @@ private:
                                      + " has no leg " + std::to_string(l.leg));
             auto& lo = legs[l.leg].as_object();
             lo["result"] = to_string(l.result);
+            // A later round replaces the whole result (a rollback clears it).
+            lo.erase("dead_heat");
+            lo.erase("rule4");
+            lo.erase("round");
             if (l.dead_heat != ratio{})
               lo["dead_heat"] = to_string(l.dead_heat);
             if (l.rule4 != 0)
               lo["rule4"] = l.rule4;
+            if (l.round != 0)
+              lo["round"] = l.round;
             return caf::error{};
           });
         },
@@ -388,6 +397,15 @@ private:
             return caf::error{};
           auto kind = p.outcome == bet_status::void_ ? ledger_kind::refund : ledger_kind::payout;
           return entry(key, seq, kind, p.amount.minor, w, at_ms, p.bet.value);
+        },
+        [&](const payout_reversed& r) -> caf::error {
+          if (auto err = change(reopen_bet_, key, r.bet.value, [](sqlite::statement&) {},
+                                "reopening a settled bet"))
+            return err;
+          if (r.amount.minor == 0)
+            return caf::error{};
+          w.available -= r.amount.minor;
+          return entry(key, seq, ledger_kind::reversal, r.amount.minor, w, at_ms, r.bet.value);
         },
         [&](const limits_set&) { return caf::error{}; },
       },
@@ -497,7 +515,7 @@ private:
   sqlite::connection& db_;
   sqlite::statement begin_, commit_, rollback_, position_, set_position_, wallet_, put_wallet_,
     put_entry_, put_bet_, held_stake_, get_slip_, cash_out_, set_slip_, open_bet_, drop_bet_,
-    settle_bet_;
+    settle_bet_, reopen_bet_;
   std::map<std::string, history_wallet> wallets_;
   std::map<std::pair<std::string, std::string>, held_in_batch> holds_;
 };

@@ -166,13 +166,36 @@ bool ledger_audit::impl::wallet_precheck(const wallet_event& ev, uint64_t seq) {
         return true;
       },
       [&](const leg_settled& l) {
-        auto b = s.open_bets.find(l.bet.value);
-        if (b != s.open_bets.end() && l.leg < b->second.legs.size()
-            && b->second.legs[l.leg].result == leg_result::open && l.result != leg_result::open)
+        auto* b = s.find_bet(l.bet.value);
+        if (b == nullptr || l.leg >= b->legs.size()) {
+          flag("payout_without_bet", stream, seq,
+               "a result for leg " + std::to_string(l.leg) + " of " + l.bet.value
+                 + ", which is no slip's leg");
+          return false;
+        }
+        auto& leg = b->legs[l.leg];
+        // A later round replaces the leg's result; before rounds were kept,
+        // an open leg took one result.
+        if (l.round > leg.round
+            || (l.round == 0 && leg.result == leg_result::open && l.result != leg_result::open))
           return true;
-        flag("payout_without_bet", stream, seq,
-             "a result for leg " + std::to_string(l.leg) + " of " + l.bet.value
-               + ", which is no open slip's open leg");
+        flag("reversal_invalid", stream, seq,
+             "leg " + std::to_string(l.leg) + " of " + l.bet.value + " is settled again in round "
+               + std::to_string(l.round) + ", which it has had");
+        return false;
+      },
+      [&](const payout_reversed& r) {
+        auto* b = s.find_bet(r.bet.value);
+        bool open = s.open_bets.count(r.bet.value) > 0;
+        // A slip's rounds are its legs' markets' (each checked on its
+        // leg_settled); a single's are its market's.
+        if (b != nullptr && (b->is_slip() || r.round > b->round)
+            && (open ? r.amount.minor == 0
+                     : b->status != bet_status::cashed_out && r.amount == b->payout))
+          return true;
+        flag("reversal_invalid", stream, seq,
+             "takes back " + amount_text(r.amount) + " of bet " + r.bet.value
+               + ", which is not what it was paid, or in a round it has had");
         return false;
       },
     },
@@ -234,7 +257,8 @@ void ledger_audit::impl::wallet_event_in(const recorded_event& e) {
   }
   record_wallet_side(*ev, e.seq);
   apply(wallet.state, *ev, e.seq, e.at_ms);
-  check_wallet(e.seq);
+  check_wallet(e.seq, std::holds_alternative<stake_held>(*ev)
+                        || std::holds_alternative<withdrawn>(*ev));
 }
 
 void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq) {
@@ -274,6 +298,7 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                [&](const payout_credited& p) {
                  auto& r = bets[p.bet.value];
                  r.payout_seq = seq;
+                 r.paid_round = p.round;
                  r.paid_outcome = p.outcome;
                  r.paid = p.amount;
                  report.totals.payouts += p.amount;
@@ -299,16 +324,31 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                  if (l.leg >= r.leg_markets.size())
                    return;
                  auto& leg = legs[leg_key(l.bet.value, r.leg_markets[l.leg])];
-                 leg.wallet_seq = seq;
+                 // A rolled-back leg has no result recorded.
+                 leg.wallet_seq = l.result == leg_result::open ? 0 : seq;
                  leg.recorded = {l.result, l.dead_heat, l.rule4};
+                 leg.recorded_round = l.round;
+               },
+               [&](const payout_reversed& p) {
+                 if (s.open_bets.count(p.bet.value) > 0)
+                   return; // never paid here: nothing to take back
+                 auto& r = bets[p.bet.value];
+                 r.payout_seq = 0;
+                 r.paid = {};
+                 r.paid_round = p.round;
+                 report.totals.payouts -= p.amount;
+                 --report.bets_settled;
+                 ++report.payouts_reversed;
                },
              },
              ev);
 }
 
-void ledger_audit::impl::check_wallet(uint64_t seq) {
+void ledger_audit::impl::check_wallet(uint64_t seq, bool spent) {
   auto& s = wallet.state;
-  bool negative = s.available.minor < 0 || s.held.minor < 0;
+  // A reversed payout may take available below zero; a stake or a
+  // withdrawal may not spend what is not there.
+  bool negative = (spent && s.available.minor < 0) || s.held.minor < 0;
   if (negative && !wallet.negative) // once per stretch below zero, not per event
     flag("negative_balance", current_stream, seq,
          "available " + amount_text(s.available) + ", held " + amount_text(s.held));
@@ -369,12 +409,18 @@ bool ledger_audit::impl::market_precheck(const market_event& ev, uint64_t seq) {
         flag("resulted_twice", stream, seq, "the market already has a result");
         return false;
       },
+      [&](const settlement_rolled_back&) {
+        if (s.result)
+          return true;
+        flag("illegal_transition", stream, seq, "a rollback of a market without a result");
+        return false;
+      },
       [&](const bets_cancelled& c) {
         for (auto& id : c.bets) {
           auto b = s.bets.find(id);
-          if (s.result || b == s.bets.end() || s.voided_early(b->second)) {
+          if (b == s.bets.end() || s.voided_early(b->second)) {
             flag("cancel_invalid", stream, seq,
-                 "bet " + id + " is cancelled after the result, unknown, or void already");
+                 "bet " + id + " is cancelled unknown, or void already");
             return false;
           }
         }
@@ -459,6 +505,8 @@ void ledger_audit::impl::market_event_in(const recorded_event& e) {
         i->second.ack_seq = e.seq;
   } else if (std::holds_alternative<market_resulted>(*ev)) {
     market.resulted_seq = e.seq;
+  } else if (std::holds_alternative<settlement_rolled_back>(*ev)) {
+    market.resulted_seq = 0;
   } else if (auto* w = std::get_if<selection_withdrawn>(&*ev)) {
     market.withdrawn_seq[w->selection.value] = e.seq;
   } else if (auto* c = std::get_if<bets_cancelled>(&*ev)) {
@@ -484,13 +532,27 @@ void ledger_audit::impl::end_market() {
       owed_from = w->second;
     if (auto c = market.cancelled_seq.find(id); c != market.cancelled_seq.end())
       owed_from = c->second;
-    if (owed_from == 0 || b.stake.minor == 0) // nothing owed to a bet cashed out in full
+    if (owed_from == 0 || b.stake.minor == 0) { // nothing owed to a bet cashed out in full
+      // After a rollback, what the result paid is on its way back.
+      if (s.outbox.count(id) > 0) {
+        if (b.leg) {
+          auto& leg = legs[leg_key(id, market.index)];
+          leg.in_outbox = true;
+          leg.owed_round = b.round;
+        } else {
+          auto& r = bets[id];
+          r.in_outbox = true;
+          r.owed_round = b.round;
+        }
+      }
       continue;
+    }
     if (b.leg) {
       auto& leg = legs[leg_key(id, market.index)];
       leg.owed_seq = owed_from;
       leg.owed = leg_outcome_of(s, b);
       leg.in_outbox = s.outbox.count(id) > 0;
+      leg.owed_round = b.round;
       continue;
     }
     auto& r = bets[id];
@@ -499,6 +561,7 @@ void ledger_audit::impl::end_market() {
     r.owed_outcome = line.outcome;
     r.owed = line.amount;
     r.in_outbox = s.outbox.count(id) > 0;
+    r.owed_round = b.round;
   }
 }
 

@@ -4,8 +4,9 @@
 // stream of a journal with the pure folds (wallet_state, market_state) and
 // checks, without trusting any actor:
 //
-//   - per wallet: no balance ever negative; held equals the sum of open
-//     holds; balances equal the wallet's lifetime flows;
+//   - per wallet: held never negative, available never taken below zero by
+//     a stake or a withdrawal (only a reversed payout may); held equals the
+//     sum of open holds; balances equal the wallet's lifetime flows;
 //   - globally: deposits - withdrawals == sum(available + held) + house
 //     result, where house result = stakes committed - payouts credited;
 //   - per bet: every stake_committed matches exactly one bet_accepted (bet,
@@ -42,7 +43,11 @@ class journal;
 //   undecodable_event      an event of a wallet or market the folds cannot read
 //   seq_gap                a stream's events are not contiguous from 1
 //   invalid_amount         a deposit, withdrawal, stake or payout out of range
-//   negative_balance       available or held below zero after an event
+//   negative_balance       held below zero, or available below zero after a
+//                          stake or a withdrawal
+//   reversal_invalid       a reversal of a payout the bet was not paid, or a
+//                          leg result the slip has had (its round or an
+//                          older one)
 //   wallet_invariant       held != sum of holds, or balances != lifetime flows
 //   duplicate_bet          one bet id held twice, or accepted twice
 //   unknown_hold           a commit or release of a stake that is not held
@@ -95,7 +100,8 @@ struct ledger_report {
   uint64_t bets_committed = 0;  // by wallets
   uint64_t bets_pending = 0;    // accepted, the wallet still holds the stake
   uint64_t holds_open = 0;      // stakes held at the end, decided or not
-  uint64_t bets_settled = 0;    // payouts credited
+  uint64_t bets_settled = 0;    // payouts credited and not reversed
+  uint64_t payouts_reversed = 0; // payouts taken back by rolled-back results
   uint64_t markets_resulted = 0;
   uint64_t payouts_in_flight = 0; // owed by a settled market, not yet credited
   money payouts_in_flight_amount;

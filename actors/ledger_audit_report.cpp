@@ -85,7 +85,10 @@ void ledger_audit::impl::cross_check_slip(const std::string& id, const bet_recor
                        "slip " + id + "'s leg on " + market + " (wallet vs market): " + diff});
       continue;
     }
-    if (leg.wallet_seq != 0) {
+    if (leg.wallet_seq != 0
+        && newer_round_owed(leg.in_outbox, leg.recorded_round, leg.owed_round)) {
+      ++report.payouts_in_flight; // a rollback or a resettlement on its way
+    } else if (leg.wallet_seq != 0) {
       if (leg.owed_seq == 0)
         found.push_back({"payout_before_result", wallet, leg.wallet_seq,
                          "slip " + id + "'s leg on " + market + " was settled but " + market
@@ -150,7 +153,9 @@ void ledger_audit::impl::cross_check() {
                        "bet " + id + " (wallet vs market): " + diff});
       continue;
     }
-    if (r.payout_seq != 0) {
+    if (r.payout_seq != 0 && newer_round_owed(r.in_outbox, r.paid_round, r.owed_round)) {
+      ++report.payouts_in_flight; // a rollback or a resettlement on its way
+    } else if (r.payout_seq != 0) {
       if (r.resulted_seq == 0)
         found.push_back({"payout_before_result", wallet_of(r), r.payout_seq,
                          "bet " + id + " was paid " + text(r.paid) + " but market/"
@@ -224,7 +229,8 @@ boost::json::object to_json(const ledger_report& r) {
                          {"committed", r.bets_committed},
                          {"pending", r.bets_pending},
                          {"holds_open", r.holds_open},
-                         {"settled", r.bets_settled}}},
+                         {"settled", r.bets_settled},
+                         {"reversed", r.payouts_reversed}}},
     {"markets_resulted", r.markets_resulted},
     {"money",
      boost::json::object{{"deposits", t.deposits.minor},

@@ -8,6 +8,7 @@
 #include "wager/actors/market_state.hpp"
 #include "wager/actors/wallet_state.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -48,6 +49,7 @@ struct bet_record {
   bet_status owed_outcome = bet_status::lost;
   money owed;
   bool in_outbox = false;
+  uint32_t owed_round = 0; // the market's settlement round of what it owes
   // The wallet's side.
   wallet_step step = wallet_step::none;
   uint32_t wallet_user = no_index;
@@ -59,6 +61,7 @@ struct bet_record {
   uint64_t payout_seq = 0; // 0: no payout credited
   bet_status paid_outcome = bet_status::lost;
   money paid;
+  uint32_t paid_round = 0; // the round of the payout (or reversal) last applied
   // A slip: its legs' markets (the market fields above are its first leg's)
   // and, once committed, the prices its markets took. Its legs' own
   // records are in the audit's `legs`.
@@ -81,8 +84,10 @@ struct leg_record {
   uint64_t owed_seq = 0;     // the result, withdrawal or cancellation that decides it
   leg_outcome owed;
   bool in_outbox = false;
+  uint32_t owed_round = 0;
   uint64_t wallet_seq = 0;   // the wallet's leg_settled
   leg_outcome recorded;
+  uint32_t recorded_round = 0;
 };
 
 // A cash-out, both sides, by cashout_key: what a single's market owes for
@@ -101,6 +106,13 @@ struct cashout_record {
 };
 
 // The key of a leg's record: "<bet>@<market index>".
+// Whether a market's outbox still owes a round newer than the one the
+// wallet applied (`applied`; 0: recorded before rounds were kept, which
+// was a first round): a rollback or a resettlement on its way.
+inline bool newer_round_owed(bool in_outbox, uint32_t applied, uint32_t owed) {
+  return in_outbox && std::max<uint32_t>(applied, 1) < owed;
+}
+
 inline std::string leg_key(const std::string& bet, uint32_t market) {
   return bet + "@" + std::to_string(market);
 }
@@ -163,7 +175,7 @@ struct ledger_audit::impl {
   bool wallet_precheck(const wallet_event& ev, uint64_t seq);
   bool payout_precheck(const payout_credited& p, uint64_t seq);
   void record_wallet_side(const wallet_event& ev, uint64_t seq);
-  void check_wallet(uint64_t seq);
+  void check_wallet(uint64_t seq, bool spent);
   void end_wallet();
 
   void market_event_in(const recorded_event& e);

@@ -77,7 +77,8 @@ struct market_actor_state {
   std::unordered_map<std::string, event_position> undurable;
   std::unordered_map<std::string, delayed_bet> delayed;
   std::set<std::string> payouts_in_flight;
-  std::vector<std::string> acked;
+  // Acknowledged, to be recorded: key and the round it was for.
+  std::vector<std::pair<std::string, uint32_t>> acked;
   bool acks_persisting = false;
   bool outbox_armed = false;
   bool passivating = false;
@@ -427,10 +428,7 @@ std::optional<cashout_decision> cashout_decision_from_json(const std::string& te
   if (auto* a = o.if_contains("amount"); a && a->is_int64())
     d.amount = money{a->get_int64()};
   if (auto* r = o.if_contains("reason"); r && r->is_string()) {
-    d.reason = errc::internal;
-    for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
-      if (to_code(static_cast<errc>(i)) == r->get_string())
-        d.reason = static_cast<errc>(i);
+    d.reason = parse_code(r->get_string()).value_or(errc::internal);
   }
   if (auto* p = o.if_contains("current_price"); p && p->is_int64())
     d.current = price{static_cast<int32_t>(p->get_int64())};
@@ -567,7 +565,10 @@ void persist_acks(market_actor* self) {
     return;
   payouts_acknowledged ack;
   auto n = std::min<size_t>(st.acked.size(), st.options.acks_per_event_max);
-  ack.bets.assign(st.acked.begin(), st.acked.begin() + static_cast<ptrdiff_t>(n));
+  for (size_t k = 0; k < n; ++k) {
+    ack.bets.push_back(st.acked[k].first);
+    ack.rounds.push_back(st.acked[k].second);
+  }
   st.acked.erase(st.acked.begin(), st.acked.begin() + static_cast<ptrdiff_t>(n));
   st.acks_persisting = true;
   st.book->persist(self, {ack}, nullptr, [self](const caf::error& err) {
@@ -597,13 +598,16 @@ void pump_outbox(market_actor* self) {
     if (st.payouts_in_flight.size() >= st.options.outbox_window)
       break;
     if (st.payouts_in_flight.count(key) > 0
-        || std::find(st.acked.begin(), st.acked.end(), key) != st.acked.end())
+        || std::any_of(st.acked.begin(), st.acked.end(),
+                       [&](const auto& a) { return a.first == key; }))
       continue;
     st.payouts_in_flight.insert(key);
     // A cash-out, a single's payout, or a leg's result for the wallet to
-    // settle its slip.
+    // settle its slip; after a rollback (no result, not void before it),
+    // the reversal of what the result paid.
     caf::message msg;
     user_id user;
+    uint32_t round = 0;
     if (is_cashout_key(key)) {
       auto& c = s.cashouts.at(key);
       user = c.user;
@@ -611,22 +615,28 @@ void pump_outbox(market_actor* self) {
     } else {
       auto& b = s.bets.at(key);
       user = b.user;
+      round = b.round;
+      bool reversal = !s.result && !s.voided_early(b);
       if (b.leg) {
-        auto o = leg_outcome_of(s, b);
-        msg = caf::make_message(leg_result_cmd{b.bet, st.id, o.result, o.dead_heat, o.rule4});
+        auto o = reversal ? leg_outcome{leg_result::open, {}, 0} : leg_outcome_of(s, b);
+        msg = caf::make_message(
+          leg_result_cmd{b.bet, st.id, o.result, o.dead_heat, o.rule4, round, b.resettled});
+      } else if (reversal) {
+        msg = caf::make_message(credit_payout_cmd{b.bet, bet_status::open, {}, round});
       } else {
         auto line = settle_line(s, b);
-        msg = caf::make_message(credit_payout_cmd{b.bet, line.outcome, line.amount});
+        msg = caf::make_message(credit_payout_cmd{b.bet, line.outcome, line.amount, round,
+                                                  leg_outcome_of(s, b).result});
       }
     }
     st.dir
       .request(self, caf::duration{st.options.payout_timeout},
                entity_id{"wallet", user.value}, std::move(msg))
       .then(
-        [self, key](payout_ack&) {
+        [self, key, round](payout_ack&) {
           auto& st = self->state;
           st.payouts_in_flight.erase(key);
-          st.acked.push_back(key);
+          st.acked.emplace_back(key, round);
           persist_acks(self);
         },
         [self, key](caf::error& err) {
@@ -699,14 +709,15 @@ using update_list = std::shared_ptr<std::vector<market_update>>;
 // after, while the state is exactly what these events made it) and answers
 // the market view.
 caf::result<caf::message> change(market_actor* self, std::vector<market_event> events,
-                                 update_list updates, bool resulted) {
+                                 update_list updates, bool resulted,
+                                 const char* durable = "market.result_durable") {
   auto rp = self->make_response_promise();
   self->state.book->persist(self, std::move(events), nullptr,
-                            [self, rp, updates, resulted](const caf::error& err) mutable {
+                            [self, rp, updates, resulted, durable](const caf::error& err) mutable {
                               if (err)
                                 return rp.deliver(err);
                               if (resulted)
-                                crash_point("market.result_durable");
+                                crash_point(durable);
                               for (auto& u : *updates)
                                 for (auto& sub : self->state.subscribers)
                                   self->send(sub, u);
@@ -847,14 +858,28 @@ caf::result<caf::message> settle(market_actor* self, settle_cmd& cmd) {
   return result;
 }
 
+caf::result<caf::message> unsettle(market_actor* self) {
+  auto& s = self->state.book->state();
+  if (!s.defined)
+    return make_error(errc::not_found, "no such market");
+  if (!s.result) {
+    if (s.rollbacks > 0 && s.status == market_status::closed)
+      return caf::make_message(view_of(s)); // rolled back already
+    return make_error(errc::illegal_transition, "the market has no result to roll back");
+  }
+  auto updates = std::make_shared<std::vector<market_update>>();
+  // The reversals leave once the rollback is durable.
+  auto result = change(self, {settlement_rolled_back{}}, updates, true, "market.rollback_durable");
+  updates->push_back(status_update(s));
+  return result;
+}
+
 caf::result<caf::message> cancel_bets(market_actor* self, const cancel_bets_cmd& cmd) {
   auto& s = self->state.book->state();
   if (!s.defined)
     return make_error(errc::not_found, "no such market");
   if (cmd.from_ms > cmd.to_ms)
     return make_error(errc::invalid_field, "from is after to", "from");
-  if (s.result)
-    return make_error(errc::illegal_transition, "the market is resulted");
   bets_cancelled c{cmd.from_ms, cmd.to_ms, {}};
   for (auto& [id, b] : s.bets)
     if (b.accepted_at_ms >= cmd.from_ms && b.accepted_at_ms < cmd.to_ms && !s.voided_early(b))
@@ -952,6 +977,7 @@ caf::behavior running(market_actor* self) {
     [self](settle_cmd& cmd) { return settle(self, cmd); },
     [self](withdraw_selection_cmd& cmd) { return withdraw_selection(self, cmd); },
     [self](cancel_bets_cmd& cmd) { return cancel_bets(self, cmd); },
+    [self](unsettle_cmd&) { return unsettle(self); },
     [self](market_query) -> caf::result<market_view> {
       auto& s = self->state.book->state();
       if (!s.defined)

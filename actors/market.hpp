@@ -76,9 +76,17 @@ struct withdraw_selection_cmd {
   selection_id selection;
 };
 
-// Voids the bets the market accepted in [from_ms, to_ms) while it has no
-// result (the feed's bet_cancel): they are refunded at once. Bets already
-// void are left alone, so asking again changes nothing. -> market_view
+// Takes the result back (the feed's rollback_bet_settlement): every payout
+// it made is reversed through the outbox (a wallet may go below zero), and
+// the market is closed, ready to be resulted again. Asking again once it is
+// rolled back answers the market; a market never resulted is
+// illegal_transition. -> market_view
+struct unsettle_cmd {};
+
+// Voids the bets the market accepted in [from_ms, to_ms) (the feed's
+// bet_cancel): they are refunded at once, and after the result what it paid
+// them is taken back in the same move. Bets already void are left alone, so
+// asking again changes nothing. -> market_view
 struct cancel_bets_cmd {
   int64_t from_ms = 0;
   int64_t to_ms = std::numeric_limits<int64_t>::max();
@@ -269,6 +277,10 @@ typename I::result_type inspect(I& f, settle_cmd& x) {
   return f(caf::meta::type_name("wager::settle_cmd"), x.result);
 }
 template <class I>
+typename I::result_type inspect(I& f, unsettle_cmd&) {
+  return f(caf::meta::type_name("wager::unsettle_cmd"));
+}
+template <class I>
 typename I::result_type inspect(I& f, cancel_bets_cmd& x) {
   return f(caf::meta::type_name("wager::cancel_bets_cmd"), x.from_ms, x.to_ms);
 }
@@ -336,6 +348,7 @@ inline constexpr message_types market_messages{
   message_type<settle_cmd>{"wager::settle_cmd"},
   message_type<withdraw_selection_cmd>{"wager::withdraw_selection_cmd"},
   message_type<cancel_bets_cmd>{"wager::cancel_bets_cmd"},
+  message_type<unsettle_cmd>{"wager::unsettle_cmd"},
   message_type<market_query>{"wager::market_query"},
   message_type<accept_bet_cmd>{"wager::accept_bet_cmd"},
   message_type<release_leg_cmd>{"wager::release_leg_cmd"},

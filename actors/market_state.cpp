@@ -15,10 +15,16 @@ using namespace json_codec;
 
 namespace {
 
+uint32_t get_u32(const json::object& o, std::string_view key) {
+  auto v = get_int(o, key);
+  if (v < 0 || v > std::numeric_limits<uint32_t>::max())
+    throw decode_error{};
+  return static_cast<uint32_t>(v);
+}
+
 errc parse_errc(std::string_view code) {
-  for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
-    if (to_code(static_cast<errc>(i)) == code)
-      return static_cast<errc>(i);
+  if (auto e = parse_code(code))
+    return *e;
   throw decode_error{};
 }
 
@@ -33,6 +39,10 @@ json::object accepted_to_json(const accepted_bet& b) {
     o["leg"] = true;
     o["liability"] = b.leg_liability.minor;
   }
+  if (b.round != 0)
+    o["round"] = b.round;
+  if (b.resettled)
+    o["resettled"] = true;
   return o;
 }
 
@@ -48,6 +58,10 @@ accepted_bet accepted_from_json(const json::object& o) {
     b.leg = get_bool(o, "leg");
     b.leg_liability = get_money(o, "liability");
   }
+  if (o.contains("round"))
+    b.round = get_u32(o, "round");
+  if (o.contains("resettled"))
+    b.resettled = get_bool(o, "resettled");
   return b;
 }
 
@@ -225,7 +239,16 @@ event encode(const market_event& e) {
         json::array bets;
         for (auto& b : p.bets)
           bets.push_back(json::string{b});
-        return event::make("payouts_acknowledged", 1, json::object{{"bets", std::move(bets)}});
+        if (p.rounds.empty())
+          return event::make("payouts_acknowledged", 1, json::object{{"bets", std::move(bets)}});
+        json::array rounds;
+        for (auto r : p.rounds)
+          rounds.push_back(r);
+        return event::make("payouts_acknowledged", 2,
+                           json::object{{"bets", std::move(bets)}, {"rounds", std::move(rounds)}});
+      },
+      [](const settlement_rolled_back&) {
+        return event::make("settlement_rolled_back", 1, json::object{});
       },
     },
     e);
@@ -289,8 +312,20 @@ std::optional<market_event> decode_market_event(const event& e) {
           throw decode_error{};
         p.bets.emplace_back(b.get_string());
       }
+      if (o.contains("rounds")) {
+        for (auto& r : get_array(o, "rounds")) {
+          if (!r.is_int64() || r.get_int64() < 0
+              || r.get_int64() > std::numeric_limits<uint32_t>::max())
+            throw decode_error{};
+          p.rounds.push_back(static_cast<uint32_t>(r.get_int64()));
+        }
+        if (p.rounds.size() != p.bets.size())
+          throw decode_error{};
+      }
       return p;
     }
+    if (e.type == "settlement_rolled_back")
+      return settlement_rolled_back{};
     throw decode_error{};
   });
 }
@@ -394,6 +429,17 @@ leg_outcome leg_outcome_of(const market_state& s, const accepted_bet& b) {
   return out;
 }
 
+namespace {
+
+// The outbox owes bet `id` what the state now makes of it, in this round.
+void owe(market_state& s, const std::string& id, accepted_bet& b) {
+  b.resettled = b.round != 0;
+  b.round = s.round;
+  s.outbox.insert(id);
+}
+
+} // namespace
+
 void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) {
   WAGER_ASSERT(seq == s.seq + 1, "market events are contiguous");
   s.seq = seq;
@@ -423,15 +469,28 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
       },
       [&](const bet_rejected&) {},
       [&](const market_resulted& r) {
-        WAGER_ASSERT(!s.result, "a market is resulted once");
+        WAGER_ASSERT(!s.result, "a market has one result at a time");
         s.result = r;
         s.status = r.voided ? market_status::voided : market_status::settled;
         ++s.version;
+        ++s.round;
         // Non-runners' and cancelled bets were refunded before; a bet
         // cashed out in full is owed nothing.
         for (auto& [id, b] : s.bets)
           if (!s.voided_early(b) && b.stake.minor > 0)
-            s.outbox.insert(id);
+            owe(s, id, b);
+      },
+      [&](const settlement_rolled_back&) {
+        WAGER_ASSERT(s.result.has_value(), "only a result is rolled back");
+        ++s.round;
+        ++s.rollbacks;
+        // What the result paid goes back: the bets it settled, as above.
+        for (auto& [id, b] : s.bets)
+          if (!s.voided_early(b) && b.stake.minor > 0)
+            owe(s, id, b);
+        s.result.reset();
+        s.status = market_status::closed;
+        ++s.version;
       },
       [&](const selection_withdrawn& w) {
         WAGER_ASSERT(!s.result && !s.is_withdrawn(w.selection.value),
@@ -439,13 +498,14 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         s.withdrawn.insert(w.selection.value);
         s.liability.erase(w.selection.value);
         ++s.version;
+        ++s.round;
         // Its cancelled bets were refunded before.
         for (auto& [id, b] : s.bets)
           if (b.selection == w.selection && s.cancelled.count(id) == 0 && b.stake.minor > 0)
-            s.outbox.insert(id);
+            owe(s, id, b);
       },
       [&](const bets_cancelled& c) {
-        WAGER_ASSERT(!s.result, "bets are cancelled before the result");
+        ++s.round;
         for (auto& id : c.bets) {
           auto i = s.bets.find(id);
           WAGER_ASSERT(i != s.bets.end() && !s.voided_early(i->second),
@@ -454,7 +514,7 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
           s.liability[b.selection.value] -= bet_liability(b);
           s.cancelled.insert(id);
           if (b.stake.minor > 0)
-            s.outbox.insert(id);
+            owe(s, id, b);
         }
       },
       [&](const bet_cashed_out& c) {
@@ -480,9 +540,17 @@ void apply(market_state& s, const market_event& e, uint64_t seq, int64_t at_ms) 
         s.bets.erase(i);
       },
       [&](const payouts_acknowledged& p) {
-        for (auto& b : p.bets) {
-          s.outbox.erase(b);
-          s.cashouts.erase(b);
+        for (size_t k = 0; k < p.bets.size(); ++k) {
+          auto& id = p.bets[k];
+          if (!p.rounds.empty() && !is_cashout_key(id)) {
+            // An acknowledgement of a round the bet has moved past is
+            // stale: the outbox owes the newer one.
+            auto b = s.bets.find(id);
+            if (b != s.bets.end() && b->second.round != p.rounds[k])
+              continue;
+          }
+          s.outbox.erase(id);
+          s.cashouts.erase(id);
         }
       },
     },
@@ -512,8 +580,10 @@ void check_invariants(const market_state& s) {
     }
     auto b = s.bets.find(id);
     WAGER_ASSERT(b != s.bets.end(), "the outbox owes accepted bets");
-    WAGER_ASSERT(s.result || s.voided_early(b->second),
-                 "only a result, a non-runner or a cancellation owes payouts");
+    WAGER_ASSERT(s.result || s.voided_early(b->second) || s.rollbacks > 0,
+                 "only a result, a non-runner, a cancellation or a rollback owes payouts");
+    WAGER_ASSERT(b->second.round != 0 && b->second.round <= s.round,
+                 "what the outbox owes is of a round the market has had");
   }
 }
 
@@ -571,7 +641,9 @@ json::value to_json(const market_state& s) {
                  {"status", to_string(s.status)},
                  {"version", s.version},
                  {"bets", std::move(bets)},
-                 {"outbox", std::move(outbox)}};
+                 {"outbox", std::move(outbox)},
+                 {"round", s.round},
+                 {"rollbacks", s.rollbacks}};
   if (s.result)
     o["result"] = result_to_json(*s.result);
   if (!s.withdrawn.empty())
@@ -603,6 +675,8 @@ std::optional<market_state> market_state_from_json(const json::value& v) {
       throw decode_error{};
     s.status = *status;
     s.version = static_cast<uint64_t>(get_int(o, "version"));
+    s.round = get_u32(o, "round");
+    s.rollbacks = get_u32(o, "rollbacks");
     for (auto& w : strings_of(o, "withdrawn"))
       s.withdrawn.insert(w);
     for (auto& c : strings_of(o, "cancelled"))

@@ -123,13 +123,18 @@ struct selection_withdrawn {
 };
 
 // Wallets acknowledged these bets' payouts; the outbox forgets them.
+// `rounds`, one per bet, is the settlement round each acknowledgement is
+// for: a bet whose payout changed since (a rollback) stays in the outbox.
+// Without rounds (version 1), every bet named is forgotten.
 struct payouts_acknowledged {
   std::vector<std::string> bets;
+  std::vector<uint32_t> rounds;
 };
 
-// Bets the operator voided before the result (the feed's bet_cancel: bets
-// taken after an event the feed was late to report): those the market
-// accepted in [from_ms, to_ms), named. They are refunded at once.
+// Bets the operator voided (the feed's bet_cancel: bets taken after an
+// event the feed was late to report): those the market accepted in
+// [from_ms, to_ms), named. They are refunded at once; after the result,
+// what the result paid them is taken back in the same move.
 struct bets_cancelled {
   int64_t from_ms = 0;
   int64_t to_ms = 0;
@@ -148,6 +153,11 @@ struct bet_cashed_out {
   cashout_margin margin; // the wallet's node's
 };
 
+// The operator (or the feed's rollback_bet_settlement) took the result
+// back: every payout it made is reversed, the market is closed again and
+// may be resulted anew. Bets voided before the result stay void.
+struct settlement_rolled_back {};
+
 // The wallet gave up a slip another leg's market refused: this market
 // forgets its leg and the liability it counted.
 struct leg_released {
@@ -157,7 +167,7 @@ struct leg_released {
 using market_event = std::variant<market_defined, status_changed, prices_changed,
                                   bet_accepted, bet_rejected, market_resulted,
                                   payouts_acknowledged, selection_withdrawn, bets_cancelled,
-                                  leg_released, bet_cashed_out>;
+                                  leg_released, bet_cashed_out, settlement_rolled_back>;
 
 event encode(const market_event& e);
 std::optional<market_event> decode_market_event(const event& e);
@@ -175,6 +185,13 @@ struct accepted_bet {
   ratio place_fraction;
   bool leg = false;           // a leg of a slip: settled by its wallet
   money leg_liability;        // a leg's share of the slip's winnings
+  // The settlement round (market_state::round) of what the outbox last
+  // owed this bet: its wallet applies a round once, and a later one
+  // replaces it. 0: nothing owed yet. `resettled`: that round replaces an
+  // earlier one (a rollback, a cancellation after the result, a result
+  // after a rollback).
+  uint32_t round = 0;
+  bool resettled = false;
 };
 
 // What the house stands to lose on a bet, rounded up: stake x (price - 1),
@@ -222,6 +239,11 @@ struct market_state {
   std::set<std::string> withdrawn;                     // non-runners
   std::set<std::string> cancelled;                     // bets voided by bets_cancelled
   std::set<std::string> outbox;                        // payouts not yet acknowledged
+  // Bumped by every event that owes bets something through the outbox (a
+  // result, a non-runner, a cancellation, a rollback): the round of what
+  // is owed, so a wallet tells a repeat from a resettlement.
+  uint32_t round = 0;
+  uint32_t rollbacks = 0; // results taken back
   // Cash-outs owed to wallets, by cashout_key: the outbox holds their keys
   // beside bet ids until the wallet acknowledges them.
   struct cashout_owed {
@@ -279,9 +301,9 @@ std::string to_json_text(const bet_decision& d);
 std::optional<bet_decision> bet_decision_from_json(const std::string& text);
 
 // Version 2 added each bet's acceptance time, each-way terms, the racing
-// result, the non-runners and the cancelled bets; a version-1 snapshot is ignored and the
-// market replays its events.
-inline constexpr uint32_t market_snapshot_version = 2;
+// result, the non-runners and the cancelled bets; version 3 the settlement
+// rounds. An older snapshot is ignored and the market replays its events.
+inline constexpr uint32_t market_snapshot_version = 3;
 boost::json::value to_json(const market_state& s);
 std::optional<market_state> market_state_from_json(const boost::json::value& v);
 

@@ -202,6 +202,10 @@ void platform::void_market(const market_id& market, callback<market_view> done) 
                            settle_cmd{market_resulted{{}, true}});
 }
 
+void platform::unsettle_market(const market_id& market, callback<market_view> done) {
+  impl_->call<market_view>(market_entity(market), std::move(done), unsettle_cmd{});
+}
+
 void platform::cancel_bets(const market_id& market, int64_t from_ms, int64_t to_ms,
                            callback<market_view> done) {
   impl_->call<market_view>(market_entity(market), std::move(done),

@@ -109,7 +109,10 @@ public:
   void settle_market_result(const market_id& market, market_resulted result,
                             callback<market_view> done);
   void void_market(const market_id& market, callback<market_view> done);
-  // Voids the bets accepted in [from_ms, to_ms) before the result.
+  // Takes the result (or the void) back: every payout it made is reversed,
+  // and the market is closed, ready for a new result.
+  void unsettle_market(const market_id& market, callback<market_view> done);
+  // Voids the bets accepted in [from_ms, to_ms), before or after the result.
   void cancel_bets(const market_id& market, int64_t from_ms, int64_t to_ms,
                    callback<market_view> done);
   // A non-runner: its bets are refunded at once.

@@ -900,16 +900,25 @@ caf::result<caf::message> set_limits(wallet_actor* self, const set_limits_cmd& c
   return rp;
 }
 
-// A payout or leg result for a bet not open here: credited long ago (or a
-// slip released), or never ours. The journal's "payout/<bet>" record knows.
-caf::result<caf::message> ack_if_settled(wallet_actor* self, const bet_id& bet) {
+// The record a single's payout (or its reversal) of settlement round
+// `round` leaves in the journal, so a repeat is known once the bet has
+// left the memory: "payout/<bet>" for round 1, "payout/<bet>/<round>"
+// after.
+std::string payout_record(const std::string& bet, uint32_t round) {
+  return round <= 1 ? "payout/" + bet : "payout/" + bet + "/" + std::to_string(round);
+}
+
+// A payout or leg result for a bet no longer in memory: credited long ago
+// (or a slip released), or never ours. The journal's record `key` knows.
+caf::result<caf::message> ack_if_settled(wallet_actor* self, const bet_id& bet,
+                                         const std::string& key) {
   auto& st = self->state;
   auto rp = self->make_response_promise();
   auto token = st.next_lookup++;
   st.lookups.emplace(token, rp);
   auto target = caf::actor{self};
   auto err = st.store->find_request_async(
-    st.book->stream(), "payout/" + bet.value,
+    st.book->stream(), key,
     [target, token, bet](caf::expected<std::optional<stored_request>> r) {
       caf::anon_send(target, lookup_atom::value, token, bet, r && r->has_value());
     });
@@ -920,6 +929,48 @@ caf::result<caf::message> ack_if_settled(wallet_actor* self, const bet_id& bet) 
   return rp;
 }
 
+// The bet `key` as the wallet holds it, open or settled; nullptr when it
+// has left the memory.
+const bet* held_bet(const wallet_state& s, const std::string& key) {
+  if (auto i = s.open_bets.find(key); i != s.open_bets.end())
+    return &i->second;
+  return s.find_bet(key);
+}
+
+// Writes `events` (a settlement, or a resettlement: the reversal of what the
+// bet was paid, then its new payout) and acknowledges the market.
+caf::result<caf::message> settle_events(wallet_actor* self, const bet_id& bet,
+                                        std::vector<wallet_event> events, std::string record) {
+  auto rp = self->make_response_promise();
+  journaled<wallet_traits>::record_fn keep;
+  if (!record.empty())
+    keep = [record](const wallet_state&) {
+      return std::optional<request_record>{request_record{record, "{}"}};
+    };
+  bool reversal = std::any_of(events.begin(), events.end(), [](const wallet_event& e) {
+    return std::holds_alternative<payout_reversed>(e);
+  });
+  persist(self, std::move(events), std::move(keep),
+          [self, rp, bet, record, reversal](const caf::error& err) mutable {
+            if (err)
+              return rp.deliver(err);
+            if (reversal)
+              crash_point("wallet.reversal_durable");
+            if (!record.empty())
+              crash_point("wallet.payout_durable");
+            rp.deliver(payout_ack{bet});
+            notify(self, self->state.book->state().find_bet(bet.value));
+            maybe_finish_passivation(self);
+          });
+  return rp;
+}
+
+// What a settled bet's result paid (not its cash-outs): what a reversal
+// takes back.
+money result_paid(const bet& b) {
+  return b.status == bet_status::cashed_out ? money{} : b.payout;
+}
+
 caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
   auto& st = self->state;
   auto& s = st.book->state();
@@ -928,51 +979,63 @@ caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
     return make_error(errc::unavailable, "the slip is not committed yet");
   if (s.releasing.count(key) > 0)
     return caf::make_message(payout_ack{cmd.bet}); // released: nothing is owed
-  auto i = s.open_bets.find(key);
-  if (i == s.open_bets.end()) {
-    if (s.find_bet(key) != nullptr)
-      return caf::make_message(payout_ack{cmd.bet}); // settled before
-    return ack_if_settled(self, cmd.bet);
+  auto* held = held_bet(s, key);
+  if (held == nullptr) {
+    // A first result for a slip long settled (a lost accumulator's other
+    // legs) changes nothing; a resettlement would, and needs the slip,
+    // which only the journal holds now: the market's outbox keeps it.
+    if (cmd.resettled)
+      return make_error(errc::unavailable, "slip " + key + " has left the wallet's memory; "
+                                                           "its resettlement is not applied");
+    return ack_if_settled(self, cmd.bet, "payout/" + key);
   }
-  auto& b = i->second;
+  auto& b = *held;
   auto leg = std::find_if(b.legs.begin(), b.legs.end(),
                           [&](const bet_leg& l) { return l.market == cmd.market; });
   if (leg == b.legs.end())
     return make_error(errc::not_found, "the slip has no leg on that market");
-  if (leg->result != leg_result::open)
-    return caf::make_message(payout_ack{cmd.bet}); // recorded before
-  if (cmd.result == leg_result::open || cmd.dead_heat.n < 1 || cmd.dead_heat.n > cmd.dead_heat.d
-      || cmd.rule4 < 0 || cmd.rule4 > rule4_max)
+  // A round the leg has had is a repeat; a result recorded before rounds
+  // were kept is too, unless the market has rolled it back since.
+  if (cmd.round <= leg->round || (leg->round == 0 && leg->result != leg_result::open
+                                  && cmd.result == leg->result && cmd.dead_heat == leg->dead_heat
+                                  && cmd.rule4 == leg->rule4))
+    return caf::make_message(payout_ack{cmd.bet});
+  if (cmd.dead_heat.n < 1 || cmd.dead_heat.n > cmd.dead_heat.d || cmd.rule4 < 0
+      || cmd.rule4 > rule4_max)
     return make_error(errc::invalid_field, "not a leg's result", "result");
+  if (b.status == bet_status::cashed_out)
+    return caf::make_message(payout_ack{cmd.bet}); // cashed out in full: nothing rides on it
   auto index = static_cast<uint32_t>(leg - b.legs.begin());
-  std::vector<wallet_event> events{
-    leg_settled{cmd.bet, index, cmd.result, cmd.dead_heat, cmd.rule4}};
   auto after = b;
-  after.legs[index].result = cmd.result;
-  after.legs[index].dead_heat = cmd.dead_heat;
-  after.legs[index].rule4 = cmd.rule4;
-  bool done = settled(as_slip(after));
-  if (done) {
-    auto paid = settle_slip(after);
-    events.emplace_back(payout_credited{cmd.bet, paid.outcome, paid.amount});
-  }
-  auto rp = self->make_response_promise();
-  journaled<wallet_traits>::record_fn record;
-  if (done)
-    record = [key](const wallet_state&) {
-      return std::optional<request_record>{request_record{"payout/" + key, "{}"}};
-    };
-  persist(self, std::move(events), std::move(record),
-          [self, rp, bet = cmd.bet, done](const caf::error& err) mutable {
-            if (err)
-              return rp.deliver(err);
-            if (done)
-              crash_point("wallet.payout_durable");
-            rp.deliver(payout_ack{bet});
-            notify(self, self->state.book->state().find_bet(bet.value));
-            maybe_finish_passivation(self);
-          });
-  return rp;
+  auto& changed = after.legs[index];
+  changed.result = cmd.result;
+  changed.dead_heat = cmd.dead_heat;
+  changed.rule4 = cmd.rule4;
+  changed.round = cmd.round;
+  bool was_settled = b.status != bet_status::open;
+  bool now_settled = settled(as_slip(after));
+  std::vector<wallet_event> events;
+  auto paid = now_settled ? settle_slip(after) : slip_settlement{};
+  bool reverse =
+    was_settled && (!now_settled || paid.outcome != b.status || paid.amount != b.payout);
+  // The leg's new result changes what the slip pays: take back what it was
+  // paid, then pay it again if it is still settled.
+  if (reverse)
+    events.emplace_back(payout_reversed{cmd.bet, result_paid(b), cmd.round});
+  events.emplace_back(
+    leg_settled{cmd.bet, index, cmd.result, cmd.dead_heat, cmd.rule4, cmd.round});
+  bool pay = now_settled && (!was_settled || reverse);
+  if (pay)
+    events.emplace_back(payout_credited{cmd.bet, paid.outcome, paid.amount, cmd.round});
+  // A slip never reversed leaves "payout/<bet>" when it settles (legs of a
+  // slip out of memory look for it); after a reversal, one record per leg
+  // and round.
+  std::string record;
+  if (reverse || (pay && b.round != 0))
+    record = "payout/" + key + "@" + cmd.market.value + "/" + std::to_string(cmd.round);
+  else if (pay)
+    record = "payout/" + key;
+  return settle_events(self, cmd.bet, std::move(events), std::move(record));
 }
 
 // -- cash-out ------------------------------------------------------------------
@@ -1323,25 +1386,30 @@ caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& c
   auto key = cmd.bet.value;
   if (s.holds.count(key) > 0)
     return make_error(errc::unavailable, "the bet is not committed yet");
-  if (s.open_bets.count(key) == 0) {
-    if (s.find_bet(key) != nullptr)
-      return caf::make_message(payout_ack{cmd.bet}); // credited before
-    return ack_if_settled(self, cmd.bet);
+  auto* held = held_bet(s, key);
+  if (held == nullptr) {
+    // Long settled and out of memory: a repeat if its record is there.
+    // Resettling it needs the bet, which only the journal holds: the
+    // market's outbox keeps asking.
+    return ack_if_settled(self, cmd.bet, payout_record(key, cmd.round));
   }
-  auto rp = self->make_response_promise();
-  persist(self, {payout_credited{cmd.bet, cmd.outcome, cmd.amount}},
-          [key](const wallet_state&) {
-            return std::optional<request_record>{request_record{"payout/" + key, "{}"}};
-          },
-          [self, rp, bet = cmd.bet](const caf::error& err) mutable {
-            if (err)
-              return rp.deliver(err);
-            crash_point("wallet.payout_durable");
-            rp.deliver(payout_ack{bet});
-            notify(self, self->state.book->state().find_bet(bet.value));
-            maybe_finish_passivation(self);
-          });
-  return rp;
+  auto& b = *held;
+  bool open = b.status == bet_status::open;
+  // A round the bet has had is a repeat (a payout recorded before rounds
+  // were kept has round 0: the market's first round is 1 or more).
+  if (cmd.round <= b.round && !(b.round == 0 && open))
+    return caf::make_message(payout_ack{cmd.bet});
+  if (!open && b.round == 0 && cmd.outcome == b.status && cmd.amount == b.payout)
+    return caf::make_message(payout_ack{cmd.bet}); // paid before rounds were kept
+  if (b.status == bet_status::cashed_out)
+    return caf::make_message(payout_ack{cmd.bet}); // cashed out in full: nothing rides on it
+  std::vector<wallet_event> events;
+  if (!open || cmd.outcome == bet_status::open)
+    events.emplace_back(payout_reversed{cmd.bet, open ? money{} : result_paid(b), cmd.round});
+  if (cmd.outcome != bet_status::open)
+    events.emplace_back(
+      payout_credited{cmd.bet, cmd.outcome, cmd.amount, cmd.round, cmd.result});
+  return settle_events(self, cmd.bet, std::move(events), payout_record(key, cmd.round));
 }
 
 caf::behavior running(wallet_actor* self) {

@@ -75,15 +75,21 @@ struct place_slip_cmd {
 };
 
 // From a resulted market's outbox: what the result made of a slip's leg
-// there. The slip settles when slip.hpp's settled() says so (its last leg,
-// or a losing leg of an accumulator), and the wallet credits what it pays.
-// Idempotent by bet and market. -> payout_ack
+// there, in the market's settlement round `round`. The slip settles when
+// slip.hpp's settled() says so (its last leg, or a losing leg of an
+// accumulator), and the wallet credits what it pays. A later round replaces
+// the leg's result (`open`: the result was rolled back), reversing what the
+// slip was paid and paying it again if it is still settled. A round the leg
+// has had is a repeat. `resettled`: this round replaces an earlier one the
+// market sent. -> payout_ack
 struct leg_result_cmd {
   bet_id bet;
   market_id market;
   leg_result result = leg_result::lost;
   ratio dead_heat;
   int32_t rule4 = 0;
+  uint32_t round = 0;
+  bool resettled = false;
 };
 
 // A quote to cash a bet out now (shared/API.md, "Cash-out"): slip.hpp's
@@ -125,11 +131,16 @@ struct credit_cashout_cmd {
   money amount;
 };
 
-// From a settled market's outbox; idempotent by bet id. -> payout_ack
+// From a settled market's outbox, in its settlement round `round`. A later
+// round than the bet's replaces its payout (the earlier one is reversed);
+// outcome `open` reverses it only (the result was rolled back). A round the
+// bet has had is a repeat. -> payout_ack
 struct credit_payout_cmd {
   bet_id bet;
   bet_status outcome = bet_status::lost;
   money amount;
+  uint32_t round = 0;
+  leg_result result = leg_result::open; // what the result made of the selection
 };
 
 // Unset fields keep their value; amounts are minor units, and 0 removes a
@@ -318,7 +329,7 @@ typename I::result_type inspect(I& f, place_slip_cmd& x) {
 template <class I>
 typename I::result_type inspect(I& f, leg_result_cmd& x) {
   return f(caf::meta::type_name("wager::leg_result_cmd"), x.bet, x.market, x.result,
-           x.dead_heat.n, x.dead_heat.d, x.rule4);
+           x.dead_heat.n, x.dead_heat.d, x.rule4, x.round, x.resettled);
 }
 template <class I>
 typename I::result_type inspect(I& f, cashout_quote_query& x) {
@@ -341,7 +352,8 @@ typename I::result_type inspect(I& f, credit_cashout_cmd& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, credit_payout_cmd& x) {
-  return f(caf::meta::type_name("wager::credit_payout_cmd"), x.bet, x.outcome, x.amount);
+  return f(caf::meta::type_name("wager::credit_payout_cmd"), x.bet, x.outcome, x.amount,
+           x.round, x.result);
 }
 template <class I>
 typename I::result_type inspect(I& f, set_limits_cmd& x) {

@@ -8,11 +8,8 @@ using namespace json_codec;
 
 namespace {
 
-errc parse_code(std::string_view code) {
-  for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
-    if (to_code(static_cast<errc>(i)) == code)
-      return static_cast<errc>(i);
-  return errc::internal;
+errc code_or_internal(std::string_view code) {
+  return parse_code(code).value_or(errc::internal);
 }
 
 } // namespace
@@ -39,12 +36,13 @@ replayed_answer replay_message(const wallet_state& s, const std::string& bet_key
     if (auto* m = o.if_contains("message"); m && m->is_string())
       message = std::string{m->get_string()};
     if (auto* p = o.if_contains("current_price"); p && p->is_int64())
-      out.error = make_error(parse_code(code->get_string()), message,
+      out.error = make_error(code_or_internal(code->get_string()), message,
                              format_price(price{static_cast<int32_t>(p->get_int64())}));
     else if (auto* f = o.if_contains("field"); f && f->is_string())
-      out.error = make_error(parse_code(code->get_string()), message, std::string{f->get_string()});
+      out.error = make_error(code_or_internal(code->get_string()), message,
+                             std::string{f->get_string()});
     else
-      out.error = make_error(parse_code(code->get_string()), message);
+      out.error = make_error(code_or_internal(code->get_string()), message);
     return out;
   }
   if (auto* b = o.if_contains("bet"); b && b->is_object()) {

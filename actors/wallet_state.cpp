@@ -24,6 +24,8 @@ json::object slip_to_json(const bet& b) {
       lo["dead_heat"] = to_string(l.dead_heat);
     if (l.rule4 != 0)
       lo["rule4"] = l.rule4;
+    if (l.round != 0)
+      lo["round"] = l.round;
     legs.push_back(std::move(lo));
   }
   o["legs"] = std::move(legs);
@@ -54,6 +56,8 @@ bool slip_from_json(const json::object& o, bet& b) {
         l.dead_heat = get_ratio(lo, "dead_heat");
       if (lo.contains("rule4"))
         l.rule4 = static_cast<int32_t>(get_int(lo, "rule4"));
+      if (lo.contains("round"))
+        l.round = static_cast<uint32_t>(get_int(lo, "round"));
       legs.push_back(std::move(l));
     }
     if (legs.empty() || line_count(*type, legs.size()) == 0)
@@ -86,6 +90,10 @@ json::object bet_to_json(const bet& b) {
     o["cashed_out"] = b.cashed_out.minor;
     o["cashed_out_stake"] = b.cashed_out_stake.minor;
   }
+  if (b.round != 0)
+    o["round"] = b.round;
+  if (b.result != leg_result::open)
+    o["result"] = to_string(b.result);
   return o;
 }
 
@@ -114,6 +122,14 @@ bet bet_from_object(const json::object& o) {
   if (o.contains("cashed_out_stake")) {
     b.cashed_out = get_money(o, "cashed_out");
     b.cashed_out_stake = get_money(o, "cashed_out_stake");
+  }
+  if (o.contains("round"))
+    b.round = static_cast<uint32_t>(get_int(o, "round"));
+  if (o.contains("result") && !b.is_slip()) {
+    auto result = parse_leg_result(get_string(o, "result"));
+    if (!result)
+      throw decode_error{};
+    b.result = *result;
   }
   return b;
 }
@@ -184,6 +200,13 @@ void remember_request(wallet_state& s, const std::string& id, request_entry entr
     else
       s.requests.erase(oldest);
   }
+}
+
+bet* find_settled(wallet_state& s, const std::string& id) {
+  for (auto& b : s.settled_bets)
+    if (b.id.value == id)
+      return &b;
+  return nullptr;
 }
 
 // Keeps the settled bets within wallet_settled_bets_max, forgetting the
@@ -308,6 +331,7 @@ std::string_view to_string(ledger_kind kind) {
     case ledger_kind::payout: return "payout";
     case ledger_kind::refund: return "refund";
     case ledger_kind::cashout: return "cashout";
+    case ledger_kind::reversal: return "reversal";
   }
   return "deposit";
 }
@@ -371,13 +395,25 @@ event encode(const wallet_event& e) {
           o["dead_heat"] = to_string(l.dead_heat);
         if (l.rule4 != 0)
           o["rule4"] = l.rule4;
+        if (l.round != 0)
+          o["round"] = l.round;
         return event::make("leg_settled", 1, std::move(o));
       },
       [](const payout_credited& p) {
-        return event::make("payout_credited", 1,
-                           json::object{{"bet", p.bet.value},
-                                        {"outcome", to_string(p.outcome)},
-                                        {"amount", p.amount.minor}});
+        json::object o{{"bet", p.bet.value},
+                       {"outcome", to_string(p.outcome)},
+                       {"amount", p.amount.minor}};
+        if (p.round != 0)
+          o["round"] = p.round;
+        if (p.result != leg_result::open)
+          o["result"] = to_string(p.result);
+        return event::make("payout_credited", 1, std::move(o));
+      },
+      [](const payout_reversed& r) {
+        return event::make("payout_reversed", 1,
+                           json::object{{"bet", r.bet.value},
+                                        {"amount", r.amount.minor},
+                                        {"round", r.round}});
       },
       [](const limits_set& l) { return event::make("limits_set", 2, limits_to_json(l.limits)); },
     },
@@ -386,10 +422,16 @@ event encode(const wallet_event& e) {
 
 namespace {
 
+uint32_t get_round(const json::object& o) {
+  auto r = get_int(o, "round");
+  if (r < 0 || r > std::numeric_limits<uint32_t>::max())
+    throw decode_error{};
+  return static_cast<uint32_t>(r);
+}
+
 errc parse_errc(std::string_view code) {
-  for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
-    if (to_code(static_cast<errc>(i)) == code)
-      return static_cast<errc>(i);
+  if (auto e = parse_code(code))
+    return *e;
   throw decode_error{};
 }
 
@@ -447,13 +489,30 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
         l.dead_heat = get_ratio(o, "dead_heat");
       if (o.contains("rule4"))
         l.rule4 = static_cast<int32_t>(get_int(o, "rule4"));
+      if (o.contains("round"))
+        l.round = get_round(o);
       return l;
     }
     if (e.type == "payout_credited") {
       auto outcome = parse_bet_status(get_string(o, "outcome"));
       if (!outcome)
         throw decode_error{};
-      return payout_credited{get_id<bet_id>(o, "bet"), *outcome, get_money(o, "amount")};
+      payout_credited p{get_id<bet_id>(o, "bet"), *outcome, get_money(o, "amount")};
+      if (o.contains("round"))
+        p.round = get_round(o);
+      if (o.contains("result")) {
+        auto result = parse_leg_result(get_string(o, "result"));
+        if (!result)
+          throw decode_error{};
+        p.result = *result;
+      }
+      return p;
+    }
+    if (e.type == "payout_reversed") {
+      auto amount = get_int(o, "amount");
+      if (amount < 0)
+        throw decode_error{};
+      return payout_reversed{get_id<bet_id>(o, "bet"), money{amount}, get_round(o)};
     }
     if (e.type == "limits_set")
       return limits_set{e.version == 1 ? limits_from_v1(o) : limits_from_json(o)};
@@ -571,13 +630,45 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
           remember_request(s, c.request.value, {c.body_hash, {}, response});
       },
       [&](const leg_settled& l) {
-        auto i = s.open_bets.find(l.bet.value);
-        WAGER_ASSERT(i != s.open_bets.end() && l.leg < i->second.legs.size(),
-                     "a settled leg is a leg of an open slip");
-        auto& leg = i->second.legs[l.leg];
+        bet* b = nullptr;
+        if (auto i = s.open_bets.find(l.bet.value); i != s.open_bets.end())
+          b = &i->second;
+        else
+          b = find_settled(s, l.bet.value);
+        WAGER_ASSERT(b != nullptr && l.leg < b->legs.size(), "a settled leg is a leg of a slip");
+        auto& leg = b->legs[l.leg];
         leg.result = l.result;
         leg.dead_heat = l.dead_heat;
         leg.rule4 = l.rule4;
+        leg.round = l.round;
+      },
+      [&](const payout_reversed& r) {
+        if (auto i = s.open_bets.find(r.bet.value); i != s.open_bets.end()) {
+          WAGER_ASSERT(r.amount.minor == 0, "an open bet has no payout to reverse");
+          i->second.round = r.round;
+          return;
+        }
+        auto* settled = find_settled(s, r.bet.value);
+        WAGER_ASSERT(settled != nullptr && settled->status != bet_status::cashed_out
+                       && settled->payout == r.amount,
+                     "a reversed payout is what a settled bet was paid");
+        auto b = *settled;
+        ring_queue<bet> kept;
+        for (auto& other : s.settled_bets)
+          if (other.id != r.bet)
+            kept.push_back(other);
+        s.settled_bets = std::move(kept);
+        b.status = bet_status::open;
+        b.payout = {};
+        b.settled_at_ms = 0;
+        b.round = r.round;
+        b.result = leg_result::open;
+        s.available -= r.amount;
+        s.credited -= r.amount;
+        record_activity(s.activity, at_ms, 0, 0, -r.amount.minor);
+        if (r.amount.minor > 0)
+          add_ledger(s, seq, ledger_kind::reversal, r.amount, at_ms, b.id.value);
+        s.open_bets[b.id.value] = std::move(b);
       },
       [&](const payout_credited& p) {
         auto i = s.open_bets.find(p.bet.value);
@@ -587,6 +678,10 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         b.status = p.outcome;
         b.payout = p.amount;
         b.settled_at_ms = at_ms;
+        if (!b.is_slip()) {
+          b.round = p.round;
+          b.result = p.result;
+        }
         s.available += p.amount;
         s.credited += p.amount;
         record_activity(s.activity, at_ms, 0, 0, p.amount.minor);
@@ -603,7 +698,6 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
 }
 
 void check_invariants(const wallet_state& s) {
-  WAGER_ASSERT(s.available.minor >= 0, "available is never negative");
   WAGER_ASSERT(s.held.minor >= 0, "held is never negative");
   money holds;
   for (auto& [id, h] : s.holds)
@@ -711,7 +805,7 @@ std::optional<wallet_state> wallet_state_from_json(const json::value& v) {
       bool known = false;
       for (auto k : {ledger_kind::deposit, ledger_kind::withdrawal, ledger_kind::stake,
                      ledger_kind::stake_returned, ledger_kind::payout, ledger_kind::refund,
-                     ledger_kind::cashout})
+                     ledger_kind::cashout, ledger_kind::reversal})
         if (to_string(k) == kind) {
           entry.kind = k;
           known = true;

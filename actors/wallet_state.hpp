@@ -5,8 +5,11 @@
 // wallet that wrote it, and tests can replay without actors.
 //
 // Balances: `available` can be staked or withdrawn; `held` is staked on bets
-// the market has not yet decided. Lifetime totals make the wallet's own
-// invariant checkable after every event:
+// the market has not yet decided. `available` goes below zero only when a
+// rolled-back result takes back a payout already spent; the wallet then
+// takes no bet and no withdrawal until deposits or payouts bring it back.
+// Lifetime totals make the wallet's own invariant checkable after every
+// event:
 //   available + held == deposited - withdrawn - staked + credited
 // where staked counts stakes committed to accepted bets and credited counts
 // payouts and refunds received from settled markets.
@@ -111,20 +114,39 @@ struct legs_released {
   bet_id bet;
 };
 
-// A leg's market resulted it (or withdrew its runner, or cancelled it).
+// A leg's market resulted it (or withdrew its runner, or cancelled it), in
+// settlement round `round` of that market; `open`: the market rolled its
+// result back. Recorded on a settled slip too (the other legs of a lost
+// accumulator), so a slip reopened by a rollback knows them.
 struct leg_settled {
   bet_id bet;
   uint32_t leg = 0;
   leg_result result = leg_result::lost;
   ratio dead_heat;
   int32_t rule4 = 0;
+  uint32_t round = 0;
 };
 
-// A settled market paid this bet (won: stake x price, void: stake, lost: 0).
+// A settled market paid this bet (won: stake x price, void: stake, lost: 0),
+// in its settlement round `round` (a slip: the round of the leg that
+// settled it).
 struct payout_credited {
   bet_id bet;
   bet_status outcome = bet_status::lost;
   money amount;
+  uint32_t round = 0;
+  leg_result result = leg_result::open; // a single's: its selection's result; open: unknown
+};
+
+// A market rolled back the result that settled this bet (or cancelled it
+// after the result, or resettled it): `amount`, what that result credited,
+// leaves the wallet (available may go below zero), and the bet is open
+// again. On a bet still open (the payout never reached it) only the round
+// is recorded, so the payout, should it come late, is known as stale.
+struct payout_reversed {
+  bet_id bet;
+  money amount;
+  uint32_t round = 0;
 };
 
 // A cash-out (request `request`) paid `amount` for `stake` of the bet's
@@ -150,7 +172,7 @@ struct limits_set {
 
 using wallet_event = std::variant<deposited, withdrawn, stake_held, stake_committed,
                                   hold_released, payout_credited, limits_set, legs_released,
-                                  leg_settled, cashed_out>;
+                                  leg_settled, cashed_out, payout_reversed>;
 
 event encode(const wallet_event& e);
 // nullopt for an event this release does not know (a programmer error in
@@ -167,6 +189,7 @@ enum class ledger_kind : uint8_t {
   payout,
   refund,
   cashout,
+  reversal, // a payout taken back by a rolled-back result
 };
 
 std::string_view to_string(ledger_kind kind);

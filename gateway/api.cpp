@@ -42,6 +42,7 @@ void serve(client_api::impl& api, route_id id, const call_ptr& c) {
     case admin_settle: return api.admin_settle(c);
     case admin_withdraw_selection: return api.admin_withdraw_selection(c);
     case admin_cancel_bets: return api.admin_cancel_bets(c);
+    case admin_unsettle: return api.admin_unsettle(c);
     case admin_health: return api.admin_health(c);
     case admin_drain: return api.admin_drain(c);
     case admin_feed: return api.admin_feed(c);

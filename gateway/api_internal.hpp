@@ -247,6 +247,7 @@ struct client_api::impl : std::enable_shared_from_this<client_api::impl> {
   void admin_settle(const api::call_ptr& c);
   void admin_withdraw_selection(const api::call_ptr& c);
   void admin_cancel_bets(const api::call_ptr& c);
+  void admin_unsettle(const api::call_ptr& c);
   void admin_health(const api::call_ptr& c);
   void admin_drain(const api::call_ptr& c);
   void admin_feed(const api::call_ptr& c);

@@ -282,6 +282,19 @@ void client_api::impl::admin_cancel_bets(const call_ptr& c) {
                    [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
 
+void client_api::impl::admin_unsettle(const call_ptr& c) {
+  if (!admin(c, "unsettle_market"))
+    return;
+  auto body = parse_body(c, true);
+  if (!body)
+    return;
+  fields f{*body};
+  if (!f.allow({}).ok())
+    return c->respond(f.error());
+  plat.unsettle_market(market_id{c->params.at(0)},
+                       [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
+}
+
 void client_api::impl::admin_withdraw_selection(const call_ptr& c) {
   if (!admin(c, "withdraw_selection"))
     return;

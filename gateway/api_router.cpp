@@ -70,6 +70,7 @@ const std::vector<route>& routes() {
     {"POST", {"v1", "admin", "markets", "{}", "selections", "{}", "void"},
      admin_withdraw_selection},
     {"POST", {"v1", "admin", "markets", "{}", "cancel-bets"}, admin_cancel_bets},
+    {"POST", {"v1", "admin", "markets", "{}", "unsettle"}, admin_unsettle},
     {"GET", {"v1", "admin", "health"}, admin_health},
     {"POST", {"v1", "admin", "drain"}, admin_drain},
     {"POST", {"v1", "admin", "feed"}, admin_feed},

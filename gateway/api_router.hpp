@@ -37,6 +37,7 @@ enum class route_id : uint8_t {
   admin_settle,
   admin_withdraw_selection,
   admin_cancel_bets,
+  admin_unsettle,
   admin_health,
   admin_drain,
   admin_feed,

@@ -76,10 +76,13 @@ json::object bet_json(const bet& b, odds_format odds) {
   o["lines"] = b.lines();
   json::array legs;
   if (!b.is_slip()) {
-    auto result = b.status == bet_status::open  ? leg_result::open
-                  : b.status == bet_status::won ? leg_result::won
-                  : b.status == bet_status::lost ? leg_result::lost
-                                                 : leg_result::void_;
+    // The result its market gave the selection; a bet settled before
+    // results were kept (or read from the history) shows it by its status.
+    auto result = b.result != leg_result::open || b.status == bet_status::open ? b.result
+                  : b.status == bet_status::won                               ? leg_result::won
+                  : b.status == bet_status::lost                              ? leg_result::lost
+                  : b.status == bet_status::void_                             ? leg_result::void_
+                                                                              : leg_result::open;
     json::object leg{{"market_id", b.market.value},
                      {"selection_id", b.selection.value},
                      {"price", format_price(b.accepted)},

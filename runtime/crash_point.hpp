@@ -13,8 +13,12 @@
 //   market.decision_durable   the market's decision is on disk; not answered
 //   wallet.decision_received  the wallet has the decision; nothing persisted
 //   wallet.bet_durable        stake committed or released on disk; not answered
-//   market.result_durable     a settlement is on disk; no payout sent
+//   market.result_durable     a settlement (or a refund before it) is on disk; no payout sent
 //   wallet.payout_durable     a payout is credited on disk; not acknowledged
+//   market.rollback_durable   a rolled-back result is on disk; no reversal sent
+//   wallet.reversal_durable   a payout taken back (and any new one) on disk; not acknowledged
+//   wallet.leg_release_acknowledged, market.leg_released   a refused slip's legs
+//   market.cashout_durable, wallet.cashout_durable         a cash-out's two sides
 
 #include <string_view>
 

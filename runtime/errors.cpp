@@ -5,6 +5,13 @@
 
 namespace wager {
 
+std::optional<errc> parse_code(std::string_view code) noexcept {
+  for (uint8_t i = 0; i <= static_cast<uint8_t>(errc::internal); ++i)
+    if (to_code(static_cast<errc>(i)) == code)
+      return static_cast<errc>(i);
+  return std::nullopt;
+}
+
 std::string_view to_code(errc code) noexcept {
   switch (code) {
     case errc::none: return "none";

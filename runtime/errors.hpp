@@ -9,6 +9,7 @@
 #include <caf/error.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,9 @@ inline constexpr caf::atom_value error_category = caf::atom("wager");
 
 // The API's snake_case code, e.g. "insufficient_funds".
 std::string_view to_code(errc code) noexcept;
+
+// The code whose to_code is `code` ("none" is errc::none), or nullopt.
+std::optional<errc> parse_code(std::string_view code) noexcept;
 
 // The HTTP status the API gives this code.
 int http_status(errc code) noexcept;

@@ -424,3 +424,60 @@ TEST_CASE("a cancelled bet is owed its stake from the cancellation, and a cancel
   CHECK(v.code == "cancel_invalid");
   CHECK(v.seq == late);
 }
+
+TEST_CASE("a rolled-back result: its reversals may take a wallet below zero, and a wrong one is "
+          "named") {
+  ledger_journal j;
+  j.market("m1", market_defined{match("m1")});
+  j.market("m1", status_changed{market_status::open});
+  j.wallet("u1", deposited{request_id{"d1"}, money{1000}});
+  j.wallet("u1", hold("r1", "b1", "m1", "home", 1000, 200));
+  j.market("m1", accept("b1", "u1", "home", 1000, 200));
+  j.wallet("u1", stake_committed{bet_id{"b1"}, price{200}});
+  j.market("m1", market_resulted{{"home"}, false});
+  j.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::won, money{2000}, 1});
+  j.market("m1", payouts_acknowledged{{"b1"}, {1}});
+  j.wallet("u1", withdrawn{request_id{"w1"}, money{2000}});
+  j.market("m1", settlement_rolled_back{});
+  // The reversal is owed, not yet taken: in flight.
+  auto r = j.audit();
+  CHECK(r.ok());
+  CHECK(r.payouts_in_flight == 1);
+  j.wallet("u1", payout_reversed{bet_id{"b1"}, money{2000}, 2});
+  j.market("m1", payouts_acknowledged{{"b1"}, {2}});
+  // -20.00 after the reversal is no violation.
+  r = j.audit();
+  CHECK(r.ok());
+  CHECK(r.payouts_reversed == 1);
+  CHECK(r.bets_settled == 0);
+  CHECK(r.totals.available.minor == -2000);
+  // The second result pays the bet again; the books balance.
+  j.market("m1", market_resulted{{"away"}, false});
+  j.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::lost, money{0}, 3});
+  j.market("m1", payouts_acknowledged{{"b1"}, {3}});
+  r = j.audit();
+  CHECK(r.ok());
+  CHECK(r.bets_settled == 1);
+
+  // A reversal of more than the bet was paid is named, and so is a
+  // withdrawal out of a wallet below zero.
+  ledger_journal k;
+  k.market("m1", market_defined{match("m1")});
+  k.market("m1", status_changed{market_status::open});
+  k.wallet("u1", deposited{request_id{"d1"}, money{1000}});
+  k.wallet("u1", hold("r1", "b1", "m1", "home", 1000, 200));
+  k.market("m1", accept("b1", "u1", "home", 1000, 200));
+  k.wallet("u1", stake_committed{bet_id{"b1"}, price{200}});
+  k.market("m1", market_resulted{{"home"}, false});
+  k.wallet("u1", payout_credited{bet_id{"b1"}, bet_status::won, money{2000}, 1});
+  k.market("m1", settlement_rolled_back{});
+  auto wrong = k.wallet("u1", payout_reversed{bet_id{"b1"}, money{2500}, 2});
+  k.wallet("u1", payout_reversed{bet_id{"b1"}, money{2000}, 2});
+  auto spent = k.wallet("u1", withdrawn{request_id{"w1"}, money{500}});
+  r = k.audit();
+  REQUIRE(r.violations.size() == 2);
+  CHECK(r.violations[0].code == "reversal_invalid");
+  CHECK(r.violations[0].seq == wrong);
+  CHECK(r.violations[1].code == "negative_balance");
+  CHECK(r.violations[1].seq == spent);
+}

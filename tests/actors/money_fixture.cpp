@@ -74,9 +74,16 @@ struct wallet_fold {
     } else if (auto* p = std::get_if<payout_credited>(&e)) {
       if (!out.credited.insert(p->bet.value).second)
         out.violations.push_back(describe(stream, "bet " + p->bet.value + " credited twice"));
+    } else if (auto* r = std::get_if<payout_reversed>(&e)) {
+      // A rolled-back result takes the payout back; the next one may pay.
+      if (s.open_bets.count(r->bet.value) == 0 && out.credited.erase(r->bet.value) == 0)
+        out.violations.push_back(describe(stream, "bet " + r->bet.value
+                                                    + " reversed without a payout"));
     }
+    // Only a reversed payout may take available below zero.
+    bool spends = std::holds_alternative<stake_held>(e) || std::holds_alternative<withdrawn>(e);
     apply(s, e, rec.seq, rec.at_ms);
-    if (s.available.minor < 0 || s.held.minor < 0)
+    if ((spends && s.available.minor < 0) || s.held.minor < 0)
       out.violations.push_back(describe(stream, "negative balance at seq "
                                                   + std::to_string(rec.seq)));
     money holds;

@@ -4,7 +4,8 @@
 // journal in a temporary directory (restartable on the same data dir),
 // blocking forms of the calls the tests make, and an audit that folds the
 // journal itself (not the actors' memory) and checks the money invariants:
-//   - per wallet: no negative balance, held = sum of open holds,
+//   - per wallet: held never negative, available never taken below zero by
+//     a stake or a withdrawal (a reversed payout may), held = sum of open holds,
 //     available + held = deposited - withdrawn - staked + credited;
 //   - over all wallets: deposits - withdrawals = sum(available + held) + house,
 //     where house = staked - credited;

@@ -1,9 +1,10 @@
 // A rapidcheck property over random operation sequences through the
 // embedded platform: deposits, withdrawals, win and each-way bets under
 // every policy, price and status changes, settlement (with placed runners
-// and dead heats) and void, non-runners, cancellations, new markets,
-// deposit limits and self-exclusion, replays of earlier requests, and
-// platform restarts on the same data dir. A model predicts
+// and dead heats) and void, results rolled back, non-runners, cancellations
+// (before and after the result), new markets, deposit limits and
+// self-exclusion, replays of earlier requests, and platform restarts on the
+// same data dir. A model predicts
 // every answer (accepted or refused, and why) and every balance; after each
 // step the live balances must equal the model's and the journal audit must
 // find the money invariant intact.
@@ -58,7 +59,8 @@ struct model_bet {
   int64_t stake = 0;
   int32_t price = 0;
   bool each_way = false;
-  bool refunded = false; // voided before the result: a non-runner, a cancellation
+  bool refunded = false; // voided: a non-runner, a cancellation
+  int64_t paid = 0;       // what the market's result paid it (0 once rolled back)
 
   int64_t total() const { return stake * (each_way ? 2 : 1); }
 };
@@ -85,6 +87,7 @@ struct model_market {
   std::vector<std::string> placed;
   bool dead_heat = false; // two winners, each at 1/2
   bool voided = false;
+  bool rolled_back = false; // a result taken back, none since
   std::set<std::string> withdrawn;
 };
 
@@ -131,6 +134,8 @@ public:
       return cancel_all();
     if (kind < 86)
       return change_limits();
+    if (kind < 88)
+      return unsettle();
     if (kind < 97)
       return replay();
     restart();
@@ -391,20 +396,52 @@ private:
     m.placed = placed;
     m.dead_heat = dead_heat;
     m.status = voided ? market_status::voided : market_status::settled;
+    m.rolled_back = false;
     for (auto& b : m.bets) {
       if (b.refunded)
         continue;
       if (voided) {
-        available_[b.user] += b.total();
-        continue;
+        b.paid = b.total();
+      } else {
+        bool won = std::find(winners.begin(), winners.end(), b.selection) != winners.end();
+        bool was_placed = std::find(placed.begin(), placed.end(), b.selection) != placed.end();
+        // Each half rounded down on its own.
+        b.paid = 0;
+        if (won)
+          b.paid += dead_heat ? b.stake * b.price / 200 : b.stake * b.price / 100;
+        if (b.each_way && (won || was_placed))
+          b.paid += b.stake * (b.price + 300) / 400;
       }
-      bool won = std::find(winners.begin(), winners.end(), b.selection) != winners.end();
-      bool was_placed = std::find(placed.begin(), placed.end(), b.selection) != placed.end();
-      // Each half rounded down on its own.
-      if (won)
-        available_[b.user] += dead_heat ? b.stake * b.price / 200 : b.stake * b.price / 100;
-      if (b.each_way && (won || was_placed))
-        available_[b.user] += b.stake * (b.price + 300) / 400;
+      available_[b.user] += b.paid;
+    }
+  }
+
+  // The result taken back: every payout it made leaves its wallet (which
+  // may go below zero), and the market is closed for a new result.
+  void unsettle() {
+    auto market = pick_market();
+    auto& m = markets_[market];
+    auto answer = await<market_view>(
+      [&](auto done) { w_.p().unsettle_market(market_id{market}, done); });
+    RC_LOG() << "unsettle " << market << " -> " << to_code(code(answer)) << "\n";
+    if (!m.resulted) {
+      if (m.rolled_back)
+        RC_ASSERT(static_cast<bool>(answer)); // rolled back already: nothing more
+      else
+        RC_ASSERT(code(answer) == errc::illegal_transition);
+      return;
+    }
+    RC_ASSERT(static_cast<bool>(answer));
+    m.resulted = false;
+    m.rolled_back = true;
+    m.voided = false;
+    m.winners.clear();
+    m.placed.clear();
+    m.dead_heat = false;
+    m.status = market_status::closed;
+    for (auto& b : m.bets) {
+      available_[b.user] -= b.paid;
+      b.paid = 0;
     }
   }
 
@@ -436,7 +473,7 @@ private:
       }
   }
 
-  // Every bet of a market cancelled before its result.
+  // Every bet of a market cancelled, before or after its result.
   void cancel_all() {
     auto market = pick_market();
     auto& m = markets_[market];
@@ -444,15 +481,13 @@ private:
       w_.p().cancel_bets(market_id{market}, 0, std::numeric_limits<int64_t>::max(), done);
     });
     RC_LOG() << "cancel " << market << " -> " << to_code(code(answer)) << "\n";
-    if (m.resulted) {
-      RC_ASSERT(code(answer) == errc::illegal_transition);
-      return;
-    }
     RC_ASSERT(static_cast<bool>(answer));
+    // After the result, what it paid goes back and the stake is refunded.
     for (auto& b : m.bets)
       if (!b.refunded) {
         b.refunded = true;
-        available_[b.user] += b.total();
+        available_[b.user] += b.total() - b.paid;
+        b.paid = 0;
         m.liability[b.selection] = 0;
       }
   }

@@ -3,12 +3,15 @@
 // crash_point.hpp, armed by the parent through WAGER_CRASH_AT) kills it at
 // an exact step of the saga.
 //
-//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel|cashout|slip|slip_settle|slip_refused
+//   saga_step_worker DATA_DIR bet|settle|withdraw|cancel|cashout|slip|slip_settle|
+//                             slip_refused|rollback|slip_rollback
 //
 // Prints "ready" once the markets are open and the wallet funded, then one
 // line per answer: "bet <id>" (or "refused <code>" for slip_refused) and,
 // for settle, withdraw, cancel and slip_settle, "settled", "withdrawn" or
-// "cancelled".
+// "cancelled". rollback settles m1 for home, waits for the payout, rolls
+// the result back ("unsettled") and settles it for away ("resettled");
+// slip_rollback does the same with m2 under a settled accumulator.
 
 #include "money_fixture.hpp"
 
@@ -35,12 +38,35 @@ void say(const std::string& line) {
   std::_Exit(2);
 }
 
+// Waits until u1's bet `id` has `status`.
+void wait_status(platform& p, const std::string& id, bet_status status) {
+  bool done = wait_until(
+    [&] {
+      auto b = get_bet(p, "u1", id);
+      return b && b->status == status;
+    },
+    std::chrono::seconds{30});
+  if (!done)
+    die("bet " + id + " never became " + std::string{to_string(status)});
+}
+
+// Rolls `market`'s result back and results it for away.
+void roll_back(platform& p, const std::string& market) {
+  auto u = await<market_view>([&](auto done) { p.unsettle_market(market_id{market}, done); });
+  if (!u)
+    die("unsettle: " + message_of(u.error()));
+  say("unsettled");
+  if (auto s = settle(p, market, {"away"}); !s)
+    die("resettle: " + message_of(s.error()));
+  say("resettled");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3)
     die("usage: saga_step_worker DATA_DIR bet|settle|withdraw|cancel|cashout|slip|slip_settle|"
-        "slip_refused");
+        "slip_refused|rollback|slip_rollback");
   std::string phase = argv[2];
   auto p = start_or_throw(test_platform_options(argv[1]));
   if (auto c = create_market(*p, two_way_market("m1", 200, 300)); !c)
@@ -71,11 +97,15 @@ int main(int argc, char** argv) {
     if (!b && phase != "slip_refused")
       die("slip: " + message_of(b.error()));
     say(b ? "bet " + b->id.value : "refused " + std::string{to_code(code_of(b.error()))});
-    if (phase == "slip_settle") {
+    if (phase == "slip_settle" || phase == "slip_rollback") {
       for (auto id : {"m1", "m2", "m3"})
         if (auto s = settle(*p, id, {"home"}); !s)
           die("settle: " + message_of(s.error()));
       say("settled");
+    }
+    if (phase == "slip_rollback") {
+      wait_status(*p, b->id.value, bet_status::won);
+      roll_back(*p, "m2");
     }
     for (;;)
       ::pause();
@@ -95,10 +125,14 @@ int main(int argc, char** argv) {
     if (!c)
       die("cash-out: " + message_of(c.error()));
     say("cashed out");
-  } else if (phase == "settle") {
+  } else if (phase == "settle" || phase == "rollback") {
     if (auto s = settle(*p, "m1", {"home"}); !s)
       die("settle: " + message_of(s.error()));
     say("settled");
+    if (phase == "rollback") {
+      wait_status(*p, b->id.value, bet_status::won);
+      roll_back(*p, "m1");
+    }
   } else if (phase == "withdraw") {
     auto w = await<market_view>(
       [&](auto done) { p->withdraw_selection(market_id{"m1"}, selection_id{"home"}, done); });

@@ -200,6 +200,41 @@ TEST_CASE("a slip's settlement killed at each step pays it exactly once") {
   }
 }
 
+TEST_CASE("a rollback killed at each step takes the payout back once, and the second result "
+          "pays once") {
+  for (std::string phase : {"rollback", "slip_rollback"})
+    for (std::string point : {"market.rollback_durable", "wallet.reversal_durable"}) {
+      CAPTURE(phase);
+      CAPTURE(point);
+      temp_dir dir;
+      crash_at(dir.str(), phase, point);
+      auto p = start_or_throw(test_platform_options(dir.str()));
+      // The operator asks again: the rollback, if it did not happen, and the
+      // true result. Each answers as if asked once.
+      auto market = phase == "rollback" ? "m1" : "m2";
+      auto u = await<market_view>([&](auto done) { p->unsettle_market(market_id{market}, done); });
+      REQUIRE_MESSAGE(u, message_of(u.error()));
+      CHECK(u->status == market_status::closed);
+      REQUIRE(settle(*p, market, {"away"}));
+      wait_resumed_and_audit(*p);
+      ledger_is_clean(*p);
+      // The bet (a single on m1's home, or the accumulator whose m2 leg is
+      // now lost) lost: 10,000 less its 1,000 stake, nothing paid twice or
+      // kept.
+      CHECK(balance(*p, "u1").available.minor == 9'000);
+      auto bets = await<std::vector<bet>>([&](auto done) { p->bets(user_id{"u1"}, true, done); });
+      REQUIRE(bets);
+      REQUIRE(bets->size() == 1);
+      CHECK(bets->front().status == bet_status::lost);
+      auto t = transactions(*p, "u1");
+      REQUIRE(t);
+      int reversals = 0;
+      for (auto& x : *t)
+        reversals += x.kind == "reversal" ? 1 : 0;
+      CHECK(reversals == 1);
+    }
+}
+
 TEST_CASE("a refused slip killed while its legs are released leaves no leg and no hold") {
   for (std::string point : {"wallet.decision_received", "wallet.bet_durable",
                             "wallet.leg_release_acknowledged", "market.leg_released"}) {

@@ -213,7 +213,8 @@ TEST_CASE("a feed price change reaches a subscribed WebSocket and is timed feed-
   CHECK(metrics.find("wager_feed_push_latency_seconds_count 1") != std::string::npos);
 }
 
-TEST_CASE("the race day's results pay bets placed through the API to the minor unit, and the journal verifies") {
+TEST_CASE("the race day's results pay bets placed through the API to the minor unit, a "
+          "rolled-back result pays again, and the journal verifies") {
   node_under_test node;
   auto client = node.client();
   std::ifstream file{std::string{WAGER_SOURCE_DIR} + "/examples/feed/race_day.ndjson"};
@@ -279,6 +280,41 @@ TEST_CASE("the race day's results pay bets placed through the API to the minor u
   CHECK(payout_of("rubstic") == 1000);    // void: the stake back
   auto wallet = boost::json::parse(client.get("/v1/wallet", token).body).as_object();
   CHECK(wallet.at("available").as_int64() == 100000 - 6000 + 2750 + 2500 + 4000 + 1000);
+  // The 14:35 result was wrong: the feed rolls it back (every payout is
+  // taken back) and settles it again, Spartan Missile the winner.
+  auto r = client.post(
+    "/v1/admin/feed",
+    R"({"type":"rollback_bet_settlement","producer":"racing","seq":15,"ts":1796652008000,)"
+    R"("market_id":"aintree-1435:win"})"
+    "\n"
+    R"({"type":"bet_settlement","producer":"racing","seq":16,"ts":1796652008500,)"
+    R"("market_id":"aintree-1435:win","results":{"aldaniti":"lost","spartan-missile":"won",)"
+    R"("royal-mail":"lost","rubstic":"void"}})"
+    "\n",
+    admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK_MESSAGE(boost::json::parse(r.body).at("invalid").as_int64() == 0, r.body);
+  auto becomes = [&](const std::string& selection, const std::string& status, int64_t payout) {
+    return wager::test::wait_until([&] {
+      auto res = client.get("/v1/bets/" + bets.at(selection), token);
+      if (res.status != 200)
+        return false;
+      auto b = boost::json::parse(res.body).as_object();
+      return b.at("status").as_string() == status && b.at("payout").as_int64() == payout;
+    });
+  };
+  CHECK(becomes("aldaniti", "lost", 0));
+  CHECK(becomes("spartan-missile", "won", 3500));
+  CHECK(becomes("rubstic", "void", 1000));
+  CHECK(wager::test::wait_until([&] {
+    auto w = boost::json::parse(client.get("/v1/wallet", token).body).as_object();
+    return w.at("available").as_int64() == 100000 - 6000 + 2750 + 2500 + 3500 + 1000;
+  }));
+  auto reversals = boost::json::parse(client.get("/v1/wallet/transactions", token).body);
+  int reversed = 0;
+  for (auto& t : reversals.at("transactions").as_array())
+    reversed += t.at("kind").as_string() == "reversal" ? 1 : 0;
+  CHECK(reversed == 2); // Aldaniti's winnings and Rubstic's refund
   // The node drains; its journal passes the money audit.
   node.process.signal(SIGTERM);
   auto status = node.process.wait(30s);

@@ -152,7 +152,10 @@ TEST_CASE("every platform error has an API code the document lists") {
     auto code = std::string{to_code(api_code(err))};
     CAPTURE(to_code(static_cast<errc>(i)));
     CHECK_MESSAGE(documented.count(code) == 1, code << " is not an API error code");
+    // Stored codes read back as themselves.
+    CHECK(parse_code(to_code(static_cast<errc>(i))) == static_cast<errc>(i));
   }
+  CHECK_FALSE(parse_code("no_such_code").has_value());
   CHECK(api_code(make_error(errc::journal_failure)) == errc::unavailable);
   CHECK(api_code(caf::make_error(caf::sec::request_timeout)) == errc::unavailable);
   CHECK(api_code(make_error(errc::price_changed)) == errc::price_changed);

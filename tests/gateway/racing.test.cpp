@@ -329,10 +329,86 @@ TEST_CASE("cancel-bets voids the bets of a window at once, and the result pays o
   CHECK(available(node, token) == 100000 - 2000 + 2500);
   r = node.call("GET", "/v1/bets/" + late1, {}, token);
   CHECK(body_of(r).at("payout").as_int64() == 1000);
-  // After the result a cancellation needs the settlement rolled back first.
+  // After the result a cancellation takes back what the result paid the
+  // bets of its window and refunds their stakes.
   r = node.call("POST", "/v1/admin/markets/m1/cancel-bets", "{}", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(wait_until([&] { return available(node, token) == 100000; }, std::chrono::seconds{10}));
+  for (auto& id : {early, after}) {
+    auto b = body_of(node.call("GET", "/v1/bets/" + id, {}, token));
+    CHECK(b.at("status").as_string() == "void");
+    CHECK(b.at("payout").as_int64() == 1000);
+  }
+  audit_is_clean(node);
+}
+
+TEST_CASE("unsettle reverses every payout of the market, and a second settlement pays the "
+          "true result") {
+  api_node node;
+  node.open_market("m1");
+  auto token = node.user("bob");
+  REQUIRE(node.call("POST", "/v1/wallet/deposits", R"({"request_id":"d","amount":5000})", token)
+            .status == 201);
+  auto home = bet_on(node, token, "h", "m1", "home", "2.50", 2000);
+  auto away = bet_on(node, token, "a", "m1", "away", "1.80", 2000);
+  close_market(node, "m1");
+  // Not resulted yet: nothing to roll back.
+  auto r = node.call("POST", "/v1/admin/markets/m1/unsettle", "{}", admin_key);
   CHECK(r.status == 409);
   CHECK(error_code(r) == "illegal_transition");
+  r = node.call("POST", "/v1/admin/markets/m1/settle", R"({"winners":["home"]})", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(settled_bet(node, token, home).at("payout").as_int64() == 5000);
+  settled_bet(node, token, away);
+  // The winnings are spent before the result is found wrong.
+  REQUIRE(node.call("POST", "/v1/wallet/withdrawals", R"({"request_id":"w","amount":6000})",
+                    token)
+            .status == 201);
+  CHECK(available(node, token) == 0);
+  // Bad requests change nothing.
+  CHECK(node.call("POST", "/v1/admin/markets/m1/unsettle", "{}", token).status == 403);
+  r = node.call("POST", "/v1/admin/markets/m1/unsettle", R"({"why":"x"})", admin_key);
+  CHECK(r.status == 400);
+  CHECK(error_code(r) == "unknown_field");
+  CHECK(node.call("POST", "/v1/admin/markets/nope/unsettle", "{}", admin_key).status == 404);
+  CHECK(available(node, token) == 0);
+
+  r = node.call("POST", "/v1/admin/markets/m1/unsettle", "", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(body_of(r).at("status").as_string() == "closed");
+  // The payout is taken back: the wallet is 50.00 below zero and refuses
+  // bets and withdrawals, never deposits.
+  CHECK(wait_until([&] { return available(node, token) == -5000; }, std::chrono::seconds{10}));
+  for (auto& id : {home, away})
+    CHECK(body_of(node.call("GET", "/v1/bets/" + id, {}, token)).at("status").as_string()
+          == "open");
+  node.open_market("m2");
+  r = node.call("POST", "/v1/bets",
+                R"({"request_id":"x","market_id":"m2","selection_id":"home","stake":100,)"
+                R"("price":"2.50"})",
+                token);
+  CHECK(r.status == 409);
+  CHECK(error_code(r) == "insufficient_funds");
+  r = node.call("POST", "/v1/wallet/withdrawals", R"({"request_id":"w2","amount":1})", token);
+  CHECK(r.status == 409);
+  // Again: the same answer, nothing taken twice.
+  r = node.call("POST", "/v1/admin/markets/m1/unsettle", "{}", admin_key);
+  CHECK(r.status == 200);
+  CHECK(available(node, token) == -5000);
+  // The true result: away won, 20.00 at 1.80.
+  r = node.call("POST", "/v1/admin/markets/m1/settle", R"({"winners":["away"]})", admin_key);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(wait_until([&] { return available(node, token) == -5000 + 3600; },
+                   std::chrono::seconds{10}));
+  CHECK(settled_bet(node, token, away).at("payout").as_int64() == 3600);
+  CHECK(settled_bet(node, token, home).at("status").as_string() == "lost");
+  auto t = body_of(node.call("GET", "/v1/wallet/transactions", {}, token));
+  auto& list = t.at("transactions").as_array();
+  REQUIRE_FALSE(list.empty());
+  CHECK(list[0].at("kind").as_string() == "payout");
+  CHECK(list[1].at("kind").as_string() == "reversal");
+  CHECK(list[1].at("amount").as_int64() == 5000);
+  CHECK(list[1].at("available_after").as_int64() == -5000);
   audit_is_clean(node);
 }
 
@@ -407,6 +483,9 @@ TEST_CASE("each-way bets hold twice the stake and pay a win and a place half on 
   auto placed = settled_bet(node, token, on_c);
   CHECK(placed.at("status").as_string() == "won");
   CHECK(placed.at("payout").as_int64() == 3500);
+  // Its one leg says what the result made of the runner: placed, not won.
+  CHECK(placed.at("legs").at(0).at("result").as_string() == "placed");
+  CHECK(settled_bet(node, token, on_a).at("legs").at(0).at("result").as_string() == "won");
   // The winner pays both halves: 60.00 and 10.00 x (1 + 5/4) = 22.50.
   CHECK(settled_bet(node, token, on_a).at("payout").as_int64() == 6000 + 2250);
   auto lost = settled_bet(node, token, on_b);
