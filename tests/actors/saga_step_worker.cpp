@@ -9,9 +9,9 @@
 // Prints "ready" once the markets are open and the wallet funded, then one
 // line per answer: "bet <id>" (or "refused <code>" for slip_refused) and,
 // for settle, withdraw, cancel and slip_settle, "settled", "withdrawn" or
-// "cancelled". rollback settles m1 for home, waits for the payout, rolls
-// the result back ("unsettled") and settles it for away ("resettled");
-// slip_rollback does the same with m2 under a settled accumulator.
+// "cancelled". rollback settles m1 for home, waits for the payout and rolls
+// the result back ("unsettled"); slip_rollback does the same with m2 under
+// a settled accumulator.
 
 #include "money_fixture.hpp"
 
@@ -50,15 +50,12 @@ void wait_status(platform& p, const std::string& id, bet_status status) {
     die("bet " + id + " never became " + std::string{to_string(status)});
 }
 
-// Rolls `market`'s result back and results it for away.
+// Rolls `market`'s result back.
 void roll_back(platform& p, const std::string& market) {
   auto u = await<market_view>([&](auto done) { p.unsettle_market(market_id{market}, done); });
   if (!u)
     die("unsettle: " + message_of(u.error()));
   say("unsettled");
-  if (auto s = settle(p, market, {"away"}); !s)
-    die("resettle: " + message_of(s.error()));
-  say("resettled");
 }
 
 } // namespace

@@ -209,8 +209,16 @@ TEST_CASE("a rollback killed at each step takes the payout back once, and the se
       temp_dir dir;
       crash_at(dir.str(), phase, point);
       auto p = start_or_throw(test_platform_options(dir.str()));
-      // The operator asks again: the rollback, if it did not happen, and the
-      // true result. Each answers as if asked once.
+      // The platform finishes the rollback itself: the payout (2,000 for
+      // the single, 9,000 for the accumulator) is taken back once, and the
+      // bet is open again.
+      wait_resumed_and_audit(*p);
+      ledger_is_clean(*p);
+      CHECK(balance(*p, "u1").available.minor == 9'000);
+      auto open = await<std::vector<bet>>([&](auto done) { p->bets(user_id{"u1"}, false, done); });
+      REQUIRE(open);
+      CHECK(open->size() == 1);
+      // The operator asks again (the same answer), then settles it right.
       auto market = phase == "rollback" ? "m1" : "m2";
       auto u = await<market_view>([&](auto done) { p->unsettle_market(market_id{market}, done); });
       REQUIRE_MESSAGE(u, message_of(u.error()));
