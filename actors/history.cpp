@@ -398,6 +398,7 @@ private:
           auto kind = p.outcome == bet_status::void_ ? ledger_kind::refund : ledger_kind::payout;
           return entry(key, seq, kind, p.amount.minor, w, at_ms, p.bet.value);
         },
+        [&](const bet_restored&) { return caf::error{}; },
         [&](const payout_reversed& r) -> caf::error {
           if (auto err = change(reopen_bet_, key, r.bet.value, [](sqlite::statement&) {},
                                 "reopening a settled bet"))

@@ -184,6 +184,14 @@ bool ledger_audit::impl::wallet_precheck(const wallet_event& ev, uint64_t seq) {
                + std::to_string(l.round) + ", which it has had");
         return false;
       },
+      [&](const bet_restored& r) {
+        if (s.find_bet(r.restored.id.value) == nullptr && r.restored.status != bet_status::open
+            && bets.count(r.restored.id.value) > 0)
+          return true;
+        flag("payout_without_bet", stream, seq,
+             "restores bet " + r.restored.id.value + ", which it holds, or never staked");
+        return false;
+      },
       [&](const payout_reversed& r) {
         auto* b = s.find_bet(r.bet.value);
         bool open = s.open_bets.count(r.bet.value) > 0;
@@ -329,6 +337,7 @@ void ledger_audit::impl::record_wallet_side(const wallet_event& ev, uint64_t seq
                  leg.recorded = {l.result, l.dead_heat, l.rule4};
                  leg.recorded_round = l.round;
                },
+               [&](const bet_restored&) {},
                [&](const payout_reversed& p) {
                  if (s.open_bets.count(p.bet.value) > 0)
                    return; // never paid here: nothing to take back

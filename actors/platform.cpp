@@ -94,7 +94,9 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   }
 
   std::vector<entity_kind> kinds;
-  kinds.push_back({"wallet", wallet_activator(d->journal, options.wallet),
+  auto wallet_opts = options.wallet;
+  wallet_opts.history = d->history.get();
+  kinds.push_back({"wallet", wallet_activator(d->journal, wallet_opts),
                    options.wallet_idle_timeout, options.wallets_resident_max});
   auto market_options = options.market;
   if (market_options.payouts_pending == nullptr)

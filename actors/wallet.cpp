@@ -1,5 +1,6 @@
 #include "wager/actors/wallet.hpp"
 
+#include "wager/actors/history.hpp"
 #include "wager/actors/journaled.hpp"
 #include "wager/actors/market.hpp"
 #include "wager/actors/wallet_codec.hpp"
@@ -51,6 +52,8 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using slip_cashout_atom = caf::atom_constant<caf::atom("slipcash")>;
 using cashout_due_atom = caf::atom_constant<caf::atom("cashdue")>;
 using cashout_lookup_atom = caf::atom_constant<caf::atom("cashlook")>;
+using payout_lookup_atom = caf::atom_constant<caf::atom("paylookup")>;
+using restored_atom = caf::atom_constant<caf::atom("restored")>;
 
 } // namespace
 } // namespace wager
@@ -114,6 +117,17 @@ struct wallet_actor_state {
   // Credits of cash-outs for bets this wallet no longer remembers, waiting
   // for the journal to say whether they were taken, by cashout_key.
   std::unordered_map<std::string, caf::response_promise> cashout_credits;
+  // Payouts for bets no longer in memory, waiting for the journal to say
+  // whether they were applied, by token.
+  std::unordered_map<uint64_t, std::pair<credit_payout_cmd, caf::response_promise>>
+    payout_lookups;
+  // Resettlements waiting for their bet from the history read model, by
+  // token: the command (credit_payout_cmd or leg_result_cmd) and its promise.
+  struct restore_pending {
+    caf::message cmd;
+    caf::response_promise rp;
+  };
+  std::unordered_map<uint64_t, restore_pending> restores;
   bool passivating = false;
   bool reloading = false;
 
@@ -938,10 +952,10 @@ const bet* held_bet(const wallet_state& s, const std::string& key) {
 }
 
 // Writes `events` (a settlement, or a resettlement: the reversal of what the
-// bet was paid, then its new payout) and acknowledges the market.
-caf::result<caf::message> settle_events(wallet_actor* self, const bet_id& bet,
-                                        std::vector<wallet_event> events, std::string record) {
-  auto rp = self->make_response_promise();
+// bet was paid, then its new payout; first the bet itself when it came back
+// from the history) and acknowledges the market through `rp`.
+void settle_events(wallet_actor* self, const bet_id& bet, std::vector<wallet_event> events,
+                   std::string record, caf::response_promise rp) {
   journaled<wallet_traits>::record_fn keep;
   if (!record.empty())
     keep = [record](const wallet_state&) {
@@ -962,7 +976,14 @@ caf::result<caf::message> settle_events(wallet_actor* self, const bet_id& bet,
             notify(self, self->state.book->state().find_bet(bet.value));
             maybe_finish_passivation(self);
           });
-  return rp;
+}
+
+// Starts `events` with the bet brought back from the history, if it was.
+std::vector<wallet_event> restoring(const std::optional<bet>& restored,
+                                    std::vector<wallet_event> events) {
+  if (restored && !events.empty())
+    events.insert(events.begin(), bet_restored{*restored});
+  return events;
 }
 
 // What a settled bet's result paid (not its cash-outs): what a reversal
@@ -971,40 +992,26 @@ money result_paid(const bet& b) {
   return b.status == bet_status::cashed_out ? money{} : b.payout;
 }
 
-caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
-  auto& st = self->state;
-  auto& s = st.book->state();
+// A leg's result (or its reversal) on slip `b`, held in memory or
+// `restored` from the history.
+void apply_leg_result(wallet_actor* self, const leg_result_cmd& cmd, const bet& b,
+                      const std::optional<bet>& restored, caf::response_promise rp) {
   auto key = cmd.bet.value;
-  if (s.holds.count(key) > 0)
-    return make_error(errc::unavailable, "the slip is not committed yet");
-  if (s.releasing.count(key) > 0)
-    return caf::make_message(payout_ack{cmd.bet}); // released: nothing is owed
-  auto* held = held_bet(s, key);
-  if (held == nullptr) {
-    // A first result for a slip long settled (a lost accumulator's other
-    // legs) changes nothing; a resettlement would, and needs the slip,
-    // which only the journal holds now: the market's outbox keeps it.
-    if (cmd.resettled)
-      return make_error(errc::unavailable, "slip " + key + " has left the wallet's memory; "
-                                                           "its resettlement is not applied");
-    return ack_if_settled(self, cmd.bet, "payout/" + key);
-  }
-  auto& b = *held;
   auto leg = std::find_if(b.legs.begin(), b.legs.end(),
                           [&](const bet_leg& l) { return l.market == cmd.market; });
   if (leg == b.legs.end())
-    return make_error(errc::not_found, "the slip has no leg on that market");
+    return rp.deliver(make_error(errc::not_found, "the slip has no leg on that market"));
   // A round the leg has had is a repeat; a result recorded before rounds
   // were kept is too, unless the market has rolled it back since.
   if (cmd.round <= leg->round || (leg->round == 0 && leg->result != leg_result::open
                                   && cmd.result == leg->result && cmd.dead_heat == leg->dead_heat
                                   && cmd.rule4 == leg->rule4))
-    return caf::make_message(payout_ack{cmd.bet});
+    return rp.deliver(payout_ack{cmd.bet});
   if (cmd.dead_heat.n < 1 || cmd.dead_heat.n > cmd.dead_heat.d || cmd.rule4 < 0
       || cmd.rule4 > rule4_max)
-    return make_error(errc::invalid_field, "not a leg's result", "result");
+    return rp.deliver(make_error(errc::invalid_field, "not a leg's result", "result"));
   if (b.status == bet_status::cashed_out)
-    return caf::make_message(payout_ack{cmd.bet}); // cashed out in full: nothing rides on it
+    return rp.deliver(payout_ack{cmd.bet}); // cashed out in full: nothing rides on it
   auto index = static_cast<uint32_t>(leg - b.legs.begin());
   auto after = b;
   auto& changed = after.legs[index];
@@ -1035,7 +1042,58 @@ caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
     record = "payout/" + key + "@" + cmd.market.value + "/" + std::to_string(cmd.round);
   else if (pay)
     record = "payout/" + key;
-  return settle_events(self, cmd.bet, std::move(events), std::move(record));
+  settle_events(self, cmd.bet, restoring(restored, std::move(events)), std::move(record),
+                std::move(rp));
+}
+
+// A settled bet no longer in memory, as the history read model keeps it,
+// for `cmd` (a leg_result_cmd or a credit_payout_cmd): applied when it
+// comes. Without a history the market's outbox keeps asking.
+void restore_into(wallet_actor* self, const bet_id& bet, caf::message cmd,
+                  caf::response_promise rp) {
+  auto& st = self->state;
+  if (st.options.history == nullptr)
+    return rp.deliver(make_error(errc::unavailable, "bet " + bet.value
+                                                      + " has left the wallet's memory and "
+                                                        "there is no history to read it"));
+  auto token = st.next_lookup++;
+  st.restores.emplace(token, wallet_actor_state::restore_pending{std::move(cmd), rp});
+  auto target = caf::actor{self};
+  st.options.history->bet(st.user, bet, [target, token](caf::expected<wager::bet> b) {
+    if (b)
+      caf::anon_send(target, restored_atom::value, token, true, std::move(*b), false);
+    else
+      caf::anon_send(target, restored_atom::value, token, false, wager::bet{},
+                     code_of(b.error()) == errc::not_found);
+  });
+}
+
+caf::result<caf::message> restore_then(wallet_actor* self, const bet_id& bet, caf::message cmd) {
+  auto rp = self->make_response_promise();
+  restore_into(self, bet, std::move(cmd), rp);
+  return rp;
+}
+
+caf::result<caf::message> leg_result(wallet_actor* self, leg_result_cmd& cmd) {
+  auto& st = self->state;
+  auto& s = st.book->state();
+  auto key = cmd.bet.value;
+  if (s.holds.count(key) > 0)
+    return make_error(errc::unavailable, "the slip is not committed yet");
+  if (s.releasing.count(key) > 0)
+    return caf::make_message(payout_ack{cmd.bet}); // released: nothing is owed
+  auto* held = held_bet(s, key);
+  if (held == nullptr) {
+    // A first result for a slip long settled (a lost accumulator's other
+    // legs) changes nothing; a resettlement does, on the slip as the
+    // history kept it.
+    if (cmd.resettled)
+      return restore_then(self, cmd.bet, caf::make_message(cmd));
+    return ack_if_settled(self, cmd.bet, "payout/" + key);
+  }
+  auto rp = self->make_response_promise();
+  apply_leg_result(self, cmd, *held, std::nullopt, rp);
+  return rp;
 }
 
 // -- cash-out ------------------------------------------------------------------
@@ -1355,10 +1413,10 @@ caf::result<caf::message> credit_cashout(wallet_actor* self, credit_cashout_cmd&
   auto key = cashout_key(cmd.bet.value, cmd.request.value);
   if (s.cashouts.count(key) > 0)
     return caf::make_message(payout_ack{cmd.bet}); // credited before
-  bool known_bet = s.open_bets.count(cmd.bet.value) > 0 || s.find_bet(cmd.bet.value) != nullptr;
-  if (!known_bet) {
-    // Long settled and forgotten: the journal has the request's record if
-    // the credit was taken; a credit never taken is taken now.
+  if (s.open_bets.count(cmd.bet.value) == 0) {
+    // Settled: the journal has the request's record if the credit was
+    // taken (the memory may not: a bet restored from the history comes
+    // back without its cash-outs); a credit never taken is taken now.
     auto rp = self->make_response_promise();
     auto target = caf::actor{self};
     auto err = st.store->find_request_async(
@@ -1380,6 +1438,30 @@ caf::result<caf::message> credit_cashout(wallet_actor* self, credit_cashout_cmd&
   return rp;
 }
 
+// A single's payout (or its reversal) for `b`, held in memory or
+// `restored` from the history.
+void apply_payout(wallet_actor* self, const credit_payout_cmd& cmd, const bet& b,
+                  const std::optional<bet>& restored, caf::response_promise rp) {
+  auto key = cmd.bet.value;
+  bool open = b.status == bet_status::open;
+  // A round the bet has had is a repeat (a payout recorded before rounds
+  // were kept has round 0: the market's first round is 1 or more).
+  if (cmd.round <= b.round && !(b.round == 0 && open))
+    return rp.deliver(payout_ack{cmd.bet});
+  if (!open && b.round == 0 && cmd.outcome == b.status && cmd.amount == b.payout)
+    return rp.deliver(payout_ack{cmd.bet}); // paid before rounds were kept
+  if (b.status == bet_status::cashed_out)
+    return rp.deliver(payout_ack{cmd.bet}); // cashed out in full: nothing rides on it
+  std::vector<wallet_event> events;
+  if (!open || cmd.outcome == bet_status::open)
+    events.emplace_back(payout_reversed{cmd.bet, open ? money{} : result_paid(b), cmd.round});
+  if (cmd.outcome != bet_status::open)
+    events.emplace_back(
+      payout_credited{cmd.bet, cmd.outcome, cmd.amount, cmd.round, cmd.result});
+  settle_events(self, cmd.bet, restoring(restored, std::move(events)),
+                payout_record(key, cmd.round), std::move(rp));
+}
+
 caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& cmd) {
   auto& st = self->state;
   auto& s = st.book->state();
@@ -1388,28 +1470,27 @@ caf::result<caf::message> credit_payout(wallet_actor* self, credit_payout_cmd& c
     return make_error(errc::unavailable, "the bet is not committed yet");
   auto* held = held_bet(s, key);
   if (held == nullptr) {
-    // Long settled and out of memory: a repeat if its record is there.
-    // Resettling it needs the bet, which only the journal holds: the
-    // market's outbox keeps asking.
-    return ack_if_settled(self, cmd.bet, payout_record(key, cmd.round));
+    // Long settled and out of memory: a repeat if its record is there,
+    // else a resettlement, applied to the bet as the history kept it.
+    auto rp = self->make_response_promise();
+    auto token = st.next_lookup++;
+    st.payout_lookups.emplace(token, std::pair{cmd, rp});
+    auto target = caf::actor{self};
+    auto err = st.store->find_request_async(
+      st.book->stream(), payout_record(key, cmd.round),
+      [target, token](caf::expected<std::optional<stored_request>> r) {
+        caf::anon_send(target, payout_lookup_atom::value, token, static_cast<bool>(r),
+                       r && r->has_value());
+      });
+    if (err) {
+      st.payout_lookups.erase(token);
+      rp.deliver(err);
+    }
+    return rp;
   }
-  auto& b = *held;
-  bool open = b.status == bet_status::open;
-  // A round the bet has had is a repeat (a payout recorded before rounds
-  // were kept has round 0: the market's first round is 1 or more).
-  if (cmd.round <= b.round && !(b.round == 0 && open))
-    return caf::make_message(payout_ack{cmd.bet});
-  if (!open && b.round == 0 && cmd.outcome == b.status && cmd.amount == b.payout)
-    return caf::make_message(payout_ack{cmd.bet}); // paid before rounds were kept
-  if (b.status == bet_status::cashed_out)
-    return caf::make_message(payout_ack{cmd.bet}); // cashed out in full: nothing rides on it
-  std::vector<wallet_event> events;
-  if (!open || cmd.outcome == bet_status::open)
-    events.emplace_back(payout_reversed{cmd.bet, open ? money{} : result_paid(b), cmd.round});
-  if (cmd.outcome != bet_status::open)
-    events.emplace_back(
-      payout_credited{cmd.bet, cmd.outcome, cmd.amount, cmd.round, cmd.result});
-  return settle_events(self, cmd.bet, std::move(events), payout_record(key, cmd.round));
+  auto rp = self->make_response_promise();
+  apply_payout(self, cmd, *held, std::nullopt, rp);
+  return rp;
 }
 
 caf::behavior running(wallet_actor* self) {
@@ -1502,6 +1583,46 @@ caf::behavior running(wallet_actor* self) {
     },
     [self](stored_atom, uint64_t token, std::string& request, std::string& text) {
       on_stored(self, token, request, text);
+    },
+    [self](payout_lookup_atom, uint64_t token, bool read, bool found) {
+      auto& st = self->state;
+      auto i = st.payout_lookups.find(token);
+      if (i == st.payout_lookups.end())
+        return;
+      auto [cmd, rp] = std::move(i->second);
+      st.payout_lookups.erase(i);
+      if (!read)
+        return rp.deliver(make_error(errc::unavailable, "the journal could not be read"));
+      if (found)
+        return rp.deliver(payout_ack{cmd.bet}); // applied before
+      if (auto* held = held_bet(st.book->state(), cmd.bet.value))
+        return apply_payout(self, cmd, *held, std::nullopt, rp);
+      restore_into(self, cmd.bet, caf::make_message(cmd), rp);
+    },
+    [self](restored_atom, uint64_t token, bool ok, bet& b, bool missing) {
+      auto& st = self->state;
+      auto i = st.restores.find(token);
+      if (i == st.restores.end())
+        return;
+      auto pending = std::move(i->second);
+      st.restores.erase(i);
+      auto& rp = pending.rp;
+      if (!ok)
+        return rp.deliver(make_error(missing ? errc::not_found : errc::unavailable,
+                                     "the bet could not be read from the history"));
+      // Restored meanwhile by another message: the memory has it now.
+      std::optional<bet> restored;
+      auto* held = held_bet(st.book->state(), b.id.value);
+      if (held == nullptr) {
+        if (b.status == bet_status::open)
+          return rp.deliver(make_error(errc::internal, "the history has bet " + b.id.value
+                                                         + " open, the wallet has it settled"));
+        restored = b;
+        held = &*restored;
+      }
+      if (pending.cmd.match_element<credit_payout_cmd>(0))
+        return apply_payout(self, pending.cmd.get_as<credit_payout_cmd>(0), *held, restored, rp);
+      apply_leg_result(self, pending.cmd.get_as<leg_result_cmd>(0), *held, restored, rp);
     },
     [self](lookup_atom, uint64_t token, bet_id& bet, bool found) {
       auto& lookups = self->state.lookups;

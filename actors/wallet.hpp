@@ -32,6 +32,8 @@
 
 namespace wager {
 
+class wallet_history;
+
 class journal;
 
 // -- requests ----------------------------------------------------------------
@@ -294,6 +296,11 @@ struct wallet_options {
   // of its daily deposit limit's UTC day and of self-exclusion. Empty: the
   // system clock. A test sets it to cross a UTC midnight, or never to.
   std::function<int64_t()> clock_ms;
+
+  // The history read model (history.hpp), when the platform keeps one: a
+  // resettlement of a bet no longer in memory reads the bet there. Without
+  // it such a resettlement waits in its market's outbox.
+  wallet_history* history = nullptr;
 };
 
 // The activate function for the directory's "wallet" kind.

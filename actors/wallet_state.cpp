@@ -409,6 +409,9 @@ event encode(const wallet_event& e) {
           o["result"] = to_string(p.result);
         return event::make("payout_credited", 1, std::move(o));
       },
+      [](const bet_restored& r) {
+        return event::make("bet_restored", 1, json::object{{"bet", bet_to_json(r.restored)}});
+      },
       [](const payout_reversed& r) {
         return event::make("payout_reversed", 1,
                            json::object{{"bet", r.bet.value},
@@ -507,6 +510,12 @@ std::optional<wallet_event> decode_wallet_event(const event& e) {
         p.result = *result;
       }
       return p;
+    }
+    if (e.type == "bet_restored") {
+      auto b = bet_from_object(get_object(field(o, "bet")));
+      if (b.status == bet_status::open)
+        throw decode_error{};
+      return bet_restored{std::move(b)};
     }
     if (e.type == "payout_reversed") {
       auto amount = get_int(o, "amount");
@@ -641,6 +650,13 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
         leg.dead_heat = l.dead_heat;
         leg.rule4 = l.rule4;
         leg.round = l.round;
+      },
+      [&](const bet_restored& r) {
+        WAGER_ASSERT(s.find_bet(r.restored.id.value) == nullptr
+                       && r.restored.status != bet_status::open,
+                     "a restored bet is a settled bet the wallet no longer holds");
+        s.settled_bets.push_back(r.restored);
+        trim_settled(s);
       },
       [&](const payout_reversed& r) {
         if (auto i = s.open_bets.find(r.bet.value); i != s.open_bets.end()) {

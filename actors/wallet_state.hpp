@@ -163,6 +163,13 @@ struct cashed_out {
   uint64_t body_hash = 0; // the client's request, when the wallet heard it
 };
 
+// A settled bet that had left the memory (wallet_settled_bets_max), as the
+// history read model kept it, back among the settled bets: a resettlement
+// of it follows in the same append.
+struct bet_restored {
+  bet restored;
+};
+
 // Safer-gambling limits: the whole new value (in force and pending), as the
 // wallet decided it. Version 1 carried a daily deposit limit and a
 // self-exclusion end only; it reads as those.
@@ -172,7 +179,7 @@ struct limits_set {
 
 using wallet_event = std::variant<deposited, withdrawn, stake_held, stake_committed,
                                   hold_released, payout_credited, limits_set, legs_released,
-                                  leg_settled, cashed_out, payout_reversed>;
+                                  leg_settled, cashed_out, payout_reversed, bet_restored>;
 
 event encode(const wallet_event& e);
 // nullopt for an event this release does not know (a programmer error in

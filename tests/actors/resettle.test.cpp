@@ -3,8 +3,8 @@
 // made, exactly, and a second result pays again; bets cancelled after the
 // result give back what it paid and refund their stakes; a reversed payout
 // may take a wallet below zero, which then takes no bet and no withdrawal
-// until it is back at zero. Singles and slips; the product's money audit
-// holds after every step.
+// until it is back at zero. Singles and slips, in memory or read back from
+// the history read model; the product's money audit holds after every step.
 
 #include "money_checks.hpp"
 
@@ -244,5 +244,54 @@ TEST_CASE("a void market rolled back and resulted pays the result instead of the
   REQUIRE(settle(w.p(), "m1", {"home"}));
   bet_in(w, "u1", b->id.value, bet_status::won);
   CHECK(available(w, "u1") == 110'00);
+  audit_clean(w);
+}
+
+TEST_CASE("a bet that has left the wallet's memory is resettled as the history read model kept "
+          "it, a single and a slip") {
+  money_world w;
+  open_two_way(w.p(), two_way_market("m1", 200, 200));
+  open_two_way(w.p(), two_way_market("m2", 200, 200));
+  open_two_way(w.p(), two_way_market("m3", 300, 150));
+  REQUIRE(deposit(w.p(), "u1", "d1", 100'00));
+  auto single = place(w.p(), "u1", "b0", "m1", "home", 10'00, 200);
+  REQUIRE(single);
+  place_slip_cmd cmd;
+  cmd.request = request_id{"s0"};
+  cmd.type = slip_type::accumulator;
+  cmd.stake = money{5'00};
+  cmd.legs = {{market_id{"m1"}, selection_id{"home"}, price{200}},
+              {market_id{"m3"}, selection_id{"home"}, price{300}}};
+  auto slip = place_slip(w.p(), "u1", cmd);
+  REQUIRE_MESSAGE(slip, message_of(slip.error()));
+  REQUIRE(settle(w.p(), "m3", {"home"}));
+  REQUIRE(settle(w.p(), "m1", {"home"}));
+  bet_in(w, "u1", single->id.value, bet_status::won);
+  bet_in(w, "u1", slip->id.value, bet_status::won);
+  // The wallet keeps its last wallet_settled_bets_max settled bets: this
+  // many more push both out of its memory.
+  for (size_t i = 0; i < wallet_settled_bets_max; ++i)
+    REQUIRE(place(w.p(), "u1", "x" + std::to_string(i), "m2", "away", 1, 200));
+  REQUIRE(settle(w.p(), "m2", {"home"}));
+  audit_clean(w);
+  const int64_t before = 100'00 - 10'00 - 5'00 + 20'00 + 30'00 - 10'00;
+  CHECK(available(w, "u1") == before);
+
+  // m1's result was wrong: both come back from the history, give back what
+  // they were paid, and are open again.
+  REQUIRE(unsettle(w.p(), "m1"));
+  bet_in(w, "u1", single->id.value, bet_status::open);
+  auto reopened = bet_in(w, "u1", slip->id.value, bet_status::open);
+  CHECK(reopened.legs[0].result == leg_result::open);
+  CHECK(reopened.legs[1].result == leg_result::won);
+  audit_clean(w);
+  CHECK(available(w, "u1") == before - 20'00 - 30'00);
+  REQUIRE(settle(w.p(), "m1", {"away"}));
+  bet_in(w, "u1", single->id.value, bet_status::lost);
+  bet_in(w, "u1", slip->id.value, bet_status::lost);
+  audit_clean(w);
+  CHECK(available(w, "u1") == before - 20'00 - 30'00);
+  w.restart();
+  CHECK(available(w, "u1") == before - 20'00 - 30'00);
   audit_clean(w);
 }
