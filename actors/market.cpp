@@ -94,6 +94,9 @@ struct market_actor_state {
   // Releases of legs the market does not hold, waiting for the journal to
   // say whether it ever decided them, by bet.
   std::unordered_map<std::string, std::vector<caf::response_promise>> release_lookups;
+  // Legs whose leg_released is written but not yet durable, by bet: a
+  // release asked again meanwhile is answered once it is.
+  std::unordered_map<std::string, std::vector<caf::response_promise>> legs_releasing;
   uint64_t next_lookup = 1;
   // What this market has added to options.payouts_pending.
   double payouts_counted = 0;
@@ -368,16 +371,30 @@ caf::result<caf::message> release_leg(market_actor* self, release_leg_cmd& cmd) 
     return caf::make_message(leg_release_ack{cmd.bet});
   if (st.delayed.count(key) > 0 || st.deciding.count(key) > 0)
     return make_error(errc::unavailable, "the leg is being decided");
+  if (auto r = st.legs_releasing.find(key); r != st.legs_releasing.end()) {
+    // Forgotten in memory, not yet on disk: answered when it is.
+    auto rp = self->make_response_promise();
+    r->second.push_back(rp);
+    return rp;
+  }
   if (auto i = s.bets.find(key); i != s.bets.end()) {
     if (!i->second.leg)
       return make_error(errc::invalid_field, "not a leg of a slip", "bet");
     auto rp = self->make_response_promise();
+    st.legs_releasing[key].push_back(rp);
     st.book->persist(self, {leg_released{cmd.bet}}, nullptr,
-                     [self, rp, bet = cmd.bet](const caf::error& err) mutable {
-                       if (err)
-                         return rp.deliver(err);
+                     [self, key, bet = cmd.bet](const caf::error& err) mutable {
+                       auto& st = self->state;
+                       auto waiting = std::move(st.legs_releasing[key]);
+                       st.legs_releasing.erase(key);
+                       if (err) {
+                         for (auto& rp : waiting)
+                           rp.deliver(err);
+                         return;
+                       }
                        crash_point("market.leg_released");
-                       rp.deliver(leg_release_ack{bet});
+                       for (auto& rp : waiting)
+                         rp.deliver(leg_release_ack{bet});
                        maybe_finish_passivation(self);
                      });
     return rp;

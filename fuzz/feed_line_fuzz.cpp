@@ -195,6 +195,10 @@ void check_bounds(const feed_bet_cancel& m) {
   WAGER_ASSERT(m.from_ms >= 0 && m.from_ms <= m.to_ms, "bet_cancel: the window");
 }
 
+void check_bounds(const feed_rollback_bet_settlement& m) {
+  WAGER_ASSERT(valid_id(m.market.value), "rollback_bet_settlement: market_id");
+}
+
 json::value to_json(const feed_market& m) {
   auto& d = m.definition;
   json::array sels;
@@ -280,6 +284,10 @@ json::value to_json(const feed_bet_cancel& m) {
   if (m.to_ms != std::numeric_limits<int64_t>::max())
     o["end_time"] = m.to_ms;
   return o;
+}
+
+json::value to_json(const feed_rollback_bet_settlement& m) {
+  return json::object{{"market_id", m.market.value}};
 }
 
 // The message as a producer would send it.
