@@ -202,13 +202,6 @@ void remember_request(wallet_state& s, const std::string& id, request_entry entr
   }
 }
 
-bet* find_settled(wallet_state& s, const std::string& id) {
-  for (auto& b : s.settled_bets)
-    if (b.id.value == id)
-      return &b;
-  return nullptr;
-}
-
 // Keeps the settled bets within wallet_settled_bets_max, forgetting the
 // cash-outs of the bet that leaves.
 void trim_settled(wallet_state& s) {
@@ -639,11 +632,7 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
           remember_request(s, c.request.value, {c.body_hash, {}, response});
       },
       [&](const leg_settled& l) {
-        bet* b = nullptr;
-        if (auto i = s.open_bets.find(l.bet.value); i != s.open_bets.end())
-          b = &i->second;
-        else
-          b = find_settled(s, l.bet.value);
+        bet* b = s.find_bet(l.bet.value);
         WAGER_ASSERT(b != nullptr && l.leg < b->legs.size(), "a settled leg is a leg of a slip");
         auto& leg = b->legs[l.leg];
         leg.result = l.result;
@@ -664,16 +653,15 @@ void apply(wallet_state& s, const wallet_event& e, uint64_t seq, int64_t at_ms) 
           i->second.round = r.round;
           return;
         }
-        auto* settled = find_settled(s, r.bet.value);
-        WAGER_ASSERT(settled != nullptr && settled->status != bet_status::cashed_out
-                       && settled->payout == r.amount,
+        size_t at = 0;
+        while (at < s.settled_bets.size() && s.settled_bets[at].id != r.bet)
+          ++at;
+        WAGER_ASSERT(at < s.settled_bets.size()
+                       && s.settled_bets[at].status != bet_status::cashed_out
+                       && s.settled_bets[at].payout == r.amount,
                      "a reversed payout is what a settled bet was paid");
-        auto b = *settled;
-        ring_queue<bet> kept;
-        for (auto& other : s.settled_bets)
-          if (other.id != r.bet)
-            kept.push_back(other);
-        s.settled_bets = std::move(kept);
+        auto b = std::move(s.settled_bets[at]);
+        s.settled_bets.erase(at);
         b.status = bet_status::open;
         b.payout = {};
         b.settled_at_ms = 0;

@@ -251,6 +251,9 @@ struct wallet_state {
 
   // A bet by id, open or recently settled; nullptr if unknown here.
   const bet* find_bet(const std::string& id) const;
+  bet* find_bet(const std::string& id) {
+    return const_cast<bet*>(std::as_const(*this).find_bet(id));
+  }
 };
 
 // Folds one event in. `at_ms` is when it was written.

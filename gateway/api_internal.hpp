@@ -162,6 +162,11 @@ private:
   json_fields::reader reader_;
 };
 
+// For an endpoint that takes no fields: true when the body is empty or {};
+// otherwise answers the 400 (not JSON, or the first field given) and
+// returns false.
+bool empty_body(const call_ptr& c);
+
 // Query string: decoded name -> value. nullopt (after answering 400) for a
 // malformed one or a name not in `allowed`.
 std::optional<std::map<std::string, std::string>>

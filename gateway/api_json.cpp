@@ -131,6 +131,17 @@ std::optional<json::object> parse_body(const call_ptr& c, bool empty_ok) {
   return std::move(v.as_object());
 }
 
+bool empty_body(const call_ptr& c) {
+  auto body = parse_body(c, true);
+  if (!body)
+    return false;
+  fields f{*body};
+  if (f.allow({}).ok())
+    return true;
+  c->respond(f.error());
+  return false;
+}
+
 std::optional<std::map<std::string, std::string>>
 parse_query(const call_ptr& c, std::initializer_list<std::string_view> allowed) {
   std::map<std::string, std::string> out;

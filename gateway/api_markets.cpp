@@ -285,12 +285,8 @@ void client_api::impl::admin_cancel_bets(const call_ptr& c) {
 void client_api::impl::admin_unsettle(const call_ptr& c) {
   if (!admin(c, "unsettle_market"))
     return;
-  auto body = parse_body(c, true);
-  if (!body)
+  if (!empty_body(c))
     return;
-  fields f{*body};
-  if (!f.allow({}).ok())
-    return c->respond(f.error());
   plat.unsettle_market(market_id{c->params.at(0)},
                        [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
@@ -298,12 +294,8 @@ void client_api::impl::admin_unsettle(const call_ptr& c) {
 void client_api::impl::admin_withdraw_selection(const call_ptr& c) {
   if (!admin(c, "withdraw_selection"))
     return;
-  auto body = parse_body(c, true);
-  if (!body)
+  if (!empty_body(c))
     return;
-  fields f{*body};
-  if (!f.allow({}).ok())
-    return c->respond(f.error());
   plat.withdraw_selection(market_id{c->params.at(0)}, selection_id{c->params.at(1)},
                           [c](caf::expected<market_view> m) { answer_market(c, 200, std::move(m)); });
 }
@@ -325,12 +317,8 @@ void client_api::impl::admin_drain(const call_ptr& c) {
     return;
   if (!parse_query(c, {}))
     return;
-  auto body = parse_body(c, true);
-  if (!body)
+  if (!empty_body(c))
     return;
-  fields f{*body};
-  if (!f.allow({}).ok())
-    return c->respond(f.error());
   if (!options.drain)
     return c->respond(
       error_response(errc::unavailable, "this node cannot be drained over HTTP: send it SIGTERM"));

@@ -220,12 +220,8 @@ void client_api::impl::delete_session(const call_ptr& c) {
 
 void client_api::impl::enrol_mfa(const call_ptr& c) {
   authenticated(c, [this, c] {
-    auto body = parse_body(c, true);
-    if (!body)
+    if (!empty_body(c))
       return;
-    fields f{*body};
-    if (!f.allow({}).ok())
-      return c->respond(f.error());
     with_session(c, [this, c] {
       auth->enrol_mfa(*c->session, [c](caf::expected<mfa_enrolment> e) {
         if (!e)

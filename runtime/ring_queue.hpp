@@ -90,6 +90,16 @@ public:
       head_ = 0;
   }
 
+  // Removes position i, keeping the order of the others: those after it
+  // move one place forward.
+  void erase(size_t i) {
+    for (; i + 1 < size_; ++i)
+      (*this)[i] = std::move((*this)[i + 1]);
+    (*this)[size_ - 1] = T{};
+    if (--size_ == 0)
+      head_ = 0;
+  }
+
   // Empties and gives the memory back.
   void clear() {
     std::vector<T>{}.swap(buf_);

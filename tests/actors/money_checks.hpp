@@ -27,19 +27,36 @@ inline int64_t liability(money_world& w, const std::string& market,
   return i == v->liability.end() ? 0 : i->second;
 }
 
-// Waits until the bet's status is no longer `from` (open by default); its
-// state then.
-inline bet settled_bet(money_world& w, const std::string& user, const std::string& id,
-                       bet_status from = bet_status::open) {
+// Waits until the bet's status passes `holds`; its state then. The test
+// fails, naming `wanted` and the status the bet has, after 30 s.
+template <class Predicate>
+bet bet_when(money_world& w, const std::string& user, const std::string& id, Predicate holds,
+             const std::string& wanted) {
   caf::expected<bet> b = make_error(errc::not_found);
   bool done = wait_until(
     [&] {
       b = get_bet(w.p(), user, id);
-      return b && b->status != from;
+      return b && holds(b->status);
     },
     30s);
-  REQUIRE_MESSAGE(done, "bet " << id << " is still " << to_string(from));
+  REQUIRE_MESSAGE(done, "bet " << id << " never became " << wanted << " (it is "
+                                << (b ? to_string(b->status) : "unknown") << ")");
   return *b;
+}
+
+// Waits until the bet's status is no longer `from` (open by default).
+inline bet settled_bet(money_world& w, const std::string& user, const std::string& id,
+                       bet_status from = bet_status::open) {
+  return bet_when(
+    w, user, id, [from](bet_status s) { return s != from; },
+    "other than " + std::string{to_string(from)});
+}
+
+// Waits until the bet is in `status`.
+inline bet bet_in(money_world& w, const std::string& user, const std::string& id,
+                  bet_status status) {
+  return bet_when(
+    w, user, id, [status](bet_status s) { return s == status; }, std::string{to_string(status)});
 }
 
 // The product's money audit over the journal, once every market's outbox

@@ -39,20 +39,6 @@ place_slip_cmd double_cmd(const std::string& request, int64_t stake) {
   return cmd;
 }
 
-// Waits until the bet is in `status`; its state then.
-bet bet_in(money_world& w, const std::string& user, const std::string& id, bet_status status) {
-  caf::expected<bet> b = make_error(errc::not_found);
-  bool done = wait_until(
-    [&] {
-      b = get_bet(w.p(), user, id);
-      return b && b->status == status;
-    },
-    30s);
-  REQUIRE_MESSAGE(done, "bet " << id << " never became " << to_string(status) << " (it is "
-                                << (b ? to_string(b->status) : "unknown") << ")");
-  return *b;
-}
-
 int64_t kinds(money_world& w, const std::string& user, const std::string& kind) {
   auto t = transactions(w.p(), user);
   REQUIRE(t);

@@ -9,7 +9,7 @@
 
 using wager::ring_queue;
 
-TEST_CASE("a ring queue behaves like a deque under random pushes, pops and clears") {
+TEST_CASE("a ring queue behaves like a deque under random pushes, pops, erases and clears") {
   auto ok = rc::check("a ring queue behaves like a deque", [](const std::vector<int>& ops) {
     ring_queue<std::string> q;
     std::deque<std::string> model;
@@ -18,11 +18,17 @@ TEST_CASE("a ring queue behaves like a deque under random pushes, pops and clear
       if (kind < 6) {
         q.push_back(std::to_string(op));
         model.push_back(std::to_string(op));
-      } else if (kind < 9) {
+      } else if (kind < 8) {
         if (!model.empty()) {
           RC_ASSERT(q.front() == model.front());
           q.pop_front();
           model.pop_front();
+        }
+      } else if (kind < 9) {
+        if (!model.empty()) {
+          auto at = static_cast<size_t>(op < 0 ? -(op / 10) : op / 10) % model.size();
+          q.erase(at);
+          model.erase(model.begin() + static_cast<std::ptrdiff_t>(at));
         }
       } else {
         q.clear();
