@@ -1,7 +1,7 @@
 #include "wager/actors/platform.hpp"
 
 #include "wager/actors/resume.hpp"
-#include "wager/persistence/sqlite_journal.hpp"
+#include "wager/persistence/open_journal.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
@@ -74,7 +74,7 @@ caf::expected<std::unique_ptr<platform>> platform::start(platform_options option
   jopts.path = (std::filesystem::path{options.data_dir} / "journal.db").string();
   jopts.metrics_registry = &d->runtime->metrics();
   jopts.snapshot_every = options.wallet.snapshot_every;
-  auto opened = open_sqlite_journal(std::move(jopts));
+  auto opened = open_journal(std::move(jopts));
   if (!opened)
     return opened.error();
   d->journal = std::shared_ptr<wager::journal>(std::move(*opened));

@@ -74,6 +74,8 @@ struct platform_options {
   std::chrono::milliseconds call_timeout{15000};
 
   // Journal tuning; `path` and `metrics_registry` are set by the platform.
+  // `url` (postgresql://...) puts the journal on PostgreSQL instead of
+  // <data_dir>/journal.db.
   journal_options journal;
 
   // The history read model (history.hpp) in <data_dir>/history.db; `path`

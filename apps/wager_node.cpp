@@ -158,8 +158,9 @@ int main(int argc, char** argv) {
 
   if (auto err = prepare_data_dir(opts.data_dir); !err.empty())
     return fail(err);
-  if (auto err = check_journal_layout(opts.data_dir); !err.empty())
-    return fail(err);
+  if (opts.journal_url.empty())
+    if (auto err = check_journal_layout(opts.data_dir); !err.empty())
+      return fail(err);
 
   if (auto err = check_cluster_options(opts); !err.empty())
     return fail(err);
@@ -171,6 +172,7 @@ int main(int argc, char** argv) {
     wager::configure_cluster(cfg, cluster_tls);
   };
   popts.data_dir = opts.data_dir;
+  popts.journal.url = opts.journal_url;
   popts.runtime.scheduler_threads = opts.scheduler_threads;
   popts.shards = opts.shards;
   popts.wallet.max_payout = wager::money{opts.max_payout};

@@ -2,6 +2,7 @@
 //
 // Offline, on a data dir (no node needed, safe while nodes run):
 //   wagerctl --data-dir DIR verify         journal integrity and the money audit
+//   wagerctl --journal URL verify          the same, of a journal on PostgreSQL
 //   wagerctl --data-dir DIR backup FILE    a consistent copy of the live journal
 //   wagerctl --data-dir DIR restore FILE   FILE becomes the journal of an empty DIR
 //   wagerctl --data-dir DIR upgrade [FILE] an older journal to this release's layout,
@@ -24,6 +25,8 @@
 #include <wager/persistence/backup.hpp>
 #include <wager/persistence/journal_schema.hpp>
 #include <wager/persistence/layout_upgrade.hpp>
+#include <wager/persistence/open_journal.hpp>
+#include <wager/persistence/pg_journal.hpp>
 #include <wager/runtime/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -56,6 +59,7 @@ constexpr const char* journal_file_name = "journal.db";
 
 struct options {
   std::string data_dir;
+  std::string journal; // postgresql://... (verify)
   std::string url;
   std::string admin_key;
   std::string ca_file;
@@ -93,11 +97,19 @@ std::optional<std::string> existing_journal(const options& o, std::string& error
 
 int verify(const options& o) {
   std::string error;
-  auto path = existing_journal(o, error);
+  std::optional<std::string> path;
+  wager::journal_options pg;
+  if (!o.journal.empty()) {
+    pg.url = o.journal;
+    path = wager::journal_location(pg);
+  } else {
+    path = existing_journal(o, error);
+  }
   if (!path)
     return fail(error);
   wager::ledger_audit audit;
-  auto checked = wager::verify_journal(*path, &audit);
+  auto checked = o.journal.empty() ? wager::verify_journal(*path, &audit)
+                                   : wager::verify_pg_journal(pg, &audit);
   if (!checked)
     return fail("cannot verify " + *path + ": " + wager::message_of(checked.error()));
   auto& money = audit.report();
@@ -394,6 +406,13 @@ int run(const options& o, const std::string& command) {
   bool offline = command == "verify" || command == "backup" || command == "restore"
                  || command == "upgrade";
   if (offline) {
+    if (!o.journal.empty()) {
+      if (command == "verify")
+        return verify(o);
+      return fail(command + " works on an embedded journal (--data-dir DIR); a journal on "
+                            "PostgreSQL is backed up and restored with PostgreSQL's own tools "
+                            "(pg_dump, base backups: docs/operations.md)");
+    }
     if (o.data_dir.empty())
       return fail(command + " works on a node's data dir: give --data-dir DIR"
                   + (o.url.empty() ? "" : " (through --url it is not available yet)"));
@@ -417,6 +436,10 @@ int main(int argc, char** argv) {
   options o;
   CLI::App app{"wagerctl: operate a Wager node or its data dir", "wagerctl"};
   app.add_option("--data-dir", o.data_dir, "a node's data dir (verify, backup, restore, upgrade)");
+  app.add_option("--journal", o.journal,
+                 "a journal on PostgreSQL, postgresql://user@host:port/db (verify); the "
+                 "password from PGPASSWORD or PGPASSFILE")
+    ->envname("WAGER_JOURNAL");
   app.add_option("--url", o.url, "a node's client API, e.g. http://127.0.0.1:8080 (status, drain)");
   app.add_option("--admin-key", o.admin_key, "the node's operator key")
     ->envname("WAGER_ADMIN_KEY");

@@ -6,4 +6,5 @@ find_package(Boost 1.81 REQUIRED COMPONENTS json CONFIG)
 find_package(spdlog REQUIRED)
 find_package(prometheus-cpp REQUIRED)
 find_package(SQLite3 REQUIRED)
+find_package(PostgreSQL 14 REQUIRED) # libpq, for the journal on PostgreSQL
 find_package(CLI11 REQUIRED)

@@ -12,7 +12,8 @@ set(WAGER_PUBLIC_HEADERS_runtime
   message_types.hpp node_runtime.hpp options.hpp request_deadlines.hpp rfc3339.hpp
   ring_queue.hpp supervisor.hpp)
 set(WAGER_PUBLIC_HEADERS_persistence
-  backup.hpp event.hpp journal.hpp journal_options.hpp sqlite_journal.hpp upcasting.hpp)
+  backup.hpp event.hpp journal.hpp journal_options.hpp open_journal.hpp pg_journal.hpp
+  sqlite_journal.hpp upcasting.hpp)
 set(WAGER_PUBLIC_HEADERS_actors
   bet.hpp feed.hpp feed_message.hpp gambling_limits.hpp history.hpp ids.hpp ledger_audit.hpp
   market.hpp market_state.hpp market_status.hpp money.hpp odds.hpp platform.hpp resume.hpp

@@ -25,8 +25,9 @@ caf::error validate(const journal_options& o) {
 #define WAGER_CHECK_BOUND(field, min, max)                                          \
   if (!in_bounds<uint64_t>(o.field, min, max))                                      \
     return out_of_bounds(#field, o.field, min, max);
-  if (o.path.empty())
+  if (o.path.empty() && o.url.empty())
     return make_error(errc::invalid_field, "journal option path is empty");
+  WAGER_CHECK_BOUND(connect_timeout_s, 1, 600)
   WAGER_CHECK_BOUND(batch_max, 1, 65536)
   WAGER_CHECK_BOUND(batch_wait_us, 0, 100000)
   WAGER_CHECK_BOUND(queue_max, 1, 1048576)

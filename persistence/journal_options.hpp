@@ -33,6 +33,13 @@ struct journal_options {
   // the journal never creates directories, so a mistyped data dir fails
   // loudly instead of starting an empty journal somewhere else.
   std::string path;
+  // The journal on PostgreSQL instead (pg_journal.hpp): a libpq connection
+  // URI, postgresql://user@host:port/db?sslmode=... Empty: the SQLite file
+  // at `path`. open_journal (open_journal.hpp) picks the journal by it.
+  std::string url;
+  // PostgreSQL: how long opening a connection may take, in seconds
+  // [1, 600]; beyond it the batch or read that needed it is unavailable.
+  uint32_t connect_timeout_s = 5;
 
   // Create the file when it does not exist. A file that exists but is empty
   // is never taken as new: it is reported as corrupt (a truncated journal).

@@ -46,6 +46,8 @@ public:
                                                             const std::string& request_id);
 
   sqlite::connection& connection() { return db_; }
+  // A file connection stays usable (reader_pool.hpp).
+  bool usable() const { return true; }
   const std::shared_ptr<const upcaster_registry>& upcasters() const { return upcasters_; }
 
   // The log layout's reads (log_journal.hpp), prepared on first use: a file

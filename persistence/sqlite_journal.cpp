@@ -5,6 +5,7 @@
 #include "wager/persistence/journal_schema.hpp"
 #include "wager/persistence/journal_writer.hpp"
 #include "wager/persistence/log_journal.hpp"
+#include "wager/persistence/reader_pool.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
@@ -18,121 +19,6 @@ namespace wager {
 
 namespace {
 
-// Read connections, opened on demand up to read_connections_max and kept,
-// plus the reader threads that run posted reads.
-class reader_pool {
-public:
-  explicit reader_pool(const journal_options& options) : options_(options) {
-    for (uint32_t i = 0; i < options_.reader_threads; ++i)
-      threads_.emplace_back([this] { run(); });
-  }
-
-  ~reader_pool() { stop(); }
-
-  // Refuses new reads, runs every read already posted, joins the threads.
-  // REQUIRES: the journal is still whole: a posted read may use it.
-  void stop() {
-    {
-      std::lock_guard lock{work_mutex_};
-      stopping_ = true;
-    }
-    work_ready_.notify_all();
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-  }
-
-  caf::error post(std::function<void()> work) {
-    {
-      std::lock_guard lock{work_mutex_};
-      if (stopping_)
-        return make_error(errc::unavailable, "journal is closed");
-      if (work_.size() >= options_.read_queue_max)
-        return make_error(errc::unavailable, "journal read queue is full (read_queue_max " +
-                                               std::to_string(options_.read_queue_max) + ")");
-      work_.push_back(std::move(work));
-    }
-    work_ready_.notify_one();
-    return {};
-  }
-
-  // Runs f(journal_reader&) with a connection of the pool, waiting for one
-  // when all are in use.
-  template <class F>
-  auto with_reader(F&& f) -> decltype(f(std::declval<journal_reader&>())) {
-    auto reader = borrow();
-    if (!reader)
-      return reader.error();
-    auto result = f(**reader);
-    give_back(std::move(*reader));
-    return result;
-  }
-
-private:
-  caf::expected<std::unique_ptr<journal_reader>> borrow() {
-    {
-      std::unique_lock lock{conn_mutex_};
-      conn_free_.wait(lock, [this] { return !idle_.empty() || opened_ < options_.read_connections_max; });
-      if (!idle_.empty()) {
-        auto reader = std::move(idle_.back());
-        idle_.pop_back();
-        return reader;
-      }
-      ++opened_; // reserve the slot, then open without holding the lock
-    }
-    auto db = open_journal_file(options_, journal_role::reader);
-    if (!db) {
-      {
-        std::lock_guard lock{conn_mutex_};
-        --opened_;
-      }
-      conn_free_.notify_one();
-      return db.error();
-    }
-    return std::make_unique<journal_reader>(std::move(*db), options_.upcasters);
-  }
-
-  void give_back(std::unique_ptr<journal_reader> reader) {
-    {
-      std::lock_guard lock{conn_mutex_};
-      idle_.push_back(std::move(reader));
-    }
-    conn_free_.notify_one();
-  }
-
-  void run() {
-    for (;;) {
-      std::function<void()> work;
-      {
-        std::unique_lock lock{work_mutex_};
-        work_ready_.wait(lock, [this] { return !work_.empty() || stopping_; });
-        if (work_.empty())
-          return; // stopping, and every posted read has run
-        work = std::move(work_.front());
-        work_.pop_front();
-      }
-      try {
-        work();
-      } catch (const std::exception& e) {
-        log().error("journal: a read callback threw: {}", e.what());
-      } catch (...) {
-        log().error("journal: a read callback threw");
-      }
-    }
-  }
-
-  const journal_options& options_;
-  std::mutex conn_mutex_;
-  std::condition_variable conn_free_;
-  std::vector<std::unique_ptr<journal_reader>> idle_;
-  uint32_t opened_ = 0;
-  std::mutex work_mutex_;
-  std::condition_variable work_ready_;
-  std::deque<std::function<void()>> work_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
-
 class sqlite_journal final : public journal {
 public:
   // `index` is null for the row layout.
@@ -144,7 +30,13 @@ public:
     auto store = index_ != nullptr ? make_log_store(std::move(writer_db), options_, index_)
                                    : make_row_store(std::move(writer_db), options_);
     writer_ = std::make_unique<journal_writer>(std::move(store), options_, metrics_.get());
-    readers_ = std::make_unique<reader_pool>(options_);
+    readers_ = std::make_unique<reader_pool<journal_reader>>(
+      options_, [this]() -> caf::expected<std::unique_ptr<journal_reader>> {
+        auto db = open_journal_file(options_, journal_role::reader);
+        if (!db)
+          return db.error();
+        return std::make_unique<journal_reader>(std::move(*db), options_.upcasters);
+      });
   }
 
   // The log layout: loads the index checkpoint, if the file has one that
@@ -328,7 +220,7 @@ private:
   std::string broken_message_;
   std::unique_ptr<journal_metrics> metrics_;
   std::unique_ptr<journal_writer> writer_;
-  std::unique_ptr<reader_pool> readers_;
+  std::unique_ptr<reader_pool<journal_reader>> readers_;
 };
 
 } // namespace
@@ -336,6 +228,8 @@ private:
 caf::expected<std::unique_ptr<journal>> open_sqlite_journal(journal_options options) {
   if (auto err = validate(options))
     return err;
+  if (options.path.empty())
+    return make_error(errc::invalid_field, "journal option path is empty");
   auto db = open_journal_file(options, journal_role::writer);
   if (!db)
     return db.error();

@@ -82,6 +82,20 @@ const std::vector<option_def>& option_table() {
        o.data_dir = v;
        return require_non_empty(v);
      }},
+    {"journal", "URL",
+     "the journal on PostgreSQL, postgresql://user@host:port/db?sslmode=... (default: the "
+     "embedded SQLite journal in the data dir); a password comes from PGPASSWORD or "
+     "PGPASSFILE, not the URL",
+     [](node_options& o, const std::string& v) {
+       o.journal_url = v;
+       if (v.empty() || v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0)
+         return std::string{};
+       // Only the scheme is echoed: the rest may hold a password.
+       auto scheme = v.find("://");
+       return "expected a postgresql:// URL, got " +
+              (scheme == std::string::npos ? std::string{"no URL scheme"}
+                                           : "a " + v.substr(0, scheme) + ":// URL");
+     }},
     {"http-host", "H", "client API address (default 127.0.0.1)",
      [](node_options& o, const std::string& v) {
        o.http_host = v;

@@ -17,6 +17,11 @@ struct node_options {
   // node started from a checkout keeps its state beside it.
   std::string data_dir = "./data";
 
+  // The journal on PostgreSQL (postgresql://user@host:port/db?sslmode=...),
+  // for nodes on several hosts. Empty: the embedded SQLite journal in
+  // data_dir, shared only by nodes on one host.
+  std::string journal_url;
+
   // Client API. Loopback by default: exposing a node is a deliberate act.
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8080; // 0 asks the kernel for a free port

@@ -332,6 +332,7 @@ caf::expected<std::unique_ptr<platform>> start_platform(const std::string& dir,
   popts.journal.batch_wait_us = o.journal_batch_wait_us;
   popts.journal.layout = o.journal_layout == "log" ? journal_layout::log : journal_layout::rows;
   popts.history_enabled = o.history;
+  popts.journal.url = o.journal_url;
   return platform::start(popts);
 }
 
@@ -344,6 +345,11 @@ std::string default_dir(const bench_options& o) {
 } // namespace
 
 int run_inproc(const bench_options& o) {
+  if (!o.journal_url.empty() && o.clients.size() != 1) {
+    std::fprintf(stderr, "wager-bench: --journal takes one --clients value: each run needs an "
+                         "empty database of its own\n");
+    return 2;
+  }
   auto root = default_dir(o);
   bool all_ok = true;
   for (int clients : o.clients) {
@@ -380,7 +386,7 @@ int run_inproc(const bench_options& o) {
     started->reset();
     auto line = result_line(o, clients, secs, rec);
     auto inv = check_invariants((fs::path{dir} / "journal.db").string(), rec.accepted_legs,
-                                rec.repeat_mismatches);
+                                rec.repeat_mismatches, o.journal_url);
     line["rss_mb"] = rss;
     line["peak_rss_mb"] = peak;
     line["feed_changes"] = feed_changes;

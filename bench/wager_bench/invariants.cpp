@@ -2,6 +2,7 @@
 
 #include <wager/actors/ledger_audit.hpp>
 #include <wager/persistence/backup.hpp>
+#include <wager/persistence/pg_journal.hpp>
 #include <wager/runtime/errors.hpp>
 
 #include <boost/json.hpp>
@@ -9,10 +10,13 @@
 namespace wager::bench {
 
 invariants_result check_invariants(const std::string& journal_path, uint64_t accepted_bets,
-                                   uint64_t repeat_mismatches) {
+                                   uint64_t repeat_mismatches, const std::string& journal_url) {
   invariants_result r;
   ledger_audit audit;
-  auto checked = verify_journal(journal_path, &audit);
+  journal_options pg;
+  pg.url = journal_url;
+  auto checked = journal_url.empty() ? verify_journal(journal_path, &audit)
+                                     : verify_pg_journal(pg, &audit);
   if (!checked) {
     r.detail["error"] = "cannot verify " + journal_path + ": " + message_of(checked.error());
     return r;

@@ -22,8 +22,10 @@ struct invariants_result {
 // `accepted_bets` is the number of bet rows the clients' distinct accepted
 // bets make (a single one, a slip one per leg) since the journal was
 // created; `repeat_mismatches` repeats whose answer
-// differed from the first.
+// differed from the first. A `journal_url` (postgresql://) checks the
+// journal on PostgreSQL instead of the file.
 invariants_result check_invariants(const std::string& journal_path, uint64_t accepted_bets,
-                                   uint64_t repeat_mismatches);
+                                   uint64_t repeat_mismatches,
+                                   const std::string& journal_url = {});
 
 } // namespace wager::bench

@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
                  "commit that is not full, in microseconds (journal_options::batch_wait_us, "
                  "default 0)")
     ->check(CLI::Range(0u, 100000u));
+  app.add_option("--journal", o.journal_url,
+                 "inproc: the journal on PostgreSQL, postgresql://user@host:port/db, an empty "
+                 "database (one --clients value: each run needs its own)");
   app.add_option("--journal-cache-kib", o.journal_cache_kib,
                  "inproc: the journal writer's SQLite page cache in KiB (default 2048)")
     ->check(CLI::Range(2048, 4194304));

@@ -43,6 +43,7 @@ struct bench_options {
   uint32_t journal_cache_kib = 2048; // inproc: journal_options::writer_cache_kib
   uint32_t index_checkpoint_frames = journal_options{}.index_checkpoint_frames; // inproc
   uint32_t journal_batch_wait_us = journal_options{}.batch_wait_us; // inproc: the linger
+  std::string journal_url; // inproc: the journal on PostgreSQL (an empty database)
   std::string journal_layout = "log"; // inproc: journal_options::layout, rows or log
   bool history = true;                // inproc: platform_options::history_enabled
   // http

@@ -27,6 +27,8 @@
 #include "wager/persistence/event.hpp"
 #include "wager/persistence/journal.hpp"
 #include "wager/persistence/journal_options.hpp"
+#include "wager/persistence/open_journal.hpp"
+#include "wager/persistence/pg_journal.hpp"
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/persistence/upcasting.hpp"
 

@@ -6,15 +6,19 @@
 
 #include "wager/persistence/journal.hpp"
 #include "wager/persistence/journal_schema.hpp"
+#include "wager/persistence/open_journal.hpp"
 #include "wager/persistence/recovery.hpp"
 #include "wager/persistence/sqlite_journal.hpp"
 #include "wager/runtime/errors.hpp"
+
+#include "support/postgres_server.hpp"
 
 #include <boost/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
 #include <string_view>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -25,7 +29,8 @@ inline constexpr auto answer_deadline = std::chrono::seconds{30};
 
 // The layout new journals are created with: the row layout, or the log
 // layout when WAGER_TEST_JOURNAL_LAYOUT=log (ctest runs the layout-neutral
-// suites once in each).
+// suites once in each, and the journal, writer and property suites once more
+// on PostgreSQL).
 inline journal_layout test_layout() {
   auto* layout = std::getenv("WAGER_TEST_JOURNAL_LAYOUT");
   return layout != nullptr && std::string_view{layout} == "log" ? journal_layout::log
@@ -39,9 +44,23 @@ inline journal_options options_at(const std::string& path) {
   return o;
 }
 
-// Opens a journal or fails the test with the journal's message.
+// The journal standing for the file at `path` when the suites run on
+// PostgreSQL (WAGER_TEST_JOURNAL=postgresql): a schema of one database, one
+// per path, so that two openings of one path share a journal as two
+// openings of one file do.
+inline std::string database_for(const std::string& path) {
+  auto schema = "j" + std::to_string(std::hash<std::string>{}(path));
+  shared_postgres().create_database("journals");
+  shared_postgres().create_schema("journals", schema);
+  return shared_postgres().url("journals", schema);
+}
+
+// Opens a journal or fails the test with the journal's message: the SQLite
+// file at options.path, or its database on the test's PostgreSQL server.
 inline std::unique_ptr<journal> open_or_fail(journal_options options) {
-  auto j = open_sqlite_journal(std::move(options));
+  if (journal_on_postgres() && options.url.empty())
+    options.url = database_for(options.path);
+  auto j = open_journal(std::move(options));
   if (!j)
     throw std::runtime_error("open failed: " + message_of(j.error()));
   return std::move(*j);

@@ -1,6 +1,7 @@
 #include "journal_support.hpp"
 
 #include "wager/persistence/journal_reply.hpp"
+#include "wager/persistence/pg_db.hpp"
 #include "wager/runtime/metrics.hpp"
 
 #include "support/temp_dir.hpp"
@@ -19,14 +20,25 @@ using namespace wager::test;
 namespace {
 
 // Holds the journal's write lock from a connection of its own, as another
-// process appending would.
+// process (or, on PostgreSQL, another node) appending would: SQLite's write
+// lock, or the lock on the PostgreSQL journal's head row.
 class write_lock_holder {
 public:
   explicit write_lock_holder(const std::string& path) {
+    if (journal_on_postgres()) {
+      auto c = pg::connection::open(database_for(path), "write-lock-holder", 5);
+      REQUIRE(c);
+      pg_ = std::move(*c);
+      REQUIRE_FALSE(pg_.exec("BEGIN", "begin"));
+      REQUIRE_FALSE(pg_.exec("SELECT 1 FROM wager_journal WHERE id = 1 FOR UPDATE", "lock"));
+      return;
+    }
     REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
     REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
   }
   void release() {
+    if (pg_.usable() && !pg_.idle())
+      REQUIRE_FALSE(pg_.exec("COMMIT", "commit"));
     if (db_ != nullptr) {
       sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
       sqlite3_close(db_);
@@ -37,6 +49,7 @@ public:
 
 private:
   sqlite3* db_ = nullptr;
+  pg::connection pg_;
 };
 
 } // namespace

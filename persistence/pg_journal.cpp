@@ -1,0 +1,950 @@
+#include "wager/persistence/pg_journal.hpp"
+
+#include "wager/persistence/journal_metrics.hpp"
+#include "wager/persistence/journal_store.hpp"
+#include "wager/persistence/journal_writer.hpp"
+#include "wager/persistence/log_frame.hpp"
+#include "wager/persistence/pg_db.hpp"
+#include "wager/persistence/reader_pool.hpp"
+#include "wager/runtime/errors.hpp"
+#include "wager/runtime/log.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <cstring>
+#include <unordered_map>
+
+namespace wager {
+
+// The helpers have a namespace of their own: the library is built as a
+// unity build, where the anonymous namespaces of its files meet.
+namespace pgj {
+namespace {
+
+// Every statement below names its tables as the schema has them.
+const char* const create_schema_sql = R"(
+CREATE TABLE wager_journal (
+  id integer PRIMARY KEY CHECK (id = 1),
+  application text NOT NULL,
+  schema_version integer NOT NULL,
+  log_position bigint NOT NULL,
+  log_hash bytea NOT NULL
+);
+CREATE TABLE streams (
+  stream text COLLATE "C" PRIMARY KEY,
+  kind text COLLATE "C" NOT NULL,
+  last_seq bigint NOT NULL,
+  open_work boolean NOT NULL DEFAULT false
+);
+CREATE INDEX streams_by_kind ON streams (kind, stream);
+CREATE TABLE events (
+  stream text COLLATE "C" NOT NULL,
+  seq bigint NOT NULL CHECK (seq > 0),
+  position bigint NOT NULL,
+  ord integer NOT NULL,
+  type text NOT NULL,
+  version integer NOT NULL,
+  payload text NOT NULL,
+  at_ms bigint NOT NULL,
+  checksum bigint NOT NULL,
+  PRIMARY KEY (stream, seq)
+);
+CREATE INDEX events_by_position ON events (position, ord);
+CREATE TABLE frames (
+  position bigint PRIMARY KEY,
+  hash bytea NOT NULL,
+  at_ms bigint NOT NULL
+);
+CREATE TABLE requests (
+  stream text COLLATE "C" NOT NULL,
+  request_id text COLLATE "C" NOT NULL,
+  seq bigint NOT NULL,
+  result text NOT NULL,
+  at_ms bigint NOT NULL,
+  checksum bigint NOT NULL,
+  PRIMARY KEY (stream, request_id)
+);
+CREATE INDEX requests_by_age ON requests (at_ms);
+CREATE TABLE snapshots (
+  stream text COLLATE "C" PRIMARY KEY,
+  seq bigint NOT NULL,
+  version integer NOT NULL,
+  state text NOT NULL,
+  at_ms bigint NOT NULL,
+  checksum bigint NOT NULL
+);
+)";
+
+constexpr std::string_view application = "WAGR";
+// Taken while the schema is checked or created, so that nodes starting
+// together on an empty database create it once.
+constexpr std::string_view schema_lock = "SELECT pg_advisory_xact_lock(2003464530)";
+
+// The seq cache is dropped whole when it outgrows this: a miss costs one
+// indexed read.
+constexpr size_t seq_cache_max = 1 << 18;
+
+caf::error corrupt(const std::string& what) {
+  return make_error(errc::journal_failure, "journal is corrupt: " + what);
+}
+
+uint64_t as_unsigned(int64_t v) {
+  return static_cast<uint64_t>(v);
+}
+
+pg::param bytea(std::span<const uint8_t> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + bytes.size() * 2);
+  for (auto b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+// A bytea column in the server's hex output ("\x..."), as 32 bytes.
+std::optional<frame_hash> hash_of(std::string_view text) {
+  if (!text.starts_with("\\x") || text.size() != 2 + 64)
+    return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    return -1;
+  };
+  frame_hash h{};
+  for (size_t i = 0; i < h.size(); ++i) {
+    auto hi = nibble(text[2 + 2 * i]);
+    auto lo = nibble(text[3 + 2 * i]);
+    if (hi < 0 || lo < 0)
+      return std::nullopt;
+    h[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return h;
+}
+
+void put_u64(std::vector<uint8_t>& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<uint8_t>(v >> shift));
+}
+
+// The frame's hash: SHA-256 over the previous frame's hash, the position,
+// and each event's stream, seq and row checksum in the order written. The
+// checksums cover the events' content, so the chain covers the log.
+struct frame_digest {
+  std::vector<uint8_t> bytes;
+
+  void start(const frame_hash& previous, uint64_t position) {
+    bytes.assign(previous.begin(), previous.end());
+    put_u64(bytes, position);
+  }
+  void add(std::string_view stream, uint64_t seq, uint64_t checksum) {
+    bytes.insert(bytes.end(), stream.begin(), stream.end());
+    bytes.push_back(0);
+    put_u64(bytes, seq);
+    put_u64(bytes, checksum);
+  }
+  frame_hash finish() const { return hash_of_frame(bytes); }
+};
+
+caf::expected<pg::connection> connect(const journal_options& options, const char* role) {
+  auto c = pg::connection::open(options.url, std::string{"wager-journal-"} + role,
+                                options.connect_timeout_s);
+  if (!c)
+    return c.error();
+  // A batch waits for another node's batch at most busy_timeout_ms, as on
+  // SQLite (lock_not_available is then errc::unavailable).
+  auto timeout = std::max<uint32_t>(options.busy_timeout_ms, 1);
+  if (auto err = c->exec("SET lock_timeout = " + std::to_string(timeout), "setting lock_timeout"))
+    return err;
+  return c;
+}
+
+// Checks the schema, creating it in an empty database: one transaction,
+// under an advisory lock, so concurrent openings create it once.
+caf::error prepare_schema(pg::connection& db, const journal_options& options) {
+  auto where = pg::redacted(options.url);
+  if (auto err = db.exec("BEGIN", "starting the schema check of " + where))
+    return err;
+  auto result = [&]() -> caf::error {
+    if (auto err = db.exec(std::string{schema_lock}, "locking the schema of " + where))
+      return err;
+    auto exists = db.query("SELECT to_regclass('wager_journal') IS NOT NULL", {},
+                           "reading the schema of " + where);
+    if (!exists)
+      return exists.error();
+    if (exists->text(0, 0) != "t") {
+      auto tables = db.query("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = "
+                             "current_schema()",
+                             {}, "reading the tables of " + where);
+      if (!tables)
+        return tables.error();
+      if (tables->int64(0, 0) != 0)
+        return make_error(errc::journal_failure,
+                          "database " + where +
+                            " holds other tables and no Wager journal: give the journal a "
+                            "database (or schema) of its own");
+      if (!options.create_if_missing)
+        return make_error(errc::journal_failure, "database " + where + " holds no journal");
+      if (auto err = db.exec(create_schema_sql, "creating the journal's tables in " + where))
+        return err;
+      auto head = db.query("INSERT INTO wager_journal (id, application, schema_version, "
+                           "log_position, log_hash) VALUES (1, $1, $2, 0, $3)",
+                           {std::string{application}, pg::text(pg_schema_version),
+                            bytea(frame_hash{})},
+                           "writing the journal's head in " + where);
+      return head ? caf::error{} : head.error();
+    }
+    auto head = db.query("SELECT application, schema_version FROM wager_journal WHERE id = 1",
+                         {}, "reading the journal's head in " + where);
+    if (!head)
+      return head.error();
+    if (head->rows() != 1 || head->text(0, 0) != application)
+      return make_error(errc::journal_failure, "database " + where + " is not a Wager journal");
+    auto version = head->int64(0, 1);
+    if (version > pg_schema_version)
+      return make_error(errc::journal_failure,
+                        "journal " + where + " has schema version " + std::to_string(version) +
+                          ", newer than this release's " + std::to_string(pg_schema_version) +
+                          ": run a newer release");
+    // Migrations from older versions go here, each in this transaction.
+    return {};
+  }();
+  if (result) {
+    db.exec("ROLLBACK", "rolling back the schema check");
+    return result;
+  }
+  return db.exec("COMMIT", "committing the schema of " + where);
+}
+
+// --- the writer's store ---
+
+class pg_store final : public journal_store {
+public:
+  explicit pg_store(const journal_options& options) : options_(options) {}
+
+  caf::error begin() override {
+    if (!db_.usable()) {
+      auto c = connect(options_, "writer");
+      if (!c)
+        return c.error();
+      db_ = std::move(*c);
+      seq_cache_.clear();
+      cache_position_ = -1;
+    }
+    if (auto err = db_.exec("BEGIN", "starting a journal transaction"))
+      return err;
+    auto head = db_.query("SELECT log_position, log_hash FROM wager_journal WHERE id = 1 "
+                          "FOR UPDATE",
+                          {}, "locking the journal's head");
+    if (!head)
+      return head.error();
+    if (head->rows() != 1)
+      return corrupt("the journal's head row is missing");
+    position_ = head->int64(0, 0);
+    auto h = hash_of(head->text(0, 1));
+    if (!h)
+      return corrupt("the journal's head holds a hash that is not 32 bytes");
+    hash_ = *h;
+    // Another node committed events since our last batch: our cached seqs
+    // may be stale.
+    if (position_ != cache_position_ || seq_cache_.size() > seq_cache_max)
+      seq_cache_.clear();
+    digest_.start(hash_, static_cast<uint64_t>(position_ + 1));
+    frame_events_ = 0;
+    return {};
+  }
+
+  caf::expected<uint64_t> last_seq(const std::string& stream) override {
+    if (auto i = seq_cache_.find(stream); i != seq_cache_.end())
+      return i->second;
+    auto r = db_.query("SELECT last_seq FROM streams WHERE stream = $1", {stream},
+                       "reading the last seq of " + stream);
+    if (!r)
+      return r.error();
+    auto seq = r->rows() == 0 ? uint64_t{0} : as_unsigned(r->int64(0, 0));
+    seq_cache_.emplace(stream, seq);
+    return seq;
+  }
+
+  caf::expected<std::optional<uint64_t>> event_checksum(const std::string& stream,
+                                                        uint64_t seq) override {
+    auto r = db_.query("SELECT checksum FROM events WHERE stream = $1 AND seq = $2",
+                       {stream, pg::text(seq)},
+                       "reading event " + std::to_string(seq) + " of " + stream);
+    if (!r)
+      return r.error();
+    if (r->rows() == 0)
+      return std::optional<uint64_t>{};
+    return std::optional<uint64_t>{as_unsigned(r->int64(0, 0))};
+  }
+
+  result write_append(const append_request& r, int64_t at_ms, caf::error& error) override {
+    auto last = r.expected_seq + r.events.size();
+    auto position = pg::text(static_cast<uint64_t>(position_ + 1));
+    auto at = pg::text(at_ms);
+    if (r.request) {
+      auto sum = row_checksum(r.stream, last, r.request->request_id, 0, r.request->result);
+      auto stored = db_.query("INSERT INTO requests (stream, request_id, seq, result, at_ms, "
+                              "checksum) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                              {r.stream, r.request->request_id, pg::text(last),
+                               r.request->result, at, pg::text(sum)},
+                              "storing request " + r.request->request_id);
+      if (!stored)
+        return failed(stored.error(), error);
+      if (stored->changed() == 0)
+        return result::request_taken;
+    }
+    auto seq = r.expected_seq;
+    for (auto& e : r.events) {
+      ++seq;
+      auto sum = row_checksum(r.stream, seq, e.type, e.version, e.payload);
+      auto written = db_.query("INSERT INTO events (stream, seq, position, ord, type, version, "
+                               "payload, at_ms, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                               "$8, $9)",
+                               {r.stream, pg::text(seq), position, pg::text(int64_t{frame_events_}),
+                                e.type, pg::text(int64_t{e.version}), e.payload, at,
+                                pg::text(sum)},
+                               "writing event " + std::to_string(seq) + " of " + r.stream);
+      if (!written)
+        return failed(written.error(), error);
+      digest_.add(r.stream, seq, sum);
+      ++frame_events_;
+    }
+    if (!r.events.empty()) {
+      pg::param open_work;
+      if (r.open_work)
+        open_work = *r.open_work ? "true" : "false";
+      auto advanced = db_.query("INSERT INTO streams (stream, kind, last_seq, open_work) "
+                                "VALUES ($1, $2, $3, coalesce($4::boolean, false)) "
+                                "ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, "
+                                "open_work = coalesce($4::boolean, streams.open_work)",
+                                {r.stream, std::string{kind_of(r.stream)}, pg::text(last),
+                                 open_work},
+                                "advancing stream " + r.stream);
+      if (!advanced)
+        return failed(advanced.error(), error);
+      seq_cache_[r.stream] = last;
+    }
+    return result::ok;
+  }
+
+  caf::expected<std::optional<uint64_t>> snapshot_seq(const std::string& stream) override {
+    auto r = db_.query("SELECT seq FROM snapshots WHERE stream = $1", {stream},
+                       "reading the snapshot of " + stream);
+    if (!r)
+      return r.error();
+    if (r->rows() == 0)
+      return std::optional<uint64_t>{};
+    return std::optional<uint64_t>{as_unsigned(r->int64(0, 0))};
+  }
+
+  result write_snapshot(const snapshot& snap, int64_t at_ms, caf::error& error) override {
+    auto sum = row_checksum(snap.stream, snap.seq, "snapshot", snap.version, snap.state);
+    auto r = db_.query("INSERT INTO snapshots (stream, seq, version, state, at_ms, checksum) "
+                       "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream) DO UPDATE SET "
+                       "seq = excluded.seq, version = excluded.version, state = excluded.state, "
+                       "at_ms = excluded.at_ms, checksum = excluded.checksum",
+                       {snap.stream, pg::text(snap.seq), pg::text(int64_t{snap.version}),
+                        snap.state, pg::text(at_ms), pg::text(sum)},
+                       "saving the snapshot of " + snap.stream);
+    if (!r)
+      return failed(r.error(), error);
+    return result::ok;
+  }
+
+  caf::error commit(size_t writes) override {
+    auto next = position_;
+    if (frame_events_ > 0) {
+      next = position_ + 1;
+      auto h = digest_.finish();
+      auto framed = db_.query("INSERT INTO frames (position, hash, at_ms) VALUES ($1, $2, $3)",
+                              {pg::text(next), bytea(h), pg::text(journal_clock_ms())},
+                              "writing log frame " + std::to_string(next));
+      if (!framed)
+        return framed.error();
+      auto head = db_.query("UPDATE wager_journal SET log_position = $1, log_hash = $2 "
+                            "WHERE id = 1",
+                            {pg::text(next), bytea(h)}, "advancing the journal's head");
+      if (!head)
+        return head.error();
+    }
+    if (auto err = db_.exec("COMMIT", "committing a batch of " + std::to_string(writes) +
+                                        " journal writes"))
+      return err;
+    cache_position_ = next;
+    return {};
+  }
+
+  void rollback() override {
+    if (db_.usable() && !db_.idle())
+      db_.exec("ROLLBACK", "rolling back a journal batch");
+    seq_cache_.clear();
+    cache_position_ = -1;
+  }
+
+  caf::expected<uint64_t> prune_requests(int64_t cutoff_ms, uint32_t max_count) override {
+    if (!db_.usable())
+      return make_error(errc::unavailable, "pruning stored requests: not connected");
+    auto r = db_.query("DELETE FROM requests WHERE ctid IN (SELECT ctid FROM requests "
+                       "WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+                       {pg::text(cutoff_ms), pg::text(int64_t{max_count})},
+                       "pruning stored requests");
+    if (!r)
+      return r.error();
+    return r->changed();
+  }
+
+private:
+  // A write the server refused: its own data (a constraint, a value the
+  // column cannot hold) fails only this write; anything else the batch.
+  static result failed(const caf::error& why, caf::error& error) {
+    error = why;
+    return code_of(why) == errc::journal_failure ? result::op_failed : result::storage_failed;
+  }
+
+  const journal_options& options_;
+  pg::connection db_;
+  // The head as this batch locked it, and the frame it is building.
+  int64_t position_ = 0;
+  frame_hash hash_{};
+  frame_digest digest_;
+  int32_t frame_events_ = 0;
+  // Last seq per stream, trusted while the log's head is where our last
+  // commit left it (no other writer has committed events since).
+  std::unordered_map<std::string, uint64_t> seq_cache_;
+  int64_t cache_position_ = -1;
+};
+
+// --- reads ---
+
+class pg_reader {
+public:
+  pg_reader(pg::connection db, std::shared_ptr<const upcaster_registry> upcasters)
+    : db_(std::move(db)), upcasters_(std::move(upcasters)) {}
+
+  bool usable() const { return db_.usable(); }
+  pg::connection& connection() { return db_; }
+
+  caf::expected<std::vector<recorded_event>> read_events(const std::string& stream,
+                                                         uint64_t from_seq, uint32_t count) {
+    auto from = std::max<uint64_t>(from_seq, 1);
+    auto r = db_.query("SELECT seq, type, version, payload, at_ms, checksum FROM events "
+                       "WHERE stream = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                       {stream, pg::text(from), pg::text(int64_t{count})},
+                       "reading the events of " + stream);
+    if (!r)
+      return r.error();
+    std::vector<recorded_event> out;
+    out.reserve(static_cast<size_t>(r->rows()));
+    for (int i = 0; i < r->rows(); ++i) {
+      auto e = event_at(*r, i, 0, stream);
+      if (!e)
+        return e.error();
+      if (e->seq != from + out.size())
+        return corrupt(stream + " has no event " + std::to_string(from + out.size()) +
+                       " before event " + std::to_string(e->seq));
+      out.push_back(std::move(*e));
+    }
+    if (auto err = upcast(out))
+      return err;
+    return out;
+  }
+
+  caf::expected<uint64_t> last_seq(const std::string& stream) {
+    auto r = db_.query("SELECT last_seq FROM streams WHERE stream = $1", {stream},
+                       "reading the last seq of " + stream);
+    if (!r)
+      return r.error();
+    return r->rows() == 0 ? uint64_t{0} : as_unsigned(r->int64(0, 0));
+  }
+
+  caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) {
+    auto r = db_.query("SELECT seq, version, state, at_ms, checksum FROM snapshots "
+                       "WHERE stream = $1",
+                       {stream}, "reading the snapshot of " + stream);
+    if (!r)
+      return r.error();
+    if (r->rows() == 0)
+      return std::optional<snapshot>{};
+    snapshot s;
+    s.stream = stream;
+    s.seq = as_unsigned(r->int64(0, 0));
+    s.version = static_cast<uint32_t>(r->int64(0, 1));
+    s.state = std::string{r->text(0, 2)};
+    s.at_ms = r->int64(0, 3);
+    if (as_unsigned(r->int64(0, 4)) != row_checksum(stream, s.seq, "snapshot", s.version, s.state))
+      return corrupt("checksum mismatch in the snapshot of " + stream);
+    return std::optional<snapshot>{std::move(s)};
+  }
+
+  caf::expected<std::vector<std::string>> list(std::string_view kind, const std::string& after,
+                                               uint32_t count, bool open_work_only) {
+    auto r = db_.query(open_work_only
+                         ? "SELECT stream FROM streams WHERE kind = $1 AND open_work AND "
+                           "stream > $2 ORDER BY stream LIMIT $3"
+                         : "SELECT stream FROM streams WHERE kind = $1 AND stream > $2 "
+                           "ORDER BY stream LIMIT $3",
+                       {std::string{kind}, after, pg::text(int64_t{count})},
+                       "listing streams of kind " + std::string{kind});
+    if (!r)
+      return r.error();
+    std::vector<std::string> out;
+    for (int i = 0; i < r->rows(); ++i)
+      out.emplace_back(r->text(i, 0));
+    return out;
+  }
+
+  caf::expected<std::optional<stored_request>> find_request(const std::string& stream,
+                                                            const std::string& request_id) {
+    auto r = db_.query("SELECT seq, result, at_ms, checksum FROM requests "
+                       "WHERE stream = $1 AND request_id = $2",
+                       {stream, request_id},
+                       "reading request " + request_id + " of " + stream);
+    if (!r)
+      return r.error();
+    if (r->rows() == 0)
+      return std::optional<stored_request>{};
+    stored_request q;
+    q.request_id = request_id;
+    q.seq = as_unsigned(r->int64(0, 0));
+    q.result = std::string{r->text(0, 1)};
+    q.at_ms = r->int64(0, 2);
+    if (as_unsigned(r->int64(0, 3)) != row_checksum(stream, q.seq, request_id, 0, q.result))
+      return corrupt("checksum mismatch in request " + request_id + " of " + stream);
+    return std::optional<stored_request>{std::move(q)};
+  }
+
+  caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames, std::string_view kind) {
+    // Every frame in the range, with its events (of `kind` when given) in
+    // the order they were written; a frame without such events still moves
+    // the page's end.
+    auto r = db_.query(
+      "SELECT f.position, f.hash, e.stream, e.seq, e.type, e.version, e.payload, e.at_ms, "
+      "e.checksum FROM frames f LEFT JOIN events e ON e.position = f.position AND "
+      "($3 = '' OR left(e.stream, length($3) + 1) = $3 || '/') "
+      "WHERE f.position > $1 AND f.position <= $1 + $2 ORDER BY f.position, e.ord",
+      {pg::text(after), pg::text(int64_t{max_frames}), std::string{kind}},
+      "reading the log after frame " + std::to_string(after));
+    if (!r)
+      return r.error();
+    log_page page;
+    page.end = after;
+    for (int i = 0; i < r->rows(); ++i) {
+      auto position = as_unsigned(r->int64(i, 0));
+      if (position != page.end) {
+        if (position != page.end + 1)
+          return corrupt("the log has no frame " + std::to_string(page.end + 1) +
+                         " before frame " + std::to_string(position));
+        auto h = hash_of(r->text(i, 1));
+        if (!h)
+          return corrupt("frame " + std::to_string(position) + " has a hash that is not 32 bytes");
+        page.end = position;
+        page.end_hash = *h;
+      }
+      if (r->is_null(i, 2))
+        continue;
+      std::string stream{r->text(i, 2)};
+      auto e = event_at(*r, i, 3, stream);
+      if (!e)
+        return e.error();
+      if (page.appends.empty() || page.appends.back().position != position ||
+          page.appends.back().stream != stream)
+        page.appends.push_back(logged_append{position, stream, {}});
+      page.appends.back().events.push_back(std::move(*e));
+    }
+    for (auto& a : page.appends)
+      if (auto err = upcast(a.events))
+        return err;
+    return page;
+  }
+
+  caf::expected<uint64_t> log_end() {
+    auto r = db_.query("SELECT log_position FROM wager_journal WHERE id = 1", {},
+                       "reading the end of the log");
+    if (!r)
+      return r.error();
+    if (r->rows() != 1)
+      return corrupt("the journal's head row is missing");
+    return as_unsigned(r->int64(0, 0));
+  }
+
+private:
+  // The event in columns first..first+5 of row i: seq, type, version,
+  // payload, at_ms, checksum, checked.
+  caf::expected<recorded_event> event_at(const pg::result& r, int i, int first,
+                                         const std::string& stream) {
+    recorded_event e;
+    e.seq = as_unsigned(r.int64(i, first));
+    e.data.type = std::string{r.text(i, first + 1)};
+    e.data.version = static_cast<uint32_t>(r.int64(i, first + 2));
+    e.data.payload = std::string{r.text(i, first + 3)};
+    e.at_ms = r.int64(i, first + 4);
+    auto sum = as_unsigned(r.int64(i, first + 5));
+    if (sum != row_checksum(stream, e.seq, e.data.type, e.data.version, e.data.payload))
+      return corrupt("checksum mismatch in event " + std::to_string(e.seq) + " of " + stream);
+    return e;
+  }
+
+  caf::error upcast(std::vector<recorded_event>& events) {
+    if (upcasters_ == nullptr || upcasters_->empty())
+      return {};
+    for (auto& e : events)
+      if (auto err = upcasters_->upcast(e.data))
+        return err;
+    return {};
+  }
+
+  pg::connection db_;
+  std::shared_ptr<const upcaster_registry> upcasters_;
+};
+
+class pg_journal final : public journal {
+public:
+  explicit pg_journal(journal_options options) : options_(std::move(options)) {
+    if (options_.metrics_registry != nullptr)
+      metrics_ = std::make_unique<journal_metrics>(*options_.metrics_registry);
+    writer_ = std::make_unique<journal_writer>(std::make_unique<pg_store>(options_), options_,
+                                               metrics_.get());
+    readers_ = std::make_unique<reader_pool<pg_reader>>(
+      options_, [this]() -> caf::expected<std::unique_ptr<pg_reader>> {
+        auto c = connect(options_, "reader");
+        if (!c)
+          return c.error();
+        return std::make_unique<pg_reader>(std::move(*c), options_.upcasters);
+      });
+    prober_ = std::thread{[this] { probe(); }};
+  }
+
+  ~pg_journal() override {
+    {
+      std::lock_guard lock{probe_mutex_};
+      stopping_ = true;
+    }
+    probe_wake_.notify_all();
+    prober_.join();
+    // Writes first: their callbacks may still post reads.
+    writer_->stop();
+    readers_->stop();
+    readers_.reset();
+    writer_.reset();
+  }
+
+  caf::error append(append_request request, result_callback<append_ack> done) override {
+    return writer_->append(std::move(request), std::move(done));
+  }
+
+  caf::error save_snapshot(snapshot snap, result_callback<snapshot_saved> done) override {
+    return writer_->save_snapshot(std::move(snap), std::move(done));
+  }
+
+  caf::expected<std::vector<recorded_event>> read_events(const std::string& stream,
+                                                         uint64_t from_seq,
+                                                         uint32_t max_count) override {
+    auto count = std::min(max_count, options_.read_page_max);
+    return readers_->with_reader(
+      [&](pg_reader& r) { return r.read_events(stream, from_seq, count); });
+  }
+
+  caf::expected<uint64_t> last_seq(const std::string& stream) override {
+    return readers_->with_reader([&](pg_reader& r) { return r.last_seq(stream); });
+  }
+
+  caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) override {
+    return readers_->with_reader([&](pg_reader& r) { return r.load_snapshot(stream); });
+  }
+
+  caf::expected<std::vector<std::string>> list_streams(std::string_view kind,
+                                                       const std::string& after,
+                                                       uint32_t max_count) override {
+    auto count = std::min(max_count, options_.read_page_max);
+    return readers_->with_reader([&](pg_reader& r) { return r.list(kind, after, count, false); });
+  }
+
+  caf::expected<std::vector<std::string>> list_open_streams(std::string_view kind,
+                                                            const std::string& after,
+                                                            uint32_t max_count) override {
+    auto count = std::min(max_count, options_.read_page_max);
+    return readers_->with_reader([&](pg_reader& r) { return r.list(kind, after, count, true); });
+  }
+
+  caf::expected<std::optional<stored_request>>
+  find_request(const std::string& stream, const std::string& request_id) override {
+    return readers_->with_reader([&](pg_reader& r) { return r.find_request(stream, request_id); });
+  }
+
+  caf::expected<log_page> read_log(uint64_t after, uint32_t max_frames,
+                                   std::string_view kind) override {
+    auto count = std::min(max_frames, options_.read_page_max);
+    return readers_->with_reader([&](pg_reader& r) { return r.read_log(after, count, kind); });
+  }
+
+  caf::expected<uint64_t> log_end() override {
+    return readers_->with_reader([&](pg_reader& r) { return r.log_end(); });
+  }
+
+  // The writer's health, except that a journal whose last batch failed is
+  // writable again once the prober has reached the server since that
+  // failure: the next batch connects afresh. So a node that is not ready
+  // because the server went away is ready again when it is back, without
+  // waiting for a client's write to prove it.
+  journal_health health() const override {
+    auto h = writer_->health();
+    if (!h.writable && h.failed_batches <= recovered_through_.load())
+      h.writable = true;
+    return h;
+  }
+
+  caf::error post_read(std::function<void()> work) override {
+    return readers_->post(std::move(work));
+  }
+
+private:
+  // While the writer is unhealthy, tries the server every probe_interval.
+  void probe() {
+    std::unique_lock lock{probe_mutex_};
+    while (!stopping_) {
+      probe_wake_.wait_for(lock, probe_interval, [this] { return stopping_; });
+      if (stopping_)
+        return;
+      auto h = writer_->health();
+      if (h.writable || h.failed_batches <= recovered_through_.load())
+        continue;
+      lock.unlock();
+      auto c = connect(options_, "probe");
+      bool reached = c && !c->exec("SELECT 1 FROM wager_journal WHERE id = 1", "probing");
+      lock.lock();
+      if (reached)
+        recovered_through_ = h.failed_batches;
+    }
+  }
+
+  static constexpr auto probe_interval = std::chrono::seconds{1};
+
+  journal_options options_;
+  std::mutex probe_mutex_;
+  std::condition_variable probe_wake_;
+  bool stopping_ = false;
+  std::atomic<uint64_t> recovered_through_{0};
+  std::thread prober_;
+  std::unique_ptr<journal_metrics> metrics_;
+  std::unique_ptr<journal_writer> writer_;
+  std::unique_ptr<reader_pool<pg_reader>> readers_;
+};
+
+constexpr uint32_t verify_page_frames = 1024;
+constexpr uint32_t verify_page_streams = 1024;
+constexpr uint32_t verify_page_events = 4096;
+
+// The chain: frames 1..head in order, each hash recomputed.
+void verify_chain(pg::connection& db, verify_report& report) {
+  frame_hash previous{};
+  uint64_t at = 0;
+  frame_digest digest;
+  for (;;) {
+    auto r = db.query("SELECT f.position, f.hash, e.stream, e.seq, e.checksum FROM frames f "
+                      "LEFT JOIN events e ON e.position = f.position "
+                      "WHERE f.position > $1 AND f.position <= $1 + $2 ORDER BY f.position, e.ord",
+                      {pg::text(at), pg::text(int64_t{verify_page_frames})},
+                      "reading frames after " + std::to_string(at));
+    if (!r) {
+      report.add_problem("log: " + message_of(r.error()));
+      return;
+    }
+    if (r->rows() == 0)
+      break;
+    std::optional<frame_hash> stored;
+    auto close = [&] {
+      if (!stored)
+        return;
+      auto h = digest.finish();
+      if (h != *stored)
+        report.add_problem("log: frame " + std::to_string(at) +
+                           " does not hash to what it records: a frame or one of its events "
+                           "was changed");
+      previous = *stored;
+      stored.reset();
+    };
+    for (int i = 0; i < r->rows(); ++i) {
+      auto position = as_unsigned(r->int64(i, 0));
+      if (position != at) {
+        close();
+        if (position != at + 1) {
+          report.add_problem("log: no frame " + std::to_string(at + 1) + " before frame " +
+                             std::to_string(position));
+          return;
+        }
+        at = position;
+        stored = hash_of(r->text(i, 1));
+        if (!stored) {
+          report.add_problem("log: frame " + std::to_string(at) + " has a malformed hash");
+          return;
+        }
+        digest.start(previous, at);
+      }
+      if (!r->is_null(i, 2))
+        digest.add(r->text(i, 2), as_unsigned(r->int64(i, 3)), as_unsigned(r->int64(i, 4)));
+    }
+    close();
+  }
+  auto head = db.query("SELECT log_position, log_hash FROM wager_journal WHERE id = 1", {},
+                       "reading the journal's head");
+  if (!head || head->rows() != 1) {
+    report.add_problem("log: the journal's head cannot be read");
+    return;
+  }
+  auto head_hash = hash_of(head->text(0, 1));
+  if (as_unsigned(head->int64(0, 0)) != at || !head_hash || *head_hash != previous)
+    report.add_problem("log: the journal's head stands at frame " +
+                       std::to_string(head->int64(0, 0)) + " but the frames end at " +
+                       std::to_string(at) + (at == as_unsigned(head->int64(0, 0))
+                                               ? " with another hash"
+                                               : ""));
+  // Events that name a frame the log does not hold.
+  auto loose = db.query("SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM frames f "
+                        "WHERE f.position = e.position)",
+                        {}, "reading events outside the log");
+  if (loose && loose->int64(0, 0) > 0)
+    report.add_problem("log: " + std::to_string(loose->int64(0, 0)) +
+                       " events belong to no frame of the log");
+}
+
+void verify_streams(pg::connection& db, pg_reader& reader, journal_visitor* visitor,
+                    verify_report& report) {
+  std::string after;
+  for (;;) {
+    auto r = db.query("SELECT stream, last_seq FROM streams WHERE stream > $1 ORDER BY stream "
+                      "LIMIT $2",
+                      {after, pg::text(int64_t{verify_page_streams})}, "listing streams");
+    if (!r) {
+      report.add_problem("listing streams: " + message_of(r.error()));
+      return;
+    }
+    if (r->rows() == 0)
+      return;
+    for (int i = 0; i < r->rows(); ++i) {
+      std::string stream{r->text(i, 0)};
+      auto last = as_unsigned(r->int64(i, 1));
+      ++report.streams;
+      uint64_t seq = 0;
+      for (;;) {
+        auto page = reader.read_events(stream, seq + 1, verify_page_events);
+        if (!page) {
+          report.add_problem(stream + ": " + message_of(page.error()));
+          break;
+        }
+        if (page->empty())
+          break;
+        seq = page->back().seq;
+        report.events += page->size();
+        if (visitor != nullptr)
+          visitor->on_events(stream, *page, report);
+      }
+      if (seq != last)
+        report.add_problem(stream + ": events end at seq " + std::to_string(seq) +
+                           " but the stream's last seq is " + std::to_string(last));
+      auto snap = reader.load_snapshot(stream);
+      if (!snap)
+        report.add_problem(stream + ": " + message_of(snap.error()));
+      else if (*snap && (*snap)->seq > last)
+        report.add_problem(stream + ": snapshot at seq " + std::to_string((*snap)->seq) +
+                           " is ahead of the last event " + std::to_string(last));
+      after = stream;
+    }
+  }
+}
+
+void verify_rows(pg::connection& db, verify_report& report) {
+  auto orphans = db.query("SELECT 'events', stream FROM events WHERE stream NOT IN (SELECT "
+                          "stream FROM streams) GROUP BY stream UNION ALL SELECT 'snapshots', "
+                          "stream FROM snapshots WHERE stream NOT IN (SELECT stream FROM streams)",
+                          {}, "looking for rows without a stream");
+  if (!orphans)
+    report.add_problem(message_of(orphans.error()));
+  else
+    for (int i = 0; i < orphans->rows(); ++i)
+      report.add_problem(std::string{orphans->text(i, 1)} + ": " +
+                         std::string{orphans->text(i, 0)} + " rows without a stream row");
+  std::string after_stream;
+  std::string after_id;
+  for (;;) {
+    auto r = db.query("SELECT stream, request_id, seq, result, checksum FROM requests "
+                      "WHERE (stream, request_id) > ($1, $2) ORDER BY stream, request_id LIMIT 4096",
+                      {after_stream, after_id}, "reading stored requests");
+    if (!r) {
+      report.add_problem(message_of(r.error()));
+      break;
+    }
+    if (r->rows() == 0)
+      break;
+    for (int i = 0; i < r->rows(); ++i) {
+      ++report.requests;
+      auto stream = r->text(i, 0);
+      auto id = r->text(i, 1);
+      auto seq = as_unsigned(r->int64(i, 2));
+      if (as_unsigned(r->int64(i, 4)) != row_checksum(stream, seq, id, 0, r->text(i, 3)))
+        report.add_problem(std::string{stream} + ": checksum mismatch in request " +
+                           std::string{id});
+      after_stream = stream;
+      after_id = id;
+    }
+  }
+  auto snapshots = db.query("SELECT count(*) FROM snapshots", {}, "counting snapshots");
+  if (snapshots)
+    report.snapshots = as_unsigned(snapshots->int64(0, 0));
+}
+
+} // namespace
+} // namespace pgj
+
+caf::expected<verify_report> verify_pg_journal(const journal_options& options,
+                                               journal_visitor* visitor) {
+  if (!pg::is_postgresql_url(options.url))
+    return make_error(errc::invalid_field, "journal URL must start with postgresql://");
+  auto c = pgj::connect(options, "verify");
+  if (!c)
+    return c.error();
+  auto head = c->query("SELECT to_regclass('wager_journal') IS NOT NULL", {},
+                       "reading the schema of " + pg::redacted(options.url));
+  if (!head)
+    return head.error();
+  if (head->text(0, 0) != "t")
+    return make_error(errc::journal_failure,
+                      "database " + pg::redacted(options.url) + " holds no Wager journal");
+  // One snapshot of the database for every check, however long they take.
+  if (auto err = c->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the verify"))
+    return err;
+  verify_report report;
+  pgj::verify_chain(*c, report);
+  pgj::pg_reader reader{std::move(*c), options.upcasters};
+  auto& db = reader.connection();
+  pgj::verify_streams(db, reader, visitor, report);
+  pgj::verify_rows(db, report);
+  db.exec("COMMIT", "ending the verify");
+  if (visitor != nullptr)
+    visitor->finish(report);
+  return report;
+}
+
+caf::expected<std::unique_ptr<journal>> open_pg_journal(journal_options options) {
+  if (auto err = validate(options))
+    return err;
+  if (!pg::is_postgresql_url(options.url))
+    return make_error(errc::invalid_field,
+                      "journal URL must start with postgresql:// (got '" +
+                        pg::redacted(options.url) + "')");
+  auto db = pgj::connect(options, "schema");
+  if (!db)
+    return db.error();
+  if (auto err = pgj::prepare_schema(*db, options))
+    return err;
+  return std::unique_ptr<journal>{std::make_unique<pgj::pg_journal>(std::move(options))};
+}
+
+} // namespace wager
