@@ -203,6 +203,16 @@ caf::error connection::exec(const std::string& sql, std::string_view context) {
   return failure(&r, context);
 }
 
+caf::expected<result> connection::query_script(const std::string& sql, std::string_view context) {
+  if (conn_ == nullptr)
+    return make_error(errc::unavailable, std::string{context} + ": not connected");
+  result r{PQexec(conn_, sql.c_str())};
+  auto status = PQresultStatus(r.get());
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return r;
+  return failure(&r, context);
+}
+
 caf::expected<result> connection::query(const std::string& sql, const std::vector<param>& params,
                                          std::string_view context) {
   if (conn_ == nullptr)

@@ -80,6 +80,9 @@ public:
   // Runs one statement without parameters (several, separated by ';', when
   // it has no results to read).
   caf::error exec(const std::string& sql, std::string_view context);
+  // Runs statements without parameters, separated by ';', in one round trip
+  // (the simple query protocol), and returns the rows of the last.
+  caf::expected<result> query_script(const std::string& sql, std::string_view context);
   // Runs one statement with text parameters and returns its rows. A
   // statement the server refuses is an error (see above); so is a broken
   // connection.

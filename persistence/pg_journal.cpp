@@ -134,6 +134,30 @@ void put_u64(std::vector<uint8_t>& out, uint64_t v) {
     out.push_back(static_cast<uint8_t>(v >> shift));
 }
 
+// A one-dimensional array parameter in PostgreSQL's text form: {1,2} or
+// {"a","b"}, elements quoted with '"' and '\\' escaped.
+class pg_array {
+public:
+  void number(int64_t v) { add(std::to_string(v)); }
+  void text(std::string_view v) {
+    std::string quoted = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\')
+        quoted += '\\';
+      quoted += c;
+    }
+    add(quoted + "\"");
+  }
+  pg::param done() { return out_ + "}"; }
+
+private:
+  void add(const std::string& element) {
+    out_ += out_.size() == 1 ? "" : ",";
+    out_ += element;
+  }
+  std::string out_ = "{";
+};
+
 // The frame's hash: SHA-256 over the previous frame's hash, the position,
 // and each event's stream, seq and row checksum in the order written. The
 // checksums cover the events' content, so the chain covers the log.
@@ -141,15 +165,25 @@ struct frame_digest {
   std::vector<uint8_t> bytes;
 
   void start(const frame_hash& previous, uint64_t position) {
+    sizes.clear();
     bytes.assign(previous.begin(), previous.end());
     put_u64(bytes, position);
   }
   void add(std::string_view stream, uint64_t seq, uint64_t checksum) {
+    sizes.push_back(bytes.size());
     bytes.insert(bytes.end(), stream.begin(), stream.end());
     bytes.push_back(0);
     put_u64(bytes, seq);
     put_u64(bytes, checksum);
   }
+  // Takes the last `count` events back out (a write that did not happen).
+  void drop(size_t count) {
+    if (count == 0)
+      return;
+    bytes.resize(sizes[sizes.size() - count]);
+    sizes.resize(sizes.size() - count);
+  }
+  std::vector<size_t> sizes; // where each event's part begins
   frame_hash finish() const { return hash_of_frame(bytes); }
 };
 
@@ -238,11 +272,10 @@ public:
       seq_cache_.clear();
       cache_position_ = -1;
     }
-    if (auto err = db_.exec("BEGIN", "starting a journal transaction"))
-      return err;
-    auto head = db_.query("SELECT log_position, log_hash FROM wager_journal WHERE id = 1 "
-                          "FOR UPDATE",
-                          {}, "locking the journal's head");
+    // One round trip: the transaction and the lock on the head.
+    auto head = db_.query_script("BEGIN; SELECT log_position, log_hash FROM wager_journal "
+                                 "WHERE id = 1 FOR UPDATE",
+                                 "starting a journal transaction");
     if (!head)
       return head.error();
     if (head->rows() != 1)
@@ -285,53 +318,66 @@ public:
     return std::optional<uint64_t>{as_unsigned(r->int64(0, 0))};
   }
 
+  // One statement, one round trip: the stored request (if any), then, only
+  // if it was new, the events and the stream's row. A request id already
+  // stored writes nothing (request_taken).
   result write_append(const append_request& r, int64_t at_ms, caf::error& error) override {
     auto last = r.expected_seq + r.events.size();
-    auto position = pg::text(static_cast<uint64_t>(position_ + 1));
-    auto at = pg::text(at_ms);
+    pg::param request_id;
+    pg::param request_result;
+    pg::param request_sum;
     if (r.request) {
-      auto sum = row_checksum(r.stream, last, r.request->request_id, 0, r.request->result);
-      auto stored = db_.query("INSERT INTO requests (stream, request_id, seq, result, at_ms, "
-                              "checksum) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                              {r.stream, r.request->request_id, pg::text(last),
-                               r.request->result, at, pg::text(sum)},
-                              "storing request " + r.request->request_id);
-      if (!stored)
-        return failed(stored.error(), error);
-      if (stored->changed() == 0)
-        return result::request_taken;
+      request_id = r.request->request_id;
+      request_result = r.request->result;
+      request_sum = pg::text(row_checksum(r.stream, last, r.request->request_id, 0,
+                                          r.request->result));
     }
+    pg_array seqs, ords, types, versions, payloads, sums;
     auto seq = r.expected_seq;
     for (auto& e : r.events) {
       ++seq;
       auto sum = row_checksum(r.stream, seq, e.type, e.version, e.payload);
-      auto written = db_.query("INSERT INTO events (stream, seq, position, ord, type, version, "
-                               "payload, at_ms, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                               "$8, $9)",
-                               {r.stream, pg::text(seq), position, pg::text(int64_t{frame_events_}),
-                                e.type, pg::text(int64_t{e.version}), e.payload, at,
-                                pg::text(sum)},
-                               "writing event " + std::to_string(seq) + " of " + r.stream);
-      if (!written)
-        return failed(written.error(), error);
+      seqs.number(static_cast<int64_t>(seq));
+      ords.number(frame_events_ + static_cast<int64_t>(seq - r.expected_seq) - 1);
+      types.text(e.type);
+      versions.number(e.version);
+      payloads.text(e.payload);
+      sums.number(static_cast<int64_t>(sum));
       digest_.add(r.stream, seq, sum);
-      ++frame_events_;
     }
-    if (!r.events.empty()) {
-      pg::param open_work;
-      if (r.open_work)
-        open_work = *r.open_work ? "true" : "false";
-      auto advanced = db_.query("INSERT INTO streams (stream, kind, last_seq, open_work) "
-                                "VALUES ($1, $2, $3, coalesce($4::boolean, false)) "
-                                "ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, "
-                                "open_work = coalesce($4::boolean, streams.open_work)",
-                                {r.stream, std::string{kind_of(r.stream)}, pg::text(last),
-                                 open_work},
-                                "advancing stream " + r.stream);
-      if (!advanced)
-        return failed(advanced.error(), error);
+    pg::param open_work;
+    if (r.open_work)
+      open_work = *r.open_work ? "true" : "false";
+    auto written = db_.query(
+      "WITH req AS (INSERT INTO requests (stream, request_id, seq, result, at_ms, checksum) "
+      "SELECT $1, $2, $3, $4, $5, $6 WHERE $2::text IS NOT NULL ON CONFLICT DO NOTHING "
+      "RETURNING 1), "
+      "go AS (SELECT $2::text IS NULL OR EXISTS (SELECT 1 FROM req) AS ok), "
+      "ev AS (INSERT INTO events (stream, seq, position, ord, type, version, payload, at_ms, "
+      "checksum) SELECT $1, e.seq, $7, e.ord, e.type, e.version, e.payload, $5, e.checksum "
+      "FROM go, unnest($8::bigint[], $9::integer[], $10::text[], $11::integer[], $12::text[], "
+      "$13::bigint[]) AS e(seq, ord, type, version, payload, checksum) WHERE go.ok RETURNING 1), "
+      "st AS (INSERT INTO streams (stream, kind, last_seq, open_work) "
+      "SELECT $1, $14, $3, coalesce($15::boolean, false) FROM go "
+      "WHERE go.ok AND cardinality($8::bigint[]) > 0 ON CONFLICT (stream) DO UPDATE SET "
+      "last_seq = excluded.last_seq, open_work = coalesce($15::boolean, streams.open_work) "
+      "RETURNING 1) "
+      "SELECT (SELECT ok FROM go), (SELECT count(*) FROM ev), (SELECT count(*) FROM st)",
+      {r.stream, request_id, pg::text(last), request_result, pg::text(at_ms), request_sum,
+       pg::text(static_cast<uint64_t>(position_ + 1)), seqs.done(), ords.done(), types.done(),
+       versions.done(), payloads.done(), sums.done(), std::string{kind_of(r.stream)}, open_work},
+      "writing " + std::to_string(r.events.size()) + " events of " + r.stream);
+    if (!written) {
+      digest_.drop(r.events.size());
+      return failed(written.error(), error);
+    }
+    if (written->text(0, 0) != "t") {
+      digest_.drop(r.events.size());
+      return result::request_taken;
+    }
+    frame_events_ += static_cast<int32_t>(r.events.size());
+    if (!r.events.empty())
       seq_cache_[r.stream] = last;
-    }
     return result::ok;
   }
 
@@ -361,23 +407,22 @@ public:
 
   caf::error commit(size_t writes) override {
     auto next = position_;
+    // One round trip: the frame, the head, the commit. The values are
+    // numbers and hex this code wrote, so they go into the text as literals.
+    std::string script;
     if (frame_events_ > 0) {
       next = position_ + 1;
-      auto h = digest_.finish();
-      auto framed = db_.query("INSERT INTO frames (position, hash, at_ms) VALUES ($1, $2, $3)",
-                              {pg::text(next), bytea(h), pg::text(journal_clock_ms())},
-                              "writing log frame " + std::to_string(next));
-      if (!framed)
-        return framed.error();
-      auto head = db_.query("UPDATE wager_journal SET log_position = $1, log_hash = $2 "
-                            "WHERE id = 1",
-                            {pg::text(next), bytea(h)}, "advancing the journal's head");
-      if (!head)
-        return head.error();
+      auto h = *bytea(digest_.finish());
+      script = "INSERT INTO frames (position, hash, at_ms) VALUES (" + std::to_string(next) +
+               ", '" + h + "', " + std::to_string(journal_clock_ms()) +
+               "); UPDATE wager_journal SET log_position = " + std::to_string(next) +
+               ", log_hash = '" + h + "' WHERE id = 1; ";
     }
-    if (auto err = db_.exec("COMMIT", "committing a batch of " + std::to_string(writes) +
-                                        " journal writes"))
-      return err;
+    script += "COMMIT";
+    auto done = db_.query_script(script, "committing a batch of " + std::to_string(writes) +
+                                           " journal writes");
+    if (!done)
+      return done.error();
     cache_position_ = next;
     return {};
   }

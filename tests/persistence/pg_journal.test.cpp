@@ -226,3 +226,28 @@ TEST_CASE("an opening refuses a newer schema, a database that holds something el
   CHECK(code_of(not_pg.error()) == errc::invalid_field);
   CHECK(message_of(not_pg.error()).find("secret") == std::string::npos);
 }
+
+TEST_CASE("payloads with quotes, backslashes, braces, commas and non-ASCII read back byte for "
+          "byte") {
+  postgres_server pg;
+  pg.create_database("j");
+  auto j = open_pg_journal(on(pg.url("j")));
+  REQUIRE(j);
+  std::vector<event> events{
+    event::make("named", 1, boost::json::object{{"name", "O'Brien \"The Boss\" \\ {x}, y"}}),
+    event::make("named", 2, boost::json::object{{"name", "Zoë — 🐎 \\\\n"}}),
+    event::make("named", 1, boost::json::array{"{", "}", ",", "\"", "\\"})};
+  REQUIRE(append_sync(**j, {"wallet/q", 0, events, request_record{"r\"1\\", R"({"a":"\\"})"}}));
+  auto back = (*j)->read_events("wallet/q", 1, 10);
+  REQUIRE(back);
+  REQUIRE(back->size() == 3);
+  for (size_t i = 0; i < events.size(); ++i)
+    CHECK((*back)[i].data == events[i]);
+  auto stored = (*j)->find_request("wallet/q", "r\"1\\");
+  REQUIRE(stored);
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->result == R"({"a":"\\"})");
+  auto report = verify_pg_journal(on(pg.url("j")));
+  REQUIRE(report);
+  CHECK(report->ok());
+}
