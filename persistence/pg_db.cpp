@@ -117,8 +117,10 @@ connection::~connection() {
     PQfinish(conn_);
 }
 
-connection::connection(connection&& other) noexcept : conn_(other.conn_) {
+connection::connection(connection&& other) noexcept
+  : conn_(other.conn_), prepared_(std::move(other.prepared_)) {
   other.conn_ = nullptr;
+  other.prepared_.clear();
 }
 
 connection& connection::operator=(connection&& other) noexcept {
@@ -126,7 +128,9 @@ connection& connection::operator=(connection&& other) noexcept {
     if (conn_ != nullptr)
       PQfinish(conn_);
     conn_ = other.conn_;
+    prepared_ = std::move(other.prepared_);
     other.conn_ = nullptr;
+    other.prepared_.clear();
   }
   return *this;
 }
@@ -217,12 +221,21 @@ caf::expected<result> connection::query(const std::string& sql, const std::vecto
                                          std::string_view context) {
   if (conn_ == nullptr)
     return make_error(errc::unavailable, std::string{context} + ": not connected");
+  auto known = prepared_.find(sql);
+  if (known == prepared_.end()) {
+    auto name = "w" + std::to_string(prepared_.size());
+    result p{PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()),
+                       nullptr)};
+    if (PQresultStatus(p.get()) != PGRES_COMMAND_OK)
+      return failure(&p, context);
+    known = prepared_.emplace(sql, std::move(name)).first;
+  }
   std::vector<const char*> values;
   values.reserve(params.size());
   for (auto& p : params)
     values.push_back(p ? p->c_str() : nullptr);
-  result r{PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, 0)};
+  result r{PQexecPrepared(conn_, known->second.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0)};
   auto status = PQresultStatus(r.get());
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
     return r;

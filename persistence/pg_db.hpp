@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct pg_conn;
@@ -85,7 +86,9 @@ public:
   caf::expected<result> query_script(const std::string& sql, std::string_view context);
   // Runs one statement with text parameters and returns its rows. A
   // statement the server refuses is an error (see above); so is a broken
-  // connection.
+  // connection. Each distinct statement is prepared on the connection the
+  // first time it runs and executed by name after that, so the server
+  // parses and plans it once per connection.
   caf::expected<result> query(const std::string& sql, const std::vector<param>& params,
                               std::string_view context);
 
@@ -102,6 +105,7 @@ private:
   caf::error failure(const result* r, std::string_view context) const;
 
   pg_conn* conn_ = nullptr;
+  std::unordered_map<std::string, std::string> prepared_; // SQL -> statement name
 };
 
 // Text forms of parameters.
