@@ -36,7 +36,32 @@ bool is_postgresql_url(std::string_view url) noexcept {
   return url.starts_with("postgresql://") || url.starts_with("postgres://");
 }
 
+namespace {
+
+// The value of a "password=" parameter in the URL's query, masked.
+std::string mask_query_password(std::string text) {
+  for (auto at = text.find("password="); at != std::string::npos;
+       at = text.find("password=", at + 1)) {
+    if (at > 0 && text[at - 1] != '?' && text[at - 1] != '&')
+      continue;
+    auto from = at + 9;
+    auto to = text.find('&', from);
+    text.replace(from, (to == std::string::npos ? text.size() : to) - from, "***");
+  }
+  return text;
+}
+
+std::string userinfo_redacted(std::string_view url);
+
+} // namespace
+
 std::string redacted(std::string_view url) {
+  return mask_query_password(userinfo_redacted(url));
+}
+
+namespace {
+
+std::string userinfo_redacted(std::string_view url) {
   // scheme://user:password@host...: the password is between the first ':'
   // after the scheme and the '@' that ends the user part.
   auto scheme = url.find("://");
@@ -56,6 +81,8 @@ std::string redacted(std::string_view url) {
   out += rest.substr(at);
   return out;
 }
+
+} // namespace
 
 result::~result() {
   if (r_ != nullptr)
@@ -143,8 +170,15 @@ caf::expected<connection> connection::open(const std::string& url,
   // connection string), then what it may not override. Session settings go
   // after the connection opens, so that the URL's own `options` (a
   // search_path, say) stay in force.
-  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {url.c_str(), timeout.c_str(), application_name.c_str(), nullptr};
+  // TCP keepalives and a send timeout come first, so the URL may change
+  // them: a peer that vanished (a host lost, a NAT that dropped the flow)
+  // is noticed within about 30 s instead of the kernel's two hours.
+  const char* keys[] = {"keepalives",     "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", "dbname",
+                        "connect_timeout",  "application_name", nullptr};
+  const char* values[] = {"1",   "10",          "5",             "3",
+                          "30000", url.c_str(), timeout.c_str(), application_name.c_str(),
+                          nullptr};
   connection c{PQconnectdbParams(keys, values, 1)};
   if (c.conn_ == nullptr)
     return make_error(errc::unavailable, "cannot connect to PostgreSQL at " + redacted(url) +
@@ -157,8 +191,14 @@ caf::expected<connection> connection::open(const std::string& url,
     return make_error(malformed ? errc::invalid_field : errc::unavailable,
                       "cannot connect to PostgreSQL at " + redacted(url) + ": " + why);
   }
+  // Also what this code's SQL text and parsing assume, whatever the
+  // server's or the role's defaults: standard strings ('\x..' is bytea
+  // hex), hex bytea output, UTF-8, READ COMMITTED.
   if (auto err = c.exec("SET synchronous_commit = on; SET TimeZone = 'UTC'; "
-                        "SET client_min_messages = warning",
+                        "SET client_min_messages = warning; "
+                        "SET standard_conforming_strings = on; SET bytea_output = 'hex'; "
+                        "SET client_encoding = 'UTF8'; "
+                        "SET default_transaction_isolation = 'read committed'",
                         "setting up a connection to " + redacted(url)))
     return err;
   return c;
@@ -191,6 +231,7 @@ caf::error connection::failure(const result* r, std::string_view context) const 
   bool outage = !usable() || state.starts_with("08") || state.starts_with("57P") ||
                 state.starts_with("53") || state == "55P03" || state == "40001" ||
                 state == "40P01";
+  last_state_ = state;
   auto message = std::string{context} + ": " + why;
   if (!state.empty())
     message += " (SQLSTATE " + state + ")";
@@ -221,6 +262,7 @@ caf::expected<result> connection::query(const std::string& sql, const std::vecto
                                          std::string_view context) {
   if (conn_ == nullptr)
     return make_error(errc::unavailable, std::string{context} + ": not connected");
+  last_state_.clear();
   auto known = prepared_.find(sql);
   if (known == prepared_.end()) {
     auto name = "w" + std::to_string(prepared_.size());
@@ -236,6 +278,10 @@ caf::expected<result> connection::query(const std::string& sql, const std::vecto
     values.push_back(p ? p->c_str() : nullptr);
   result r{PQexecPrepared(conn_, known->second.c_str(), static_cast<int>(values.size()),
                           values.data(), nullptr, nullptr, 0)};
+  // 26000: the server no longer knows the statement (a pooler between, a
+  // DISCARD ALL): prepare everything again from the next query on.
+  if (r.sqlstate() == "26000")
+    prepared_.clear();
   auto status = PQresultStatus(r.get());
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
     return r;

@@ -31,7 +31,8 @@ namespace wager::pg {
 // A journal URL names PostgreSQL: postgresql:// or postgres://.
 bool is_postgresql_url(std::string_view url) noexcept;
 
-// The URL with any password in it replaced by "***", for messages and logs.
+// The URL with any password in it (user:password@, or ?password=)
+// replaced by "***", for messages and logs.
 std::string redacted(std::string_view url);
 
 // One parameter of a query, as text; nullopt is SQL NULL.
@@ -97,6 +98,8 @@ public:
   bool usable() const noexcept;
   // True when no transaction is open.
   bool idle() const noexcept;
+  // The SQLSTATE of the last failed command, empty after a success.
+  const std::string& last_sqlstate() const noexcept { return last_state_; }
 
   pg_conn* get() const noexcept { return conn_; }
 
@@ -106,6 +109,7 @@ private:
 
   pg_conn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_; // SQL -> statement name
+  mutable std::string last_state_;
 };
 
 // Text forms of parameters.

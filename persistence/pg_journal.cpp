@@ -197,6 +197,13 @@ caf::expected<pg::connection> connect(const journal_options& options, const char
   auto timeout = std::max<uint32_t>(options.busy_timeout_ms, 1);
   if (auto err = c->exec("SET lock_timeout = " + std::to_string(timeout), "setting lock_timeout"))
     return err;
+  // A writer that stops halfway through a batch (its host lost, the process
+  // frozen) must not hold the head's lock, and with it every node's writes,
+  // until TCP notices: the server ends such a session after 30 s.
+  if (std::string_view{role} == "writer")
+    if (auto err = c->exec("SET idle_in_transaction_session_timeout = 30000",
+                           "setting idle_in_transaction_session_timeout"))
+      return err;
   return c;
 }
 
@@ -264,18 +271,12 @@ public:
   explicit pg_store(const journal_options& options) : options_(options) {}
 
   caf::error begin() override {
-    if (!db_.usable()) {
-      auto c = connect(options_, "writer");
-      if (!c)
-        return c.error();
-      db_ = std::move(*c);
-      seq_cache_.clear();
-      cache_position_ = -1;
-    }
-    // One round trip: the transaction and the lock on the head.
-    auto head = db_.query_script("BEGIN; SELECT log_position, log_hash FROM wager_journal "
-                                 "WHERE id = 1 FOR UPDATE",
-                                 "starting a journal transaction");
+    auto head = lock_head();
+    // A connection that died while idle (the server restarted, a pooler or
+    // NAT dropped it) shows only now: nothing was written, so once more on
+    // a new one.
+    if (!head && !db_.usable())
+      head = lock_head();
     if (!head)
       return head.error();
     if (head->rows() != 1)
@@ -292,6 +293,22 @@ public:
     digest_.start(hash_, static_cast<uint64_t>(position_ + 1));
     frame_events_ = 0;
     return {};
+  }
+
+  // Connects if needed, then BEGIN and the lock on the head, in one round
+  // trip.
+  caf::expected<pg::result> lock_head() {
+    if (!db_.usable()) {
+      auto c = connect(options_, "writer");
+      if (!c)
+        return c.error();
+      db_ = std::move(*c);
+      seq_cache_.clear();
+      cache_position_ = -1;
+    }
+    return db_.query_script("BEGIN; SELECT log_position, log_hash FROM wager_journal "
+                            "WHERE id = 1 FOR UPDATE",
+                            "starting a journal transaction");
   }
 
   caf::expected<uint64_t> last_seq(const std::string& stream) override {
@@ -447,11 +464,14 @@ public:
   }
 
 private:
-  // A write the server refused: its own data (a constraint, a value the
-  // column cannot hold) fails only this write; anything else the batch.
-  static result failed(const caf::error& why, caf::error& error) {
+  // A write the server refused for its own data (SQLSTATE class 22, a value
+  // a column cannot hold; 23, a constraint) fails only this write; anything
+  // else (the connection, the disk, a timeout) the batch.
+  result failed(const caf::error& why, caf::error& error) const {
     error = why;
-    return code_of(why) == errc::journal_failure ? result::op_failed : result::storage_failed;
+    auto& state = db_.last_sqlstate();
+    bool own_data = state.starts_with("22") || state.starts_with("23");
+    return own_data ? result::op_failed : result::storage_failed;
   }
 
   const journal_options& options_;
@@ -762,8 +782,12 @@ private:
       if (h.writable || h.failed_batches <= recovered_through_.load())
         continue;
       lock.unlock();
+      // Recovered when a batch could start: the server answers and the
+      // head's lock can be had within busy_timeout_ms.
       auto c = connect(options_, "probe");
-      bool reached = c && !c->exec("SELECT 1 FROM wager_journal WHERE id = 1", "probing");
+      bool reached = c && !c->exec("BEGIN; SELECT 1 FROM wager_journal WHERE id = 1 FOR UPDATE; "
+                                   "ROLLBACK",
+                                   "probing");
       lock.lock();
       if (reached)
         recovered_through_ = h.failed_batches;

@@ -225,6 +225,14 @@ TEST_CASE("an opening refuses a newer schema, a database that holds something el
   REQUIRE_FALSE(not_pg);
   CHECK(code_of(not_pg.error()) == errc::invalid_field);
   CHECK(message_of(not_pg.error()).find("secret") == std::string::npos);
+
+  // A server that is not there: unavailable, and a password in the URL's
+  // query is not repeated either.
+  auto absent = open_journal(on("postgresql://wager@127.0.0.1:1/wager?password=hunter2&sslmode=disable"));
+  REQUIRE_FALSE(absent);
+  CHECK(code_of(absent.error()) == errc::unavailable);
+  CHECK(message_of(absent.error()).find("hunter2") == std::string::npos);
+  CHECK(message_of(absent.error()).find("password=***&sslmode=disable") != std::string::npos);
 }
 
 TEST_CASE("payloads with quotes, backslashes, braces, commas and non-ASCII read back byte for "
