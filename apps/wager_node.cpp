@@ -6,6 +6,7 @@
 #include <wager/actors/platform.hpp>
 #include <wager/persistence/journal.hpp>
 #include <wager/persistence/journal_schema.hpp>
+#include <wager/persistence/shard_leases.hpp>
 #include <wager/gateway/api.hpp>
 #include <wager/gateway/feed_listener.hpp>
 #include <wager/gateway/http_server.hpp>
@@ -116,6 +117,13 @@ wager::cluster_health health_of(const wager::cluster_view& view) {
 // A clustered node is ready (/readyz) once it is an up member and placement
 // gives it shards: while it joins, every shard it would serve is routed to a
 // refuser, and a load balancer must not send it clients yet.
+uint64_t incarnation_of(const wager::cluster_view& view, const std::string& node_id) {
+  for (auto& m : view.members)
+    if (m.node_id == node_id)
+      return m.incarnation;
+  return 0;
+}
+
 bool owns_its_shards(const wager::cluster_view& view, const std::string& node_id) {
   for (auto& m : view.members)
     if (m.node_id == node_id)
@@ -173,6 +181,15 @@ int main(int argc, char** argv) {
   };
   popts.data_dir = opts.data_dir;
   popts.journal.url = opts.journal_url;
+  // Nodes of a cluster on PostgreSQL run on hosts of their own: the shard
+  // leases in the database decide which node may commit for a shard.
+  std::shared_ptr<wager::shard_leases> leases;
+  if (!opts.journal_url.empty() && opts.cluster_port) {
+    leases = std::make_shared<wager::shard_leases>(opts.shards);
+    leases->owner_silence = opts.cluster_down_after;
+    leases->heartbeat = opts.cluster_heartbeat;
+    popts.journal.leases = leases;
+  }
   popts.runtime.scheduler_threads = opts.scheduler_threads;
   popts.shards = opts.shards;
   popts.wallet.max_payout = wager::money{opts.max_payout};
@@ -288,10 +305,18 @@ int main(int argc, char** argv) {
     copts.on_shards_taken = [&platform](std::vector<uint32_t> shards) {
       platform.resume_shards(std::move(shards));
     };
+    if (leases)
+      copts.on_handover = [leases](std::vector<uint32_t> shards) {
+        for (auto s : shards)
+          leases->grant(s);
+      };
     cluster = wager::cluster_node::start(runtime.system(), metrics, std::move(copts), err);
     if (!cluster)
       return fail(err);
     cluster_port = cluster->port();
+    if (leases)
+      leases->set_member({node_id, cluster->address(), incarnation_of(cluster->view(), node_id),
+                          "up"});
     if (opts.cluster_secret.empty())
       wager::log().warn("no cluster secret: this node admits no other node");
     api_opts.cluster = [&cluster] { return health_of(cluster->view()); };
@@ -322,6 +347,8 @@ int main(int argc, char** argv) {
     // work and passivates, then its shard's new owner serves it from the
     // journal. Requests that reach this node meanwhile are relayed there.
     auto began = std::chrono::steady_clock::now();
+    if (leases)
+      leases->set_status("leaving");
     cluster->leave();
     bool handed = platform.directory().await_released(opts.drain_timeout);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

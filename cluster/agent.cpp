@@ -273,6 +273,21 @@ void publish_routes(agent_actor* self, const std::vector<std::string>& placement
     st.owned[s] = mine;
   }
   st.moves->update(placement, st.members->members(), steady_ms());
+  // Hand-overs first: a shard's lease may be taken from its live owner once
+  // messages reach it here.
+  std::vector<uint32_t> handed;
+  st.handed_over.resize(placement.size(), 0);
+  for (uint32_t s = 0; s < placement.size(); ++s) {
+    if (placement[s] != st.opts.node_id)
+      continue;
+    auto& a = st.moves->arrival(s);
+    if (!a.from.empty() && a.move != st.handed_over[s]) {
+      st.handed_over[s] = a.move;
+      handed.push_back(s);
+    }
+  }
+  if (!handed.empty() && st.opts.on_handover)
+    st.opts.on_handover(std::move(handed));
   auto routes = routes_of(st, placement);
   bool changed = false;
   {

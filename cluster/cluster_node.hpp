@@ -88,6 +88,14 @@ struct cluster_options {
   // resumed (platform::resume_shards). Unset: nothing is resumed.
   std::function<void(std::vector<uint32_t>)> on_shards_taken;
 
+  // Called by the agent (so it must not block) with the shards that arrive
+  // here from a node that is still alive (a join, a drain: a hand-off),
+  // once per move, before they are routed here: a journal fenced by shard
+  // leases (persistence/shard_leases.hpp) may then take their leases from
+  // that node. Shards of a node that is down are not handed over: their
+  // leases are taken only once that node's member row has gone silent.
+  std::function<void(std::vector<uint32_t>)> on_handover;
+
   // Must match configure_cluster's: TLS nodes talk only to TLS nodes.
   bool tls = false;
 

@@ -15,6 +15,7 @@
 namespace wager {
 
 class metrics;
+class shard_leases;
 
 // How a journal file holds its history.
 enum class journal_layout {
@@ -40,6 +41,11 @@ struct journal_options {
   // PostgreSQL: how long opening a connection may take, in seconds
   // [1, 600]; beyond it the batch or read that needed it is unavailable.
   uint32_t connect_timeout_s = 5;
+  // PostgreSQL: this node's shard leases (shard_leases.hpp), checked in
+  // every batch's transaction; null (a single node) checks none. The
+  // SQLite journal ignores it: nodes sharing one file are fenced by the
+  // sequence check.
+  std::shared_ptr<shard_leases> leases;
 
   // Create the file when it does not exist. A file that exists but is empty
   // is never taken as new: it is reported as corrupt (a truncated journal).

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace wager {
 
@@ -41,6 +42,23 @@ public:
   // when another process holds the lock beyond busy_timeout_ms,
   // errc::journal_failure when the file fails.
   virtual caf::error begin() = 0;
+
+  // Once per attempt, after begin(): the streams the batch's appends
+  // write. A store that fences writers by shard leases (the journal on
+  // PostgreSQL) checks here, in the batch's transaction, that this node may
+  // write each, taking leases where it may, and says which it may not
+  // through refused(). An error fails the batch.
+  virtual caf::error admit(const std::vector<const std::string*>& streams) {
+    (void)streams;
+    return {};
+  }
+
+  // Why this node may not write `stream` in this attempt (errc::unavailable
+  // for its append); empty when it may.
+  virtual std::string refused(const std::string& stream) const {
+    (void)stream;
+    return {};
+  }
 
   // The stream's last seq, 0 for a stream with no events.
   virtual caf::expected<uint64_t> last_seq(const std::string& stream) = 0;

@@ -169,6 +169,12 @@ journal_writer::attempt(std::vector<op>& batch, std::vector<outcome>& outcomes,
                         caf::error& batch_error) {
   if (batch_error = begin_transaction(); batch_error)
     return attempt_result::batch_failed;
+  std::vector<const std::string*> streams;
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (auto* append = std::get_if<queued_append>(&batch[i].what); append && !rejected[i])
+      streams.push_back(&append->request.stream);
+  if (batch_error = store_->admit(streams); batch_error)
+    return attempt_result::batch_failed;
   auto batch_last_ticket = batch.back().ticket;
   for (size_t i = 0; i < batch.size(); ++i) {
     auto* append = std::get_if<queued_append>(&batch[i].what);

@@ -63,6 +63,8 @@ journal_writer::step journal_writer::apply_append(const op& o, uint64_t batch_la
     return fail(errc::sequence_conflict, "stream " + r.stream +
                                            ": an earlier append of this stream failed; re-read "
                                            "the stream before appending");
+  if (auto why = store_->refused(r.stream); !why.empty())
+    return fail(errc::unavailable, std::move(why));
   auto current = store_->last_seq(r.stream);
   if (!current) {
     batch_error = current.error();

@@ -204,6 +204,21 @@ caf::expected<connection> connection::open(const std::string& url,
   return c;
 }
 
+std::string connection::literal(std::string_view text) const {
+  char* quoted = conn_ == nullptr ? nullptr : PQescapeLiteral(conn_, text.data(), text.size());
+  if (quoted == nullptr) {
+    // No connection to escape for: standard_conforming_strings is on for
+    // every session this code opens, so doubling the quotes is the escape.
+    std::string out = "'";
+    for (char c : text)
+      out += c == '\'' ? std::string{"''"} : std::string(1, c);
+    return out + "'";
+  }
+  std::string out{quoted};
+  PQfreemem(quoted);
+  return out;
+}
+
 bool connection::usable() const noexcept {
   return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
 }

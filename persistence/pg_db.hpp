@@ -93,6 +93,9 @@ public:
   caf::expected<result> query(const std::string& sql, const std::vector<param>& params,
                               std::string_view context);
 
+  // `text` as a quoted SQL string literal, escaped for this connection.
+  std::string literal(std::string_view text) const;
+
   // True while the connection is up (libpq's view: a broken socket shows
   // only once a command fails on it).
   bool usable() const noexcept;

@@ -6,6 +6,8 @@
 #include "wager/persistence/log_frame.hpp"
 #include "wager/persistence/pg_db.hpp"
 #include "wager/persistence/reader_pool.hpp"
+#include "wager/persistence/shard_leases.hpp"
+#include "wager/runtime/entity.hpp"
 #include "wager/runtime/errors.hpp"
 #include "wager/runtime/log.hpp"
 
@@ -77,6 +79,33 @@ CREATE TABLE snapshots (
   at_ms bigint NOT NULL,
   checksum bigint NOT NULL
 );
+)";
+
+// Version 2, on top of version 1: who owns each shard and since when (a
+// take raises the epoch, and is logged with the log position it follows),
+// the nodes' member rows, and the node that wrote each frame.
+const char* const schema_v2_sql = R"(
+CREATE TABLE wager_leases (
+  shard integer PRIMARY KEY CHECK (shard >= 0),
+  owner text COLLATE "C",
+  epoch bigint NOT NULL CHECK (epoch >= 0)
+);
+CREATE TABLE wager_lease_takes (
+  shard integer NOT NULL,
+  epoch bigint NOT NULL,
+  owner text COLLATE "C" NOT NULL,
+  position bigint NOT NULL,
+  taken_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (shard, epoch)
+);
+CREATE TABLE wager_members (
+  node text COLLATE "C" PRIMARY KEY,
+  address text NOT NULL,
+  incarnation bigint NOT NULL,
+  status text NOT NULL,
+  last_seen timestamptz NOT NULL
+);
+ALTER TABLE frames ADD COLUMN node text COLLATE "C";
 )";
 
 constexpr std::string_view application = "WAGR";
@@ -197,13 +226,18 @@ caf::expected<pg::connection> connect(const journal_options& options, const char
   auto timeout = std::max<uint32_t>(options.busy_timeout_ms, 1);
   if (auto err = c->exec("SET lock_timeout = " + std::to_string(timeout), "setting lock_timeout"))
     return err;
-  // A writer that stops halfway through a batch (its host lost, the process
-  // frozen) must not hold the head's lock, and with it every node's writes,
-  // until TCP notices: the server ends such a session after 30 s.
-  if (std::string_view{role} == "writer")
-    if (auto err = c->exec("SET idle_in_transaction_session_timeout = 30000",
+  // A writer that stops halfway through a batch (its host cut off, the
+  // process frozen) must not hold the head's lock, and with it every node's
+  // writes, until TCP notices: the server ends such a session after half
+  // the time the other nodes' batches wait for the lock (at least 1 s), so
+  // theirs go on. A live writer never idles inside its transaction longer
+  // than a round trip.
+  if (std::string_view{role} == "writer") {
+    auto idle = std::max<uint32_t>(timeout / 2, 1000);
+    if (auto err = c->exec("SET idle_in_transaction_session_timeout = " + std::to_string(idle),
                            "setting idle_in_transaction_session_timeout"))
       return err;
+  }
   return c;
 }
 
@@ -235,6 +269,8 @@ caf::error prepare_schema(pg::connection& db, const journal_options& options) {
         return make_error(errc::journal_failure, "database " + where + " holds no journal");
       if (auto err = db.exec(create_schema_sql, "creating the journal's tables in " + where))
         return err;
+      if (auto err = db.exec(schema_v2_sql, "creating the lease tables in " + where))
+        return err;
       auto head = db.query("INSERT INTO wager_journal (id, application, schema_version, "
                            "log_position, log_hash) VALUES (1, $1, $2, 0, $3)",
                            {std::string{application}, pg::text(pg_schema_version),
@@ -254,7 +290,18 @@ caf::error prepare_schema(pg::connection& db, const journal_options& options) {
                         "journal " + where + " has schema version " + std::to_string(version) +
                           ", newer than this release's " + std::to_string(pg_schema_version) +
                           ": run a newer release");
-    // Migrations from older versions go here, each in this transaction.
+    // Migrations from older versions, in this transaction.
+    if (version < 2) {
+      if (auto err = db.exec(schema_v2_sql, "adding the lease tables to " + where))
+        return err;
+      auto bumped = db.query("UPDATE wager_journal SET schema_version = $1 WHERE id = 1",
+                             {pg::text(pg_schema_version)},
+                             "recording schema version 2 in " + where);
+      if (!bumped)
+        return bumped.error();
+      log().info("journal {}: schema migrated from version {} to {}", where, version,
+                 pg_schema_version);
+    }
     return {};
   }();
   if (result) {
@@ -262,6 +309,30 @@ caf::error prepare_schema(pg::connection& db, const journal_options& options) {
     return result;
   }
   return db.exec("COMMIT", "committing the schema of " + where);
+}
+
+// A row per shard in the lease table, for the shard count of `leases`: a
+// journal whose leases were made for another count belongs to another
+// cluster layout, and is refused.
+caf::error prepare_leases(pg::connection& db, const journal_options& options) {
+  if (!options.leases)
+    return {};
+  auto where = pg::redacted(options.url);
+  auto shards = static_cast<int64_t>(options.leases->shards());
+  auto rows = db.query("SELECT count(*), coalesce(max(shard) + 1, 0) FROM wager_leases", {},
+                       "reading the shard leases in " + where);
+  if (!rows)
+    return rows.error();
+  auto count = rows->int64(0, 0);
+  if (count != 0 && (count != shards || rows->int64(0, 1) != shards))
+    return make_error(errc::invalid_field,
+                      "journal " + where + " has leases for " + std::to_string(count) +
+                        " shards, and this node is set for " + std::to_string(shards) +
+                        ": every node of a cluster needs the same --shards");
+  auto made = db.query("INSERT INTO wager_leases (shard, owner, epoch) SELECT s, NULL, 0 "
+                       "FROM generate_series(0, $1::integer - 1) AS s ON CONFLICT DO NOTHING",
+                       {pg::text(shards)}, "making the shard leases in " + where);
+  return made ? caf::error{} : made.error();
 }
 
 // --- the writer's store ---
@@ -309,6 +380,102 @@ public:
     return db_.query_script("BEGIN; SELECT log_position, log_hash FROM wager_journal "
                             "WHERE id = 1 FOR UPDATE",
                             "starting a journal transaction");
+  }
+
+  // The leases of the shards the batch writes, locked for the transaction:
+  // held here, taken here where this node may, refused otherwise
+  // (shard_leases.hpp has the rules).
+  caf::error admit(const std::vector<const std::string*>& streams) override {
+    refused_.clear();
+    taking_.clear();
+    auto* leases = options_.leases.get();
+    if (leases == nullptr || streams.empty())
+      return {};
+    node_ = leases->member().node_id;
+    std::vector<uint32_t> shards;
+    for (auto* stream : streams)
+      if (auto s = leases->shard_of_stream(*stream))
+        shards.push_back(*s);
+    std::sort(shards.begin(), shards.end());
+    shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+    if (shards.empty())
+      return {};
+    if (node_.empty()) {
+      for (auto s : shards)
+        refused_[s] = "this node has not joined its cluster yet";
+      count_refusals(streams);
+      return {};
+    }
+    pg_array wanted;
+    for (auto s : shards)
+      wanted.number(s);
+    auto rows = db_.query(
+      "SELECT l.shard, l.owner, l.epoch, coalesce(m.status = 'left' OR m.last_seen < "
+      "now() - $2::bigint * interval '1 millisecond', true) FROM wager_leases l "
+      "LEFT JOIN wager_members m ON m.node = l.owner WHERE l.shard = ANY($1::integer[]) "
+      "ORDER BY l.shard FOR UPDATE OF l",
+      {wanted.done(), pg::text(static_cast<int64_t>(leases->owner_silence.count()))},
+      "reading the leases of " + std::to_string(shards.size()) + " shards");
+    if (!rows)
+      return rows.error();
+    std::unordered_map<uint32_t, int> row_of;
+    for (int i = 0; i < rows->rows(); ++i)
+      row_of[static_cast<uint32_t>(rows->int64(i, 0))] = i;
+    pg_array take;
+    for (auto s : shards) {
+      auto i = row_of.find(s);
+      if (i == row_of.end()) {
+        refused_[s] = "shard " + std::to_string(s) + " has no lease in the journal";
+        continue;
+      }
+      auto owner = rows->is_null(i->second, 1) ? std::string{}
+                                                : std::string{rows->text(i->second, 1)};
+      auto epoch = as_unsigned(rows->int64(i->second, 2));
+      bool gone = rows->text(i->second, 3) == "t";
+      auto held = leases->held(s);
+      if (held != 0 && owner == node_ && epoch == held) {
+        leases->confirm(s);
+        continue;
+      }
+      if (owner.empty() || owner == node_ || gone || leases->granted(s)) {
+        take.number(s);
+        continue;
+      }
+      if (held != 0) {
+        leases->lose(s);
+        log().warn("journal: shard {} was taken by {} at epoch {}; this node held epoch {} and "
+                   "no longer owns it",
+                   s, owner, epoch, held);
+      }
+      refused_[s] = "shard " + std::to_string(s) + " is owned by node " + owner +
+                    " (lease epoch " + std::to_string(epoch) + "), not this one: retry";
+    }
+    if (!refused_.empty())
+      count_refusals(streams);
+    if (auto list = take.done(); *list != "{}") {
+      auto taken = db_.query(
+        "WITH t AS (UPDATE wager_leases SET owner = $1, epoch = epoch + 1 "
+        "WHERE shard = ANY($2::integer[]) RETURNING shard, epoch) "
+        "INSERT INTO wager_lease_takes (shard, epoch, owner, position) "
+        "SELECT shard, epoch, $1, $3 FROM t RETURNING shard, epoch",
+        {node_, list, pg::text(position_)}, "taking shard leases");
+      if (!taken)
+        return taken.error();
+      for (int i = 0; i < taken->rows(); ++i)
+        taking_.emplace_back(static_cast<uint32_t>(taken->int64(i, 0)),
+                             as_unsigned(taken->int64(i, 1)));
+    }
+    return {};
+  }
+
+  std::string refused(const std::string& stream) const override {
+    if (refused_.empty())
+      return {};
+    auto s = options_.leases->shard_of_stream(stream);
+    if (!s)
+      return {};
+    auto i = refused_.find(*s);
+    return i == refused_.end() ? std::string{} : i->second;
   }
 
   caf::expected<uint64_t> last_seq(const std::string& stream) override {
@@ -430,8 +597,9 @@ public:
     if (frame_events_ > 0) {
       next = position_ + 1;
       auto h = *bytea(digest_.finish());
-      script = "INSERT INTO frames (position, hash, at_ms) VALUES (" + std::to_string(next) +
-               ", '" + h + "', " + std::to_string(journal_clock_ms()) +
+      script = "INSERT INTO frames (position, hash, at_ms, node) VALUES (" +
+               std::to_string(next) + ", '" + h + "', " + std::to_string(journal_clock_ms()) +
+               ", " + (node_.empty() ? std::string{"NULL"} : db_.literal(node_)) +
                "); UPDATE wager_journal SET log_position = " + std::to_string(next) +
                ", log_hash = '" + h + "' WHERE id = 1; ";
     }
@@ -441,10 +609,16 @@ public:
     if (!done)
       return done.error();
     cache_position_ = next;
+    for (auto [s, epoch] : taking_) {
+      options_.leases->hold(s, epoch);
+      log().info("journal: node {} took shard {} at lease epoch {}", node_, s, epoch);
+    }
+    taking_.clear();
     return {};
   }
 
   void rollback() override {
+    taking_.clear();
     if (db_.usable() && !db_.idle())
       db_.exec("ROLLBACK", "rolling back a journal batch");
     seq_cache_.clear();
@@ -474,8 +648,20 @@ private:
     return own_data ? result::op_failed : result::storage_failed;
   }
 
+  void count_refusals(const std::vector<const std::string*>& streams) {
+    for (auto* stream : streams)
+      if (!refused(*stream).empty())
+        options_.leases->count_refusal();
+  }
+
   const journal_options& options_;
   pg::connection db_;
+  // This node, as the leases name it; empty without leases.
+  std::string node_;
+  // The shards this attempt may not write, and why; those it took, with
+  // their new epochs, held once the commit succeeds.
+  std::unordered_map<uint32_t, std::string> refused_;
+  std::vector<std::pair<uint32_t, uint64_t>> taking_;
   // The head as this batch locked it, and the frame it is building.
   int64_t position_ = 0;
   frame_hash hash_{};
@@ -685,6 +871,8 @@ public:
         return std::make_unique<pg_reader>(std::move(*c), options_.upcasters);
       });
     prober_ = std::thread{[this] { probe(); }};
+    if (options_.leases)
+      beater_ = std::thread{[this] { beat(); }};
   }
 
   ~pg_journal() override {
@@ -699,6 +887,15 @@ public:
     readers_->stop();
     readers_.reset();
     writer_.reset();
+    // Nothing more is written for this node: its member row says it left,
+    // so its shards may be taken at once.
+    {
+      std::lock_guard lock{probe_mutex_};
+      writes_done_ = true;
+    }
+    probe_wake_.notify_all();
+    if (beater_.joinable())
+      beater_.join();
   }
 
   caf::error append(append_request request, result_callback<append_ack> done) override {
@@ -794,6 +991,43 @@ private:
     }
   }
 
+  // Keeps this node's member row fresh every leases->heartbeat, on a
+  // connection of its own, until the writer has stopped; then marks it left.
+  void beat() {
+    auto& leases = *options_.leases;
+    pg::connection db;
+    std::unique_lock lock{probe_mutex_};
+    for (;;) {
+      bool last = writes_done_;
+      lock.unlock();
+      auto m = leases.member();
+      if (last)
+        m.status = "left";
+      if (!m.node_id.empty()) {
+        if (!db.usable()) {
+          auto c = connect(options_, "members");
+          if (c && !c->exec("SET synchronous_commit = off", "setting up the member row's writer"))
+            db = std::move(*c);
+        }
+        if (db.usable()) {
+          auto r = db.query("INSERT INTO wager_members (node, address, incarnation, status, "
+                            "last_seen) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (node) DO "
+                            "UPDATE SET address = excluded.address, incarnation = "
+                            "excluded.incarnation, status = excluded.status, last_seen = "
+                            "excluded.last_seen",
+                            {m.node_id, m.address, pg::text(m.incarnation), m.status},
+                            "refreshing the member row of " + m.node_id);
+          if (!r)
+            log().debug("journal: {}", message_of(r.error()));
+        }
+      }
+      lock.lock();
+      if (last)
+        return;
+      probe_wake_.wait_for(lock, leases.heartbeat, [this] { return writes_done_; });
+    }
+  }
+
   static constexpr auto probe_interval = std::chrono::seconds{1};
 
   journal_options options_;
@@ -802,6 +1036,8 @@ private:
   bool stopping_ = false;
   std::atomic<uint64_t> recovered_through_{0};
   std::thread prober_;
+  bool writes_done_ = false;
+  std::thread beater_;
   std::unique_ptr<journal_metrics> metrics_;
   std::unique_ptr<journal_writer> writer_;
   std::unique_ptr<reader_pool<pg_reader>> readers_;
@@ -969,6 +1205,103 @@ void verify_rows(pg::connection& db, verify_report& report) {
     report.snapshots = as_unsigned(snapshots->int64(0, 0));
 }
 
+// The leases: each shard's lease is its last take, and every event was
+// written by the node that held its shard's lease at the time (the last take
+// of the shard before the event's frame). Frames written without leases (a
+// single node) name no node and are not checked.
+void verify_leases(pg::connection& db, verify_report& report) {
+  auto count = db.query("SELECT count(*) FROM wager_leases", {}, "counting the shard leases");
+  if (!count) {
+    report.add_problem(message_of(count.error()));
+    return;
+  }
+  auto shards = static_cast<uint32_t>(count->int64(0, 0));
+  if (shards == 0)
+    return;
+  struct take {
+    int64_t position;
+    uint64_t epoch;
+    std::string owner;
+  };
+  std::unordered_map<uint32_t, std::vector<take>> takes;
+  auto rows = db.query("SELECT shard, epoch, owner, position FROM wager_lease_takes "
+                       "ORDER BY shard, epoch",
+                       {}, "reading the lease takes");
+  if (!rows) {
+    report.add_problem(message_of(rows.error()));
+    return;
+  }
+  for (int i = 0; i < rows->rows(); ++i) {
+    auto s = static_cast<uint32_t>(rows->int64(i, 0));
+    auto& list = takes[s];
+    take t{rows->int64(i, 3), as_unsigned(rows->int64(i, 1)), std::string{rows->text(i, 2)}};
+    if (t.epoch != list.size() + 1)
+      report.add_problem("shard " + std::to_string(s) + ": lease epoch " +
+                         std::to_string(t.epoch) + " follows " + std::to_string(list.size()));
+    else if (!list.empty() && t.position < list.back().position)
+      report.add_problem("shard " + std::to_string(s) + ": lease epoch " +
+                         std::to_string(t.epoch) + " was taken before epoch " +
+                         std::to_string(list.back().epoch));
+    list.push_back(std::move(t));
+  }
+  auto leases = db.query("SELECT shard, owner, epoch FROM wager_leases ORDER BY shard", {},
+                         "reading the shard leases");
+  if (!leases) {
+    report.add_problem(message_of(leases.error()));
+    return;
+  }
+  for (int i = 0; i < leases->rows(); ++i) {
+    auto s = static_cast<uint32_t>(leases->int64(i, 0));
+    auto epoch = as_unsigned(leases->int64(i, 2));
+    auto t = takes.find(s);
+    auto last = t == takes.end() ? nullptr : &t->second.back();
+    auto owner = leases->is_null(i, 1) ? std::string{} : std::string{leases->text(i, 1)};
+    if ((last == nullptr && epoch != 0) ||
+        (last != nullptr && (last->epoch != epoch || last->owner != owner)))
+      report.add_problem("shard " + std::to_string(s) + ": the lease (" + owner + ", epoch " +
+                         std::to_string(epoch) + ") is not its last take");
+  }
+  int64_t after_position = 0;
+  std::string after_stream;
+  for (;;) {
+    auto r = db.query("SELECT e.position, e.stream, f.node FROM events e JOIN frames f ON "
+                      "f.position = e.position WHERE (e.position, e.stream) > ($1, $2) AND "
+                      "f.node IS NOT NULL GROUP BY e.position, e.stream, f.node "
+                      "ORDER BY e.position, e.stream LIMIT 4096",
+                      {pg::text(after_position), after_stream}, "reading who wrote each frame");
+    if (!r) {
+      report.add_problem(message_of(r.error()));
+      return;
+    }
+    if (r->rows() == 0)
+      return;
+    for (int i = 0; i < r->rows(); ++i) {
+      auto position = r->int64(i, 0);
+      auto stream = r->text(i, 1);
+      auto node = r->text(i, 2);
+      after_position = position;
+      after_stream = stream;
+      auto id = parse_entity_id(stream);
+      if (!id)
+        continue;
+      auto shard = shard_of(*id, shards);
+      auto t = takes.find(shard);
+      if (t == takes.end())
+        continue;
+      const take* holder = nullptr;
+      for (auto& x : t->second)
+        if (x.position < position)
+          holder = &x;
+      if (holder != nullptr && holder->owner != node)
+        report.add_problem(std::string{stream} + ": events at log position " +
+                           std::to_string(position) + " were written by node " +
+                           std::string{node} + " while node " + holder->owner +
+                           " held the lease of shard " + std::to_string(shard) + " (epoch " +
+                           std::to_string(holder->epoch) + ")");
+    }
+  }
+}
+
 } // namespace
 } // namespace pgj
 
@@ -995,6 +1328,7 @@ caf::expected<verify_report> verify_pg_journal(const journal_options& options,
   auto& db = reader.connection();
   pgj::verify_streams(db, reader, visitor, report);
   pgj::verify_rows(db, report);
+  pgj::verify_leases(db, report);
   db.exec("COMMIT", "ending the verify");
   if (visitor != nullptr)
     visitor->finish(report);
@@ -1012,6 +1346,8 @@ caf::expected<std::unique_ptr<journal>> open_pg_journal(journal_options options)
   if (!db)
     return db.error();
   if (auto err = pgj::prepare_schema(*db, options))
+    return err;
+  if (auto err = pgj::prepare_leases(*db, options))
     return err;
   return std::unique_ptr<journal>{std::make_unique<pgj::pg_journal>(std::move(options))};
 }

@@ -37,7 +37,10 @@ namespace wager {
 
 // The schema this release writes (table `wager_journal`, column
 // schema_version). A newer one is refused at open; an older one is migrated.
-inline constexpr int64_t pg_schema_version = 1;
+//   1: the journal (head, streams, events, frames, requests, snapshots);
+//   2: shard leases (wager_leases, wager_lease_takes), members
+//      (wager_members), and the node that wrote each frame.
+inline constexpr int64_t pg_schema_version = 2;
 
 // Opens the journal in the database options.url names (postgresql://...),
 // creating its tables when the database has none and
