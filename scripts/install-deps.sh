@@ -13,6 +13,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3
   libpq-dev postgresql # the journal on PostgreSQL; its tests start a server of their own
+  iproute2 # ip netns: the hosts of tests/cluster/partition
   libssl-dev openssl
   libspdlog-dev libcli11-dev prometheus-cpp-dev
   doctest-dev librapidcheck-dev libbenchmark-dev

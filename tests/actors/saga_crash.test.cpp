@@ -21,7 +21,7 @@ using namespace wager::test;
 
 namespace {
 
-constexpr int kills = 40;
+constexpr int kills = 30;
 constexpr int users = 30;
 // The most answers a run gives before it is killed; 0 kills it during its
 // first sagas (or its set-up).

@@ -65,8 +65,9 @@ struct three_nodes {
   }
 
   void verify_journal() {
-    wager::test::child_process verify{wager::test::binary("apps/wagerctl"),
-                                      {"--data-dir", data, "verify"}};
+    auto args = wager::test::cluster_journal_args(data);
+    args.push_back("verify");
+    wager::test::child_process verify{wager::test::binary("apps/wagerctl"), args};
     auto verified = verify.wait(30s);
     REQUIRE(verified.has_value());
     CHECK_MESSAGE(*verified == 0, verify.drain_stderr());

@@ -5,7 +5,9 @@
 // view of the cluster read from GET /v1/admin/health and /metrics.
 
 #include "support/http_client.hpp"
+#include "support/postgres_server.hpp"
 #include "support/process.hpp"
+#include "support/test_network.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -27,6 +29,8 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <atomic>
@@ -44,6 +48,29 @@ namespace wager::test {
 inline const std::string cluster_admin_key = "cluster-test-admin-key";
 inline const std::string cluster_secret = "a-cluster-secret-of-some-length";
 
+// The journal of the cluster whose nodes are given `data_dir`: the SQLite
+// file they share there, or, when WAGER_TEST_JOURNAL=postgresql
+// (support/postgres_server.hpp), a schema of its own on the test process's
+// server; each node then has a data dir of its own under `data_dir`, and
+// the nodes share nothing but the server, as on hosts of their own.
+inline std::string cluster_journal_url(const std::string& data_dir) {
+  if (!journal_on_postgres())
+    return {};
+  auto schema = "c" + std::to_string(std::hash<std::string>{}(data_dir) % 1000000007);
+  auto& pg = shared_postgres();
+  pg.create_database("clusters");
+  pg.create_schema("clusters", schema);
+  return pg.url("clusters", schema);
+}
+
+// The wagerctl arguments that name that journal.
+inline std::vector<std::string> cluster_journal_args(const std::string& data_dir) {
+  auto url = cluster_journal_url(data_dir);
+  if (url.empty())
+    return {"--data-dir", data_dir};
+  return {"--journal", url};
+}
+
 struct cluster_member_seen {
   std::string address;
   std::string status;
@@ -57,13 +84,52 @@ public:
                     std::map<std::string, std::string> env = {{"WAGER_CLUSTER_SECRET",
                                                               cluster_secret}})
     : id(node_id) {
-    std::vector<std::string> args{"--data-dir",     data_dir,          "--http-port", "0",
+    launch(data_dir, cluster_journal_url(data_dir), std::move(extra), std::move(env), nullptr);
+  }
+
+  // Starts `wager-node` as `node_id` on host `node_id` of `net` (in its
+  // network namespace, on its address), with the journal at `journal_url`
+  // and a data dir of its own under `data_dir`.
+  cluster_test_node(const std::string& data_dir, const std::string& node_id,
+                    const std::string& journal_url, std::vector<std::string> extra,
+                    const test_network& net)
+    : id(node_id) {
+    launch(data_dir, journal_url, std::move(extra),
+           {{"WAGER_CLUSTER_SECRET", cluster_secret}}, &net);
+  }
+
+private:
+  void launch(const std::string& data_dir, const std::string& journal,
+              std::vector<std::string> extra, std::map<std::string, std::string> env,
+              const test_network* net) {
+    auto own_dir = data_dir;
+    if (!journal.empty()) {
+      own_dir = data_dir + "/" + id;
+      std::filesystem::create_directories(own_dir);
+    }
+    auto& node_id = id;
+    std::vector<std::string> args{"--data-dir",     own_dir,           "--http-port", "0",
                                   "--feed-port",    "-1",              "--cluster-port", "0",
                                   "--node-id",      node_id,           "--admin-key",
                                   cluster_admin_key, "--log-level",     log_level()};
+    if (!journal.empty()) {
+      args.push_back("--journal");
+      args.push_back(journal);
+    }
+    if (net != nullptr) {
+      args.push_back("--http-host");
+      args.push_back(net->address(id));
+    }
     args.insert(args.end(), extra.begin(), extra.end());
-    process = std::make_unique<child_process>(binary("apps/wager-node"), args, env);
+    if (net == nullptr) {
+      process = std::make_unique<child_process>(binary("apps/wager-node"), args, env);
+      return;
+    }
+    args.insert(args.begin(), binary("apps/wager-node"));
+    process = std::make_unique<child_process>("/usr/sbin/ip", net->exec_args(id, args), env);
   }
+
+public:
 
   // Reads the ready line; false if the node did not get there.
   bool read_ready() {
@@ -238,10 +304,13 @@ struct bet_stream {
   std::vector<std::set<std::string>> acknowledged;  // REQUIRES: mutex is held
   std::vector<std::thread> threads;
 
+  std::string request_prefix; // before each request_id, so streams differ
+
   bet_stream(std::vector<cluster_test_node*> nodes, std::vector<std::string> user_tokens,
-             int market_count, std::string prefix)
+             int market_count, std::string prefix, std::string requests = {})
     : through(std::move(nodes)), tokens(std::move(user_tokens)), markets(market_count),
-      market_prefix(std::move(prefix)), acknowledged(tokens.size()) {
+      market_prefix(std::move(prefix)), acknowledged(tokens.size()),
+      request_prefix(std::move(requests)) {
     for (size_t t = 0; t < through.size(); ++t)
       threads.emplace_back([this, t] { run(t); });
   }
@@ -255,7 +324,7 @@ struct bet_stream {
       next += std::chrono::milliseconds{20};
       std::this_thread::sleep_until(next);
       size_t u = (i * clients + t) % tokens.size();
-      auto request = "t" + std::to_string(t) + "-" + std::to_string(i);
+      auto request = request_prefix + "t" + std::to_string(t) + "-" + std::to_string(i);
       auto body = R"({"request_id":")" + request + R"(","market_id":")" + market_prefix
                   + std::to_string(i % static_cast<size_t>(markets))
                   + R"(","selection_id":"home","stake":)" + std::to_string(stake)
@@ -553,7 +622,9 @@ inline void stop_and_verify(const std::vector<cluster_test_node*>& nodes,
     REQUIRE(status.has_value());
     CHECK(*status == 0);
   }
-  child_process verify{binary("apps/wagerctl"), {"--data-dir", data_dir, "verify"}};
+  auto args = cluster_journal_args(data_dir);
+  args.push_back("verify");
+  child_process verify{binary("apps/wagerctl"), args};
   auto verified = verify.wait(std::chrono::seconds{30});
   REQUIRE(verified.has_value());
   CHECK_MESSAGE(*verified == 0, verify.drain_stderr());

@@ -89,6 +89,15 @@ std::string read_file(const std::string& path) {
 } // namespace
 
 postgres_server::postgres_server() {
+  init();
+}
+
+postgres_server::postgres_server(std::string netns, std::string address, std::string clients)
+  : netns_(std::move(netns)), address_(std::move(address)), clients_(std::move(clients)) {
+  init();
+}
+
+void postgres_server::init() {
   data_dir_ = (dir_ / "data").string();
   log_path_ = (dir_ / "server.log").string();
   std::filesystem::create_directories(data_dir_);
@@ -118,6 +127,10 @@ postgres_server::postgres_server() {
     throw std::runtime_error("initdb failed (status " +
                              (status ? std::to_string(*status) : std::string{"timeout"}) +
                              "):\n" + log());
+  if (!clients_.empty()) {
+    std::ofstream hba{data_dir_ + "/pg_hba.conf", std::ios::app};
+    hba << "host all all " << clients_ << " trust\n";
+  }
   port_ = free_port();
   start();
 }
@@ -137,7 +150,7 @@ void postgres_server::start() {
     return;
   auto command = shell_quoted(bin_dir() + "/postgres") + " -D " + shell_quoted(data_dir_) +
                  " -p " + std::to_string(port_) +
-                 " -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+                 " -c listen_addresses=" + address_ + " -c unix_socket_directories=''"
                  " -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
                  " -c max_connections=200 -c shared_buffers=64MB"
                  " -c log_min_messages=warning"
@@ -145,9 +158,11 @@ void postgres_server::start() {
                  // flush only every 10 s: a journal acknowledging before the
                  // flush loses its last commits to crash() (synchronous_commit).
                  " -c wal_writer_delay=10s";
-  process_ = std::make_unique<child_process>(
-    "/bin/sh", std::vector<std::string>{"-c", as_server_user(command, log_path_)});
-  auto conninfo = "host=127.0.0.1 port=" + std::to_string(port_) +
+  auto line = as_server_user(command, log_path_);
+  if (!netns_.empty())
+    line = "exec ip netns exec " + shell_quoted(netns_) + " " + line.substr(5);
+  process_ = std::make_unique<child_process>("/bin/sh", std::vector<std::string>{"-c", line});
+  auto conninfo = "host=" + address_ + " port=" + std::to_string(port_) +
                   " user=wager dbname=postgres connect_timeout=2";
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds{60};
   while (PQping(conninfo.c_str()) != PQPING_OK) {
@@ -232,7 +247,7 @@ pid_t postgres_server::pid() const {
 }
 
 std::string postgres_server::url(const std::string& database) const {
-  return "postgresql://wager@127.0.0.1:" + std::to_string(port_) + "/" + database;
+  return "postgresql://wager@" + address_ + ":" + std::to_string(port_) + "/" + database;
 }
 
 std::string postgres_server::url(const std::string& database, const std::string& schema) const {
@@ -240,7 +255,7 @@ std::string postgres_server::url(const std::string& database, const std::string&
 }
 
 void postgres_server::run_sql(const std::string& database, const std::string& sql) {
-  auto conninfo = "host=127.0.0.1 port=" + std::to_string(port_) + " user=wager dbname=" + database;
+  auto conninfo = "host=" + address_ + " port=" + std::to_string(port_) + " user=wager dbname=" + database;
   PGconn* c = PQconnectdb(conninfo.c_str());
   std::string error;
   if (PQstatus(c) != CONNECTION_OK) {

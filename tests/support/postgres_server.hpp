@@ -22,6 +22,10 @@ public:
   // initdb, then start(). Throws std::runtime_error, with the server's log,
   // when either fails.
   postgres_server();
+  // The same, the server run inside network namespace `netns` (ip netns),
+  // listening on `address` there and admitting clients of `clients` (a
+  // CIDR range, e.g. the test's bridge subnet).
+  postgres_server(std::string netns, std::string address, std::string clients);
   // Immediate shutdown (SIGQUIT): no shutdown checkpoint, since the data
   // directory is removed with it.
   ~postgres_server();
@@ -56,8 +60,15 @@ public:
   void create_schema(const std::string& database, const std::string& schema);
   // The server's log so far.
   std::string log() const;
+  // The address it listens on.
+  const std::string& address() const { return address_; }
 
 private:
+  void init();
+
+  std::string netns_;
+  std::string address_ = "127.0.0.1";
+  std::string clients_;
   temp_dir dir_;
   std::string data_dir_;
   std::string log_path_;
