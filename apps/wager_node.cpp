@@ -305,11 +305,15 @@ int main(int argc, char** argv) {
     copts.on_shards_taken = [&platform](std::vector<uint32_t> shards) {
       platform.resume_shards(std::move(shards));
     };
-    if (leases)
-      copts.on_handover = [leases](std::vector<uint32_t> shards) {
-        for (auto s : shards)
-          leases->grant(s);
+    if (leases) {
+      copts.on_handover = [leases](std::vector<wager::shard_handover> handed) {
+        for (auto& h : handed)
+          leases->grant(h.shard, std::move(h.from));
       };
+      // The journal names this node in its leases from the cluster's first
+      // routes on.
+      leases->set_member({node_id, {}, 0, "up"});
+    }
     cluster = wager::cluster_node::start(runtime.system(), metrics, std::move(copts), err);
     if (!cluster)
       return fail(err);

@@ -165,6 +165,7 @@ void on_heartbeat(agent_actor* self, const heartbeat& hb) {
 }
 
 void publish_routes(agent_actor* self, const std::vector<std::string>& placement);
+void announce_handovers(agent_state& st);
 
 // Asks each admitted peer whose directory is not known yet for it. A peer
 // that has not admitted this node yet refuses; the next tick asks again.
@@ -198,8 +199,11 @@ void query_directories(agent_actor* self) {
 void on_tick(agent_actor* self) {
   auto& st = self->state;
   auto now = steady_ms();
-  if (now - st.last_tick_ms > st.opts.down_after.count())
+  bool frozen = now - st.last_tick_ms > st.opts.down_after.count();
+  if (frozen)
     rejoin(self, "this process was frozen for " + std::to_string(now - st.last_tick_ms) + " ms");
+  else
+    announce_handovers(st); // kept fresh while this process runs
   st.last_tick_ms = now;
   st.members->tick(now);
   if (st.members->rejoin_needed())
@@ -258,6 +262,27 @@ std::vector<shard_route> routes_of(const agent_state& st,
   return routes;
 }
 
+// The shards this node owns that arrived from a node still alive in its
+// view, to on_handover.
+void announce_handovers(agent_state& st) {
+  if (!st.opts.on_handover || !st.moves)
+    return;
+  std::set<std::string> alive;
+  for (auto& m : st.members->members())
+    if (m.status != member_status::down && m.node_id != st.opts.node_id)
+      alive.insert(m.node_id);
+  std::vector<shard_handover> handed;
+  for (uint32_t s = 0; s < st.owned.size(); ++s) {
+    if (!st.owned[s])
+      continue;
+    auto& a = st.moves->arrival(s);
+    if (!a.from.empty() && alive.count(a.from) != 0)
+      handed.push_back({s, a.from});
+  }
+  if (!handed.empty())
+    st.opts.on_handover(std::move(handed));
+}
+
 void publish_routes(agent_actor* self, const std::vector<std::string>& placement) {
   auto& st = self->state;
   if (!st.opts.dir)
@@ -275,19 +300,7 @@ void publish_routes(agent_actor* self, const std::vector<std::string>& placement
   st.moves->update(placement, st.members->members(), steady_ms());
   // Hand-overs first: a shard's lease may be taken from its live owner once
   // messages reach it here.
-  std::vector<uint32_t> handed;
-  st.handed_over.resize(placement.size(), 0);
-  for (uint32_t s = 0; s < placement.size(); ++s) {
-    if (placement[s] != st.opts.node_id)
-      continue;
-    auto& a = st.moves->arrival(s);
-    if (!a.from.empty() && a.move != st.handed_over[s]) {
-      st.handed_over[s] = a.move;
-      handed.push_back(s);
-    }
-  }
-  if (!handed.empty() && st.opts.on_handover)
-    st.opts.on_handover(std::move(handed));
+  announce_handovers(st);
   auto routes = routes_of(st, placement);
   bool changed = false;
   {

@@ -47,7 +47,6 @@ struct agent_state {
   std::optional<membership> members;
   std::optional<migration_tracker> moves; // set with members
   std::vector<bool> owned;                // shards the last routes gave here
-  std::vector<uint64_t> handed_over;      // per shard, the move last handed over
   std::map<caf::actor_addr, std::string> trusted; // admitted agent -> node id
   std::map<std::string, caf::actor> peers;        // node id -> admitted agent
   std::map<std::string, caf::actor> peer_dirs;    // node id -> its directory

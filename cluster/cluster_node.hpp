@@ -53,6 +53,12 @@ std::string check_cluster_tls(const cluster_tls_files& files);
 // Before the actor system starts (runtime_options::configure).
 void configure_cluster(caf::actor_system_config& cfg, const cluster_tls_files& tls);
 
+// A shard handed over to this node, and the node it comes from.
+struct shard_handover {
+  uint32_t shard = 0;
+  std::string from;
+};
+
 struct cluster_options {
   std::string node_id;
 
@@ -88,13 +94,16 @@ struct cluster_options {
   // resumed (platform::resume_shards). Unset: nothing is resumed.
   std::function<void(std::vector<uint32_t>)> on_shards_taken;
 
-  // Called by the agent (so it must not block) with the shards that arrive
-  // here from a node that is still alive (a join, a drain: a hand-off),
-  // once per move, before they are routed here: a journal fenced by shard
-  // leases (persistence/shard_leases.hpp) may then take their leases from
-  // that node. Shards of a node that is down are not handed over: their
-  // leases are taken only once that node's member row has gone silent.
-  std::function<void(std::vector<uint32_t>)> on_handover;
+  // Called by the agent (so it must not block) with the shards that have
+  // arrived here from a node that is still alive (a join, a drain: a
+  // hand-off), and that node: before they are routed here, and again at
+  // every heartbeat while the hand-over stands (not on a tick that finds
+  // this process was frozen). A journal fenced by shard leases
+  // (persistence/shard_leases.hpp) may then take their leases from that
+  // node, for a while after each call. Shards of a node that is down are
+  // not handed over: their leases are taken only once that node's member
+  // row has gone silent.
+  std::function<void(std::vector<shard_handover>)> on_handover;
 
   // Must match configure_cluster's: TLS nodes talk only to TLS nodes.
   bool tls = false;

@@ -41,6 +41,26 @@ journal_metrics::journal_metrics(metrics& m)
                   .Name("wager_journal_queue_depth")
                   .Help("Appends and snapshot saves waiting for the journal writer")
                   .Register(m.registry())
-                  .Add({})) {}
+                  .Add({})),
+    leases_held(prometheus::BuildGauge()
+                  .Name("wager_journal_leases_held")
+                  .Help("Shards whose lease in the journal this node holds")
+                  .Register(m.registry())
+                  .Add({})),
+    lease_takes(prometheus::BuildCounter()
+                  .Name("wager_journal_lease_takes_total")
+                  .Help("Shard leases this node took (each raised the shard's epoch)")
+                  .Register(m.registry())
+                  .Add({})),
+    leases_lost(prometheus::BuildCounter()
+                  .Name("wager_journal_leases_lost_total")
+                  .Help("Shard leases this node held and found taken by another node")
+                  .Register(m.registry())
+                  .Add({})),
+    lease_refusals(prometheus::BuildCounter()
+                     .Name("wager_journal_lease_refusals_total")
+                     .Help("Appends refused because another node holds their shard's lease")
+                     .Register(m.registry())
+                     .Add({})) {}
 
 } // namespace wager

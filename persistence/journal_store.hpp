@@ -43,8 +43,8 @@ public:
   // errc::journal_failure when the file fails.
   virtual caf::error begin() = 0;
 
-  // Once per attempt, after begin(): the streams the batch's appends
-  // write. A store that fences writers by shard leases (the journal on
+  // Once per attempt, after begin(): the streams the batch's appends and
+  // snapshots write. A store that fences writers by shard leases (the journal on
   // PostgreSQL) checks here, in the batch's transaction, that this node may
   // write each, taking leases where it may, and says which it may not
   // through refused(). An error fails the batch.
@@ -54,7 +54,7 @@ public:
   }
 
   // Why this node may not write `stream` in this attempt (errc::unavailable
-  // for its append); empty when it may.
+  // for its append or snapshot); empty when it may.
   virtual std::string refused(const std::string& stream) const {
     (void)stream;
     return {};

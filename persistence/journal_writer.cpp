@@ -170,9 +170,14 @@ journal_writer::attempt(std::vector<op>& batch, std::vector<outcome>& outcomes,
   if (batch_error = begin_transaction(); batch_error)
     return attempt_result::batch_failed;
   std::vector<const std::string*> streams;
-  for (size_t i = 0; i < batch.size(); ++i)
-    if (auto* append = std::get_if<queued_append>(&batch[i].what); append && !rejected[i])
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (rejected[i])
+      continue;
+    if (auto* append = std::get_if<queued_append>(&batch[i].what))
       streams.push_back(&append->request.stream);
+    else
+      streams.push_back(&std::get<queued_snapshot>(batch[i].what).snap.stream);
+  }
   if (batch_error = store_->admit(streams); batch_error)
     return attempt_result::batch_failed;
   auto batch_last_ticket = batch.back().ticket;

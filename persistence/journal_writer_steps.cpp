@@ -107,6 +107,10 @@ journal_writer::step journal_writer::apply_snapshot(const queued_snapshot& s, ou
     out = outcome{make_error(errc::sequence_conflict, std::move(message)), {}, true, false};
     return step::done;
   };
+  if (auto why = store_->refused(snap.stream); !why.empty()) {
+    out = outcome{make_error(errc::unavailable, std::move(why)), {}, true, false};
+    return step::done;
+  }
   auto current = store_->last_seq(snap.stream);
   if (!current) {
     batch_error = current.error();

@@ -99,7 +99,8 @@ CREATE TABLE wager_lease_takes (
   PRIMARY KEY (shard, epoch)
 );
 CREATE TABLE wager_members (
-  node text COLLATE "C" PRIMARY KEY,
+  member text COLLATE "C" PRIMARY KEY,
+  node text COLLATE "C" NOT NULL,
   address text NOT NULL,
   incarnation bigint NOT NULL,
   status text NOT NULL,
@@ -107,6 +108,12 @@ CREATE TABLE wager_members (
 );
 ALTER TABLE frames ADD COLUMN node text COLLATE "C";
 )";
+
+// A node's member row, refreshed.
+const char* const member_upsert_sql =
+  "INSERT INTO wager_members (member, node, address, incarnation, status, last_seen) VALUES "
+  "($1, $2, $3, $4, $5, now()) ON CONFLICT (member) DO UPDATE SET address = excluded.address, "
+  "incarnation = excluded.incarnation, status = excluded.status, last_seen = excluded.last_seen";
 
 constexpr std::string_view application = "WAGR";
 // Taken while the schema is checked or created, so that nodes starting
@@ -339,7 +346,8 @@ caf::error prepare_leases(pg::connection& db, const journal_options& options) {
 
 class pg_store final : public journal_store {
 public:
-  explicit pg_store(const journal_options& options) : options_(options) {}
+  pg_store(const journal_options& options, journal_metrics* metrics)
+    : options_(options), metrics_(metrics) {}
 
   caf::error begin() override {
     auto head = lock_head();
@@ -391,7 +399,7 @@ public:
     auto* leases = options_.leases.get();
     if (leases == nullptr || streams.empty())
       return {};
-    node_ = leases->member().node_id;
+    node_ = leases->owner();
     std::vector<uint32_t> shards;
     for (auto* stream : streams)
       if (auto s = leases->shard_of_stream(*stream))
@@ -412,7 +420,7 @@ public:
     auto rows = db_.query(
       "SELECT l.shard, l.owner, l.epoch, coalesce(m.status = 'left' OR m.last_seen < "
       "now() - $2::bigint * interval '1 millisecond', true) FROM wager_leases l "
-      "LEFT JOIN wager_members m ON m.node = l.owner WHERE l.shard = ANY($1::integer[]) "
+      "LEFT JOIN wager_members m ON m.member = l.owner WHERE l.shard = ANY($1::integer[]) "
       "ORDER BY l.shard FOR UPDATE OF l",
       {wanted.done(), pg::text(static_cast<int64_t>(leases->owner_silence.count()))},
       "reading the leases of " + std::to_string(shards.size()) + " shards");
@@ -437,12 +445,22 @@ public:
         leases->confirm(s);
         continue;
       }
-      if (owner.empty() || owner == node_ || gone || leases->granted(s)) {
+      // Handed over from the owner the table names: taken from it.
+      if (!owner.empty() && owner != node_ && leases->granted(s, owner)) {
+        take.number(s);
+        continue;
+      }
+      // Held here at an older epoch: another node took it; this node
+      // drops it (and takes it again only by a later grant, or once that
+      // node's row is silent, in a later batch).
+      if (held == 0 && (owner.empty() || owner == node_ || gone)) {
         take.number(s);
         continue;
       }
       if (held != 0) {
         leases->lose(s);
+        if (metrics_ != nullptr)
+          metrics_->leases_lost.Increment();
         log().warn("journal: shard {} was taken by {} at epoch {}; this node held epoch {} and "
                    "no longer owns it",
                    s, owner, epoch, held);
@@ -453,6 +471,14 @@ public:
     if (!refused_.empty())
       count_refusals(streams);
     if (auto list = take.done(); *list != "{}") {
+      // A node that owns a lease has a member row, from its first take on:
+      // without one, its shards would look free to every other node.
+      auto m = leases->member();
+      auto row = db_.query(member_upsert_sql,
+                           {node_, m.node_id, m.address, pg::text(m.incarnation), m.status},
+                           "writing the member row of " + node_);
+      if (!row)
+        return row.error();
       auto taken = db_.query(
         "WITH t AS (UPDATE wager_leases SET owner = $1, epoch = epoch + 1 "
         "WHERE shard = ANY($2::integer[]) RETURNING shard, epoch) "
@@ -613,6 +639,10 @@ public:
       options_.leases->hold(s, epoch);
       log().info("journal: node {} took shard {} at lease epoch {}", node_, s, epoch);
     }
+    if (metrics_ != nullptr && options_.leases) {
+      metrics_->lease_takes.Increment(static_cast<double>(taking_.size()));
+      metrics_->leases_held.Set(static_cast<double>(options_.leases->held_count()));
+    }
     taking_.clear();
     return {};
   }
@@ -650,11 +680,17 @@ private:
 
   void count_refusals(const std::vector<const std::string*>& streams) {
     for (auto* stream : streams)
-      if (!refused(*stream).empty())
+      if (!refused(*stream).empty()) {
         options_.leases->count_refusal();
+        if (metrics_ != nullptr)
+          metrics_->lease_refusals.Increment();
+      }
+    if (metrics_ != nullptr)
+      metrics_->leases_held.Set(static_cast<double>(options_.leases->held_count()));
   }
 
   const journal_options& options_;
+  journal_metrics* metrics_;
   pg::connection db_;
   // This node, as the leases name it; empty without leases.
   std::string node_;
@@ -861,7 +897,7 @@ public:
   explicit pg_journal(journal_options options) : options_(std::move(options)) {
     if (options_.metrics_registry != nullptr)
       metrics_ = std::make_unique<journal_metrics>(*options_.metrics_registry);
-    writer_ = std::make_unique<journal_writer>(std::make_unique<pg_store>(options_), options_,
+    writer_ = std::make_unique<journal_writer>(std::make_unique<pg_store>(options_, metrics_.get()), options_,
                                                metrics_.get());
     readers_ = std::make_unique<reader_pool<pg_reader>>(
       options_, [this]() -> caf::expected<std::unique_ptr<pg_reader>> {
@@ -1010,13 +1046,10 @@ private:
             db = std::move(*c);
         }
         if (db.usable()) {
-          auto r = db.query("INSERT INTO wager_members (node, address, incarnation, status, "
-                            "last_seen) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (node) DO "
-                            "UPDATE SET address = excluded.address, incarnation = "
-                            "excluded.incarnation, status = excluded.status, last_seen = "
-                            "excluded.last_seen",
-                            {m.node_id, m.address, pg::text(m.incarnation), m.status},
-                            "refreshing the member row of " + m.node_id);
+          auto owner = leases.owner();
+          auto r = db.query(member_upsert_sql,
+                            {owner, m.node_id, m.address, pg::text(m.incarnation), m.status},
+                            "refreshing the member row of " + owner);
           if (!r)
             log().debug("journal: {}", message_of(r.error()));
         }
@@ -1264,9 +1297,9 @@ void verify_leases(pg::connection& db, verify_report& report) {
   int64_t after_position = 0;
   std::string after_stream;
   for (;;) {
-    auto r = db.query("SELECT e.position, e.stream, f.node FROM events e JOIN frames f ON "
-                      "f.position = e.position WHERE (e.position, e.stream) > ($1, $2) AND "
-                      "f.node IS NOT NULL GROUP BY e.position, e.stream, f.node "
+    auto r = db.query("SELECT e.position, e.stream, coalesce(f.node, '') FROM events e JOIN "
+                      "frames f ON f.position = e.position WHERE (e.position, e.stream) > "
+                      "($1, $2) GROUP BY e.position, e.stream, f.node "
                       "ORDER BY e.position, e.stream LIMIT 4096",
                       {pg::text(after_position), after_stream}, "reading who wrote each frame");
     if (!r) {
@@ -1285,19 +1318,23 @@ void verify_leases(pg::connection& db, verify_report& report) {
       if (!id)
         continue;
       auto shard = shard_of(*id, shards);
-      auto t = takes.find(shard);
-      if (t == takes.end())
-        continue;
       const take* holder = nullptr;
-      for (auto& x : t->second)
-        if (x.position < position)
-          holder = &x;
-      if (holder != nullptr && holder->owner != node)
-        report.add_problem(std::string{stream} + ": events at log position " +
-                           std::to_string(position) + " were written by node " +
-                           std::string{node} + " while node " + holder->owner +
-                           " held the lease of shard " + std::to_string(shard) + " (epoch " +
-                           std::to_string(holder->epoch) + ")");
+      if (auto t = takes.find(shard); t != takes.end())
+        for (auto& x : t->second)
+          if (x.position < position)
+            holder = &x;
+      auto where = std::string{stream} + ": events at log position " + std::to_string(position);
+      // A frame without a node was written without leases: only before
+      // the shard's first take.
+      if (holder == nullptr && !node.empty())
+        report.add_problem(where + " were written by node " + std::string{node} +
+                           " before any lease of shard " + std::to_string(shard) + " was taken");
+      else if (holder != nullptr && holder->owner != node)
+        report.add_problem(where + " were written by node " +
+                           (node.empty() ? std::string{"(none: no leases)"} : std::string{node}) +
+                           " while node " + holder->owner + " held the lease of shard " +
+                           std::to_string(shard) + " (epoch " + std::to_string(holder->epoch) +
+                           ")");
     }
   }
 }

@@ -7,12 +7,14 @@
 // still holds the lease of each shard the batch writes:
 //
 //   - held here at the epoch the table has: the write goes on;
-//   - not held here yet (the shard just came to this node): the batch takes
-//     it, raising its epoch by one, when the owner in the table has left,
-//     has been silent in the members table longer than `owner_silence`, is
-//     this node (a restart), or handed the shard over (grant(), called by
-//     the cluster when a shard arrives from a node that is still alive);
-//     otherwise the write fails with errc::unavailable;
+//   - handed over here from the owner the table names (grant(), called by
+//     the cluster while a shard arrives from a node that is still alive,
+//     and good for owner_silence after each call): the batch takes it,
+//     raising its epoch by one;
+//   - not held here (the shard just came to this node): the batch takes it
+//     when the table names no owner, names this process, or names one whose
+//     member row says it left or has been silent longer than
+//     `owner_silence`; otherwise the write fails with errc::unavailable;
 //   - held here at an older epoch (another node took it meanwhile: this
 //     node was cut off, or paused): the write fails with errc::unavailable
 //     and the lease is dropped here.
@@ -31,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wager {
 
@@ -61,6 +64,17 @@ public:
   void set_member(lease_member m);
   lease_member member() const;
   void set_status(std::string status);
+  void set_address(std::string address);
+
+  // This process as a lease owner: "<node_id>@<instance>", the instance
+  // being the time this object was made (ms since the epoch, times 1000,
+  // plus a count of such objects in the process). A restarted
+  // node is a new owner, so the shards of its previous life are taken only
+  // once that life's member row is silent, as any other node's. Empty
+  // before set_member.
+  std::string owner() const;
+  // The node id of an owner ("n-a" of "n-a@1765152000000").
+  static std::string_view node_of(std::string_view owner) noexcept;
 
   // How long a member row may stay unrefreshed before the shards of its
   // node may be taken without a hand-over (the cluster's down_after).
@@ -70,15 +84,19 @@ public:
 
   // --- the cluster's side ---
 
-  // Shard `s` arrived here from a node that is still alive (a join, a
-  // drain): the next batch that writes it may take it from that node.
-  void grant(uint32_t s);
+  // Shard `s` is handed over here from node `from`, which is still alive
+  // (a join, a drain): a batch may take it from that node (only while the
+  // table names `from` as its owner) within owner_silence of the latest
+  // grant. The cluster grants again while the hand-over stands, so a grant
+  // issued before this process froze is stale when it wakes.
+  void grant(uint32_t s, std::string from);
 
   // --- the journal's side (its writer thread) ---
 
   // The epoch this node holds, 0 for none.
   uint64_t held(uint32_t s) const;
-  bool granted(uint32_t s) const;
+  // Whether a fresh grant lets this node take `s` from `owner`.
+  bool granted(uint32_t s, std::string_view owner) const;
   // A take committed: `s` is held at `epoch`, its grant used up.
   void hold(uint32_t s, uint64_t epoch);
   // A batch found `s` held at the epoch this node has: any grant is moot.
@@ -90,17 +108,28 @@ public:
   uint64_t takes() const noexcept { return takes_.load(); }
   uint64_t losses() const noexcept { return losses_.load(); }
   uint64_t refusals() const noexcept { return refusals_.load(); }
+  // Shards held here now.
+  uint64_t held_count() const noexcept { return held_count_.load(); }
   void count_refusal() noexcept { refusals_.fetch_add(1); }
 
 private:
+  struct grant_state {
+    std::string from;
+    std::chrono::steady_clock::time_point at;
+  };
+  void clear_grant(uint32_t s);
+
   uint32_t shards_;
+  int64_t instance_;
   std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
-  std::unique_ptr<std::atomic<bool>[]> grants_;
+  mutable std::mutex grant_mutex_;
+  std::vector<grant_state> grants_;
   mutable std::mutex member_mutex_;
   lease_member member_;
   std::atomic<uint64_t> takes_{0};
   std::atomic<uint64_t> losses_{0};
   std::atomic<uint64_t> refusals_{0};
+  std::atomic<uint64_t> held_count_{0};
 };
 
 } // namespace wager
