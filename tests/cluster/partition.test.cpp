@@ -14,6 +14,9 @@
 
 #include "node_cluster.hpp"
 
+#include "wager/persistence/pg_db.hpp"
+#include "wager/runtime/errors.hpp"
+
 #include "support/postgres_server.hpp"
 #include "support/test_network.hpp"
 
@@ -115,6 +118,19 @@ struct hosts {
     }
   }
 
+  // One value from the database, as text.
+  std::string sql(const std::string& query) {
+    auto c = wager::pg::connection::open(url, "test", 5);
+    REQUIRE(c);
+    auto r = c->query(query, {}, "test SQL");
+    REQUIRE_MESSAGE(r, wager::message_of(r.error()));
+    REQUIRE(r->rows() == 1);
+    return std::string{r->text(0, 0)};
+  }
+
+  // The database's clock.
+  std::string db_now() { return sql("SELECT now()::text"); }
+
   // wagerctl verify from the test's own namespace, over the bridge.
   void verify() {
     wager::test::child_process v{wager::test::binary("apps/wagerctl"),
@@ -187,6 +203,11 @@ TEST_CASE("three nodes on three hosts and PostgreSQL on a fourth: a kill -9, a h
   h.check_model();
   h.verify();
 
+  auto takes = [&](const std::string& id) {
+    return h.node(id).metric("wager_journal_lease_takes_total");
+  };
+  auto takes_before = takes("n-a") + takes("n-c");
+
   // 2. n-b's link down: it reaches neither the nodes nor PostgreSQL. Once
   // the others call it down and its member row is silent, they take its
   // shards; when the link is back, it rejoins as a new incarnation and
@@ -204,23 +225,34 @@ TEST_CASE("three nodes on three hosts and PostgreSQL on a fourth: a kill -9, a h
     });
   h.check_model();
   h.verify();
+  // The survivors took n-b's shards (and n-b took some back on its return).
+  CHECK(takes("n-a") + takes("n-c") > takes_before);
 
   // 3. n-a cut off from n-b and n-c, its link to PostgreSQL up: each side
   // calls the other down, but no shard changes hands, since every member
   // row stays fresh: the bets on n-a's shards sent to the others wait
   // (503, retried) until the cut heals.
+  std::string cut_at;
+  std::string healed_at;
   under_stream(
     h, {"n-b", "n-c"}, "cut", false,
     [&] {
+      cut_at = h.db_now();
       h.net.cut("n-a", {"n-b", "n-c"});
       REQUIRE(wager::test::wait_until([&] { return h.seen_by({"n-b", "n-c"}, "n-a", "down"); },
                                       20s));
     },
     [&] {
+      healed_at = h.db_now();
       h.net.heal("n-a", {"n-b", "n-c"});
       REQUIRE(wager::test::wait_until([&] { return h.all_up(); }, 60s));
     });
   h.check_model();
+  // No shard was taken from n-a while it was cut off: the lease table, not
+  // the views, decided.
+  CHECK(h.sql("SELECT count(*) FROM wager_lease_takes t JOIN wager_lease_takes p ON p.shard = "
+              "t.shard AND p.epoch = t.epoch - 1 WHERE split_part(p.owner, '@', 1) = 'n-a' AND "
+              "t.taken_at BETWEEN '" + cut_at + "' AND '" + healed_at + "'") == "0");
 
   auto nodes = h.all();
   for (auto* n : nodes)

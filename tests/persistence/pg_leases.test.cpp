@@ -81,8 +81,8 @@ std::string stream_in(uint32_t s, int nth = 0) {
 }
 
 std::string lease_of(const std::string& url, uint32_t s) {
-  return sql_text(url, "SELECT coalesce(owner, '') || '@' || epoch FROM wager_leases WHERE shard = " +
-                         std::to_string(s));
+  return sql_text(url, "SELECT coalesce(split_part(owner, '@', 1), '') || ':' || epoch FROM "
+                       "wager_leases WHERE shard = " + std::to_string(s));
 }
 
 caf::expected<append_ack> put(node& n, const std::string& stream, uint64_t seq) {
@@ -124,9 +124,9 @@ TEST_CASE("a shard's lease is taken by the first writer, refused to a second whi
   auto other = stream_in(5);
 
   REQUIRE(put(a, w, 0));
-  CHECK(lease_of(url, 3) == "node-a@1");
+  CHECK(lease_of(url, 3) == "node-a:1");
   CHECK(a.leases->held(3) == 1);
-  CHECK(lease_of(url, 5) == "@0");
+  CHECK(lease_of(url, 5) == ":0");
 
   // node-a lives (its member row is fresh): node-b may not take the shard.
   auto refused = put(b, w, 1);
@@ -134,17 +134,23 @@ TEST_CASE("a shard's lease is taken by the first writer, refused to a second whi
   CHECK(code_of(refused.error()) == errc::unavailable);
   CHECK(message_of(refused.error()).find("owned by node node-a") != std::string::npos);
   CHECK(b.leases->refusals() == 1);
-  CHECK(lease_of(url, 3) == "node-a@1");
+  CHECK(lease_of(url, 3) == "node-a:1");
   // Another shard in the same journal is node-b's to take.
   REQUIRE(put(b, other, 0));
-  CHECK(lease_of(url, 5) == "node-b@1");
+  CHECK(lease_of(url, 5) == "node-b:1");
 
-  // The cluster hands shard 3 over to node-b.
-  b.leases->grant(3);
+  // A grant names the node the shard comes from: one from another node
+  // takes nothing.
+  b.leases->grant(3, "node-c");
+  REQUIRE_FALSE(put(b, w, 1));
+  CHECK(lease_of(url, 3) == "node-a:1");
+
+  // The cluster hands shard 3 over from node-a to node-b.
+  b.leases->grant(3, "node-a");
   REQUIRE(put(b, w, 1));
-  CHECK(lease_of(url, 3) == "node-b@2");
+  CHECK(lease_of(url, 3) == "node-b:2");
   CHECK(b.leases->held(3) == 2);
-  CHECK_FALSE(b.leases->granted(3));
+  CHECK_FALSE(b.leases->granted(3, a.leases->owner()));
 
   // node-a still thinks it holds epoch 1, and its append would fit the
   // stream's seq: the lease refuses it, and node-a drops the shard.
@@ -157,8 +163,16 @@ TEST_CASE("a shard's lease is taken by the first writer, refused to a second whi
 
   auto report = verify(url);
   CHECK_MESSAGE(report.ok(), problems(report));
-  CHECK(sql_text(url, "SELECT string_agg(owner || '@' || epoch, ',' ORDER BY epoch) FROM "
-                      "wager_lease_takes WHERE shard = 3") == "node-a@1,node-b@2");
+  CHECK(sql_text(url, "SELECT string_agg(split_part(owner, '@', 1) || ':' || epoch, ',' ORDER "
+                      "BY epoch) FROM wager_lease_takes WHERE shard = 3") == "node-a:1,node-b:2");
+
+  // A grant is good for owner_silence (1 s here) after the cluster last
+  // gave it: one given before a pause is stale when the node wakes.
+  a.leases->grant(3, "node-b");
+  CHECK(a.leases->granted(3, b.leases->owner()));
+  REQUIRE(wait_until([&] { return !a.leases->granted(3, b.leases->owner()); }, 5s));
+  REQUIRE_FALSE(put(a, w, 2));
+  CHECK(lease_of(url, 3) == "node-b:2");
 }
 
 TEST_CASE("the shards of a node whose member row went silent, or that left, are taken without "
@@ -174,11 +188,11 @@ TEST_CASE("the shards of a node whose member row went silent, or that left, are 
     auto a = open_node(url, "node-a", 1h);
     REQUIRE(put(a, w, 0));
     REQUIRE(put(a, v, 0));
-    CHECK(lease_of(url, 7) == "node-a@1");
+    CHECK(lease_of(url, 7) == "node-a:1");
     REQUIRE_FALSE(put(b, w, 1));
     // Past owner_silence (1 s) by the database's clock, node-b takes it.
     REQUIRE(wait_until([&] { return static_cast<bool>(put(b, w, 1)); }, 10s));
-    CHECK(lease_of(url, 7) == "node-b@2");
+    CHECK(lease_of(url, 7) == "node-b:2");
     // node-a, back from its pause, writes nothing more to shard 7.
     auto stale = put(a, w, 2);
     REQUIRE_FALSE(stale);
@@ -186,10 +200,20 @@ TEST_CASE("the shards of a node whose member row went silent, or that left, are 
     // Its journal closes: its row says it left.
   }
   CHECK(sql_text(url, "SELECT status FROM wager_members WHERE node = 'node-a'") == "left");
-  auto c = open_node(url, "node-c", 1h);
-  // node-c takes shard 9 from node-a, which left, at once.
-  REQUIRE(put(c, v, 1));
-  CHECK(lease_of(url, 9) == "node-c@2");
+  // The shard of a life of node-c whose row is fresh is not taken by the
+  // next life of node-c (a second process with its id): only once it is
+  // silent or left.
+  auto c1 = open_node(url, "node-c");
+  auto u = stream_in(11);
+  REQUIRE(put(c1, u, 0));
+  auto c2 = open_node(url, "node-c");
+  REQUIRE_FALSE(put(c2, u, 1));
+  c1.j.reset();
+  REQUIRE(put(c2, u, 1));
+  auto d = open_node(url, "node-d", 1h);
+  // node-d takes shard 9 from node-a, which left, at once.
+  REQUIRE(put(d, v, 1));
+  CHECK(lease_of(url, 9) == "node-d:2");
   auto report = verify(url);
   CHECK_MESSAGE(report.ok(), problems(report));
 }
@@ -208,8 +232,8 @@ TEST_CASE("verify names an event written by a node that did not hold its shard's
   sql(url, "UPDATE frames SET node = 'node-x' WHERE position = (SELECT max(position) FROM frames)");
   auto report = verify(url);
   CHECK_FALSE(report.ok());
-  CHECK_MESSAGE(names(report, "written by node node-x while node node-a held the lease of shard 2"),
-                problems(report));
+  CHECK_MESSAGE(names(report, "were written by node node-x while node node-a@"), problems(report));
+  CHECK_MESSAGE(names(report, "held the lease of shard 2 (epoch 1)"), problems(report));
 }
 
 TEST_CASE("a node with another shard count is refused, and a version 1 journal is migrated") {
