@@ -14,6 +14,9 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 
 using namespace std::chrono_literals;
 using wager::test::child_process;
@@ -212,4 +215,130 @@ TEST_CASE("a journal URL that is not PostgreSQL's, or a server that does not ans
   CHECK(err.rfind("wager-node: cannot start: cannot connect to PostgreSQL at ", 0) == 0);
   CHECK(err.find("hunter2") == std::string::npos);
   CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+}
+
+namespace {
+
+// Runs a shell command (the openssl tool), or fails the test with its output.
+void shell(const std::string& command, const wager::test::temp_dir& dir) {
+  auto log = (dir / "openssl.log").string();
+  child_process sh{"/bin/sh", {"-c", command + " >>" + log + " 2>&1"}};
+  auto status = sh.wait(60s);
+  REQUIRE(status);
+  if (*status != 0) {
+    std::ifstream in{log};
+    std::string text{std::istreambuf_iterator<char>{in}, {}};
+    FAIL("'" << command << "' failed: " << text);
+  }
+}
+
+// A CA, and a certificate for 127.0.0.1 it signed: <name>.pem, <name>.key.
+void make_ca(const wager::test::temp_dir& dir, const std::string& ca) {
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  shell("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + ca + " -keyout " +
+          p(ca + ".key") + " -out " + p(ca + ".pem"),
+        dir);
+}
+
+void make_server_cert(const wager::test::temp_dir& dir, const std::string& ca,
+                      const std::string& name) {
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  std::ofstream{p(name + ".ext")} << "subjectAltName=IP:127.0.0.1\n";
+  shell("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + p(name + ".key") +
+          " -out " + p(name + ".csr"),
+        dir);
+  shell("openssl x509 -req -days 2 -in " + p(name + ".csr") + " -CA " + p(ca + ".pem") +
+          " -CAkey " + p(ca + ".key") + " -CAcreateserial -extfile " + p(name + ".ext") +
+          " -out " + p(name + ".pem"),
+        dir);
+}
+
+} // namespace
+
+TEST_CASE("a node reaches PostgreSQL over TLS, the server's certificate checked against a CA "
+          "file (verify-full) and the password from PGPASSWORD or a password file; another "
+          "CA's certificate or a wrong password stops it at start") {
+  wager::test::temp_dir certs;
+  make_ca(certs, "ca");
+  make_ca(certs, "other-ca");
+  make_server_cert(certs, "ca", "server");
+  const std::string password = "s3cret-pg-pass";
+  postgres_server pg{{.tls_cert = (certs / "server.pem").string(),
+                      .tls_key = (certs / "server.key").string(),
+                      .password = password}};
+  pg.create_database("wager");
+  auto base = pg.url("wager") + "?sslmode=verify-full&sslrootcert=";
+  auto url = base + (certs / "ca.pem").string();
+  wager::test::temp_dir dir;
+  auto start_node = [&](const std::string& data, const std::string& journal,
+                        std::map<std::string, std::string> env) {
+    return std::make_unique<child_process>(
+      node_binary,
+      std::vector<std::string>{"--data-dir", (dir / data).string(), "--journal", journal,
+                               "--http-port", "0", "--feed-port", "-1", "--admin-key", admin_key,
+                               "--log-level", "error"},
+      env);
+  };
+  auto serves = [&](child_process& p, const std::string& user) {
+    auto line = p.read_line(60s);
+    REQUIRE_MESSAGE(line, p.drain_stderr());
+    auto http = std::string{boost::json::parse(*line).at("http").as_string()};
+    auto [host, port] = wager::test::split_address(http);
+    http_client c{host, port};
+    auto token = sign_up(c, user);
+    auto r = c.post("/v1/wallet/deposits", R"({"request_id":"d1","amount":2500})", token);
+    CHECK_MESSAGE(r.status == 201, r.body);
+    p.signal(SIGTERM);
+    CHECK(p.wait(60s) == 0);
+  };
+  // The password from the environment.
+  {
+    auto p = start_node("env", url, {{"PGPASSWORD", password}});
+    serves(*p, "tlsenv");
+  }
+  // The password from a file (libpq's .pgpass format, readable by its owner
+  // only).
+  {
+    auto passfile = (dir / "pgpass").string();
+    std::ofstream{passfile} << "127.0.0.1:" << pg.port() << ":wager:wager:" << password << "\n";
+    std::filesystem::permissions(passfile, std::filesystem::perms::owner_read |
+                                             std::filesystem::perms::owner_write);
+    auto p = start_node("file", url, {{"PGPASSFILE", passfile}});
+    serves(*p, "tlsfile");
+  }
+  // A server whose certificate the given CA did not sign: refused at start.
+  {
+    auto p = start_node("other-ca", base + (certs / "other-ca.pem").string(),
+                        {{"PGPASSWORD", password}});
+    auto status = p->wait(60s);
+    REQUIRE(status);
+    CHECK(*status != 0);
+    auto err = p->drain_stderr();
+    CHECK_MESSAGE(err.find("certificate verify failed") != std::string::npos, err);
+  }
+  // A wrong password: refused at start, and not repeated.
+  {
+    auto p = start_node("wrong", url, {{"PGPASSWORD", "not-the-password"}});
+    auto status = p->wait(60s);
+    REQUIRE(status);
+    CHECK(*status != 0);
+    auto err = p->drain_stderr();
+    CHECK_MESSAGE(err.find("password authentication failed") != std::string::npos, err);
+    CHECK(err.find("not-the-password") == std::string::npos);
+  }
+  // Plain TCP is refused by the server, so what the nodes wrote went over
+  // TLS; over TLS with the password, the journal verifies.
+  {
+    child_process plain{wager::test::binary("apps/wagerctl"),
+                        {"--journal", pg.url("wager") + "?sslmode=disable", "verify"},
+                        {{"PGPASSWORD", password}}};
+    auto status = plain.wait(60s);
+    REQUIRE(status);
+    CHECK(*status != 0);
+    auto err = plain.drain_stderr();
+    CHECK_MESSAGE(err.find("no encryption") != std::string::npos, err);
+  }
+  child_process checked{wager::test::binary("apps/wagerctl"), {"--journal", url, "verify"},
+                        {{"PGPASSWORD", password}}};
+  CHECK(checked.wait(60s) == 0);
 }

@@ -34,7 +34,8 @@ constexpr int64_t deposit = 1000000;
 
 struct hosts {
   wager::test::test_network net{{"pg", "n-a", "n-b", "n-c"}};
-  wager::test::postgres_server pg{net.netns("pg"), net.address("pg"), net.subnet()};
+  wager::test::postgres_server pg{{.netns = net.netns("pg"), .address = net.address("pg"),
+                                   .clients = net.subnet()}};
   wager::test::temp_dir dir;
   std::string data = (dir / "data").string();
   std::string url;

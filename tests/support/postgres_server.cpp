@@ -92,8 +92,7 @@ postgres_server::postgres_server() {
   init();
 }
 
-postgres_server::postgres_server(std::string netns, std::string address, std::string clients)
-  : netns_(std::move(netns)), address_(std::move(address)), clients_(std::move(clients)) {
+postgres_server::postgres_server(postgres_server_options options) : options_(std::move(options)) {
   init();
 }
 
@@ -127,12 +126,57 @@ void postgres_server::init() {
     throw std::runtime_error("initdb failed (status " +
                              (status ? std::to_string(*status) : std::string{"timeout"}) +
                              "):\n" + log());
-  if (!clients_.empty()) {
+  if (!options_.clients.empty()) {
     std::ofstream hba{data_dir_ + "/pg_hba.conf", std::ios::app};
-    hba << "host all all " << clients_ << " trust\n";
+    hba << "host all all " << options_.clients << " trust\n";
+  }
+  if (!options_.tls_cert.empty()) {
+    for (auto [from, to] : {std::pair{options_.tls_cert, "server.crt"},
+                            std::pair{options_.tls_key, "server.key"}}) {
+      auto target = data_dir_ + "/" + to;
+      std::filesystem::copy_file(from, target, std::filesystem::copy_options::overwrite_existing);
+      ::chmod(target.c_str(), 0600);
+      if (::geteuid() == 0) {
+        auto* pw = ::getpwnam("postgres");
+        if (pw == nullptr || ::chown(target.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+          throw std::runtime_error("cannot give " + target + " to the postgres user");
+      }
+    }
   }
   port_ = free_port();
   start();
+  if (!options_.password.empty()) {
+    // Set while the server still trusts everyone, then required of all:
+    // over TLS when the server has a certificate, refused without it.
+    auto password = options_.password;
+    options_.password.clear();
+    std::string quoted;
+    for (char c : password)
+      quoted += c == '\'' ? std::string{"''"} : std::string(1, c);
+    run_sql("postgres", "ALTER USER wager PASSWORD '" + quoted + "'");
+    {
+      std::ofstream hba{data_dir_ + "/pg_hba.conf", std::ios::trunc};
+      auto from = options_.address + "/32";
+      if (options_.tls_cert.empty()) {
+        hba << "host all all " << from << " scram-sha-256\n";
+      } else {
+        hba << "hostssl all all " << from << " scram-sha-256\n";
+        hba << "hostnossl all all " << from << " reject\n";
+      }
+    }
+    run_sql("postgres", "SELECT pg_reload_conf()");
+    options_.password = password;
+  }
+}
+
+std::string postgres_server::conninfo(const std::string& database) const {
+  auto info = "host=" + options_.address + " port=" + std::to_string(port_) +
+              " user=wager dbname=" + database + " connect_timeout=5";
+  if (!options_.password.empty())
+    info += " password='" + options_.password + "'";
+  if (!options_.tls_cert.empty())
+    info += " sslmode=require";
+  return info;
 }
 
 postgres_server::~postgres_server() {
@@ -150,7 +194,11 @@ void postgres_server::start() {
     return;
   auto command = shell_quoted(bin_dir() + "/postgres") + " -D " + shell_quoted(data_dir_) +
                  " -p " + std::to_string(port_) +
-                 " -c listen_addresses=" + address_ + " -c unix_socket_directories=''"
+                 " -c listen_addresses=" + options_.address + " -c unix_socket_directories=''" +
+                 (options_.tls_cert.empty()
+                    ? std::string{}
+                    : std::string{" -c ssl=on -c ssl_cert_file=server.crt"
+                                  " -c ssl_key_file=server.key"}) +
                  " -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
                  " -c max_connections=200 -c shared_buffers=64MB"
                  " -c log_min_messages=warning"
@@ -159,13 +207,13 @@ void postgres_server::start() {
                  // flush loses its last commits to crash() (synchronous_commit).
                  " -c wal_writer_delay=10s";
   auto line = as_server_user(command, log_path_);
-  if (!netns_.empty())
-    line = "exec ip netns exec " + shell_quoted(netns_) + " " + line.substr(5);
+  if (!options_.netns.empty())
+    line = "exec ip netns exec " + shell_quoted(options_.netns) + " " + line.substr(5);
   process_ = std::make_unique<child_process>("/bin/sh", std::vector<std::string>{"-c", line});
-  auto conninfo = "host=" + address_ + " port=" + std::to_string(port_) +
-                  " user=wager dbname=postgres connect_timeout=2";
+  auto ping = "host=" + options_.address + " port=" + std::to_string(port_) +
+              " user=wager dbname=postgres connect_timeout=2";
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds{60};
-  while (PQping(conninfo.c_str()) != PQPING_OK) {
+  while (PQping(ping.c_str()) != PQPING_OK) {
     if (auto status = process_->wait(std::chrono::milliseconds{0})) {
       process_.reset();
       throw std::runtime_error("PostgreSQL exited at start (status " + std::to_string(*status) +
@@ -247,7 +295,7 @@ pid_t postgres_server::pid() const {
 }
 
 std::string postgres_server::url(const std::string& database) const {
-  return "postgresql://wager@" + address_ + ":" + std::to_string(port_) + "/" + database;
+  return "postgresql://wager@" + options_.address + ":" + std::to_string(port_) + "/" + database;
 }
 
 std::string postgres_server::url(const std::string& database, const std::string& schema) const {
@@ -255,14 +303,13 @@ std::string postgres_server::url(const std::string& database, const std::string&
 }
 
 void postgres_server::run_sql(const std::string& database, const std::string& sql) {
-  auto conninfo = "host=" + address_ + " port=" + std::to_string(port_) + " user=wager dbname=" + database;
-  PGconn* c = PQconnectdb(conninfo.c_str());
+  PGconn* c = PQconnectdb(conninfo(database).c_str());
   std::string error;
   if (PQstatus(c) != CONNECTION_OK) {
     error = PQerrorMessage(c);
   } else {
     PGresult* r = PQexec(c, sql.c_str());
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
       error = PQresultErrorMessage(r);
     PQclear(r);
   }

@@ -17,15 +17,27 @@
 
 namespace wager::test {
 
+// How a test's server differs from the default (127.0.0.1, trust, no TLS).
+struct postgres_server_options {
+  // Run inside this network namespace (ip netns), listening on `address`
+  // there and admitting clients of `clients` (a CIDR range).
+  std::string netns;
+  std::string address = "127.0.0.1";
+  std::string clients;
+  // TLS: the server's certificate and key (PEM files, copied into the
+  // server's directory). With them, clients must use TLS.
+  std::string tls_cert;
+  std::string tls_key;
+  // The password of user `wager` (SCRAM), required of every client.
+  std::string password;
+};
+
 class postgres_server {
 public:
   // initdb, then start(). Throws std::runtime_error, with the server's log,
   // when either fails.
   postgres_server();
-  // The same, the server run inside network namespace `netns` (ip netns),
-  // listening on `address` there and admitting clients of `clients` (a
-  // CIDR range, e.g. the test's bridge subnet).
-  postgres_server(std::string netns, std::string address, std::string clients);
+  explicit postgres_server(postgres_server_options options);
   // Immediate shutdown (SIGQUIT): no shutdown checkpoint, since the data
   // directory is removed with it.
   ~postgres_server();
@@ -61,14 +73,13 @@ public:
   // The server's log so far.
   std::string log() const;
   // The address it listens on.
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return options_.address; }
 
 private:
   void init();
+  std::string conninfo(const std::string& database) const;
 
-  std::string netns_;
-  std::string address_ = "127.0.0.1";
-  std::string clients_;
+  postgres_server_options options_;
   temp_dir dir_;
   std::string data_dir_;
   std::string log_path_;
