@@ -656,8 +656,14 @@ public:
   }
 
   caf::expected<uint64_t> prune_requests(int64_t cutoff_ms, uint32_t max_count) override {
-    if (!db_.usable())
-      return make_error(errc::unavailable, "pruning stored requests: not connected");
+    if (!db_.usable()) {
+      auto c = connect(options_, "writer");
+      if (!c)
+        return c.error();
+      db_ = std::move(*c);
+      seq_cache_.clear();
+      cache_position_ = -1;
+    }
     auto r = db_.query("DELETE FROM requests WHERE ctid IN (SELECT ctid FROM requests "
                        "WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
                        {pg::text(cutoff_ms), pg::text(int64_t{max_count})},
@@ -1379,6 +1385,9 @@ caf::expected<std::unique_ptr<journal>> open_pg_journal(journal_options options)
     return make_error(errc::invalid_field,
                       "journal URL must start with postgresql:// (got '" +
                         pg::redacted(options.url) + "')");
+  // The writer's and the readers' messages name the journal by its URL,
+  // without a password.
+  options.path = pg::redacted(options.url);
   auto db = pgj::connect(options, "schema");
   if (!db)
     return db.error();
