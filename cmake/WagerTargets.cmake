@@ -122,7 +122,6 @@ set(WAGER_TEST_COST_unit 0)
 # Suites far longer than their label's other tests.
 set(WAGER_TEST_COST_persistence/power_loss 50)
 set(WAGER_TEST_COST_persistence/crash 20)
-set(WAGER_TEST_COST_cluster/partition 80)
 function(wager_test_cost folder name label out)
   if(DEFINED WAGER_TEST_COST_${folder}/${name})
     set(${out} ${WAGER_TEST_COST_${folder}/${name}} PARENT_SCOPE)

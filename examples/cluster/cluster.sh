@@ -41,15 +41,11 @@ export WAGER_CLUSTER_SECRET=${WAGER_CLUSTER_SECRET:-$(od -An -tx1 -N16 /dev/uran
 admin_key=${WAGER_ADMIN_KEY:-demo-admin-key}
 run=$(mktemp -d)
 pids=()
-pg_pid=
 stop() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   # PostgreSQL last, once no node writes: a fast shutdown.
-  if [[ -n $pg_pid ]]; then
-    kill -INT "$pg_pid" 2>/dev/null || true
-    wait "$pg_pid" 2>/dev/null || true
-  fi
+  if ((postgres)); then local_postgres_stop; fi
   rm -rf "$run"
 }
 trap stop EXIT
@@ -58,42 +54,11 @@ trap 'exit 0' INT TERM
 # --postgres: a server of this run's own, and the URL the nodes use.
 journal=()
 if ((postgres)); then
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-  [[ -x "$pg_bin/initdb" ]] || { echo "cluster.sh: no PostgreSQL server (install the postgresql package)" >&2; exit 2; }
-  as_pg=()
-  pg_dir=$(cd "$data" && pwd)/postgres
-  if [[ $(id -u) -eq 0 ]]; then
-    as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
-    chmod 711 "$data"
-  fi
-  if [[ ! -s "$pg_dir/PG_VERSION" ]]; then
-    mkdir -p "$pg_dir"
-    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$pg_dir"
-    "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir" -U wager --auth=trust -E UTF8 --no-locale >"$run/initdb.log" 2>&1 \
-      || { cat "$run/initdb.log" >&2; exit 1; }
-  fi
-  # A port nothing listens on.
-  for _ in $(seq 100); do
-    pg_port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null || break
-  done
-  "${as_pg[@]}" "$pg_bin/postgres" -D "$pg_dir" -p "$pg_port" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories= -c log_min_messages=warning >"$run/postgres.log" 2>&1 &
-  pg_pid=$!
-  deadline=$((SECONDS + 30))
-  until "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; do
-    if ((SECONDS >= deadline)) || ! kill -0 "$pg_pid" 2>/dev/null; then
-      echo "cluster.sh: PostgreSQL did not start" >&2
-      cat "$run/postgres.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U wager -d postgres \
-    -c "SELECT 1 FROM pg_database WHERE datname = 'wager'" -tA | grep -q 1 \
-    || "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U wager -d postgres -c "CREATE DATABASE wager"
-  journal=(--journal "postgresql://wager@127.0.0.1:$pg_port/wager")
-  echo "cluster.sh: PostgreSQL on 127.0.0.1:$pg_port, database wager"
+  # shellcheck source=../../scripts/local-postgres.sh
+  source "$(dirname "$0")/../../scripts/local-postgres.sh"
+  local_postgres_start "$data/postgres" "$run/postgres.log" || exit 1
+  journal=(--journal "$LOCAL_PG_URL")
+  echo "cluster.sh: PostgreSQL at $LOCAL_PG_URL"
 fi
 
 # Starts node $1 with extra args; its ready line goes to $run/$1.ready.
