@@ -256,7 +256,7 @@ void make_server_cert(const wager::test::temp_dir& dir, const std::string& ca,
 } // namespace
 
 TEST_CASE("a node reaches PostgreSQL over TLS, the server's certificate checked against a CA "
-          "file (verify-full) and the password from PGPASSWORD or a password file; another "
+          "file (verify-full) and the password from PGPASSWORD or a password file, and another "
           "CA's certificate or a wrong password stops it at start") {
   wager::test::temp_dir certs;
   make_ca(certs, "ca");
